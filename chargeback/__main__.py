@@ -1,0 +1,18 @@
+"""`python -m chargeback` and the `chargeback` console script."""
+
+from __future__ import annotations
+
+
+def main() -> None:
+    # The Typer app lives in the top-level cli.py (fixed by the design card).
+    # A wheel carries it as chargeback/_cli.py; a source checkout or editable
+    # install imports it from the repository root.
+    try:
+        from chargeback._cli import app
+    except ModuleNotFoundError:
+        from cli import app
+    app(prog_name="chargeback")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""One error root that carries the place a user must look at."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A single finding: where it is and what is wrong.
+
+    `line` is a 1-based line in a YAML or CSV file; `row` a 1-based data row
+    for formats without lines (Parquet); `column` names a data column.
+    """
+
+    message: str
+    path: Path | str | None = None
+    line: int | None = None
+    row: int | None = None
+    column: str | None = None
+
+    def place(self) -> str:
+        parts: list[str] = []
+        if self.path is not None:
+            where = display_path(self.path)
+            if self.line is not None:
+                where += f":{self.line}"
+            parts.append(where)
+        if self.row is not None:
+            parts.append(f"row {self.row}")
+        if self.column is not None:
+            parts.append(f"column '{self.column}'")
+        return ", ".join(parts)
+
+    def __str__(self) -> str:
+        place = self.place()
+        return f"{place}: {self.message}" if place else self.message
+
+
+def display_path(path: Path | str) -> str:
+    """Paths relative to the working folder when possible: shorter, and what users typed."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(p)
+
+
+class ChargebackError(Exception):
+    """A user error (bad rules, bad data, bad settings): exit code 1, no traceback."""
+
+    def __init__(self, problems: list[Problem] | Problem | str) -> None:
+        if isinstance(problems, str):
+            problems = [Problem(problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems: list[Problem] = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class WorkspaceError(ChargebackError):
+    """The workspace's YAML or settings are wrong."""
+
+
+class DataError(ChargebackError):
+    """Contact (or order) rows break the data contract."""

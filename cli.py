@@ -1,0 +1,4 @@
+"""Placeholder; the Typer app is being written."""
+import typer
+
+app = typer.Typer()
