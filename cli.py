@@ -1,4 +1,229 @@
-"""Placeholder; the Typer app is being written."""
-import typer
+"""The chargeback command line: parse, call the library, turn errors into exit codes.
 
-app = typer.Typer()
+Exit codes: 0 success, 1 a user error (bad rules, bad data; the message names
+the place), 2 a usage error (options that do not fit).
+"""
+
+from __future__ import annotations
+
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from chargeback import __version__
+from chargeback.errors import ChargebackError, display_path
+from chargeback.ledger import Ledger
+from chargeback.run import ReportOptions, RunResult, Steps, UsageError, run_report
+
+app = typer.Typer(
+    name="chargeback",
+    help="Charge the customer-service cost of business decisions back to the departments "
+    "that made them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def interactive() -> bool:
+    """Progress and colour only for a person at a terminal, never for cron."""
+    return sys.stdout.isatty() and sys.stderr.isatty()
+
+
+def fail(exc: ChargebackError) -> typer.Exit:
+    code = 2 if isinstance(exc, UsageError) else 1
+    problems = exc.problems
+    for problem in problems:
+        err.print(f"[bold red]error[/]: {problem}", markup=True, soft_wrap=True)
+    if len(problems) > 1:
+        err.print(f"{len(problems)} problems found; nothing was written.")
+    elif code == 1:
+        err.print("Nothing was written.")
+    return typer.Exit(code)
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        out.print(f"chargeback {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=version_callback,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Charge the customer-service cost of business decisions back to their owners."""
+
+
+def _progress() -> Steps:
+    if not interactive():
+        return Steps()
+    status = err.status("")
+
+    def observe(name: str, seconds: float | None) -> None:
+        if seconds is None:
+            status.update(f"{name}…")
+            status.start()
+        else:
+            status.stop()
+            if seconds >= 1:
+                err.print(f"[dim]{name}: {seconds:.1f} s[/]")
+
+    return Steps(observe)
+
+
+def money(value: object, currency: str) -> str:
+    return f"{value:,.2f} {currency}"
+
+
+def print_summary(result: RunResult, top: int = 5) -> None:
+    """A table per period: what it cost, how much is explained, the biggest drivers."""
+    ledger: Ledger = result.ledger
+    cur = ledger.currency
+    color = interactive()
+    for period in ledger.periods:
+        share = float(period.attributed_share) * 100
+        table = Table(
+            title=f"{period.period}  ·  {period.contacts:,} contacts  ·  "
+            f"{money(period.cost, cur)} service cost  ·  {share:.1f}% attributed",
+            title_justify="left",
+            show_edge=False,
+        )
+        table.add_column("decision")
+        table.add_column("department")
+        table.add_column("contacts", justify="right")
+        table.add_column("cost", justify="right")
+        table.add_column("revenue", justify="right")
+        table.add_column("net", justify="right")
+        lines = [ln for ln in ledger.lines_for(period.period) if not ln.is_unattributed]
+        lines.sort(key=lambda ln: (-ln.cost, ln.decision_id))
+        shown = lines[:top] + [ln for ln in lines[top:] if ln.net_negative]
+        for line in shown:
+            flag = " ▲" if line.net_negative else ""
+            style = "bold red" if line.net_negative and color else None
+            table.add_row(
+                line.decision_id,
+                line.department_id,
+                f"{float(line.contacts):,.1f}",
+                money(line.cost, cur),
+                money(line.revenue, cur),
+                money(line.net, cur) + flag,
+                style=style,
+            )
+        if len(lines) > len(shown):
+            table.add_row(f"… {len(lines) - len(shown)} more decisions", "", "", "", "", "")
+        table.add_row("unattributed", "", "", money(period.unattributed_cost, cur), "", "")
+        if any(ln.net_negative for ln in lines):
+            table.caption = "▲ costs more in service than it collects"
+            table.caption_justify = "left"
+        out.print(table)
+        out.print()
+
+
+@app.command(
+    epilog="[bold]Examples[/]\n\n"
+    "  chargeback report                                  # the sample workspace, or ./rules\n\n"
+    "  chargeback report --workspace acme --period 2026-03\n\n"
+    "  chargeback report --from 2026-01 --to 2026-06 --format csv --out /srv/chargeback\n\n"
+    "  chargeback report --contacts exports/2026-03/*.csv --on-bad-rows quarantine",
+)
+def report(
+    workspace: Annotated[
+        Path | None,
+        typer.Option(help="Workspace folder (default: ./ when it has rules/, else the sample)."),
+    ] = None,
+    contacts: Annotated[
+        str | None, typer.Option(help="Contacts file, glob or folder (overrides settings).")
+    ] = None,
+    period: Annotated[str | None, typer.Option(help="One month, YYYY-MM.")] = None,
+    period_from: Annotated[
+        str | None, typer.Option("--from", help="First month, YYYY-MM (with --to).")
+    ] = None,
+    period_to: Annotated[str | None, typer.Option("--to", help="Last month, YYYY-MM.")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default: settings' output).")
+    ] = None,
+    formats: Annotated[
+        str, typer.Option("--format", help="Comma-separated: csv, json (pdf and html to come).")
+    ] = "csv,json",
+    on_bad_rows: Annotated[
+        str,
+        typer.Option(
+            help="stop: exit 1 naming each bad row. quarantine: set bad rows aside in "
+            "rejected.csv and go on.",
+        ),
+    ] = "stop",
+) -> None:
+    """Attribute contacts to decisions and write the chargeback ledger."""
+    if on_bad_rows not in ("stop", "quarantine"):
+        raise fail(UsageError(f"--on-bad-rows must be stop or quarantine, not '{on_bad_rows}'"))
+    opts = ReportOptions(
+        workspace=workspace,
+        contacts=contacts,
+        period=period,
+        period_from=period_from,
+        period_to=period_to,
+        out=out_dir,
+        formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
+        on_bad_rows=on_bad_rows,
+    )
+    try:
+        result = run_report(opts, _progress())
+    except ChargebackError as exc:
+        raise fail(exc) from None
+    for warning in result.warnings:
+        err.print(f"[yellow]warning[/]: {warning}")
+    print_summary(result)
+    if result.loaded.rejected_count:
+        out.print(
+            f"{result.loaded.rejected_count:,} bad rows set aside in "
+            f"{display_path(result.out_dir / 'rejected.csv')}"
+        )
+    total = sum((p.cost for p in result.ledger.periods), start=Decimal(0))
+    out.print(
+        f"{len(result.periods)} period(s), {result.loaded.frame.height:,} contacts, "
+        f"{float(total):,.2f} {result.ledger.currency} in total. Wrote "
+        + ", ".join(display_path(p) for p in result.written)
+    )
+
+
+@app.command(
+    epilog="[bold]Examples[/]\n\n"
+    "  chargeback sample demo                      # 150,000 contacts, seed 7\n\n"
+    "  chargeback sample bench --contacts 1000000 --seed 1",
+)
+def sample(
+    dest: Annotated[Path, typer.Argument(help="Folder to write the workspace into.")],
+    contacts: Annotated[int, typer.Option(min=1, help="How many contacts.")] = 150_000,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 7,
+) -> None:
+    """Write the sample workspace with freshly generated, deterministic data."""
+    from chargeback.sample import generate_sample
+
+    counts = generate_sample(dest, contacts=contacts, seed=seed)
+    out.print(
+        f"Wrote a sample workspace to {display_path(dest)}: "
+        + ", ".join(f"{v:,} {k}" for k, v in counts.items())
+        + f". Try: chargeback report --workspace {display_path(dest)}"
+    )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,64 @@
+"""The cost of contacts, exactly: `rates` per channel, or a monthly `pool`."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Protocol
+
+from .model import Costs
+
+US_PER_MINUTE = 60_000_000
+
+
+class _Totals(Protocol):
+    contacts: int
+    hs_us: int
+
+
+class GroupCoster:
+    """Cost of a group of contacts sharing a month and channel.
+
+    Works on sums (count, handle microseconds), which is exact for both
+    methods because each is linear in the contacts it prices.
+    """
+
+    def __init__(self, costs: Costs) -> None:
+        self.costs = costs
+        self._rates: dict[str, tuple[Fraction, Fraction] | None] = {}
+        self._unpriced: dict[str, int] = {}
+        self._empty_pools: set[str] = set()
+
+    def _rate(self, channel: str) -> tuple[Fraction, Fraction] | None:
+        if channel not in self._rates:
+            rate = self.costs.rate_for(channel)
+            self._rates[channel] = (
+                None if rate is None else (Fraction(rate.per_contact), Fraction(rate.per_minute))
+            )
+        return self._rates[channel]
+
+    def group_cost(
+        self, period: str, channel: str, n: int, hs_us: int, totals: _Totals
+    ) -> Fraction:
+        if self.costs.method == "pool":
+            pool = Fraction(self.costs.pool_for(period))
+            if pool == 0:
+                self._empty_pools.add(period)
+            if totals.hs_us > 0:
+                return pool * hs_us / totals.hs_us
+            return pool * n / totals.contacts
+        rate = self._rate(channel)
+        if rate is None:
+            self._unpriced[channel] = self._unpriced.get(channel, 0) + n
+            return Fraction(0)
+        per_contact, per_minute = rate
+        return per_contact * n + per_minute * Fraction(hs_us, US_PER_MINUTE)
+
+    def warnings(self) -> list[str]:
+        out = [
+            f"channel '{ch}' has no rate and costs has no 'default': "
+            f"its {n} contacts are priced at 0"
+            for ch, n in sorted(self._unpriced.items())
+        ]
+        if self._empty_pools:
+            out.append(f"the cost pool is 0 for {', '.join(sorted(self._empty_pools))}")
+        return out

@@ -1,0 +1,192 @@
+"""From exact attributed amounts to a ledger that adds up to the cent.
+
+Within every period the lines (decisions plus the unattributed line) add up to
+the period's total cost rounded half-up to cents. Each line's exact amount is
+floored to cents and the missing cents go, one each, to the lines with the
+largest remainders; ties by department_id, then decision_id (SPEC 4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+
+from .attribute import Attribution, month_bounds
+from .model import Workspace
+
+UNATTRIBUTED = "unattributed"
+CENT = Decimal("0.01")
+US_PER_MINUTE = 60_000_000
+
+
+@dataclass(frozen=True)
+class LedgerLine:
+    period: str
+    department_id: str
+    cost_center: str
+    decision_id: str
+    contacts: Fraction
+    handle_minutes: Fraction
+    cost: Decimal  # cents, exact
+    revenue: Decimal
+    title: str = ""
+    kind: str = ""
+
+    @property
+    def net(self) -> Decimal:
+        return self.revenue - self.cost
+
+    @property
+    def is_unattributed(self) -> bool:
+        return self.decision_id == UNATTRIBUTED
+
+    @property
+    def net_negative(self) -> bool:
+        """Costs more in service than it collects."""
+        return not self.is_unattributed and self.net < 0
+
+
+@dataclass(frozen=True)
+class PeriodSummary:
+    period: str
+    contacts: int
+    handle_minutes: Fraction
+    cost: Decimal
+    attributed_cost: Decimal
+    unattributed_cost: Decimal
+    revenue: Decimal
+
+    @property
+    def attributed_share(self) -> Fraction:
+        return Fraction(self.attributed_cost) / Fraction(self.cost) if self.cost else Fraction(0)
+
+    @property
+    def net(self) -> Decimal:
+        return self.revenue - self.cost
+
+
+@dataclass(frozen=True)
+class Ledger:
+    currency: str
+    periods: tuple[PeriodSummary, ...]
+    lines: tuple[LedgerLine, ...]
+
+    def lines_for(self, period: str) -> list[LedgerLine]:
+        return [line for line in self.lines if line.period == period]
+
+
+def half_up(value: Fraction, places: int) -> Decimal:
+    """Round an exact value half-up (away from zero on .5) to `places` decimals."""
+    scale = 10**places
+    scaled = abs(value) * scale
+    units = (scaled.numerator * 2 + scaled.denominator) // (scaled.denominator * 2)
+    return (Decimal(units if value >= 0 else -units) / scale).quantize(Decimal(1).scaleb(-places))
+
+
+def largest_remainder(
+    amounts: list[tuple[tuple[str, str], Fraction]], total_cents: int
+) -> dict[tuple[str, str], int]:
+    """Cents per key: floors, then one cent each to the largest remainders.
+
+    Keys are (department_id, decision_id) and also break ties, ascending.
+    """
+    floors: dict[tuple[str, str], int] = {}
+    remainders: list[tuple[Fraction, tuple[str, str]]] = []
+    for key, amount in amounts:
+        cents = amount * 100
+        floor = cents.numerator // cents.denominator
+        floors[key] = floor
+        remainders.append((cents - floor, key))
+    missing = total_cents - sum(floors.values())
+    remainders.sort(key=lambda item: (-item[0], item[1]))
+    if not 0 <= missing <= len(remainders):
+        raise ArithmeticError(f"largest remainder cannot place {missing} cents")  # not reachable
+    for _, key in remainders[:missing]:
+        floors[key] += 1
+    return floors
+
+
+def revenue_for(ws: Workspace, decision_id: str, period: str) -> Decimal:
+    decision = ws.decision(decision_id)
+    if decision.revenue is None:
+        return Decimal("0.00")
+    first, last = month_bounds(period)
+    if not decision.in_force_during(first, last):
+        return Decimal("0.00")
+    return decision.revenue.for_period(period).quantize(CENT, ROUND_HALF_UP)
+
+
+def build_ledger(ws: Workspace, attribution: Attribution, periods: list[str]) -> Ledger:
+    lines: list[LedgerLine] = []
+    summaries: list[PeriodSummary] = []
+    for period in periods:
+        totals = attribution.periods.get(period)
+        n = totals.contacts if totals else 0
+        hs = totals.hs_us if totals else 0
+        exact_total = totals.cost if totals else Fraction(0)
+        total_cents = int(half_up(exact_total, 2) * 100)
+
+        candidates = []
+        for decision in ws.decisions:
+            amount = attribution.lines.get((period, decision.id))
+            revenue = revenue_for(ws, decision.id, period)
+            if (amount is not None and amount.weighted) or revenue != 0:
+                candidates.append((decision, amount, revenue))
+        exact: list[tuple[tuple[str, str], Fraction]] = []
+        attributed = Fraction(0)
+        for decision, amount, _ in candidates:
+            cost = amount.cost if amount and amount.weighted else Fraction(0)
+            attributed += cost
+            exact.append(((decision.department, decision.id), cost))
+        exact.append(((UNATTRIBUTED, UNATTRIBUTED), exact_total - attributed))
+        cents = largest_remainder(exact, total_cents)
+
+        left_contacts, left_hs = Fraction(n), Fraction(hs)
+        for decision, amount, revenue in candidates:
+            weighted = amount is not None and amount.weighted
+            contacts = amount.contacts if amount and weighted else Fraction(0)
+            hs_w = amount.hs_us if amount and weighted else Fraction(0)
+            left_contacts -= contacts
+            left_hs -= hs_w
+            lines.append(
+                LedgerLine(
+                    period=period,
+                    department_id=decision.department,
+                    cost_center=ws.department(decision.department).cost_center,
+                    decision_id=decision.id,
+                    contacts=contacts,
+                    handle_minutes=hs_w / US_PER_MINUTE,
+                    cost=Decimal(cents[decision.department, decision.id]).scaleb(-2),
+                    revenue=revenue,
+                    title=decision.title,
+                    kind=decision.kind,
+                )
+            )
+        unattributed_cost = Decimal(cents[UNATTRIBUTED, UNATTRIBUTED]).scaleb(-2)
+        lines.append(
+            LedgerLine(
+                period=period,
+                department_id=UNATTRIBUTED,
+                cost_center="",
+                decision_id=UNATTRIBUTED,
+                contacts=left_contacts,
+                handle_minutes=left_hs / US_PER_MINUTE,
+                cost=unattributed_cost,
+                revenue=Decimal("0.00"),
+            )
+        )
+        total = Decimal(total_cents).scaleb(-2)
+        summaries.append(
+            PeriodSummary(
+                period=period,
+                contacts=n,
+                handle_minutes=Fraction(hs, US_PER_MINUTE),
+                cost=total,
+                attributed_cost=total - unattributed_cost,
+                unattributed_cost=unattributed_cost,
+                revenue=sum((r for _, _, r in candidates), Decimal("0.00")),
+            )
+        )
+    lines.sort(key=lambda ln: (ln.period, ln.department_id, ln.decision_id))
+    return Ledger(currency=ws.costs.currency, periods=tuple(summaries), lines=tuple(lines))

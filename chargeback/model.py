@@ -1,0 +1,190 @@
+"""Typed, frozen objects for everything a workspace declares.
+
+Validation (workspace.py) builds these; nothing downstream sees raw YAML.
+Money and rates are Decimal so no binary rounding creeps in before the ledger.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+DECISION_KINDS = ("fee", "launch", "campaign", "policy", "pricing", "outage", "process", "other")
+MATCH_LIST_KEYS = ("reason", "channel", "product", "region", "outcome", "tags", "text")
+OVERLAP_POLICIES = ("split", "priority")
+COST_METHODS = ("rates", "pool")
+
+CONTACT_COLUMNS = (
+    "contact_id",
+    "started_at",
+    "channel",
+    "reason",
+    "tags",
+    "text",
+    "handle_seconds",
+    "customer_id",
+    "product",
+    "region",
+    "outcome",
+    "revenue",
+)
+REQUIRED_CONTACT_COLUMNS = ("contact_id", "started_at", "channel")
+ORDER_COLUMNS = ("customer_id", "ordered_at", "amount")
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where something was declared, for messages that point at it."""
+
+    path: Path
+    line: int
+
+    def __str__(self) -> str:
+        from .errors import display_path
+
+        return f"{display_path(self.path)}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Department:
+    id: str
+    name: str
+    cost_center: str
+    recipients: tuple[str, ...]
+    place: Place
+
+
+@dataclass(frozen=True)
+class Revenue:
+    """`monthly` applies to every period in force; `by_period` names months (missing -> 0)."""
+
+    monthly: Decimal | None = None
+    by_period: tuple[tuple[str, Decimal], ...] = ()
+
+    def for_period(self, period: str) -> Decimal:
+        if self.monthly is not None:
+            return self.monthly
+        return dict(self.by_period).get(period, Decimal(0))
+
+
+@dataclass(frozen=True)
+class Decision:
+    id: str
+    title: str
+    kind: str
+    department: str
+    effective: date
+    ends: date | None
+    revenue: Revenue | None
+    place: Place
+
+    def in_force_during(self, first: date, last: date) -> bool:
+        """True when the decision is in force on at least one day of [first, last]."""
+        return self.effective <= last and (self.ends is None or self.ends >= first)
+
+
+@dataclass(frozen=True)
+class ChannelRate:
+    per_contact: Decimal = Decimal(0)
+    per_minute: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Costs:
+    currency: str
+    method: str  # rates | pool
+    channels: tuple[tuple[str, ChannelRate], ...] = ()
+    default: ChannelRate | None = None
+    pool_monthly: Decimal | None = None
+    pool_by_period: tuple[tuple[str, Decimal], ...] = ()
+    place: Place | None = None
+
+    def rate_for(self, channel: str) -> ChannelRate | None:
+        """A listed channel's own rates (missing ones 0), else `default`, else None."""
+        rates = dict(self.channels)
+        if channel in rates:
+            return rates[channel]
+        return self.default
+
+    def pool_for(self, period: str) -> Decimal:
+        if self.pool_monthly is not None:
+            return self.pool_monthly
+        return dict(self.pool_by_period).get(period, Decimal(0))
+
+
+@dataclass(frozen=True)
+class Match:
+    """Every key present must hold; each list is any-of (`x*` = prefix)."""
+
+    reason: tuple[str, ...] | None = None
+    channel: tuple[str, ...] | None = None
+    product: tuple[str, ...] | None = None
+    region: tuple[str, ...] | None = None
+    outcome: tuple[str, ...] | None = None
+    tags: tuple[str, ...] | None = None
+    text: tuple[str, ...] | None = None
+    text_regex: str | None = None
+    fields: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def columns(self) -> set[str]:
+        """The contact columns this match reads."""
+        cols = {key for key in MATCH_LIST_KEYS if getattr(self, key) is not None}
+        if self.text_regex is not None:
+            cols.add("text")
+        cols.update(name for name, _ in self.fields)
+        return cols
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    decision: str
+    match: Match
+    start_offset_days: int = 0
+    days: int | None = None
+    share: Decimal = Decimal(1)
+    priority: int = 0
+    baseline_lookback_days: int | None = None
+    place: Place | None = None
+
+
+@dataclass(frozen=True)
+class ValueSettings:
+    sale_outcomes: tuple[str, ...] = ("sale",)
+    save_outcomes: tuple[str, ...] = ("saved",)
+    save_value: Decimal = Decimal("250.00")
+    repeat_window_days: int = 7
+    horizons_days: tuple[int, ...] = (30, 180, 540)
+
+
+@dataclass(frozen=True)
+class Settings:
+    contacts: str | None = None
+    orders: str | None = None
+    timezone: str = "UTC"
+    overlap: str = "split"
+    output: str = "reports"
+    columns: tuple[tuple[str, str], ...] = ()
+    timestamp_format: str | None = None
+    summary_recipients: tuple[str, ...] = ()
+    value: ValueSettings = field(default_factory=ValueSettings)
+    smtp: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+    settings: Settings
+    departments: tuple[Department, ...]
+    decisions: tuple[Decision, ...]
+    rules: tuple[Rule, ...]
+    costs: Costs
+    files: tuple[Path, ...]  # every YAML file read, for the run's fingerprint
+
+    def department(self, dept_id: str) -> Department:
+        return next(d for d in self.departments if d.id == dept_id)
+
+    def decision(self, decision_id: str) -> Decision:
+        return next(d for d in self.decisions if d.id == decision_id)

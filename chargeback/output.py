@@ -1,0 +1,184 @@
+"""ledger.csv, ledger.json and rejected.csv, written all-or-nothing.
+
+Every file goes to a temporary name first and is renamed into place only when
+all of them are complete, so a failed run never leaves half a report behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import __version__
+from .errors import ChargebackError, Problem, display_path
+from .ledger import Ledger, LedgerLine, half_up
+
+if TYPE_CHECKING:
+    from .run import ReportOptions, RunResult
+
+LEDGER_COLUMNS = (
+    "period",
+    "department_id",
+    "cost_center",
+    "decision_id",
+    "contacts",
+    "handle_minutes",
+    "cost",
+    "revenue",
+    "net",
+)
+
+
+def line_values(line: LedgerLine) -> dict[str, str]:
+    """A ledger line as SPEC 5 prints it."""
+    return {
+        "period": line.period,
+        "department_id": line.department_id,
+        "cost_center": line.cost_center,
+        "decision_id": line.decision_id,
+        "contacts": str(half_up(line.contacts, 3)),
+        "handle_minutes": str(half_up(line.handle_minutes, 2)),
+        "cost": f"{line.cost:.2f}",
+        "revenue": f"{line.revenue:.2f}",
+        "net": f"{line.net:.2f}",
+    }
+
+
+def ledger_csv(ledger: Ledger) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=LEDGER_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for line in ledger.lines:
+        writer.writerow(line_values(line))
+    return buf.getvalue()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run_metadata(result: RunResult, opts: ReportOptions) -> dict[str, Any]:
+    """Enough to tell whether two ledgers came from the same inputs and settings."""
+    ws = result.workspace
+    inputs = [
+        {"kind": "contacts", "path": display_path(p), "sha256": sha256_file(p)}
+        for p in result.loaded.files
+    ] + [
+        {
+            "kind": "settings" if p.name == "chargeback.yaml" and p.parent == ws.root else "rules",
+            "path": display_path(p),
+            "sha256": sha256_file(p),
+        }
+        for p in ws.files
+    ]
+    settings = {
+        "workspace": display_path(ws.root),
+        "timezone": ws.settings.timezone,
+        "overlap": ws.settings.overlap,
+        "cost_method": ws.costs.method,
+        "currency": ws.costs.currency,
+        "columns": dict(ws.settings.columns),
+        "periods": result.periods,
+        "on_bad_rows": opts.on_bad_rows,
+    }
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            {"inputs": [i["sha256"] for i in inputs], "settings": settings}, sort_keys=True
+        ).encode()
+    ).hexdigest()
+    return {
+        "tool": "chargeback",
+        "version": __version__,
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "fingerprint": fingerprint,
+        "inputs": inputs,
+        "settings": settings,
+        "contacts_loaded": result.loaded.frame.height,
+        "contacts_rejected": result.loaded.rejected_count,
+    }
+
+
+def ledger_json(result: RunResult, opts: ReportOptions) -> str:
+    ledger = result.ledger
+    periods = {
+        p.period: {
+            "contacts": p.contacts,
+            "handle_minutes": str(half_up(p.handle_minutes, 2)),
+            "cost": f"{p.cost:.2f}",
+            "attributed_cost": f"{p.attributed_cost:.2f}",
+            "unattributed_cost": f"{p.unattributed_cost:.2f}",
+            "attributed_share": str(half_up(p.attributed_share, 4)),
+            "revenue": f"{p.revenue:.2f}",
+            "net": f"{p.net:.2f}",
+        }
+        for p in ledger.periods
+    }
+    lines = [
+        {
+            **line_values(line),
+            "title": line.title,
+            "kind": line.kind,
+            "net_negative": line.net_negative,
+        }
+        for line in ledger.lines
+    ]
+    doc = {
+        "currency": ledger.currency,
+        "meta": run_metadata(result, opts),
+        "periods": periods,
+        "lines": lines,
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+@contextmanager
+def _staged(out_dir: Path) -> Iterator[dict[str, str]]:
+    """Collect {name: text}; write temps, then rename all into place together."""
+    files: dict[str, str] = {}
+    yield files
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ChargebackError(
+            Problem(f"cannot create output folder: {exc.strerror}", out_dir)
+        ) from None
+    temps: list[tuple[Path, Path]] = []
+    try:
+        for name, text in files.items():
+            final = out_dir / name
+            temp = out_dir / f".{name}.tmp-{os.getpid()}"
+            temp.write_text(text, encoding="utf-8", newline="")
+            temps.append((temp, final))
+        for temp, final in temps:
+            os.replace(temp, final)
+    except OSError as exc:
+        for temp, _ in temps:
+            temp.unlink(missing_ok=True)
+        raise ChargebackError(Problem(f"cannot write: {exc.strerror}", out_dir)) from None
+
+
+def write_outputs(result: RunResult, opts: ReportOptions) -> list[Path]:
+    out = result.out_dir
+    with _staged(out) as files:
+        if "csv" in opts.formats:
+            files["ledger.csv"] = ledger_csv(result.ledger)
+        if "json" in opts.formats:
+            files["ledger.json"] = ledger_json(result, opts)
+        if result.loaded.rejected is not None:
+            files["rejected.csv"] = result.loaded.rejected.write_csv()
+    stale = out / "rejected.csv"
+    if result.loaded.rejected is None and stale.exists():
+        stale.unlink()  # a previous run's rejects no longer describe these inputs
+    return [out / name for name in files]

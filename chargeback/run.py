@@ -1,0 +1,184 @@
+"""One report run: workspace -> contacts -> attribution -> ledger -> files.
+
+The library never prints; it reports progress through a callback and returns
+what it did, so the CLI (and tests) decide what the user sees.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .attribute import Attribution, attribute
+from .contacts import Loaded, load_contacts
+from .errors import ChargebackError, Problem, WorkspaceError
+from .ledger import Ledger, build_ledger
+from .model import REQUIRED_CONTACT_COLUMNS, Workspace
+from .workspace import find_workspace, load_workspace
+
+PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+FORMATS = ("pdf", "html", "csv", "json")
+
+
+class UsageError(ChargebackError):
+    """Options that do not fit together (exit code 2)."""
+
+
+@dataclass
+class ReportOptions:
+    workspace: Path | None = None
+    contacts: str | None = None
+    period: str | None = None
+    period_from: str | None = None
+    period_to: str | None = None
+    out: Path | None = None
+    formats: tuple[str, ...] = ("csv", "json")
+    on_bad_rows: str = "stop"
+
+
+@dataclass
+class RunResult:
+    workspace: Workspace
+    loaded: Loaded
+    attribution: Attribution
+    ledger: Ledger
+    periods: list[str]
+    out_dir: Path
+    written: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Steps:
+    """Times each step and tells an optional observer when one starts and ends."""
+
+    def __init__(self, observer: Callable[[str, float | None], None] | None = None) -> None:
+        self.observer = observer
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        if self.observer:
+            self.observer(name, None)
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = time.perf_counter() - start
+            if self.observer:
+                self.observer(name, self.timings[name])
+
+
+def month_range(first: str, last: str) -> list[str]:
+    year, month = int(first[:4]), int(first[5:7])
+    out = []
+    while f"{year:04d}-{month:02d}" <= last:
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
+
+
+def check_period_options(opts: ReportOptions) -> None:
+    for flag, value in (
+        ("--period", opts.period),
+        ("--from", opts.period_from),
+        ("--to", opts.period_to),
+    ):
+        if value is not None and not PERIOD.match(value):
+            raise UsageError(f"{flag} '{value}' is not a month (YYYY-MM)")
+    if opts.period and (opts.period_from or opts.period_to):
+        raise UsageError("give either --period or --from/--to, not both")
+    if (opts.period_from is None) != (opts.period_to is None):
+        raise UsageError("--from and --to go together")
+    if opts.period_from and opts.period_to and opts.period_from > opts.period_to:
+        raise UsageError(f"--from {opts.period_from} is after --to {opts.period_to}")
+    unknown = [f for f in opts.formats if f not in FORMATS]
+    if unknown:
+        raise UsageError(
+            f"unknown --format {', '.join(unknown)} (choose from {', '.join(FORMATS)})"
+        )
+
+
+def wanted_columns(ws: Workspace) -> set[str]:
+    cols = set(REQUIRED_CONTACT_COLUMNS) | {"handle_seconds"}
+    for rule in ws.rules:
+        cols |= rule.match.columns()
+    return cols
+
+
+def prepare(opts: ReportOptions, steps: Steps) -> tuple[Workspace, Loaded]:
+    """Load and validate everything; nothing is written before this succeeds."""
+    check_period_options(opts)
+    with steps.step("Reading rules"):
+        root = find_workspace(opts.workspace)
+        ws = load_workspace(root)
+    spec = opts.contacts or ws.settings.contacts
+    if not spec:
+        raise WorkspaceError(
+            Problem(
+                "no contacts given: set 'contacts:' in chargeback.yaml or pass --contacts",
+                root / "chargeback.yaml",
+            )
+        )
+    with steps.step("Loading contacts"):
+        loaded = load_contacts(
+            root if opts.contacts is None else Path.cwd(),
+            spec,
+            dict(ws.settings.columns),
+            wanted_columns(ws),
+            ws.settings.timezone,
+            ws.settings.timestamp_format,
+            opts.on_bad_rows,
+        )
+    fields_missing = [
+        Problem(
+            f"rule '{rule.id}': match field '{name}' is not a column of the contacts "
+            f"({', '.join(p.name for p in loaded.missing[name])})",
+            rule.place.path if rule.place else None,
+            rule.place.line if rule.place else None,
+        )
+        for rule in ws.rules
+        for name, _ in rule.match.fields
+        if name in loaded.missing
+    ]
+    if fields_missing:
+        raise WorkspaceError(fields_missing)
+    return ws, loaded
+
+
+def select_periods(opts: ReportOptions, loaded: Loaded) -> list[str]:
+    if opts.period:
+        return [opts.period]
+    if opts.period_from and opts.period_to:
+        return month_range(opts.period_from, opts.period_to)
+    return sorted(loaded.frame.get_column("period").unique().to_list())
+
+
+def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
+    from .output import write_outputs
+
+    steps = steps or Steps()
+    ws, loaded = prepare(opts, steps)
+    periods = select_periods(opts, loaded)
+    with steps.step("Attributing contacts"):
+        attribution = attribute(ws, loaded.frame)
+        ledger = build_ledger(ws, attribution, periods)
+    out_dir = opts.out or (
+        ws.root / ws.settings.output if opts.workspace else Path.cwd() / ws.settings.output
+    )
+    result = RunResult(ws, loaded, attribution, ledger, periods, out_dir)
+    result.warnings.extend(attribution.warnings)
+    for name, paths in sorted(loaded.missing.items()):
+        used = any(name in r.match.columns() for r in ws.rules)
+        if used and name not in {f for r in ws.rules for f, _ in r.match.fields}:
+            result.warnings.append(
+                f"the contacts have no '{name}' column, so rules matching on it match nothing"
+            )
+    with steps.step("Writing outputs"):
+        result.written = write_outputs(result, opts)
+    result.timings = steps.timings
+    return result
