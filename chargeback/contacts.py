@@ -194,7 +194,9 @@ def load_table(
 
     keep_raw = [spec.timestamp] + [n for n, _ in spec.numeric if n in raw.columns]
     raw = raw.with_columns([pl.col(c).alias(f"_raw_{c}") for c in keep_raw])
-    typed = raw.with_columns(_typed_columns(spec, raw, timezone, timestamp_format))
+    typed = raw
+    for stage in _typed_columns(spec, raw, timezone, timestamp_format):
+        typed = typed.with_columns(stage)
     checks = _checks(spec, raw)
     reason = pl.coalesce(
         *[pl.when(cond).then(pl.lit(f"{col}\x1f{msg}")) for cond, col, msg in checks]
@@ -202,8 +204,9 @@ def load_table(
     flagged = typed.with_columns(reason.alias("_bad"))
     bad = flagged.filter(pl.col("_bad").is_not_null())
     good = flagged.filter(pl.col("_bad").is_null()).drop(
-        "_bad", spec.timestamp, *[f"_raw_{c}" for c in keep_raw]
+        "_bad", spec.timestamp, *[f"_raw_{c}" for c in keep_raw], strict=False
     )
+    good = good.drop("_ts_text", strict=False)
     if "handle_seconds" in good.columns:
         good = good.with_columns(
             (pl.col("handle_seconds").fill_null(0.0) * 1_000_000)
@@ -253,30 +256,43 @@ def _clean_str(name: str) -> pl.Expr:
     return pl.when(s == "").then(None).otherwise(s)
 
 
-def _typed_columns(spec: TableSpec, raw: pl.DataFrame, tz: str, fmt: str | None) -> list[pl.Expr]:
-    exprs: list[pl.Expr] = []
+def _typed_columns(
+    spec: TableSpec, raw: pl.DataFrame, tz: str, fmt: str | None
+) -> list[list[pl.Expr]]:
+    """Typing expressions in stages: each stage may use the columns made before it.
+
+    Staging matters for speed: polars does not share a subexpression between
+    columns of one select, so the normalised timestamp text is made once and
+    parsed after, and `date`/`period` come from the parsed column.
+    """
+    ts = spec.timestamp
+    first: list[pl.Expr] = []
     for name in raw.columns:
-        if name in ("_file", "_row") or name.startswith("_raw_"):
+        if name in ("_file", "_row", ts) or name.startswith("_raw_"):
             continue
-        if name == spec.timestamp:
-            local = _local_time(raw.schema[name], name, tz, fmt)
-            exprs += [
-                local.alias("local"),
-                local.dt.date().alias("date"),
-                local.dt.strftime("%Y-%m").alias("period"),
-            ]
-        elif name == "tags":
+        if name == "tags":
             parts = (
                 pl.col("tags").str.split("|") if raw.schema["tags"] == pl.String else pl.col("tags")
             )
             parts = parts.list.eval(pl.element().str.strip_chars().filter(pl.element() != ""))
             joined = pl.concat_str(pl.lit("|"), parts.list.join("|"), pl.lit("|"))
-            exprs.append(pl.when(parts.list.len() > 0).then(joined).otherwise(None).alias("tags"))
+            first.append(pl.when(parts.list.len() > 0).then(joined).otherwise(None).alias("tags"))
         elif name in ("handle_seconds", "revenue", "amount"):
-            exprs.append(_number(name, raw).alias(name))
+            first.append(_number(name, raw).alias(name))
         else:
-            exprs.append(_clean_str(name).alias(name))
-    return exprs
+            first.append(_clean_str(name).alias(name))
+    dtype = raw.schema[ts]
+    if dtype == pl.String and fmt is None:
+        first.append(_iso_text(pl.col(ts)).alias("_ts_text"))
+        local = _parse_iso(pl.col("_ts_text"), tz)
+    else:
+        local = _local_time(dtype, ts, tz, fmt)
+    second = [local.alias("local")]
+    third = [
+        pl.col("local").dt.date().alias("date"),
+        pl.col("local").dt.strftime("%Y-%m").alias("period"),
+    ]
+    return [first, second, third]
 
 
 def _number(name: str, raw: pl.DataFrame) -> pl.Expr:
@@ -286,7 +302,7 @@ def _number(name: str, raw: pl.DataFrame) -> pl.Expr:
 
 
 def _local_time(dtype: pl.DataType, name: str, tz: str, fmt: str | None) -> pl.Expr:
-    """Wall-clock time in `tz`: aware stamps are converted, naive ones are taken as local."""
+    """Wall-clock time in `tz` for typed columns or a user-given format."""
     col = pl.col(name)
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is not None:
@@ -295,16 +311,27 @@ def _local_time(dtype: pl.DataType, name: str, tz: str, fmt: str | None) -> pl.E
     if dtype == pl.Date:
         return col.cast(pl.Datetime("us"))
     text = col.cast(pl.String).str.strip_chars()
-    if fmt is not None:
-        parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
-        if "%z" in fmt or "%#z" in fmt or "%:z" in fmt:
-            parsed = parsed.dt.convert_time_zone(tz).dt.replace_time_zone(None)
-        return parsed
-    iso = (
-        text.str.replace(r"^(\d{4}-\d{2}-\d{2})[ T]", "${1}T")
+    if fmt is None:
+        return _parse_iso(_iso_text(text), tz)
+    parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
+    if "%z" in fmt or "%#z" in fmt or "%:z" in fmt:
+        parsed = parsed.dt.convert_time_zone(tz).dt.replace_time_zone(None)
+    return parsed
+
+
+def _iso_text(text: pl.Expr) -> pl.Expr:
+    """ISO 8601 variants brought to one shape: `T` separator, seconds, `+00:00` for Z."""
+    return (
+        text.cast(pl.String)
+        .str.strip_chars()
+        .str.replace(r"^(\d{4}-\d{2}-\d{2})[ T]", "${1}T")
         .str.replace(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2})([^:\d]|$)", "${1}:00${2}")
         .str.replace(r"[zZ]$", "+00:00")
     )
+
+
+def _parse_iso(iso: pl.Expr, tz: str) -> pl.Expr:
+    """Aware stamps are converted to `tz`; naive ones and bare dates are already local."""
     aware = (
         iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%#z", strict=False, time_unit="us")
         .dt.convert_time_zone(tz)
