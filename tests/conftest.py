@@ -1,0 +1,63 @@
+"""Shared helpers: build a workspace from inline YAML and read back its ledger."""
+
+from __future__ import annotations
+
+import csv
+import io
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from chargeback.run import ReportOptions, run_report
+
+DEPARTMENTS = """
+departments:
+  - {id: billing, name: Billing, cost_center: CC-100}
+  - {id: product, name: Product, cost_center: CC-200}
+"""
+RATES = """
+costs:
+  currency: USD
+  method: rates
+  channels:
+    phone: {per_contact: 0.40, per_minute: 1.05}
+    chat: {per_contact: 0.15}
+  default: {per_contact: 1.00}
+"""
+
+
+def write_workspace(
+    root: Path,
+    rules: str,
+    contacts: str,
+    settings: str = "",
+    departments: str = DEPARTMENTS,
+    costs: str = RATES,
+) -> Path:
+    """A workspace folder: rules/main.yaml (+ departments, costs), contacts.csv, settings."""
+    (root / "rules").mkdir(parents=True, exist_ok=True)
+    (root / "rules" / "org.yaml").write_text(textwrap.dedent(departments))
+    (root / "rules" / "costs.yaml").write_text(textwrap.dedent(costs))
+    (root / "rules" / "main.yaml").write_text(textwrap.dedent(rules))
+    (root / "contacts.csv").write_text(textwrap.dedent(contacts).lstrip())
+    (root / "chargeback.yaml").write_text("contacts: contacts.csv\n" + textwrap.dedent(settings))
+    return root
+
+
+def ledger(root: Path, **options: object) -> list[dict[str, str]]:
+    """Run a report on the workspace and return ledger.csv as dicts."""
+    out = root / "out"
+    run_report(ReportOptions(workspace=root, out=out, formats=("csv",), **options))  # type: ignore[arg-type]
+    return list(csv.DictReader(io.StringIO((out / "ledger.csv").read_text())))
+
+
+def row(rows: list[dict[str, str]], period: str, decision: str) -> dict[str, str]:
+    found = [r for r in rows if r["period"] == period and r["decision_id"] == decision]
+    assert len(found) == 1, f"expected one row for {period}/{decision}, got {found}"
+    return found[0]
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    return tmp_path / "ws"
