@@ -78,10 +78,9 @@ class Ledger:
 
 def half_up(value: Fraction, places: int) -> Decimal:
     """Round an exact value half-up (away from zero on .5) to `places` decimals."""
-    scale = 10**places
-    scaled = abs(value) * scale
+    scaled = abs(value) * 10**places
     units = (scaled.numerator * 2 + scaled.denominator) // (scaled.denominator * 2)
-    return (Decimal(units if value >= 0 else -units) / scale).quantize(Decimal(1).scaleb(-places))
+    return Decimal(units if value >= 0 else -units).scaleb(-places)
 
 
 def largest_remainder(

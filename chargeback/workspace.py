@@ -290,7 +290,7 @@ def _revenue(item: _Item | None) -> Revenue | None:
     if item is None:
         return None
     item.check_keys(("monthly", "by_period"))
-    monthly = item.get("monthly", _money, None)  # type: ignore[arg-type]
+    monthly = item.get("monthly", _money, None)
     by_period: list[tuple[str, Decimal]] = []
     sub = item.sub("by_period")
     if sub is not None:
@@ -309,7 +309,7 @@ def _revenue(item: _Item | None) -> Revenue | None:
 def _decision(item: _Item) -> Decision:
     item.check_keys(("id", "title", "kind", "department", "effective", "ends", "revenue"))
     effective = item.get("effective", _date, date.min, required=True)
-    ends = item.get("ends", _date, None)  # type: ignore[arg-type]
+    ends = item.get("ends", _date, None)
     if ends is not None and effective != date.min and ends < effective:
         item.error("ends", f"'ends' {ends} is before 'effective' {effective}")
     return Decision(
@@ -350,7 +350,7 @@ def _costs(item: _Item) -> Costs:
     pool = item.sub("pool", "costs pool")
     if pool is not None:
         pool.check_keys(("monthly", "by_period"))
-        pool_monthly = pool.get("monthly", _non_negative, None)  # type: ignore[arg-type]
+        pool_monthly = pool.get("monthly", _non_negative, None)
         by = pool.sub("by_period", "costs pool")
         if by is not None:
             for key, value in by.node.items():
@@ -383,7 +383,7 @@ def _match(item: _Item | None) -> Match:
     if item is None:
         return Match()
     item.check_keys((*MATCH_LIST_KEYS, "text_regex", "fields"))
-    lists = {key: item.get(key, _any_of, None) for key in MATCH_LIST_KEYS}  # type: ignore[arg-type]
+    lists = {key: item.get(key, _any_of, None) for key in MATCH_LIST_KEYS}
     fields: list[tuple[str, tuple[str, ...]]] = []
     sub = item.sub("fields")
     if sub is not None:
@@ -394,7 +394,7 @@ def _match(item: _Item | None) -> Match:
                 sub.error(name, f"fields '{name}' {exc}")
     return Match(
         **lists,
-        text_regex=item.get("text_regex", _regex, None),  # type: ignore[arg-type]
+        text_regex=item.get("text_regex", _regex, None),
         fields=tuple(fields),
     )
 
@@ -406,12 +406,12 @@ def _rule(item: _Item) -> Rule:
     if window is not None:
         window.check_keys(("start_offset_days", "days"))
         offset = window.get("start_offset_days", _int, 0)
-        days = window.get("days", _positive_int, None)  # type: ignore[arg-type]
+        days = window.get("days", _positive_int, None)
     lookback = None
     baseline = item.sub("baseline")
     if baseline is not None:
         baseline.check_keys(("lookback_days",))
-        lookback = baseline.get("lookback_days", _positive_int, None, required=True)  # type: ignore[arg-type]
+        lookback = baseline.get("lookback_days", _positive_int, None, required=True)
     return Rule(
         id=item.get("id", _ident, "", required=True),
         decision=item.get("decision", _ident, "", required=True),
@@ -479,13 +479,13 @@ def _settings(items: list[_Item]) -> Settings:
 
     value_item = seen["value"].sub("value", "setting 'value'") if "value" in seen else None
     return Settings(
-        contacts=pick("contacts", _text, None),  # type: ignore[arg-type]
-        orders=pick("orders", _text, None),  # type: ignore[arg-type]
+        contacts=pick("contacts", _text, None),
+        orders=pick("orders", _text, None),
         timezone=pick("timezone", _timezone, "UTC"),
         overlap=pick("overlap", _choice(OVERLAP_POLICIES), "split"),
         output=pick("output", _text, "reports"),
         columns=mapping("columns"),
-        timestamp_format=pick("timestamp_format", _text, None),  # type: ignore[arg-type]
+        timestamp_format=pick("timestamp_format", _text, None),
         summary_recipients=pick("summary_recipients", _strings, ()),
         value=_value_settings(value_item),
         smtp=mapping("smtp"),
@@ -575,10 +575,12 @@ def load_workspace(root: Path) -> Workspace:
         for obj in objects:
             if not obj.id:
                 continue
+            place = obj.place
+            assert place is not None
             if obj.id in first:
                 ck.add(
-                    obj.place.path,
-                    obj.place.line,
+                    place.path,
+                    place.line,
                     f"duplicate {kind} id '{obj.id}' (first defined at {first[obj.id].place})",
                 )
             else:
