@@ -225,5 +225,58 @@ def sample(
     )
 
 
+@app.command(
+    epilog="[bold]Examples[/]\n\n"
+    "  chargeback init acme\n\n"
+    "  chargeback init acme && chargeback report --workspace acme",
+)
+def init(
+    dest: Annotated[
+        Path, typer.Argument(help="New workspace folder (must not exist or be empty).")
+    ],
+) -> None:
+    """Start a new workspace: commented rules, settings and a tiny contacts file."""
+    from chargeback.scaffold import scaffold
+
+    try:
+        written = scaffold(dest)
+    except ChargebackError as exc:
+        raise fail(exc) from None
+    out.print(f"Created {display_path(dest)} with {len(written)} files:")
+    for path in written:
+        out.print(f"  {display_path(path)}")
+    out.print(f"Next: edit rules/*.yaml, then  chargeback report --workspace {display_path(dest)}")
+
+
+@app.command(
+    epilog="[bold]Examples[/]\n\n"
+    "  chargeback check                      # ./rules and its contacts\n\n"
+    "  chargeback check --workspace acme --contacts exports/march.csv",
+)
+def check(
+    workspace: Annotated[
+        Path | None,
+        typer.Option(help="Workspace folder (default: ./ when it has rules/, else the sample)."),
+    ] = None,
+    contacts: Annotated[
+        str | None, typer.Option(help="Contacts file, glob or folder (overrides settings).")
+    ] = None,
+) -> None:
+    """Validate rules, settings and contacts without writing anything."""
+    from chargeback.run import Steps, prepare
+
+    try:
+        ws, loaded = prepare(ReportOptions(workspace=workspace, contacts=contacts), _progress())
+    except ChargebackError as exc:
+        raise fail(exc) from None
+    periods = loaded.frame.get_column("period").unique().sort().to_list()
+    span = f"{periods[0]} to {periods[-1]}" if periods else "no periods"
+    out.print(
+        f"OK: {display_path(ws.root)}: {len(ws.departments)} departments, "
+        f"{len(ws.decisions)} decisions, {len(ws.rules)} rules; "
+        f"{loaded.frame.height:,} contacts ({span})."
+    )
+
+
 if __name__ == "__main__":
     app()
