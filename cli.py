@@ -57,7 +57,12 @@ def version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+@app.callback(
+    epilog="[bold]Examples[/]\n\n"
+    "  chargeback report                 # the built-in sample workspace, or ./rules\n\n"
+    "  chargeback init acme              # start your own workspace\n\n"
+    "  chargeback check --workspace acme # validate rules and contacts",
+)
 def main(
     version: Annotated[
         bool,
@@ -263,7 +268,7 @@ def check(
     ] = None,
 ) -> None:
     """Validate rules, settings and contacts without writing anything."""
-    from chargeback.run import Steps, prepare
+    from chargeback.run import prepare
 
     try:
         ws, loaded = prepare(ReportOptions(workspace=workspace, contacts=contacts), _progress())

@@ -223,7 +223,8 @@ def load_table(
         ]
         if on_bad_rows != "quarantine":
             problems = [
-                Problem(msg, files[f], row=r, column=c) for f, r, c, msg in details[:MAX_LISTED]
+                Problem(msg, files[f], line=_line_of(files[f], r), row=r, column=c)
+                for f, r, c, msg in details[:MAX_LISTED]
             ]
             if bad.height > MAX_LISTED:
                 problems.append(
@@ -235,6 +236,11 @@ def load_table(
             raise DataError(problems)
         loaded.rejected = _rejected_frame(bad, raw, files, details)
     return loaded
+
+
+def _line_of(path: Path, row: int) -> int | None:
+    """A CSV's data row N sits on line N + 1 (after the header); other formats have rows."""
+    return row + 1 if _format_of(path) in ("csv", "tsv") else None
 
 
 def _normalise(col: pl.Expr, dtype: pl.DataType, name: str) -> pl.Expr:
@@ -297,7 +303,8 @@ def _typed_columns(
 
 def _number(name: str, raw: pl.DataFrame) -> pl.Expr:
     if raw.schema[name] == pl.String:
-        return _clean_str(name).str.replace_all(",", "").cast(pl.Float64, strict=False)
+        # No thousands separators: "1,5" could be a decimal comma; better refused than misread.
+        return _clean_str(name).cast(pl.Float64, strict=False)
     return pl.col(name).cast(pl.Float64)
 
 

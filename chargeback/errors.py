@@ -11,7 +11,7 @@ class Problem:
     """A single finding: where it is and what is wrong.
 
     `line` is a 1-based line in a YAML or CSV file; `row` a 1-based data row
-    for formats without lines (Parquet); `column` names a data column.
+    (the header not counted); `column` names a data column.
     """
 
     message: str

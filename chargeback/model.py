@@ -127,6 +127,7 @@ class Match:
     text: tuple[str, ...] | None = None
     text_regex: str | None = None
     fields: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    field_lines: tuple[tuple[str, int], ...] = ()  # where each `fields` column is named
 
     def columns(self) -> set[str]:
         """The contact columns this match reads."""

@@ -97,6 +97,11 @@ def check_period_options(opts: ReportOptions) -> None:
     if opts.period_from and opts.period_to and opts.period_from > opts.period_to:
         raise UsageError(f"--from {opts.period_from} is after --to {opts.period_to}")
     unknown = [f for f in opts.formats if f not in FORMATS]
+    later = [f for f in opts.formats if f in ("pdf", "html")]
+    if later and not unknown:
+        raise UsageError(
+            f"--format {', '.join(later)}: statements are not in this version yet; use csv,json"
+        )
     if unknown:
         raise UsageError(
             f"unknown --format {', '.join(unknown)} (choose from {', '.join(FORMATS)})"
@@ -139,7 +144,7 @@ def prepare(opts: ReportOptions, steps: Steps) -> tuple[Workspace, Loaded]:
             f"rule '{rule.id}': match field '{name}' is not a column of the contacts "
             f"({', '.join(p.name for p in loaded.missing[name])})",
             rule.place.path if rule.place else None,
-            rule.place.line if rule.place else None,
+            dict(rule.match.field_lines).get(name, rule.place.line if rule.place else 0),
         )
         for rule in ws.rules
         for name, _ in rule.match.fields
@@ -172,7 +177,7 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
     )
     result = RunResult(ws, loaded, attribution, ledger, periods, out_dir)
     result.warnings.extend(attribution.warnings)
-    for name, paths in sorted(loaded.missing.items()):
+    for name in sorted(loaded.missing):
         used = any(name in r.match.columns() for r in ws.rules)
         if used and name not in {f for r in ws.rules for f, _ in r.match.fields}:
             result.warnings.append(

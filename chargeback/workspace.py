@@ -39,7 +39,7 @@ from .model import (
     Workspace,
 )
 from .resources import sample_workspace
-from .yamlio import YList, YMap, load_yaml
+from .yamlio import YList, YMap, load_yaml_collect
 
 SETTINGS_FILE = "chargeback.yaml"
 TOP_LEVEL_KEYS = ("departments", "decisions", "costs", "rules", "settings")
@@ -127,7 +127,7 @@ class _Item:
         try:
             return conv(self.node[key])
         except _Bad as exc:
-            self.error(key, f"'{key}' {exc}")
+            self.error(key, f"{key}: {exc}")
             return default
 
     def sub(self, key: str, label: str | None = None) -> _Item | None:
@@ -145,7 +145,7 @@ class _Bad(Exception):
 
 
 def _text(value: Any) -> str:
-    if isinstance(value, bool) or isinstance(value, YMap | YList):
+    if isinstance(value, bool | YMap | YList):
         raise _Bad("must be text")
     return str(value)
 
@@ -391,9 +391,10 @@ def _match(item: _Item | None) -> Match:
             try:
                 fields.append((_text(name), _any_of(value)))
             except _Bad as exc:
-                sub.error(name, f"fields '{name}' {exc}")
+                sub.error(name, f"fields: {name}: {exc}")
     return Match(
         **lists,
+        field_lines=tuple((str(n), sub.node.line_of(n)) for n in sub.node) if sub else (),
         text_regex=item.get("text_regex", _regex, None),
         fields=tuple(fields),
     )
@@ -514,21 +515,25 @@ def load_workspace(root: Path) -> Workspace:
     if not paths:
         ck.add(root / "rules", None, "no YAML files (*.yaml, *.yml) in rules/")
     files.extend(paths)
+    unreadable = False
     for path in files:
-        try:
-            documents.append((path, load_yaml(path)))
-        except WorkspaceError as exc:
-            ck.problems.extend(exc.problems)
+        data, problems = load_yaml_collect(path)
+        ck.problems.extend(problems)
+        if data is None and problems:
+            unreadable = True  # its ids are unknown: reference checks would only echo this
+        documents.append((path, data))
 
     # Layer 1: structure.
     settings_items: list[_Item] = []
     sections: dict[str, list[_Item]] = {"departments": [], "decisions": [], "rules": []}
     cost_items: list[_Item] = []
+    cost_lines: list[Place] = []  # where each `costs:` key stands
     for path, doc in documents:
         if doc is None:
             continue
         if not isinstance(doc, YMap):
             ck.add(path, 1, "the file must be a mapping of sections (departments:, rules:, ...)")
+            unreadable = True
             continue
         if path == settings_path:
             settings_items.append(_Item(ck, doc, ""))
@@ -559,6 +564,7 @@ def load_workspace(root: Path) -> Workspace:
                 ck.add(path, line, f"'{key}' must be a mapping")
             elif key == "costs":
                 cost_items.append(_Item(ck, value, "costs"))
+                cost_lines.append(Place(path, line))
             else:
                 settings_items.append(_Item(ck, value, "settings"))
 
@@ -587,34 +593,24 @@ def load_workspace(root: Path) -> Workspace:
                 first[obj.id] = obj
     dept_ids = {d.id for d in departments}
     decision_ids = {d.id for d in decisions}
-    for decision in decisions:
-        if decision.department and decision.department not in dept_ids:
-            ck.add(
-                decision.place.path,
-                decision.place.line,
-                f"decision '{decision.id}': unknown department '{decision.department}'"
-                f"{suggest(decision.department, dept_ids)}",
-            )
-    for rule in rules:
-        if rule.decision and rule.decision not in decision_ids:
-            assert rule.place is not None
-            ck.add(
-                rule.place.path,
-                rule.place.line,
-                f"rule '{rule.id}': unknown decision '{rule.decision}'"
-                f"{suggest(rule.decision, decision_ids)}",
-            )
-    if len(costs) > 1:
-        first_place = costs[0].place
-        for extra in costs[1:]:
-            assert extra.place is not None
-            ck.add(
-                extra.place.path,
-                extra.place.line,
-                f"a second 'costs' block (the first is at {first_place})",
-            )
-    if not costs and documents:
-        ck.add(root / "rules", None, "no 'costs' block: add one (see docs/workspace.md)")
+    if not unreadable:
+        for item, decision in zip(sections["decisions"], decisions, strict=True):
+            if decision.department and decision.department not in dept_ids:
+                item.error(
+                    "department",
+                    f"unknown department '{decision.department}'"
+                    f"{suggest(decision.department, dept_ids)}",
+                )
+        for item, rule in zip(sections["rules"], rules, strict=True):
+            if rule.decision and rule.decision not in decision_ids:
+                item.error(
+                    "decision",
+                    f"unknown decision '{rule.decision}'{suggest(rule.decision, decision_ids)}",
+                )
+        if not costs and documents:
+            ck.add(root / "rules", None, "no 'costs' block: add one (see docs/workspace.md)")
+    for extra in cost_lines[1:]:
+        ck.add(extra.path, extra.line, f"a second 'costs' block (the first is at {cost_lines[0]})")
 
     if ck.problems:
         raise WorkspaceError(sorted(ck.problems, key=_problem_order))

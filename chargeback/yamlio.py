@@ -130,27 +130,53 @@ _Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 
 def load_yaml(path: Path, text: str | None = None) -> Any:
     """Parse one YAML file; raise WorkspaceError listing every problem found in it."""
+    data, problems = load_yaml_collect(path, text)
+    if problems:
+        raise WorkspaceError(problems)
+    return data
+
+
+def load_yaml_collect(path: Path, text: str | None = None) -> tuple[Any, list[Problem]]:
+    """Parse one YAML file; return the data (None if unreadable) and its problems.
+
+    A duplicate key still yields the document (first value kept), so the
+    workspace check can go on and report the file's other mistakes too.
+    """
     if text is None:
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
-            raise WorkspaceError(Problem(f"not UTF-8 text ({exc.reason})", path)) from None
+            return None, [Problem(f"not UTF-8 text ({exc.reason})", path)]
         except OSError as exc:
-            raise WorkspaceError(Problem(f"cannot read: {exc.strerror}", path)) from None
+            return None, [Problem(f"cannot read: {exc.strerror}", path)]
     loader = _Loader(text)
     loader.source = path
     loader.problems = []
     try:
         data = loader.get_single_data()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
         line = int(mark.line) + 1 if mark is not None else None
-        what = exc.problem or exc.context or "malformed YAML"
-        raise WorkspaceError(Problem(f"malformed YAML: {what}", path, line)) from None
+        tag = str(exc.problem or "").split("tag ")[-1].strip()
+        return None, [Problem(f"tag {tag} is not allowed: only plain YAML is read", path, line)]
+    except yaml.MarkedYAMLError as exc:
+        return None, [_syntax_problem(path, exc)]
     except yaml.YAMLError as exc:
-        raise WorkspaceError(Problem(f"malformed YAML: {exc}", path)) from None
+        return None, [Problem(f"malformed YAML: {exc}", path)]
     finally:
         loader.dispose()
-    if loader.problems:
-        raise WorkspaceError(loader.problems)
-    return data
+    return data, loader.problems
+
+
+def _syntax_problem(path: Path, exc: yaml.MarkedYAMLError) -> Problem:
+    """Name the line a user must fix: for an unclosed [ or { that is where it opened."""
+    problem, context = exc.problem_mark, exc.context_mark
+    what = exc.problem or "malformed YAML"
+    if context is not None and "flow" in str(exc.context or ""):
+        opener = "[" if "sequence" in str(exc.context) else "{"
+        stop = f" (parsing stopped at line {problem.line + 1})" if problem is not None else ""
+        return Problem(
+            f"malformed YAML: this '{opener}' is not closed: {what}{stop}", path, context.line + 1
+        )
+    mark = problem or context
+    return Problem(f"malformed YAML: {what}", path, mark.line + 1 if mark is not None else None)
