@@ -17,7 +17,7 @@ from rich.table import Table
 
 from chargeback import __version__
 from chargeback.errors import ChargebackError, display_path
-from chargeback.ledger import Ledger
+from chargeback.ledger import Ledger, LedgerLine
 from chargeback.run import ReportOptions, RunResult, Steps, UsageError, run_report
 
 app = typer.Typer(
@@ -30,7 +30,8 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-out = Console(highlight=False)
+# Piped or cron output has no terminal width to fit: use a wide one so ids are never cut.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 132)
 err = Console(stderr=True, highlight=False)
 
 
@@ -43,7 +44,11 @@ def fail(exc: ChargebackError) -> typer.Exit:
     code = 2 if isinstance(exc, UsageError) else 1
     problems = exc.problems
     for problem in problems:
-        err.print(f"[bold red]error[/]: {problem}", markup=True, soft_wrap=True)
+        label = (
+            "[bold red]error[/]" if problem.severity == "error" else f"[cyan]{problem.severity}[/]"
+        )
+        err.print(f"{label}: {problem}", markup=True, soft_wrap=True)
+    problems = [p for p in problems if p.severity == "error"]
     if len(problems) > 1:
         err.print(f"{len(problems)} problems found; nothing was written.")
     elif code == 1:
@@ -94,48 +99,55 @@ def _progress() -> Steps:
     return Steps(observe)
 
 
-def money(value: object, currency: str) -> str:
-    return f"{value:,.2f} {currency}"
+def money(value: object) -> str:
+    return f"{value:,.2f}"
 
 
 def print_summary(result: RunResult, top: int = 5) -> None:
-    """A table per period: what it cost, how much is explained, the biggest drivers."""
+    """A table per period: what it cost, how much is explained, the biggest drivers.
+
+    Net-negative decisions are marked only where the decision declares revenue:
+    a decision that collects nothing (an outage) is a cost, not a bad bargain.
+    """
     ledger: Ledger = result.ledger
     cur = ledger.currency
     color = interactive()
+    collects = {d.id for d in result.workspace.decisions if d.revenue is not None}
     for period in ledger.periods:
         share = float(period.attributed_share) * 100
         table = Table(
             title=f"{period.period}  ·  {period.contacts:,} contacts  ·  "
-            f"{money(period.cost, cur)} service cost  ·  {share:.1f}% attributed",
+            f"{money(period.cost)} {cur} service cost  ·  {share:.1f}% attributed",
             title_justify="left",
             show_edge=False,
         )
-        table.add_column("decision")
+        table.add_column("decision", no_wrap=True)
         table.add_column("department")
         table.add_column("contacts", justify="right")
-        table.add_column("cost", justify="right")
-        table.add_column("revenue", justify="right")
-        table.add_column("net", justify="right")
+        table.add_column(f"cost {cur}", justify="right")
+        table.add_column(f"revenue {cur}", justify="right")
+        table.add_column(f"net {cur}", justify="right")
         lines = [ln for ln in ledger.lines_for(period.period) if not ln.is_unattributed]
         lines.sort(key=lambda ln: (-ln.cost, ln.decision_id))
-        shown = lines[:top] + [ln for ln in lines[top:] if ln.net_negative]
+
+        def flagged(line: LedgerLine) -> bool:
+            return line.net_negative and line.decision_id in collects
+
+        shown = lines[:top] + [ln for ln in lines[top:] if flagged(ln)]
         for line in shown:
-            flag = " ▲" if line.net_negative else ""
-            style = "bold red" if line.net_negative and color else None
             table.add_row(
                 line.decision_id,
                 line.department_id,
                 f"{float(line.contacts):,.1f}",
-                money(line.cost, cur),
-                money(line.revenue, cur),
-                money(line.net, cur) + flag,
-                style=style,
+                money(line.cost),
+                money(line.revenue),
+                money(line.net) + (" ▲" if flagged(line) else ""),
+                style="bold red" if flagged(line) and color else None,
             )
         if len(lines) > len(shown):
-            table.add_row(f"… {len(lines) - len(shown)} more decisions", "", "", "", "", "")
-        table.add_row("unattributed", "", "", money(period.unattributed_cost, cur), "", "")
-        if any(ln.net_negative for ln in lines):
+            table.add_row(f"+{len(lines) - len(shown)} more", "", "", "", "", "")
+        table.add_row("unattributed", "", "", money(period.unattributed_cost), "", "")
+        if any(flagged(ln) for ln in lines):
             table.caption = "▲ costs more in service than it collects"
             table.caption_justify = "left"
         out.print(table)
@@ -202,8 +214,9 @@ def report(
             f"{display_path(result.out_dir / 'rejected.csv')}"
         )
     total = sum((p.cost for p in result.ledger.periods), start=Decimal(0))
+    contacts_in_periods = sum(p.contacts for p in result.ledger.periods)
     out.print(
-        f"{len(result.periods)} period(s), {result.loaded.frame.height:,} contacts, "
+        f"{len(result.periods)} period(s), {contacts_in_periods:,} contacts, "
         f"{float(total):,.2f} {result.ledger.currency} in total. Wrote "
         + ", ".join(display_path(p) for p in result.written)
     )

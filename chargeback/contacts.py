@@ -41,6 +41,11 @@ STRING_COLUMNS = (
     "outcome",
 )
 MAX_LISTED = 20  # bad rows shown in full; the rest are counted
+TIMESTAMP_HINT = (
+    "timestamps are read as ISO 8601 (2026-03-01T09:30:00, optionally with an offset such as "
+    "+01:00 or Z) or as a date (2026-03-01); for another layout set timestamp_format in "
+    'chargeback.yaml, e.g. timestamp_format: "%d-%b-%y" for 22-Apr-15'
+)
 
 
 @dataclass(frozen=True)
@@ -226,15 +231,20 @@ def load_table(
                 Problem(msg, files[f], line=_line_of(files[f], r), row=r, column=c)
                 for f, r, c, msg in details[:MAX_LISTED]
             ]
+            if any(m.startswith("unparsable timestamp") for _, _, _, m in details):
+                problems.append(Problem(TIMESTAMP_HINT, severity="hint"))
             if bad.height > MAX_LISTED:
                 problems.append(
                     Problem(
-                        f"... and {bad.height - MAX_LISTED} more bad rows; fix them, or run with "
-                        "--on-bad-rows quarantine to set them aside in rejected.csv"
+                        severity="note",
+                        message=f"... and {bad.height - MAX_LISTED} more bad rows; fix them, "
+                        "or run with --on-bad-rows quarantine to set them aside in rejected.csv",
                     )
                 )
             raise DataError(problems)
-        loaded.rejected = _rejected_frame(bad, raw, files, details)
+        loaded.rejected = _rejected_frame(bad, raw, files, details).rename(
+            {k: v for k, v in columns_mapping.items() if k in raw.columns}
+        )
     return loaded
 
 
@@ -320,6 +330,8 @@ def _local_time(dtype: pl.DataType, name: str, tz: str, fmt: str | None) -> pl.E
     text = col.cast(pl.String).str.strip_chars()
     if fmt is None:
         return _parse_iso(_iso_text(text), tz)
+    if not any(code in fmt for code in ("%H", "%I", "%T", "%R", "%c", "%s")):
+        return text.str.to_date(fmt, strict=False).cast(pl.Datetime("us"))
     parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
     if "%z" in fmt or "%#z" in fmt or "%:z" in fmt:
         parsed = parsed.dt.convert_time_zone(tz).dt.replace_time_zone(None)
@@ -399,7 +411,11 @@ def _describe_bad(
         value = row.get(f"_raw_{column}", row.get(column))
         if message == "duplicate":
             f, r = firsts.get(str(value), (row["_file"], 0))
-            message = f"duplicate {column} '{value}' (first at {display_path(files[f])} row {r})"
+            line = _line_of(files[f], r)
+            where = f"line {line}" if line is not None else f"row {r}"
+            if f != row["_file"]:
+                where = f"{display_path(files[f])} {where}"
+            message = f"duplicate {column} '{value}' (first at {where})"
         elif value is not None and message != "missing value (required)":
             message = f"{message}: '{value}'"
         out.append((int(row["_file"]), int(row["_row"]), column, message))

@@ -13,7 +13,7 @@ Why it is built this way:
   it instead of writing its own, so rules and data cannot drift apart. The
   dates, reasons, tags and texts below are chosen to match those rules.
 - Randomness is a SplitMix64 hash of (seed, stream, column, row) computed in
-  polars expressions: vectorised (1,000,000 contacts in a couple of seconds),
+  polars expressions: vectorised (1,000,000 contacts in about five seconds),
   independent of the polars version's own hash, and byte-for-byte
   reproducible for the same (contacts, seed).
 - Every stream is drawn by inverse CDF (`search_sorted` on cumulative
@@ -35,7 +35,7 @@ import yaml
 
 from .resources import sample_workspace
 
-__all__ = ["STREAMS", "TIMEZONE", "Stream", "generate_sample"]
+__all__ = ["STREAMS", "TIMEZONE", "Stream", "build_contacts", "build_orders", "generate_sample"]
 
 Weights = Mapping[str | None, float]  # label -> relative weight (None = null value)
 
