@@ -53,7 +53,8 @@ def match_expr(match: Match) -> pl.Expr:
     if match.text_regex is not None:
         parts.append(pl.col("text").str.contains("(?i)" + match.text_regex))
     for column, values in match.fields:
-        parts.append(any_of(column, values))
+        # tags are stored as |a|b|, so `fields: {tags: ...}` takes the tags rule
+        parts.append(tags_any_of(values) if column == "tags" else any_of(column, values))
     if not parts:
         return pl.lit(True)
     return _and(parts).fill_null(False)

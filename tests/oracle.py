@@ -152,7 +152,7 @@ def exact(value: Any) -> Fraction:
 def round_half_up(x: Fraction, places: int) -> int:
     """x * 10**places rounded half away from zero, as an integer."""
     q = x * 10**places
-    n = floor(abs(q) + Fraction(1, 2))
+    n: int = floor(abs(q) + Fraction(1, 2))
     return -n if q < 0 else n
 
 
@@ -566,7 +566,7 @@ def _compute(workspace: Path, contacts_csv: Path, periods: list[str] | None) -> 
     ws = load_workspace(workspace)
     contacts, header = load_contacts(contacts_csv, ws)
     for r in ws.rules:
-        for key in (r.match.get("fields") or {}):
+        for key in r.match.get("fields") or {}:
             if key not in header:
                 raise ValueError(f"rule {r.id}: fields names unknown column {key!r}")
     assign_costs(contacts, ws.costs)
@@ -574,9 +574,7 @@ def _compute(workspace: Path, contacts_csv: Path, periods: list[str] | None) -> 
     # matched(c, r) = every match key holds and c is in r's window
     matched: dict[str, set[str]] = {
         c.contact_id: {
-            r.id
-            for r in ws.rules
-            if r.in_window(c.local_date) and satisfies(c, r.match, header)
+            r.id for r in ws.rules if r.in_window(c.local_date) and satisfies(c, r.match, header)
         }
         for c in contacts
     }

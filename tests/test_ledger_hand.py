@@ -328,3 +328,13 @@ def test_every_period_adds_up(ws: Path) -> None:
     total = sum(Decimal(r["cost"]) for r in rows)
     # email 1.00 + phone 0.40 (no handle time)
     assert total == Decimal("1.40")
+
+
+def test_fields_naming_tags_uses_the_tags_rule(ws: Path) -> None:
+    write_workspace(
+        ws,
+        FEE + "rules:\n  - {id: r, decision: fee, match: {fields: {tags: [fee]}}}\n",
+        "contact_id,started_at,channel,tags\n1,2026-03-05T10:00:00,email,fee\n"
+        "2,2026-03-05T10:00:00,email,vip | fee\n3,2026-03-05T10:00:00,email,feed\n",
+    )
+    assert row(ledger(ws), "2026-03", "fee")["contacts"] == "2.000"

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
-try:
-    from oracle import LEDGER_COLUMNS, oracle_ledger, oracle_period_totals
-except ImportError:  # pragma: no cover - tests/ turned into a package
-    from tests.oracle import LEDGER_COLUMNS, oracle_ledger, oracle_period_totals
+# tests/ has no __init__.py, so pytest puts it on sys.path
+from oracle import (
+    LEDGER_COLUMNS,
+    oracle_ledger,
+    oracle_period_totals,
+)
 
 Row = tuple[str, ...]
 
@@ -93,7 +95,13 @@ def test_rates_one_rule(tmp_path: Path) -> None:
             match: {reason: "billing*"}
         """,
         [
-            c("c1", "2026-03-02T10:00:00", "phone", reason="billing.late_fee", handle_seconds="120"),
+            c(
+                "c1",
+                "2026-03-02T10:00:00",
+                "phone",
+                reason="billing.late_fee",
+                handle_seconds="120",
+            ),
             c("c2", "2026-03-03T10:00:00", "email", reason="billing", handle_seconds="300"),
             c("c3", "2026-03-04T10:00:00", "chat", reason="tech", handle_seconds="60"),
         ],
