@@ -127,6 +127,7 @@ def print_summary(result: RunResult, top: int = 5) -> None:
         table.add_column(f"cost {cur}", justify="right")
         table.add_column(f"revenue {cur}", justify="right")
         table.add_column(f"net {cur}", justify="right")
+        table.add_column("", width=1)  # ▲ for decisions that cost more than they collect
         lines = [ln for ln in ledger.lines_for(period.period) if not ln.is_unattributed]
         lines.sort(key=lambda ln: (-ln.cost, ln.decision_id))
 
@@ -141,12 +142,13 @@ def print_summary(result: RunResult, top: int = 5) -> None:
                 f"{float(line.contacts):,.1f}",
                 money(line.cost),
                 money(line.revenue),
-                money(line.net) + (" ▲" if flagged(line) else ""),
+                money(line.net),
+                "▲" if flagged(line) else "",
                 style="bold red" if flagged(line) and color else None,
             )
         if len(lines) > len(shown):
-            table.add_row(f"+{len(lines) - len(shown)} more", "", "", "", "", "")
-        table.add_row("unattributed", "", "", money(period.unattributed_cost), "", "")
+            table.add_row(f"+{len(lines) - len(shown)} more", "", "", "", "", "", "")
+        table.add_row("unattributed", "", "", money(period.unattributed_cost), "", "", "")
         if any(flagged(ln) for ln in lines):
             table.caption = "▲ costs more in service than it collects"
             table.caption_justify = "left"
