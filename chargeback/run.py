@@ -150,6 +150,17 @@ def prepare(opts: ReportOptions, steps: Steps) -> tuple[Workspace, Loaded]:
         for name, _ in rule.match.fields
         if name in loaded.missing
     ]
+    fields_missing += [
+        Problem(
+            f"rule '{rule.id}': match field '{name}' cannot be matched as text; "
+            + ("use the rule's window for dates" if name == "started_at" else "it is a number"),
+            rule.place.path if rule.place else None,
+            dict(rule.match.field_lines).get(name, rule.place.line if rule.place else 0),
+        )
+        for rule in ws.rules
+        for name, _ in rule.match.fields
+        if name in ("started_at", "handle_seconds")
+    ]
     if fields_missing:
         raise WorkspaceError(fields_missing)
     return ws, loaded

@@ -338,3 +338,17 @@ def test_fields_naming_tags_uses_the_tags_rule(ws: Path) -> None:
         "2,2026-03-05T10:00:00,email,vip | fee\n3,2026-03-05T10:00:00,email,feed\n",
     )
     assert row(ledger(ws), "2026-03", "fee")["contacts"] == "2.000"
+
+
+def test_fields_on_timestamp_or_handle_time_is_a_workspace_error(ws: Path) -> None:
+    import pytest
+
+    from chargeback.errors import WorkspaceError
+
+    write_workspace(
+        ws,
+        FEE + "rules:\n  - {id: r, decision: fee, match: {fields: {started_at: [x]}}}\n",
+        "contact_id,started_at,channel\n1,2026-03-05T10:00:00,email\n",
+    )
+    with pytest.raises(WorkspaceError, match=r"main.yaml:\d+: rule 'r': match field 'started_at'"):
+        ledger(ws)
