@@ -32,7 +32,7 @@ app = typer.Typer(
 
 # Piped or cron output has no terminal width to fit: use a wide one so ids are never cut.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 132)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 132)
 
 
 def interactive() -> bool:
@@ -161,7 +161,7 @@ def print_summary(result: RunResult, top: int = 5) -> None:
     "  chargeback report                                  # the sample workspace, or ./rules\n\n"
     "  chargeback report --workspace acme --period 2026-03\n\n"
     "  chargeback report --from 2026-01 --to 2026-06 --format csv --out /srv/chargeback\n\n"
-    "  chargeback report --contacts exports/2026-03/*.csv --on-bad-rows quarantine",
+    "  chargeback report --contacts 'exports/2026-03/*.csv' --on-bad-rows quarantine",
 )
 def report(
     workspace: Annotated[

@@ -75,7 +75,7 @@ class Loaded:
     frame: pl.DataFrame
     files: list[Path]
     rejected: pl.DataFrame | None = None
-    missing: dict[str, list[Path]] = field(default_factory=dict)  # optional columns absent
+    missing: dict[str, list[Path]] = field(default_factory=dict)  # columns in no file
 
     @property
     def rejected_count(self) -> int:
@@ -167,7 +167,7 @@ def load_table(
                 select.append(_normalise(pl.col(source), header[source], name))
             elif name in spec.required or name in columns_mapping:
                 how = (
-                    f"mapped from '{source}' in chargeback.yaml columns:"
+                    f"mapped to {name} by columns: in chargeback.yaml"
                     if name in columns_mapping
                     else "required"
                 )
@@ -193,7 +193,8 @@ def load_table(
         raise DataError(problems)
 
     try:
-        raw = pl.concat(frames, how="vertical_relaxed").collect()
+        # by name: files may differ in which optional columns they have, and in order
+        raw = pl.concat(frames, how="diagonal_relaxed").collect()
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise DataError(Problem(f"cannot read {spec.kind}: {_short(exc)}", files[0])) from None
 
@@ -221,7 +222,11 @@ def load_table(
         ).drop("handle_seconds")
     else:
         good = good.with_columns(pl.lit(0, dtype=pl.Int64).alias("hs_us"))
+    # a column is missing when no file has it; some files lacking it just gives nulls
+    missing = {name: paths for name, paths in missing.items() if len(paths) == len(files)}
     loaded = Loaded(frame=good, files=files, missing=missing)
+    if bad.height and good.height == 0:
+        on_bad_rows = "stop"  # every row rejected is a setup problem, not data to report on
     if bad.height:
         details = [
             (f, r, columns_mapping.get(c, c), m) for f, r, c, m in _describe_bad(bad, raw, files)

@@ -19,6 +19,7 @@ class Problem:
     line: int | None = None
     row: int | None = None
     column: str | None = None
+    severity: str = "error"  # or "hint": advice that goes with the errors
 
     def place(self) -> str:
         parts: list[str] = []

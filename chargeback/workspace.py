@@ -22,9 +22,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import Problem, WorkspaceError
 from .model import (
+    CONTACT_COLUMNS,
     COST_METHODS,
     DECISION_KINDS,
     MATCH_LIST_KEYS,
+    ORDER_COLUMNS,
     OVERLAP_POLICIES,
     ChannelRate,
     Costs,
@@ -178,7 +180,8 @@ def _money(value: Any) -> Decimal:
     if isinstance(value, bool):
         raise _Bad("must be a number")
     try:
-        amount = Decimal(str(value).replace(",", "")) if isinstance(value, str) else Decimal(value)
+        # no thousands separators: "0,40" may be a decimal comma, refused rather than misread
+        amount = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
     except (InvalidOperation, TypeError, ValueError):
         raise _Bad(f"'{value}' is not a number") from None
     if not amount.is_finite():
@@ -478,6 +481,15 @@ def _settings(items: list[_Item]) -> Settings:
             out.append((str(name), str(value)))
         return tuple(out)
 
+    if "columns" in seen:
+        columns_item = seen["columns"].sub("columns", "setting 'columns'")
+        for key in columns_item.node if columns_item else ():
+            name = str(key)
+            known = (*CONTACT_COLUMNS, *(f"orders.{c}" for c in ORDER_COLUMNS))
+            hint = suggest(name, known)
+            if name not in known and hint:  # other names rename extra columns, on purpose
+                assert columns_item is not None
+                columns_item.error(key, f"'{name}' is not a contacts column{hint}")
     value_item = seen["value"].sub("value", "setting 'value'") if "value" in seen else None
     return Settings(
         contacts=pick("contacts", _text, None),
