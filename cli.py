@@ -35,6 +35,15 @@ out = Console(highlight=False, width=None if sys.stdout.isatty() else 132)
 err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 132)
 
 
+WorkspaceOption = Annotated[
+    Path | None,
+    typer.Option(help="Workspace folder (default: ./ when it has rules/, else the sample)."),
+]
+ContactsOption = Annotated[
+    str | None, typer.Option(help="Contacts file, glob or folder (overrides settings).")
+]
+
+
 def interactive() -> bool:
     """Progress and colour only for a person at a terminal, never for cron."""
     return sys.stdout.isatty() and sys.stderr.isatty()
@@ -164,13 +173,8 @@ def print_summary(result: RunResult, top: int = 5) -> None:
     "  chargeback report --contacts 'exports/2026-03/*.csv' --on-bad-rows quarantine",
 )
 def report(
-    workspace: Annotated[
-        Path | None,
-        typer.Option(help="Workspace folder (default: ./ when it has rules/, else the sample)."),
-    ] = None,
-    contacts: Annotated[
-        str | None, typer.Option(help="Contacts file, glob or folder (overrides settings).")
-    ] = None,
+    workspace: WorkspaceOption = None,
+    contacts: ContactsOption = None,
     period: Annotated[str | None, typer.Option(help="One month, YYYY-MM.")] = None,
     period_from: Annotated[
         str | None, typer.Option("--from", help="First month, YYYY-MM (with --to).")
@@ -274,13 +278,8 @@ def init(
     "  chargeback check --workspace acme --contacts exports/march.csv",
 )
 def check(
-    workspace: Annotated[
-        Path | None,
-        typer.Option(help="Workspace folder (default: ./ when it has rules/, else the sample)."),
-    ] = None,
-    contacts: Annotated[
-        str | None, typer.Option(help="Contacts file, glob or folder (overrides settings).")
-    ] = None,
+    workspace: WorkspaceOption = None,
+    contacts: ContactsOption = None,
 ) -> None:
     """Validate rules, settings and contacts without writing anything."""
     from chargeback.run import prepare
