@@ -93,9 +93,12 @@ def run_metadata(result: RunResult, opts: ReportOptions) -> dict[str, Any]:
         "periods": result.periods,
         "on_bad_rows": opts.on_bad_rows,
     }
+    # Same inputs and settings -> same fingerprint, wherever and whenever it runs:
+    # file contents only (no paths), no timestamps.
+    stable = {k: v for k, v in settings.items() if k != "workspace"}
     fingerprint = hashlib.sha256(
         json.dumps(
-            {"inputs": [i["sha256"] for i in inputs], "settings": settings}, sort_keys=True
+            {"inputs": sorted(i["sha256"] for i in inputs), "settings": stable}, sort_keys=True
         ).encode()
     ).hexdigest()
     return {

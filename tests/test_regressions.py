@@ -58,3 +58,19 @@ def test_every_row_rejected_stops_even_in_quarantine(ws: Path) -> None:
     with pytest.raises(DataError, match="unparsable timestamp"):
         ledger(ws, on_bad_rows="quarantine")
     assert not (ws / "out").exists()
+
+
+def test_fingerprint_does_not_depend_on_the_working_folder(
+    ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    write_workspace(ws, FEE, "contact_id,started_at,channel\n1,2026-03-01,phone\n")
+    from chargeback.run import ReportOptions, run_report
+
+    prints = []
+    for cwd in (ws, ws.parent):
+        monkeypatch.chdir(cwd)
+        run_report(ReportOptions(workspace=ws, out=ws / "out", formats=("json",)))
+        prints.append(json.loads((ws / "out" / "ledger.json").read_text())["meta"]["fingerprint"])
+    assert prints[0] == prints[1]
