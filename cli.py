@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from chargeback import __version__
@@ -56,7 +57,8 @@ def fail(exc: ChargebackError) -> typer.Exit:
         label = (
             "[bold red]error[/]" if problem.severity == "error" else f"[cyan]{problem.severity}[/]"
         )
-        err.print(f"{label}: {problem}", markup=True, soft_wrap=True)
+        # the message quotes user data and YAML: never let rich read it as markup
+        err.print(f"{label}: {escape(str(problem))}", soft_wrap=True)
     problems = [p for p in problems if p.severity == "error"]
     if len(problems) > 1:
         err.print(f"{len(problems)} problems found; nothing was written.")
@@ -212,7 +214,7 @@ def report(
     except ChargebackError as exc:
         raise fail(exc) from None
     for warning in result.warnings:
-        err.print(f"[yellow]warning[/]: {warning}")
+        err.print(f"[yellow]warning[/]: {escape(warning)}")
     print_summary(result)
     if result.loaded.rejected_count:
         out.print(
@@ -224,7 +226,8 @@ def report(
     out.print(
         f"{len(result.periods)} period(s), {contacts_in_periods:,} contacts, "
         f"{float(total):,.2f} {result.ledger.currency} in total. Wrote "
-        + ", ".join(display_path(p) for p in result.written)
+        + ", ".join(display_path(p) for p in result.written),
+        markup=False,
     )
 
 
@@ -266,7 +269,7 @@ def init(
         written = scaffold(dest)
     except ChargebackError as exc:
         raise fail(exc) from None
-    out.print(f"Created {display_path(dest)} with {len(written)} files:")
+    out.print(f"Created {display_path(dest)} with {len(written)} files:", markup=False)
     for path in written:
         out.print(f"  {display_path(path)}")
     out.print(f"Next: edit rules/*.yaml, then  chargeback report --workspace {display_path(dest)}")

@@ -127,7 +127,7 @@ def attribute(ws: Workspace, contacts: pl.DataFrame) -> Attribution:
     groups = (
         lf.select("period", "channel", "hs_us", *masks)
         .group_by("period", "channel", *mask_names)
-        .agg(pl.len().alias("n"), pl.col("hs_us").sum().alias("hs"))
+        .agg(pl.len().alias("n"), pl.col("hs_us").cast(pl.Int128).sum().alias("hs"))
         .sort("period", "channel", *mask_names)
         .collect()
     )

@@ -16,8 +16,11 @@ from .model import Decision, Match, Rule
 
 
 def any_of(column: str, values: tuple[str, ...]) -> pl.Expr:
-    """Exact, case-sensitive membership; a value ending in `*` is a prefix."""
-    col = pl.col(column)
+    """Exact, case-sensitive membership; a value ending in `*` is a prefix.
+
+    Compared as text, so a numeric extra column (or `revenue`) matches too.
+    """
+    col = pl.col(column).cast(pl.String)
     exact = [v for v in values if not v.endswith("*")]
     prefixes = [v[:-1] for v in values if v.endswith("*")]
     parts: list[pl.Expr] = []
@@ -62,8 +65,8 @@ def match_expr(match: Match) -> pl.Expr:
 
 def window_bounds(rule: Rule, decision: Decision) -> tuple[date, date | None]:
     """[first, last] local dates of the rule's window; last None = open-ended."""
-    first = decision.effective + timedelta(days=rule.start_offset_days)
-    last = first + timedelta(days=rule.days - 1) if rule.days is not None else None
+    first = _shift(decision.effective, rule.start_offset_days)
+    last = _shift(first, rule.days - 1) if rule.days is not None else None
     if decision.ends is not None:
         last = decision.ends if last is None else min(last, decision.ends)
     return first, last
@@ -80,9 +83,17 @@ def window_expr(rule: Rule, decision: Decision) -> pl.Expr:
 def baseline_expr(rule: Rule, decision: Decision) -> pl.Expr:
     """Contacts that satisfy the match in the lookback before the decision's effective date."""
     assert rule.baseline_lookback_days is not None
-    start = decision.effective - timedelta(days=rule.baseline_lookback_days)
+    start = _shift(decision.effective, -rule.baseline_lookback_days)
     in_lookback = (pl.col("date") >= start) & (pl.col("date") < decision.effective)
     return match_expr(rule.match) & in_lookback
+
+
+def _shift(day: date, days: int) -> date:
+    """day + days, pinned to the calendar's ends (a 3,000,000-day window is open-ended)."""
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return date.max if days > 0 else date.min
 
 
 def _or(parts: list[pl.Expr]) -> pl.Expr:

@@ -41,6 +41,7 @@ STRING_COLUMNS = (
     "outcome",
 )
 MAX_LISTED = 20  # bad rows shown in full; the rest are counted
+MAX_HANDLE_SECONDS = 366 * 86_400  # beyond this a value is an export error, not a contact
 TIMESTAMP_HINT = (
     "timestamps are read as ISO 8601 (2026-03-01T09:30:00, optionally with an offset such as "
     "+01:00 or Z) or as a date (2026-03-01); for another layout set timestamp_format in "
@@ -192,11 +193,16 @@ def load_table(
     if problems:
         raise DataError(problems)
 
-    try:
-        # by name: files may differ in which optional columns they have, and in order
-        raw = pl.concat(frames, how="diagonal_relaxed").collect()
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise DataError(Problem(f"cannot read {spec.kind}: {_short(exc)}", files[0])) from None
+    collected: list[pl.DataFrame] = []
+    for path, frame in zip(files, frames, strict=True):
+        try:
+            collected.append(frame.collect())
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            problems.append(Problem(f"cannot read {spec.kind}: {_short(exc)}", path))
+    if problems:
+        raise DataError(problems)
+    # by name: files may differ in which optional columns they have, and in order
+    raw = pl.concat(collected, how="diagonal_relaxed")
 
     keep_raw = [spec.timestamp] + [n for n, _ in spec.numeric if n in raw.columns]
     raw = raw.with_columns([pl.col(c).alias(f"_raw_{c}") for c in keep_raw])
@@ -247,8 +253,13 @@ def load_table(
                     )
                 )
             raise DataError(problems)
-        loaded.rejected = _rejected_frame(bad, raw, files, details).rename(
-            {k: v for k, v in columns_mapping.items() if k in raw.columns}
+        rejected = _rejected_frame(bad, raw, files, details)
+        loaded.rejected = rejected.rename(
+            {
+                k: v
+                for k, v in columns_mapping.items()
+                if k in rejected.columns and v not in rejected.columns
+            }
         )
     return loaded
 
@@ -264,6 +275,10 @@ def _normalise(col: pl.Expr, dtype: pl.DataType, name: str) -> pl.Expr:
         if isinstance(dtype, pl.List):
             return col.cast(pl.List(pl.String)).alias(name)
         return col.cast(pl.String).alias(name)
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+        return col.dt.convert_time_zone("UTC").dt.cast_time_unit("us").alias(name)
+    if isinstance(dtype, pl.Datetime):
+        return col.dt.cast_time_unit("us").alias(name)
     if dtype == pl.String or name == "started_at" or name == "ordered_at":
         return col.alias(name)
     if dtype.is_numeric() and name in ("handle_seconds", "revenue", "amount"):
@@ -386,8 +401,13 @@ def _checks(spec: TableSpec, raw: pl.DataFrame) -> list[tuple[pl.Expr, str, str]
             continue
         given = _clean_str(f"_raw_{name}").is_not_null()
         checks.append((pl.col(name).is_null() & given, name, "not a number"))
+        checks.append((~pl.col(name).is_finite(), name, "not a finite number"))
         if non_negative:
             checks.append((pl.col(name) < 0, name, "must not be negative"))
+        if name == "handle_seconds":
+            checks.append(
+                (pl.col(name) > MAX_HANDLE_SECONDS, name, "implausibly long (over a year)")
+            )
     if spec.id_column:
         later = ~pl.col(spec.id_column).is_first_distinct()
         checks.append((pl.col(spec.id_column).is_not_null() & later, spec.id_column, "duplicate"))

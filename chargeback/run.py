@@ -20,7 +20,8 @@ from .ledger import Ledger, build_ledger
 from .model import REQUIRED_CONTACT_COLUMNS, Workspace
 from .workspace import find_workspace, load_workspace
 
-PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+PERIOD = re.compile(r"^[12]\d{3}-(0[1-9]|1[0-2])$")
+RESERVED_COLUMNS = ("local", "date", "period", "hs_us", "text_lower", "_file", "_row")
 FORMATS = ("pdf", "html", "csv", "json")
 
 
@@ -97,15 +98,29 @@ def check_period_options(opts: ReportOptions) -> None:
     if opts.period_from and opts.period_to and opts.period_from > opts.period_to:
         raise UsageError(f"--from {opts.period_from} is after --to {opts.period_to}")
     unknown = [f for f in opts.formats if f not in FORMATS]
-    later = [f for f in opts.formats if f in ("pdf", "html")]
-    if later and not unknown:
-        raise UsageError(
-            f"--format {', '.join(later)}: statements are not in this version yet; use csv,json"
-        )
     if unknown:
         raise UsageError(
             f"unknown --format {', '.join(unknown)} (choose from {', '.join(FORMATS)})"
         )
+
+
+def default_contacts(root: Path) -> str | None:
+    """SPEC 1: a workspace's `contacts` entry, when chargeback.yaml does not name one."""
+    if (root / "contacts").is_dir():
+        return "contacts"
+    for name in sorted(root.glob("contacts.*")):
+        if name.is_file() and name.suffix.lower() in (
+            ".csv",
+            ".gz",
+            ".parquet",
+            ".ndjson",
+            ".jsonl",
+            ".json",
+            ".tsv",
+            ".pq",
+        ):
+            return name.name
+    return None
 
 
 def wanted_columns(ws: Workspace) -> set[str]:
@@ -121,12 +136,13 @@ def prepare(opts: ReportOptions, steps: Steps) -> tuple[Workspace, Loaded]:
     with steps.step("Reading rules"):
         root = find_workspace(opts.workspace)
         ws = load_workspace(root)
-    spec = opts.contacts or ws.settings.contacts
+    spec = opts.contacts or ws.settings.contacts or default_contacts(root)
     if not spec:
         raise WorkspaceError(
             Problem(
-                "no contacts given: set 'contacts:' in chargeback.yaml or pass --contacts",
-                root / "chargeback.yaml",
+                "no contacts found: put them in contacts/ (or contacts.csv, .parquet, .ndjson), "
+                "set 'contacts:' in chargeback.yaml, or pass --contacts",
+                root,
             )
         )
     with steps.step("Loading contacts"):
@@ -161,6 +177,17 @@ def prepare(opts: ReportOptions, steps: Steps) -> tuple[Workspace, Loaded]:
         for name, _ in rule.match.fields
         if name in ("started_at", "handle_seconds")
     ]
+    fields_missing += [
+        Problem(
+            f"rule '{rule.id}': match field '{name}' is a name chargeback uses internally; "
+            "rename that column with columns: in chargeback.yaml",
+            rule.place.path if rule.place else None,
+            dict(rule.match.field_lines).get(name, rule.place.line if rule.place else 0),
+        )
+        for rule in ws.rules
+        for name, _ in rule.match.fields
+        if name in RESERVED_COLUMNS
+    ]
     if fields_missing:
         raise WorkspaceError(fields_missing)
     return ws, loaded
@@ -188,6 +215,12 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
     )
     result = RunResult(ws, loaded, attribution, ledger, periods, out_dir)
     result.warnings.extend(attribution.warnings)
+    later = [f for f in opts.formats if f in ("pdf", "html")]
+    if later:
+        result.warnings.append(
+            f"{' and '.join(later)} statements are not in this version yet; "
+            "wrote the csv/json ledger only"
+        )
     for name in sorted(loaded.missing):
         used = any(name in r.match.columns() for r in ws.rules)
         if used and name not in {f for r in ws.rules for f, _ in r.match.fields}:

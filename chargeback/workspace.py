@@ -169,6 +169,14 @@ def _date(value: Any) -> date:
         raise _Bad(f"'{text}' is an impossible date") from None
 
 
+def _name(value: Any) -> str:
+    """Decision and rule ids: any text without surrounding blanks (SPEC limits only departments)."""
+    text = _text(value)
+    if not text.strip() or text != text.strip():
+        raise _Bad(f"'{text}' must be non-empty text without leading or trailing blanks")
+    return text
+
+
 def _month(value: Any) -> str:
     text = _text(value)
     if not MONTH_PATTERN.match(text):
@@ -235,7 +243,7 @@ def _any_of(value: Any) -> tuple[str, ...]:
     for item in items:
         if item is None or isinstance(item, YMap | YList):
             raise _Bad("must list plain values")
-        out.append(_text(item).lower() if isinstance(item, bool) else _text(item))
+        out.append(str(item).lower() if isinstance(item, bool) else _text(item))
     if not out:
         raise _Bad("is an empty list and would match nothing")
     return tuple(out)
@@ -316,7 +324,7 @@ def _decision(item: _Item) -> Decision:
     if ends is not None and effective != date.min and ends < effective:
         item.error("ends", f"'ends' {ends} is before 'effective' {effective}")
     return Decision(
-        id=item.get("id", _ident, "", required=True),
+        id=item.get("id", _name, "", required=True),
         title=item.get("title", _text, ""),
         kind=item.get("kind", _choice(DECISION_KINDS), "other"),
         department=item.get("department", _ident, "", required=True),
@@ -417,8 +425,8 @@ def _rule(item: _Item) -> Rule:
         baseline.check_keys(("lookback_days",))
         lookback = baseline.get("lookback_days", _positive_int, None, required=True)
     return Rule(
-        id=item.get("id", _ident, "", required=True),
-        decision=item.get("decision", _ident, "", required=True),
+        id=item.get("id", _name, "", required=True),
+        decision=item.get("decision", _name, "", required=True),
         match=_match(item.sub("match")),
         start_offset_days=offset,
         days=days,

@@ -63,6 +63,13 @@ _Loader.yaml_implicit_resolvers = {
     ]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+# Integers only in plain decimal: 04100 (a cost center) stays the text "04100"
+# instead of YAML 1.1's octal 2112, and 1:30 is not sexagesimal 90.
+for _first, _resolvers in _Loader.yaml_implicit_resolvers.items():
+    _resolvers[:] = [(t, rx) for t, rx in _resolvers if t != "tag:yaml.org,2002:int"]
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9_]*)$"), list("-+0123456789")
+)
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
@@ -174,6 +181,8 @@ def _syntax_problem(path: Path, exc: yaml.MarkedYAMLError) -> Problem:
     what = exc.problem or "malformed YAML"
     if context is not None and "flow" in str(exc.context or ""):
         opener = "[" if "sequence" in str(exc.context) else "{"
+        if 0 <= context.index < len(str(context.buffer or "")):
+            opener = str(context.buffer)[context.index]
         stop = f" (parsing stopped at line {problem.line + 1})" if problem is not None else ""
         return Problem(
             f"malformed YAML: this '{opener}' is not closed: {what}{stop}", path, context.line + 1
