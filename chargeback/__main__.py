@@ -7,6 +7,14 @@ def main() -> None:
     # The Typer app lives in the top-level cli.py (fixed by the design card).
     # A wheel carries it as chargeback/_cli.py; a source checkout or editable
     # install imports it from the repository root.
+    import sys
+
+    # A cron job or an old console may not speak UTF-8: degrade ▲ and · to '?',
+    # never to a traceback after the ledger was written.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="replace")
     try:
         from chargeback._cli import app
     except ModuleNotFoundError:
