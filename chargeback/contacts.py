@@ -23,23 +23,12 @@ from .workspace import suggest
 SUFFIXES = {
     ".csv": "csv",
     ".tsv": "tsv",
-    ".gz": "csv",  # .csv.gz / .tsv.gz, checked below
     ".parquet": "parquet",
     ".pq": "parquet",
     ".ndjson": "ndjson",
     ".jsonl": "ndjson",
     ".json": "ndjson",
 }
-STRING_COLUMNS = (
-    "contact_id",
-    "channel",
-    "reason",
-    "text",
-    "customer_id",
-    "product",
-    "region",
-    "outcome",
-)
 MAX_LISTED = 20  # bad rows shown in full; the rest are counted
 MAX_HANDLE_SECONDS = 366 * 86_400  # beyond this a value is an export error, not a contact
 TIMESTAMP_HINT = (
@@ -92,7 +81,7 @@ def resolve_files(spec: str, root: Path, what: str = "contacts") -> list[Path]:
         found = [Path(p) for p in glob.glob(str(base), recursive=True)]
     elif base.is_dir():
         found = [p for p in base.rglob("*") if p.is_file()]
-        found = [p for p in found if _format_of(p) is not None]
+        found = [p for p in found if format_of(p) is not None]
     elif base.is_file():
         found = [base]
     else:
@@ -100,7 +89,7 @@ def resolve_files(spec: str, root: Path, what: str = "contacts") -> list[Path]:
     found = sorted(p for p in found if p.is_file())
     if not found:
         raise DataError(Problem(f"no {what} files (CSV, Parquet, NDJSON) match '{spec}'", base))
-    unknown = [p for p in found if _format_of(p) is None]
+    unknown = [p for p in found if format_of(p) is None]
     if unknown:
         raise DataError(
             [Problem("not a CSV, Parquet or NDJSON file (by its name)", p) for p in unknown]
@@ -108,7 +97,8 @@ def resolve_files(spec: str, root: Path, what: str = "contacts") -> list[Path]:
     return found
 
 
-def _format_of(path: Path) -> str | None:
+def format_of(path: Path) -> str | None:
+    """The reader for a data file, by its name (None: not a data file we read)."""
     suffixes = [s.lower() for s in path.suffixes]
     if not suffixes:
         return None
@@ -119,7 +109,7 @@ def _format_of(path: Path) -> str | None:
 
 
 def _scan(path: Path) -> pl.LazyFrame:
-    fmt = _format_of(path)
+    fmt = format_of(path)
     try:
         if fmt in ("csv", "tsv"):
             return pl.scan_csv(
@@ -177,7 +167,7 @@ def load_table(
                         f"missing column '{source}' ({how}){suggest(source, header.names())}; "
                         f"the file has: {', '.join(header.names())}",
                         path,
-                        1 if _format_of(path) in ("csv", "tsv") else None,
+                        1 if format_of(path) in ("csv", "tsv") else None,
                     )
                 )
         if problems:
@@ -266,7 +256,7 @@ def load_table(
 
 def _line_of(path: Path, row: int) -> int | None:
     """A CSV's data row N sits on line N + 1 (after the header); other formats have rows."""
-    return row + 1 if _format_of(path) in ("csv", "tsv") else None
+    return row + 1 if format_of(path) in ("csv", "tsv") else None
 
 
 def _normalise(col: pl.Expr, dtype: pl.DataType, name: str) -> pl.Expr:

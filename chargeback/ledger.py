@@ -13,11 +13,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
 from .attribute import Attribution, month_bounds
+from .costing import US_PER_MINUTE
 from .model import Workspace
 
 UNATTRIBUTED = "unattributed"
 CENT = Decimal("0.01")
-US_PER_MINUTE = 60_000_000
 
 
 @dataclass(frozen=True)

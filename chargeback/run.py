@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .attribute import Attribution, attribute
-from .contacts import Loaded, load_contacts
+from .contacts import Loaded, format_of, load_contacts
 from .errors import ChargebackError, Problem, WorkspaceError
 from .ledger import Ledger, build_ledger
 from .model import REQUIRED_CONTACT_COLUMNS, Workspace
@@ -108,18 +108,9 @@ def default_contacts(root: Path) -> str | None:
     """SPEC 1: a workspace's `contacts` entry, when chargeback.yaml does not name one."""
     if (root / "contacts").is_dir():
         return "contacts"
-    for name in sorted(root.glob("contacts.*")):
-        if name.is_file() and name.suffix.lower() in (
-            ".csv",
-            ".gz",
-            ".parquet",
-            ".ndjson",
-            ".jsonl",
-            ".json",
-            ".tsv",
-            ".pq",
-        ):
-            return name.name
+    for path in sorted(root.glob("contacts.*")):
+        if path.is_file() and format_of(path) is not None:
+            return path.name
     return None
 
 
@@ -155,42 +146,37 @@ def prepare(opts: ReportOptions, steps: Steps) -> tuple[Workspace, Loaded]:
             ws.settings.timestamp_format,
             opts.on_bad_rows,
         )
-    fields_missing = [
-        Problem(
-            f"rule '{rule.id}': match field '{name}' is not a column of the contacts "
-            f"({', '.join(p.name for p in loaded.missing[name])})",
-            rule.place.path if rule.place else None,
-            dict(rule.match.field_lines).get(name, rule.place.line if rule.place else 0),
-        )
-        for rule in ws.rules
-        for name, _ in rule.match.fields
-        if name in loaded.missing
-    ]
-    fields_missing += [
-        Problem(
-            f"rule '{rule.id}': match field '{name}' cannot be matched as text; "
-            + ("use the rule's window for dates" if name == "started_at" else "it is a number"),
-            rule.place.path if rule.place else None,
-            dict(rule.match.field_lines).get(name, rule.place.line if rule.place else 0),
-        )
-        for rule in ws.rules
-        for name, _ in rule.match.fields
-        if name in ("started_at", "handle_seconds")
-    ]
-    fields_missing += [
-        Problem(
-            f"rule '{rule.id}': match field '{name}' is a name chargeback uses internally; "
-            "rename that column with columns: in chargeback.yaml",
-            rule.place.path if rule.place else None,
-            dict(rule.match.field_lines).get(name, rule.place.line if rule.place else 0),
-        )
-        for rule in ws.rules
-        for name, _ in rule.match.fields
-        if name in RESERVED_COLUMNS
-    ]
+    fields_missing = field_problems(ws, loaded)
     if fields_missing:
         raise WorkspaceError(fields_missing)
     return ws, loaded
+
+
+def field_problems(ws: Workspace, loaded: Loaded) -> list[Problem]:
+    """Why a rule's `fields` column cannot be matched (SPEC 4: a workspace error)."""
+    problems: list[Problem] = []
+    for rule in ws.rules:
+        for name, _ in rule.match.fields:
+            reasons = []
+            if name in loaded.missing:
+                files = ", ".join(p.name for p in loaded.missing[name])
+                reasons.append(f"is not a column of the contacts ({files})")
+            if name in ("started_at", "handle_seconds"):
+                why = (
+                    "use the rule's window for dates" if name == "started_at" else "it is a number"
+                )
+                reasons.append(f"cannot be matched as text; {why}")
+            if name in RESERVED_COLUMNS:
+                reasons.append(
+                    "is a name chargeback uses internally; "
+                    "rename that column with columns: in chargeback.yaml"
+                )
+            line = dict(rule.match.field_lines).get(name, rule.place.line if rule.place else 0)
+            path = rule.place.path if rule.place else None
+            problems += [
+                Problem(f"rule '{rule.id}': match field '{name}' {r}", path, line) for r in reasons
+            ]
+    return problems
 
 
 def select_periods(opts: ReportOptions, loaded: Loaded) -> list[str]:
