@@ -117,13 +117,12 @@ def money(value: object) -> str:
 def print_summary(result: RunResult, top: int = 5) -> None:
     """A table per period: what it cost, how much is explained, the biggest drivers.
 
-    Net-negative decisions are marked only where the decision declares revenue:
-    a decision that collects nothing (an outage) is a cost, not a bad bargain.
+    Net-negative decisions are marked only where the decision declares revenue
+    (LedgerLine.costs_more_than_it_collects).
     """
     ledger: Ledger = result.ledger
     cur = ledger.currency
     color = interactive()
-    collects = {d.id for d in result.workspace.decisions if d.revenue is not None}
     for period in ledger.periods:
         share = float(period.attributed_share) * 100
         table = Table(
@@ -143,7 +142,7 @@ def print_summary(result: RunResult, top: int = 5) -> None:
         lines.sort(key=lambda ln: (-ln.cost, ln.decision_id))
 
         def flagged(line: LedgerLine) -> bool:
-            return line.net_negative and line.decision_id in collects
+            return line.costs_more_than_it_collects
 
         shown = lines[:top] + [ln for ln in lines[top:] if flagged(ln)]
         for line in shown:
@@ -172,6 +171,8 @@ def print_summary(result: RunResult, top: int = 5) -> None:
     "  chargeback report                                  # the sample workspace, or ./rules\n\n"
     "  chargeback report --workspace acme --period 2026-03\n\n"
     "  chargeback report --from 2026-01 --to 2026-06 --format csv --out /srv/chargeback\n\n"
+    "  chargeback report --period 2026-03 --format pdf --pdf-variant pdf/a-3b\n\n"
+    "  chargeback report --templates my_templates   # your own look (docs/templates.md)\n\n"
     "  chargeback report --contacts 'exports/2026-03/*.csv' --on-bad-rows quarantine",
 )
 def report(
@@ -186,8 +187,8 @@ def report(
         Path | None, typer.Option("--out", help="Output folder (default: settings' output).")
     ] = None,
     formats: Annotated[
-        str, typer.Option("--format", help="Comma-separated: csv, json (pdf and html to come).")
-    ] = "csv,json",
+        str, typer.Option("--format", help="Comma-separated, any of: pdf, html, csv, json.")
+    ] = "pdf,html,csv,json",
     on_bad_rows: Annotated[
         str,
         typer.Option(
@@ -195,8 +196,19 @@ def report(
             "rejected.csv and go on.",
         ),
     ] = "stop",
+    templates: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of your own templates; any file it lacks comes from the built-in "
+            "ones (see docs/templates.md).",
+        ),
+    ] = None,
+    pdf_variant: Annotated[
+        str | None,
+        typer.Option(help="pdf/a-3b: archival PDF/A-3b statements (ledger CSV embedded)."),
+    ] = None,
 ) -> None:
-    """Attribute contacts to decisions and write the chargeback ledger."""
+    """Attribute contacts to decisions; write the ledger, statements and summary."""
     if on_bad_rows not in ("stop", "quarantine"):
         raise fail(UsageError(f"--on-bad-rows must be stop or quarantine, not '{on_bad_rows}'"))
     opts = ReportOptions(
@@ -208,6 +220,8 @@ def report(
         out=out_dir,
         formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
         on_bad_rows=on_bad_rows,
+        templates=templates,
+        pdf_variant=pdf_variant,
     )
     try:
         result = run_report(opts, _progress())
@@ -225,10 +239,22 @@ def report(
     contacts_in_periods = sum(p.contacts for p in result.ledger.periods)
     out.print(
         f"{len(result.periods)} period(s), {contacts_in_periods:,} contacts, "
-        f"{float(total):,.2f} {result.ledger.currency} in total. Wrote "
-        + ", ".join(display_path(p) for p in result.written),
+        f"{float(total):,.2f} {result.ledger.currency} in total. Wrote " + written_summary(result),
         markup=False,
     )
+
+
+def written_summary(result: RunResult) -> str:
+    """Top-level files by name; documents counted, not listed (there can be hundreds)."""
+    top = [p for p in result.written if p.parent == result.out_dir]
+    docs = [p for p in result.written if p.parent != result.out_dir]
+    parts = [display_path(p) for p in top]
+    for suffix in (".pdf", ".html"):
+        n = sum(1 for p in docs if p.suffix == suffix)
+        if n:
+            parts.append(f"{n} {suffix[1:].upper()} document{'s' if n != 1 else ''}")
+    where = f" in {display_path(result.out_dir)}/<period>/" if docs else ""
+    return ", ".join(parts) + where
 
 
 @app.command(

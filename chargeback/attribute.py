@@ -112,6 +112,25 @@ def rule_masks(rules: tuple[Rule, ...], ws: Workspace) -> list[pl.Expr]:
     return masks
 
 
+def decode_masks(values: list[int] | tuple[int, ...]) -> frozenset[int]:
+    """The rule indexes whose bits are set in a row's `_m*` mask values."""
+    return frozenset(
+        chunk * MASK_BITS + bit
+        for chunk, value in enumerate(values)
+        for bit in range(MASK_BITS)
+        if value >> bit & 1
+    )
+
+
+def rule_factors(ws: Workspace, attribution: Attribution) -> dict[tuple[int, str], Fraction]:
+    """f(rule index, period) as attribute() computed it, for re-deriving weights."""
+    return {
+        (i, period): f
+        for i, rule in enumerate(ws.rules)
+        for period, f in attribution.rules[rule.id].factor.items()
+    }
+
+
 def with_text_lower(frame: pl.LazyFrame, ws: Workspace) -> pl.LazyFrame:
     if any(r.match.text is not None for r in ws.rules):
         return frame.with_columns(pl.col("text").str.to_lowercase().alias("text_lower"))
@@ -151,12 +170,7 @@ def attribute(ws: Workspace, contacts: pl.DataFrame) -> Attribution:
     decoded: list[tuple[str, str, frozenset[int], int, int]] = []
     for row in groups.iter_rows():
         period, channel, *mask_values, n, hs = row
-        matched = frozenset(
-            chunk * MASK_BITS + bit
-            for chunk, value in enumerate(mask_values)
-            for bit in range(MASK_BITS)
-            if value >> bit & 1
-        )
+        matched = decode_masks(mask_values)
         decoded.append((period, channel, matched, int(n), int(hs)))
         totals[period].contacts += int(n)
         totals[period].hs_us += int(hs)

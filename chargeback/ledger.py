@@ -32,6 +32,16 @@ class LedgerLine:
     revenue: Decimal
     title: str = ""
     kind: str = ""
+    collects: bool = False  # the decision declares revenue
+
+    @property
+    def costs_more_than_it_collects(self) -> bool:
+        """The flag people act on: a decision that collects money, but less than it costs.
+
+        A decision that collects nothing (an outage) is a cost, not a bad bargain,
+        so it is not flagged here even though its net is negative.
+        """
+        return self.collects and self.net_negative
 
     @property
     def net(self) -> Decimal:
@@ -160,6 +170,7 @@ def build_ledger(ws: Workspace, attribution: Attribution, periods: list[str]) ->
                     revenue=revenue,
                     title=decision.title,
                     kind=decision.kind,
+                    collects=decision.revenue is not None,
                 )
             )
         unattributed_cost = Decimal(cents[UNATTRIBUTED, UNATTRIBUTED]).scaleb(-2)

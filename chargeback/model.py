@@ -162,6 +162,7 @@ class ValueSettings:
 
 @dataclass(frozen=True)
 class Settings:
+    company: str = ""  # printed on statements; empty -> the workspace folder's name
     contacts: str | None = None
     orders: str | None = None
     timezone: str = "UTC"

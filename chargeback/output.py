@@ -113,7 +113,7 @@ def run_metadata(result: RunResult, opts: ReportOptions) -> dict[str, Any]:
     }
 
 
-def ledger_json(result: RunResult, opts: ReportOptions) -> str:
+def ledger_json(result: RunResult, meta: dict[str, Any]) -> str:
     ledger = result.ledger
     periods = {
         p.period: {
@@ -139,7 +139,7 @@ def ledger_json(result: RunResult, opts: ReportOptions) -> str:
     ]
     doc = {
         "currency": ledger.currency,
-        "meta": run_metadata(result, opts),
+        "meta": meta,
         "periods": periods,
         "lines": lines,
     }
@@ -147,9 +147,9 @@ def ledger_json(result: RunResult, opts: ReportOptions) -> str:
 
 
 @contextmanager
-def _staged(out_dir: Path) -> Iterator[dict[str, str]]:
-    """Collect {name: text}; write temps, then rename all into place together."""
-    files: dict[str, str] = {}
+def _staged(out_dir: Path) -> Iterator[dict[str, str | bytes]]:
+    """Collect {relative name: text or bytes}; write temps, then rename all into place."""
+    files: dict[str, str | bytes] = {}
     yield files
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -159,10 +159,14 @@ def _staged(out_dir: Path) -> Iterator[dict[str, str]]:
         ) from None
     temps: list[tuple[Path, Path]] = []
     try:
-        for name, text in files.items():
+        for name, content in files.items():
             final = out_dir / name
-            temp = out_dir / f".{name}.tmp-{os.getpid()}"
-            temp.write_text(text, encoding="utf-8", newline="")
+            final.parent.mkdir(parents=True, exist_ok=True)
+            temp = final.parent / f".{final.name}.tmp-{os.getpid()}"
+            if isinstance(content, bytes):
+                temp.write_bytes(content)
+            else:
+                temp.write_text(content, encoding="utf-8", newline="")
             temps.append((temp, final))
         for temp, final in temps:
             os.replace(temp, final)
@@ -172,16 +176,37 @@ def _staged(out_dir: Path) -> Iterator[dict[str, str]]:
         raise ChargebackError(Problem(f"cannot write: {exc.strerror}", out_dir)) from None
 
 
-def write_outputs(result: RunResult, opts: ReportOptions) -> list[Path]:
+def write_outputs(
+    result: RunResult, opts: ReportOptions, documents: dict[str, str | bytes] | None = None
+) -> list[Path]:
+    """The ledger files plus any rendered documents, all-or-nothing."""
     out = result.out_dir
+    meta = result.meta or run_metadata(result, opts)
     with _staged(out) as files:
         if "csv" in opts.formats:
             files["ledger.csv"] = ledger_csv(result.ledger)
         if "json" in opts.formats:
-            files["ledger.json"] = ledger_json(result, opts)
+            files["ledger.json"] = ledger_json(result, meta)
         if result.loaded.rejected is not None:
             files["rejected.csv"] = result.loaded.rejected.write_csv()
+        files.update(documents or {})
     stale = out / "rejected.csv"
     if result.loaded.rejected is None and stale.exists():
         stale.unlink()  # a previous run's rejects no longer describe these inputs
+    suffixes = {f".{f}" for f in opts.formats if f in ("pdf", "html")}
+    _remove_stale_statements(out, result.periods, set(files), suffixes)
     return [out / name for name in files]
+
+
+def _remove_stale_statements(
+    out: Path, periods: list[str], written: set[str], suffixes: set[str]
+) -> None:
+    """A department with no line this time must not keep last run's statement."""
+    for period in periods:
+        folder = out / period / "departments"
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            name = f"{period}/departments/{path.name}"
+            if path.suffix in suffixes and name not in written:
+                path.unlink()

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .attribute import Attribution, attribute
 from .contacts import Loaded, format_of, load_contacts
@@ -37,8 +38,10 @@ class ReportOptions:
     period_from: str | None = None
     period_to: str | None = None
     out: Path | None = None
-    formats: tuple[str, ...] = ("csv", "json")
+    formats: tuple[str, ...] = FORMATS
     on_bad_rows: str = "stop"
+    templates: Path | None = None  # a company's own templates, over the built-in ones
+    pdf_variant: str | None = None  # "pdf/a-3b" for archiving
 
 
 @dataclass
@@ -52,6 +55,7 @@ class RunResult:
     written: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    meta: dict[str, Any] | None = None  # run metadata, shared by ledger.json and documents
 
 
 class Steps:
@@ -102,6 +106,16 @@ def check_period_options(opts: ReportOptions) -> None:
         raise UsageError(
             f"unknown --format {', '.join(unknown)} (choose from {', '.join(FORMATS)})"
         )
+    if opts.templates is not None and not opts.templates.is_dir():
+        raise UsageError(f"--templates '{opts.templates}' is not a folder")
+    if not opts.formats:
+        raise UsageError(f"--format is empty (choose from {', '.join(FORMATS)})")
+    from .render import PDF_VARIANTS
+
+    if opts.pdf_variant is not None and opts.pdf_variant not in PDF_VARIANTS:
+        raise UsageError(
+            f"unknown --pdf-variant '{opts.pdf_variant}' (choose from {', '.join(PDF_VARIANTS)})"
+        )
 
 
 def default_contacts(root: Path) -> str | None:
@@ -115,7 +129,7 @@ def default_contacts(root: Path) -> str | None:
 
 
 def wanted_columns(ws: Workspace) -> set[str]:
-    cols = set(REQUIRED_CONTACT_COLUMNS) | {"handle_seconds"}
+    cols = set(REQUIRED_CONTACT_COLUMNS) | {"handle_seconds", "reason", "text"}
     for rule in ws.rules:
         cols |= rule.match.columns()
     return cols
@@ -188,7 +202,7 @@ def select_periods(opts: ReportOptions, loaded: Loaded) -> list[str]:
 
 
 def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
-    from .output import write_outputs
+    from .output import run_metadata, write_outputs
 
     steps = steps or Steps()
     ws, loaded = prepare(opts, steps)
@@ -201,19 +215,19 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
     )
     result = RunResult(ws, loaded, attribution, ledger, periods, out_dir)
     result.warnings.extend(attribution.warnings)
-    later = [f for f in opts.formats if f in ("pdf", "html")]
-    if later:
-        result.warnings.append(
-            f"{' and '.join(later)} statements are not in this version yet; "
-            "wrote the csv/json ledger only"
-        )
     for name in sorted(loaded.missing):
         used = any(name in r.match.columns() for r in ws.rules)
         if used and name not in {f for r in ws.rules for f, _ in r.match.fields}:
             result.warnings.append(
                 f"the contacts have no '{name}' column, so rules matching on it match nothing"
             )
+    result.meta = run_metadata(result, opts)
+    documents: dict[str, str | bytes] = {}
+    if "pdf" in opts.formats or "html" in opts.formats:
+        from .documents import render_documents
+
+        documents = render_documents(result, opts, steps)
     with steps.step("Writing outputs"):
-        result.written = write_outputs(result, opts)
+        result.written = write_outputs(result, opts, documents)
     result.timings = steps.timings
     return result

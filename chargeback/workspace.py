@@ -46,6 +46,7 @@ from .yamlio import YList, YMap, load_yaml_collect
 SETTINGS_FILE = "chargeback.yaml"
 TOP_LEVEL_KEYS = ("departments", "decisions", "costs", "rules", "settings")
 SETTINGS_KEYS = (
+    "company",
     "contacts",
     "orders",
     "timezone",
@@ -500,6 +501,7 @@ def _settings(items: list[_Item]) -> Settings:
                 columns_item.error(key, f"'{name}' is not a contacts column{hint}")
     value_item = seen["value"].sub("value", "setting 'value'") if "value" in seen else None
     return Settings(
+        company=pick("company", _text, ""),
         contacts=pick("contacts", _text, None),
         orders=pick("orders", _text, None),
         timezone=pick("timezone", _timezone, "UTC"),

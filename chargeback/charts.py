@@ -1,0 +1,235 @@
+"""Charts as inline SVG, drawn from the data: the same picture in HTML and PDF.
+
+Each chart is one small SVG string built from a few `<path>`s (WeasyPrint
+lays out a single path far faster than hundreds of rects). Every piece of text
+that comes from the data goes through `esc`, so a decision titled `<img ...>`
+stays text.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from html import escape
+
+# Presentation attributes, not CSS classes: WeasyPrint does not apply the page's
+# stylesheet inside inline SVG, and attributes look the same in every browser.
+FONT = 'font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif" font-size="8"'
+AXIS_TEXT = f'{FONT} fill="#5b6472"'
+GRID = 'stroke="#e3e6eb" stroke-width="0.6" fill="none"'
+AXIS = 'stroke="#8a93a0" stroke-width="0.8" fill="none"'
+AREA = 'fill="#9dbbe0" stroke="#1f5fa8" stroke-width="0.7"'
+BAND_PERIOD = 'fill="#eef2f7"'
+BAND_WINDOW = 'fill="#1f5fa8" fill-opacity="0.35"'
+EFFECTIVE = 'stroke="#b3261e" stroke-width="1.2" fill="none"'
+EFFECTIVE_TEXT = f'{FONT} fill="#b3261e" font-weight="bold"'
+BASELINE = 'stroke="#2d2d2d" stroke-width="1" stroke-dasharray="4 3" fill="none"'
+NOTE_TEXT = f'{FONT} fill="#2d2d2d"'
+PALETTE = (
+    "#1f5fa8",
+    "#e08a1e",
+    "#3a9a5b",
+    "#8e5cc2",
+    "#c2455a",
+    "#2aa3b8",
+    "#a88a2a",
+    "#6b7a8f",
+    "#d46fb0",
+)
+REST = "#c9ced6"  # the unattributed series
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def esc(text: str) -> str:
+    return escape(text, quote=True)
+
+
+def nice_ceiling(value: float) -> float:
+    """1, 2, 2.5 or 5 times a power of ten, at least `value` (axis tops people can read)."""
+    if value <= 0:
+        return 1.0
+    power = 10.0 ** math.floor(math.log10(value))
+    for step in (1.0, 2.0, 2.5, 5.0):
+        if step * power >= value:
+            return step * power
+    return 10.0 * power
+
+
+def _num(value: float) -> str:
+    text = f"{value:.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _axis_label(value: float) -> str:
+    if value >= 1_000_000:
+        return _num(value / 1_000_000) + "M"
+    if value >= 1_000:
+        return _num(value / 1_000) + "k"
+    return _num(value)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    label: str
+    daily: Fraction  # expected contacts per day before the decision
+    start: date  # drawn from here (the lookback's first day) to the chart's end
+
+
+def daily_chart(
+    counts: dict[date, int],
+    start: date,
+    end: date,
+    effective: date,
+    window: tuple[date, date | None],
+    period: tuple[date, date],
+    baselines: Sequence[Baseline] = (),
+    width: int = 640,
+    height: int = 150,
+) -> str:
+    """Daily matched contacts from `start` to `end`, effective date and baselines marked."""
+    left, right, top, bottom = 34, width - 6, 14, height - 22
+    days = (end - start).days + 1
+    values = [counts.get(start + timedelta(days=i), 0) for i in range(days)]
+    levels = [float(b.daily) for b in baselines]
+    y_max = nice_ceiling(max([*values, *levels, 1]))
+    step = (right - left) / days
+
+    def x(d: date) -> float:
+        return left + (d - start).days * step
+
+    def y(v: float) -> float:
+        return bottom - (bottom - top) * v / y_max
+
+    parts = [
+        f'<svg class="chart daily" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" role="img">'
+    ]
+    # the statement's month, then the rule window, as bands behind the data
+    p0, p1 = max(period[0], start), min(period[1], end)
+    if p0 <= p1:
+        parts.append(
+            f'<rect {BAND_PERIOD} x="{x(p0):.1f}" y="{top}" '
+            f'width="{x(p1) + step - x(p0):.1f}" height="{bottom - top}"/>'
+        )
+    w0 = max(window[0], start)
+    w1 = end if window[1] is None else min(window[1], end)
+    if w0 <= w1:
+        parts.append(
+            f'<rect {BAND_WINDOW} x="{x(w0):.1f}" y="{bottom + 1}" '
+            f'width="{x(w1) + step - x(w0):.1f}" height="4"/>'
+        )
+    # gridlines and the y axis labels
+    for frac in (0.5, 1.0):
+        gy = y(y_max * frac)
+        parts.append(f'<path {GRID} d="M{left} {gy:.1f}H{right}"/>')
+        parts.append(
+            f'<text {AXIS_TEXT} x="{left - 4}" y="{gy + 3:.1f}" text-anchor="end">'
+            f"{_axis_label(y_max * frac)}</text>"
+        )
+    parts.append(f'<text {AXIS_TEXT} x="{left - 4}" y="{bottom + 3}" text-anchor="end">0</text>')
+    # the data: one stepped area path
+    d = [f"M{left} {bottom}"]
+    for i, v in enumerate(values):
+        x0 = left + i * step
+        d.append(f"L{x0:.1f} {y(v):.1f}L{x0 + step:.1f} {y(v):.1f}")
+    d.append(f"L{right} {bottom}Z")
+    parts.append(f'<path {AREA} d="{"".join(d)}"/>')
+    for b, level in zip(baselines, levels, strict=True):
+        bx = x(max(b.start, start))
+        by = y(level)
+        parts.append(f'<path {BASELINE} d="M{bx:.1f} {by:.1f}H{right}"/>')
+        parts.append(
+            f'<text {NOTE_TEXT} x="{right}" y="{by - 3:.1f}" text-anchor="end">'
+            f"{esc(b.label)}</text>"
+        )
+    if start <= effective <= end:
+        ex = x(effective)
+        parts.append(f'<path {EFFECTIVE} d="M{ex:.1f} {top}V{bottom}"/>')
+        anchor = "start" if ex < (left + right) / 2 else "end"
+        dx = 3 if anchor == "start" else -3
+        parts.append(
+            f'<text {EFFECTIVE_TEXT} x="{ex + dx:.1f}" y="{top + 8}" text-anchor="{anchor}">'
+            f"effective {effective.isoformat()}</text>"
+        )
+    # x axis: month starts
+    parts.append(f'<path {AXIS} d="M{left} {bottom}H{right}"/>')
+    month = date(start.year, start.month, 1)
+    labels = []
+    while month <= end:
+        if month >= start:
+            labels.append(month)
+        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    every = max(1, math.ceil(len(labels) / 12))
+    for i, m in enumerate(labels):
+        mx = x(m)
+        parts.append(f'<path {AXIS} d="M{mx:.1f} {bottom}V{bottom + 6}"/>')
+        if i % every == 0:
+            text = MONTHS[m.month - 1] + (f" {m.year}" if m.month == 1 or i == 0 else "")
+            parts.append(f'<text {AXIS_TEXT} x="{mx + 2:.1f}" y="{bottom + 15}">{esc(text)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def stacked_bars(
+    columns: Sequence[str],
+    series: Sequence[tuple[str, Sequence[Decimal]]],
+    width: int = 640,
+    height: int = 190,
+) -> str:
+    """Monthly totals stacked by series, each given as (colour, values)."""
+    left, right, top, bottom = 46, width - 6, 10, height - 18
+    totals = [sum((s[1][i] for s in series), Decimal(0)) for i in range(len(columns))]
+    y_max = nice_ceiling(float(max(totals, default=Decimal(0))))
+    slot = (right - left) / max(1, len(columns))
+    bar = slot * 0.7
+
+    def y(v: float) -> float:
+        return bottom - (bottom - top) * v / y_max
+
+    parts = [
+        f'<svg class="chart bars" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" role="img">'
+    ]
+    for frac in (0.25, 0.5, 0.75, 1.0):
+        gy = y(y_max * frac)
+        parts.append(f'<path {GRID} d="M{left} {gy:.1f}H{right}"/>')
+        parts.append(
+            f'<text {AXIS_TEXT} x="{left - 4}" y="{gy + 3:.1f}" text-anchor="end">'
+            f"{_axis_label(y_max * frac)}</text>"
+        )
+    parts.append(f'<text {AXIS_TEXT} x="{left - 4}" y="{bottom + 3}" text-anchor="end">0</text>')
+    for index, (color, values) in enumerate(series):
+        d = []
+        for i, v in enumerate(values):
+            if v <= 0:
+                continue
+            below = sum((s[1][i] for s in series[:index]), Decimal(0))
+            x0 = left + i * slot + (slot - bar) / 2
+            y0, y1 = y(float(below + v)), y(float(below))
+            d.append(f"M{x0:.1f} {y1:.1f}V{y0:.1f}h{bar:.1f}V{y1:.1f}Z")
+        if d:
+            parts.append(f'<path fill="{esc(color)}" d="{"".join(d)}"/>')
+    parts.append(f'<path {AXIS} d="M{left} {bottom}H{right}"/>')
+    for i, label in enumerate(columns):
+        cx = left + i * slot + slot / 2
+        parts.append(
+            f'<text {AXIS_TEXT} x="{cx:.1f}" y="{bottom + 12}" text-anchor="middle">'
+            f"{esc(label)}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def month_label(period: str) -> str:
+    """'2026-05' -> 'May 2026'."""
+    return f"{MONTHS[int(period[5:7]) - 1]} {period[:4]}"
+
+
+def short_month(period: str) -> str:
+    """'2026-05' -> 'May 26'."""
+    return f"{MONTHS[int(period[5:7]) - 1]} {period[2:4]}"

@@ -1,0 +1,71 @@
+"""Statements and summaries for a run: evidence -> contexts -> HTML -> PDF.
+
+The numbers come from the run's ledger only; evidence (reasons, channels,
+examples, daily counts) is gathered once for all periods; each document's
+HTML is rendered here, and the PDFs in worker processes (render.py).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from .evidence import gather
+from .render import PdfJob, environment, render_html, render_pdfs, safe_svg
+from .resources import templates_dir
+from .statements import Builder
+
+if TYPE_CHECKING:
+    from .run import ReportOptions, RunResult, Steps
+
+
+def render_documents(
+    result: RunResult, opts: ReportOptions, steps: Steps
+) -> dict[str, str | bytes]:
+    """{relative path: content} for every summary and statement of the run's periods."""
+    ws = result.workspace
+    assert result.meta is not None
+    with steps.step("Gathering evidence"):
+        evidence = gather(ws, result.loaded.frame, result.attribution, result.ledger)
+        generated = datetime.fromisoformat(result.meta["generated_at"])
+        today = generated.astimezone(ZoneInfo(ws.settings.timezone)).date()
+        builder = Builder(ws, result.attribution, result.ledger, evidence, result.meta, today)
+        docs = builder.documents(result.periods)
+    folders = [opts.templates, templates_dir()] if opts.templates else [templates_dir()]
+    template_dirs = [f for f in folders if f is not None]
+    env = environment(template_dirs)
+    files: dict[str, str | bytes] = {}
+    jobs: list[tuple[str, PdfJob]] = []
+    with steps.step(f"Rendering {len(docs)} documents"):
+        for doc in docs:
+            context = dict(doc.context)
+            context["title"] = doc.title
+            context["subject"] = doc.title
+            if "trend" in context:
+                trend = context["trend"]
+                context["trend"] = {**trend, "chart": safe_svg(trend["chart"])}
+            if "decisions" in context:
+                context["decisions"] = [
+                    {**d, "chart": safe_svg(d["chart"])} for d in context["decisions"]
+                ]
+            html = render_html(env, doc.template, context)
+            if "html" in opts.formats:
+                files[f"{doc.name}.html"] = html
+            if "pdf" in opts.formats:
+                job = PdfJob(
+                    html=html,
+                    base_dir=str(template_dirs[0]),
+                    allowed=tuple(str(d) for d in template_dirs),
+                    attachment=doc.attachment,
+                    variant=opts.pdf_variant,
+                )
+                jobs.append((f"{doc.name}.pdf", job))
+        rendered = render_pdfs([job for _, job in jobs])
+    for (name, _), (pdf, warnings) in zip(jobs, rendered, strict=True):
+        files[name] = pdf
+        for message in warnings:
+            text = f"{name}: {message}"
+            if text not in result.warnings:
+                result.warnings.append(text)
+    return files

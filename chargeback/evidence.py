@@ -1,0 +1,226 @@
+"""The evidence printed beside each ledger line: why a decision was charged.
+
+Per period and line: its cost split by reason and by channel, a few example
+contacts its rules matched, and per decision the daily count of contacts its
+rules' match picks up (window ignored, so the chart shows the level before the
+effective date too). The splits are re-derived from the contacts with the
+attribution's own weights (attribute.decision_weights) and their cents placed
+by largest remainder onto the ledger line, so a statement's parts always add
+up to the figure above them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+
+import polars as pl
+
+from .attribute import (
+    Attribution,
+    decision_weights,
+    decode_masks,
+    rule_factors,
+    rule_masks,
+    with_text_lower,
+)
+from .compile import match_expr
+from .costing import GroupCoster
+from .ledger import UNATTRIBUTED, Ledger, largest_remainder
+from .model import Workspace
+
+EXAMPLES = 4
+TEXT_CHARS = 140
+NO_REASON = "(no reason)"
+
+
+@dataclass(frozen=True)
+class Part:
+    """One slice of a line: a reason or a channel, with its share of the line's cost."""
+
+    label: str
+    contacts: Fraction
+    cost: Decimal
+
+
+@dataclass(frozen=True)
+class Example:
+    contact_id: str
+    when: str  # local time, "YYYY-MM-DD HH:MM"
+    channel: str
+    reason: str
+    text: str
+
+
+@dataclass
+class LineEvidence:
+    reasons: list[Part] = field(default_factory=list)
+    channels: list[Part] = field(default_factory=list)
+    examples: list[Example] = field(default_factory=list)
+    matched: int = 0  # contacts of the period that the decision's rules matched
+
+
+@dataclass
+class Evidence:
+    lines: dict[tuple[str, str], LineEvidence]  # (period, decision_id or 'unattributed')
+    daily: dict[str, dict[date, int]]  # decision_id -> date -> contacts its rules match
+    first_date: date | None
+    last_date: date | None
+
+
+def _parts(exact: dict[str, tuple[Fraction, Fraction]], cents: int) -> list[Part]:
+    """Place the line's cents on its parts; largest first."""
+    if not exact:
+        return []
+    placed = largest_remainder([((label, ""), cost) for label, (_, cost) in exact.items()], cents)
+    parts = [Part(label, exact[label][0], Decimal(placed[label, ""]).scaleb(-2)) for label in exact]
+    parts.sort(key=lambda p: (-p.cost, -p.contacts, p.label))
+    return parts
+
+
+def gather(
+    ws: Workspace, frame: pl.DataFrame, attribution: Attribution, ledger: Ledger
+) -> Evidence:
+    periods = sorted({line.period for line in ledger.lines})
+    rules = ws.rules
+    lf = with_text_lower(frame.lazy(), ws)
+    masks = rule_masks(rules, ws)
+    mask_names = [f"_m{i}" for i in range(len(masks))]
+    in_periods = pl.col("period").is_in(periods)
+
+    # Splits by reason and channel, with exact weights and costs per group.
+    groups = (
+        lf.filter(in_periods)
+        .select("period", "channel", pl.col("reason").fill_null(NO_REASON), "hs_us", *masks)
+        .group_by("period", "channel", "reason", *mask_names)
+        .agg(pl.len().alias("n"), pl.col("hs_us").cast(pl.Int128).sum().alias("hs"))
+        .collect()
+    )
+    coster = GroupCoster(ws.costs)
+    factor = rule_factors(ws, attribution)
+    weights_cache: dict[tuple[str, frozenset[int]], dict[str, Fraction]] = {}
+    by_reason: dict[tuple[str, str], dict[str, list[Fraction]]] = defaultdict(dict)
+    by_channel: dict[tuple[str, str], dict[str, list[Fraction]]] = defaultdict(dict)
+    for row in groups.iter_rows():
+        period, channel, reason, *mask_values, n, hs = row
+        matched = decode_masks(mask_values)
+        cost = coster.group_cost(period, channel, int(n), int(hs), attribution.periods[period])
+        weights: dict[str, Fraction] = {}
+        if matched:
+            cache_key = (period, matched)
+            if cache_key not in weights_cache:
+                weights_cache[cache_key] = decision_weights(ws, matched, period, factor)
+            weights = weights_cache[cache_key]
+        rest = 1 - sum(weights.values(), Fraction(0))
+        for decision_id, w in [*weights.items(), (UNATTRIBUTED, rest)]:
+            if w == 0:
+                continue
+            for table, label in ((by_reason, reason), (by_channel, channel)):
+                acc = table[period, decision_id].setdefault(label, [Fraction(0), Fraction(0)])
+                acc[0] += w * n
+                acc[1] += w * cost
+
+    lines: dict[tuple[str, str], LineEvidence] = {}
+    for line in ledger.lines:
+        key = (line.period, line.decision_id)
+        cents = int(line.cost * 100)
+        ev = LineEvidence()
+        reasons = {k: (v[0], v[1]) for k, v in by_reason.get(key, {}).items()}
+        channels = {k: (v[0], v[1]) for k, v in by_channel.get(key, {}).items()}
+        if reasons:
+            ev.reasons = _parts(reasons, cents)
+            ev.channels = _parts(channels, cents)
+        lines[key] = ev
+
+    _examples(ws, lf, masks, mask_names, periods, lines)
+    daily, first, last = _daily(ws, lf, {line.decision_id for line in ledger.lines})
+    return Evidence(lines=lines, daily=daily, first_date=first, last_date=last)
+
+
+def _decision_bits(ws: Workspace, decision_id: str, chunks: int) -> list[pl.Expr]:
+    from .attribute import MASK_BITS
+
+    values = [0] * chunks
+    for i, rule in enumerate(ws.rules):
+        if rule.decision == decision_id:
+            values[i // MASK_BITS] |= 1 << (i % MASK_BITS)
+    return [(pl.col(f"_m{c}") & v) != 0 for c, v in enumerate(values) if v]
+
+
+def _examples(
+    ws: Workspace,
+    lf: pl.LazyFrame,
+    masks: list[pl.Expr],
+    mask_names: list[str],
+    periods: list[str],
+    lines: dict[tuple[str, str], LineEvidence],
+) -> None:
+    """A few matched contacts per line, spread across the month (first, ..., last)."""
+    if not masks:
+        return
+    matched = (
+        lf.filter(pl.col("period").is_in(periods))
+        .select(
+            "period",
+            "contact_id",
+            pl.col("local").dt.strftime("%Y-%m-%d %H:%M").alias("when"),
+            "channel",
+            pl.col("reason").fill_null(""),
+            pl.col("text").fill_null(""),
+            "local",
+            *masks,
+        )
+        .filter(pl.any_horizontal([pl.col(m) != 0 for m in mask_names]))
+        .sort("local", "contact_id")
+        .collect()
+    )
+    for decision_id in {d for _, d in lines if d != UNATTRIBUTED}:
+        bits = _decision_bits(ws, decision_id, len(mask_names))
+        if not bits:
+            continue
+        mine = matched.filter(pl.any_horizontal(bits))
+        for (period,), part in mine.partition_by("period", as_dict=True).items():
+            ev = lines.get((str(period), decision_id))
+            if ev is None:
+                continue
+            n = part.height
+            ev.matched = n
+            picks = sorted({round(i * (n - 1) / (EXAMPLES - 1)) for i in range(EXAMPLES)})
+            for row in part[picks].iter_rows(named=True):
+                text = " ".join(str(row["text"]).split())
+                if len(text) > TEXT_CHARS:
+                    text = text[: TEXT_CHARS - 1].rstrip() + "…"
+                ev.examples.append(
+                    Example(row["contact_id"], row["when"], row["channel"], row["reason"], text)
+                )
+
+
+def _daily(
+    ws: Workspace, lf: pl.LazyFrame, decision_ids: set[str]
+) -> tuple[dict[str, dict[date, int]], date | None, date | None]:
+    """Contacts per day that each decision's rules would match, window ignored."""
+    exprs = []
+    for decision in ws.decisions:
+        own = [r for r in ws.rules if r.decision == decision.id]
+        if decision.id in decision_ids and own:
+            exprs.append(
+                pl.any_horizontal([match_expr(r.match) for r in own])
+                .cast(pl.Int64)
+                .sum()
+                .alias(decision.id)
+            )
+    span = lf.select(pl.col("date").min().alias("lo"), pl.col("date").max().alias("hi")).collect()
+    first, last = span.row(0)
+    if not exprs:
+        return {}, first, last
+    daily = lf.group_by("date").agg(exprs).sort("date").collect()
+    dates = daily.get_column("date").to_list()
+    out: dict[str, dict[date, int]] = {}
+    for name in daily.columns[1:]:
+        out[name] = {
+            d: int(c) for d, c in zip(dates, daily.get_column(name).to_list(), strict=True) if c
+        }
+    return out, first, last

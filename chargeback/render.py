@@ -1,0 +1,190 @@
+"""HTML and PDF from the templates. The only module that imports WeasyPrint.
+
+- Jinja runs with autoescape on and StrictUndefined: data that looks like HTML
+  stays text, and a template naming a value that does not exist fails loudly
+  instead of printing a blank where a number should be.
+- WeasyPrint gets a URL fetcher that reads files inside the template folders
+  and inline `data:` URLs only; anything else (http, https, ftp, a file
+  elsewhere) is refused, so rendering never touches the network.
+- PDFs render in worker processes (WeasyPrint's layout is pure Python and holds
+  the GIL); the workers import WeasyPrint only, never polars.
+- WeasyPrint is imported lazily, so a csv-only run does not pay for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import traceback
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from decimal import Decimal
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
+
+import jinja2
+from markupsafe import Markup
+
+from .errors import ChargebackError, Problem
+
+PDF_VARIANTS = ("pdf/a-3b",)
+SERIAL_UP_TO = 2  # documents; below this a worker pool costs more than it saves
+
+
+def money(value: Decimal | int | str) -> str:
+    """Money as ledger.csv prints it: plain digits, two decimals, '-' when negative.
+
+    No thousands separators or currency symbols inside the figure, so what a
+    reader copies from a statement pastes into a spreadsheet as a number and
+    matches the ledger character for character.
+    """
+    amount = Decimal(value)
+    return f"{amount:.2f}"
+
+
+def environment(template_dirs: Sequence[Path]) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(d)) for d in template_dirs]),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["money"] = money
+    return env
+
+
+def safe_svg(svg: str) -> Markup:
+    """Charts are built by charts.py with every data string escaped; mark them as markup."""
+    return Markup(svg)
+
+
+def render_html(env: jinja2.Environment, template: str, context: dict[str, Any]) -> str:
+    """Render one document; a broken template becomes an error naming its file and line."""
+    try:
+        return env.get_template(template).render(**context)
+    except jinja2.TemplateSyntaxError as exc:
+        raise ChargebackError(
+            Problem(f"template syntax: {exc.message}", exc.filename or template, exc.lineno)
+        ) from None
+    except jinja2.TemplateNotFound as exc:
+        raise ChargebackError(
+            Problem(f"template '{exc.name}' not found in the template folders")
+        ) from None
+    except (jinja2.UndefinedError, TypeError, ValueError, ArithmeticError) as exc:
+        path, line = _template_frame(exc)
+        message = f"template error: {exc} (docs/templates.md lists what templates get)"
+        raise ChargebackError(Problem(message, path, line)) from None
+
+
+def _template_frame(exc: BaseException) -> tuple[str | None, int | None]:
+    """The innermost template file and line in a Jinja traceback, if any."""
+    found: tuple[str | None, int | None] = (None, None)
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.endswith((".j2", ".html", ".jinja")):
+            found = (frame.filename, frame.lineno)
+    return found
+
+
+@dataclass(frozen=True)
+class PdfJob:
+    html: str
+    base_dir: str  # relative URLs in the HTML resolve here
+    allowed: tuple[str, ...]  # folders the fetcher may read
+    attachment: tuple[str, str] | None  # (file name, CSV text)
+    variant: str | None
+
+
+def _fetcher(allowed: tuple[str, ...]) -> Any:
+    from weasyprint.urls import URLFetcher
+
+    roots = [Path(a).resolve() for a in allowed]
+
+    class LocalOnly(URLFetcher):  # type: ignore[misc]
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            if url.startswith("data:"):
+                return super().fetch(url, headers)
+            if url.startswith("file:"):
+                path = Path(url2pathname(urlparse(url).path)).resolve()
+                if any(path.is_relative_to(root) for root in roots):
+                    return super().fetch(url, headers)
+            raise ValueError(
+                "refused: statements render without network access and read files "
+                "from the template folder only"
+            )
+
+    return LocalOnly()
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage().splitlines()[0]
+        if message.startswith("Using fontTools instead of HarfBuzz"):
+            return  # about the machine's libraries, not the document; the output is the same
+        if message not in self.messages:
+            self.messages.append(message)
+
+
+def render_pdf(job: PdfJob) -> tuple[bytes, list[str]]:
+    """One PDF and the warnings WeasyPrint raised (refused URLs, missing fonts...)."""
+    from weasyprint import HTML, Attachment
+
+    logger = logging.getLogger("weasyprint")
+    collect = _Collect()
+    logger.addHandler(collect)
+    logger.propagate = False
+    try:
+        attachments = []
+        if job.attachment is not None:
+            name, text = job.attachment
+            attachments.append(
+                Attachment(
+                    string=text.encode("utf-8"),
+                    name=name,
+                    description="The ledger lines on this document (ledger.csv columns)",
+                    relationship="Data",
+                )
+            )
+        document = HTML(
+            string=job.html,
+            base_url=Path(job.base_dir).resolve().as_uri() + "/",
+            url_fetcher=_fetcher(job.allowed),
+        )
+        # A fixed identifier (from the content) keeps the same HTML -> the same bytes.
+        identifier = hashlib.sha256(job.html.encode()).hexdigest()[:32].encode()
+        pdf = document.write_pdf(
+            attachments=attachments,
+            pdf_variant=job.variant,
+            pdf_identifier=identifier,
+            uncompressed_pdf=False,
+        )
+    finally:
+        logger.removeHandler(collect)
+    assert pdf is not None
+    return pdf, collect.messages
+
+
+def workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def render_pdfs(jobs: list[PdfJob]) -> list[tuple[bytes, list[str]]]:
+    """Render in parallel when there is enough to do; results in the jobs' order."""
+    n = min(workers(), len(jobs))
+    if n <= 1 or len(jobs) <= SERIAL_UP_TO:
+        return [render_pdf(job) for job in jobs]
+    with ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn")) as pool:
+        return list(pool.map(render_pdf, jobs, chunksize=1))

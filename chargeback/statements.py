@@ -1,0 +1,516 @@
+"""What each document says, as plain values: the context templates receive.
+
+Templates get dicts, lists, strings and Decimals (money, formatted by the one
+`money` filter), never DataFrames; every other number arrives here already
+formatted, exactly as ledger.csv prints it, so a figure on a statement can be
+found in the ledger character for character. docs/templates.md lists every
+key; keep it in step with this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from . import __version__
+from .attribute import Attribution, days_in_window, month_bounds
+from .charts import PALETTE, REST, Baseline, daily_chart, month_label, short_month, stacked_bars
+from .compile import window_bounds
+from .evidence import Evidence, Part
+from .ledger import UNATTRIBUTED, Ledger, LedgerLine, build_ledger, half_up
+from .model import Decision, Match, Rule, Workspace
+from .output import LEDGER_COLUMNS, line_values
+
+TOP_LINES = 20  # decision rows on a statement before "other decisions"
+TOP_EVIDENCE = 8  # decisions with an evidence section per statement
+TOP_PARTS = 5  # reasons / channels per evidence table before "other"
+TOP_RANKED = 10  # rows in the summary's rankings
+TOP_UNATTRIBUTED = 10  # reasons shown for the unattributed line
+CHART_BEFORE_DAYS = 28  # days of history before the effective date, at least
+CHART_MAX_DAYS = 366
+
+OVERLAP_TEXT = {
+    "split": "A contact matched by several decisions is shared between them: each "
+    "decision takes its rule's weight, and when the weights add up to more than "
+    "one they are scaled down so the contact is charged once.",
+    "priority": "A contact matched by several rules goes to the rules of the highest "
+    "priority only; lower-priority rules do not charge it.",
+}
+
+
+@dataclass(frozen=True)
+class Document:
+    """One document to write: where, which template, and what it is given."""
+
+    period: str
+    name: str  # path under the output folder, without the extension
+    template: str
+    context: dict[str, Any]
+    title: str
+    attachment: tuple[str, str] | None = None  # (file name, CSV text) for the PDF
+
+
+def pct(part: Fraction | Decimal, whole: Fraction | Decimal | int) -> str:
+    if not whole:
+        return "—"
+    return f"{half_up(Fraction(part) / Fraction(whole) * 100, 1)}%"
+
+
+def count(value: Fraction) -> str:
+    """Contacts as the ledger prints them (weights make them fractional)."""
+    return str(half_up(value, 3))
+
+
+def minutes(value: Fraction) -> str:
+    return str(half_up(value, 2))
+
+
+def rate(value: Decimal) -> str:
+    """A rate as written, but never fewer than two decimals (0.055 stays 0.055)."""
+    return f"{value:.2f}" if value == value.quantize(Decimal("0.01")) else str(value)
+
+
+def lines_csv(lines: list[LedgerLine]) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=LEDGER_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for line in lines:
+        writer.writerow(line_values(line))
+    return buf.getvalue()
+
+
+def statement_number(seed: str, period: str, department_id: str) -> str:
+    """Same inputs, same number: derived from the inputs' digest, never a counter."""
+    digest = hashlib.sha256(f"{seed}|{period}|{department_id}".encode()).hexdigest()
+    return f"CB-{period.replace('-', '')}-{digest[:8].upper()}"
+
+
+def describe_match(match: Match) -> list[str]:
+    out = []
+    for key in ("reason", "channel", "product", "region", "outcome", "tags"):
+        values = getattr(match, key)
+        if values is not None:
+            out.append(f"{key} is {' or '.join(values)}")
+    if match.text is not None:
+        out.append("text contains " + " or ".join(f"“{v}”" for v in match.text))
+    if match.text_regex is not None:
+        out.append(f"text matches /{match.text_regex}/")
+    for name, values in match.fields:
+        out.append(f"{name} is {' or '.join(values)}")
+    return out or ["every contact"]
+
+
+def describe_window(rule: Rule, decision: Decision) -> str:
+    first, last = window_bounds(rule, decision)
+    text = f"from {first.isoformat()}"
+    if rule.days is not None and last is not None and last != date.max:
+        text += f" to {last.isoformat()}"
+        if decision.ends is None or last < decision.ends:
+            text += f" ({rule.days} days)"
+    elif last is not None and last != date.max:
+        text += f" to {last.isoformat()} (the decision ends)"
+    else:
+        text += ", open-ended"
+    return text
+
+
+def _part_rows(parts: list[Part], line_cost: Decimal, top: int = TOP_PARTS) -> list[dict[str, Any]]:
+    shown = parts[:top]
+    rows = [
+        {
+            "label": p.label,
+            "contacts": count(p.contacts),
+            "cost": p.cost,
+            "share": pct(p.cost, line_cost),
+            "other": False,
+        }
+        for p in shown
+    ]
+    rest = parts[top:]
+    if rest:
+        cost = sum((p.cost for p in rest), Decimal("0.00"))
+        rows.append(
+            {
+                "label": f"{len(rest)} other",
+                "contacts": count(sum((p.contacts for p in rest), Fraction(0))),
+                "cost": cost,
+                "share": pct(cost, line_cost),
+                "other": True,
+            }
+        )
+    return rows
+
+
+def _line_row(line: LedgerLine, whole: Decimal) -> dict[str, Any]:
+    return {
+        "decision_id": line.decision_id,
+        "department_id": line.department_id,
+        "title": line.title,
+        "kind": line.kind,
+        "contacts": count(line.contacts),
+        "handle_minutes": minutes(line.handle_minutes),
+        "cost": line.cost,
+        "revenue": line.revenue,
+        "net": line.net,
+        "share": pct(line.cost, whole),
+        "collects": line.collects,
+        "net_negative": line.net_negative,
+        "costs_more_than_it_collects": line.costs_more_than_it_collects,
+    }
+
+
+def _other_row(lines: list[LedgerLine], whole: Decimal, label: str) -> dict[str, Any] | None:
+    if not lines:
+        return None
+    cost = sum((ln.cost for ln in lines), Decimal("0.00"))
+    revenue = sum((ln.revenue for ln in lines), Decimal("0.00"))
+    return {
+        "label": label,
+        "count": len(lines),
+        "contacts": count(sum((ln.contacts for ln in lines), Fraction(0))),
+        "handle_minutes": minutes(sum((ln.handle_minutes for ln in lines), Fraction(0))),
+        "cost": cost,
+        "revenue": revenue,
+        "net": revenue - cost,
+        "share": pct(cost, whole),
+    }
+
+
+class Builder:
+    """Builds every document's context for one run."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        attribution: Attribution,
+        ledger: Ledger,
+        evidence: Evidence,
+        meta: dict[str, Any],
+        generated_on: date,
+    ) -> None:
+        self.ws = ws
+        self.attribution = attribution
+        self.ledger = ledger
+        self.evidence = evidence
+        self.meta = meta
+        self.generated_on = generated_on
+        settings = {k: v for k, v in meta["settings"].items() if k not in ("workspace", "periods")}
+        self.seed = hashlib.sha256(
+            repr((sorted(i["sha256"] for i in meta["inputs"]), sorted(settings.items()))).encode()
+        ).hexdigest()
+
+    def common(self, period: str) -> dict[str, Any]:
+        ws = self.ws
+        return {
+            "company": ws.settings.company or ws.root.name,
+            "currency": ws.costs.currency,
+            "period": period,
+            "period_label": month_label(period),
+            "generated_on": self.generated_on.isoformat(),
+            "fingerprint": self.meta["fingerprint"],
+            "version": __version__,
+            "timezone": ws.settings.timezone,
+        }
+
+    def documents(self, periods: list[str]) -> list[Document]:
+        docs: list[Document] = []
+        for period in periods:
+            docs.append(self.summary(period))
+            lines = self.ledger.lines_for(period)
+            for dept in self.ws.departments:
+                mine = [ln for ln in lines if ln.department_id == dept.id]
+                if mine:
+                    docs.append(self.statement(period, dept.id, mine))
+        return docs
+
+    # ------------------------------------------------------------------ statement
+
+    def statement(self, period: str, department_id: str, lines: list[LedgerLine]) -> Document:
+        ws = self.ws
+        dept = ws.department(department_id)
+        cost = sum((ln.cost for ln in lines), Decimal("0.00"))
+        revenue = sum((ln.revenue for ln in lines), Decimal("0.00"))
+        ranked = sorted(lines, key=lambda ln: (-ln.cost, ln.net, ln.decision_id))
+        shown = ranked[:TOP_LINES]
+        number = statement_number(self.seed, period, department_id)
+        context = {
+            **self.common(period),
+            "kind": "statement",
+            "department": {"id": dept.id, "name": dept.name, "cost_center": dept.cost_center},
+            "statement_number": number,
+            "totals": {
+                "contacts": count(sum((ln.contacts for ln in lines), Fraction(0))),
+                "handle_minutes": minutes(sum((ln.handle_minutes for ln in lines), Fraction(0))),
+                "cost": cost,
+                "revenue": revenue,
+                "net": revenue - cost,
+                "decisions": len(lines),
+                "flagged": sum(1 for ln in lines if ln.costs_more_than_it_collects),
+            },
+            "lines": [_line_row(ln, cost) for ln in shown],
+            "other_lines": _other_row(ranked[TOP_LINES:], cost, "other decisions"),
+            "decisions": [self.decision_evidence(period, ln) for ln in ranked[:TOP_EVIDENCE]],
+            "more_evidence": max(0, len(ranked) - TOP_EVIDENCE),
+            "method": self.method(period, {ln.decision_id for ln in lines}),
+            "attachment_name": f"chargeback-{period}-{department_id}.csv",
+        }
+        return Document(
+            period=period,
+            name=f"{period}/departments/{department_id}",
+            template="statement.html.j2",
+            context=context,
+            title=f"Chargeback statement {number}: {dept.name}, {month_label(period)}",
+            attachment=(context["attachment_name"], lines_csv(lines)),
+        )
+
+    def decision_evidence(self, period: str, line: LedgerLine) -> dict[str, Any]:
+        ws = self.ws
+        decision = ws.decision(line.decision_id)
+        ev = self.evidence.lines.get((period, line.decision_id))
+        rules = [r for r in ws.rules if r.decision == decision.id]
+        return {
+            "decision_id": decision.id,
+            "title": decision.title,
+            "kind": decision.kind,
+            "effective": decision.effective.isoformat(),
+            "ends": decision.ends.isoformat() if decision.ends else "",
+            "cost": line.cost,
+            "revenue": line.revenue,
+            "net": line.net,
+            "costs_more_than_it_collects": line.costs_more_than_it_collects,
+            "matched": ev.matched if ev else 0,
+            "chart": self.chart(period, decision, rules),
+            "reasons": _part_rows(ev.reasons, line.cost) if ev else [],
+            "channels": _part_rows(ev.channels, line.cost) if ev else [],
+            "examples": [
+                {
+                    "contact_id": e.contact_id,
+                    "when": e.when,
+                    "channel": e.channel,
+                    "reason": e.reason,
+                    "text": e.text,
+                }
+                for e in (ev.examples if ev else [])
+            ],
+            "rules": [r.id for r in rules],
+        }
+
+    def chart(self, period: str, decision: Decision, rules: list[Rule]) -> str:
+        counts = self.evidence.daily.get(decision.id)
+        first, last = self.evidence.first_date, self.evidence.last_date
+        if not counts or first is None or last is None:
+            return ""
+        p0, p1 = month_bounds(period)
+        end = min(p1, last)
+        lookback = max((r.baseline_lookback_days or 0 for r in rules), default=0)
+        start = decision.effective - timedelta(days=max(CHART_BEFORE_DAYS, lookback))
+        start = max(start, first, end - timedelta(days=CHART_MAX_DAYS - 1))
+        if start > end:
+            return ""
+        windows = [window_bounds(r, decision) for r in rules]
+        w0 = min(w[0] for w in windows)
+        w1 = None if any(w[1] is None for w in windows) else max(w[1] for w in windows if w[1])
+        baselines = []
+        for rule in rules:
+            stats = self.attribution.rules.get(rule.id)
+            if stats and stats.baseline_daily is not None and rule.baseline_lookback_days:
+                baselines.append(
+                    Baseline(
+                        label=f"baseline {float(stats.baseline_daily):.1f}/day ({rule.id})",
+                        daily=stats.baseline_daily,
+                        start=decision.effective - timedelta(days=rule.baseline_lookback_days),
+                    )
+                )
+        return daily_chart(counts, start, end, decision.effective, (w0, w1), (p0, p1), baselines)
+
+    def method(self, period: str, decision_ids: set[str]) -> dict[str, Any]:
+        ws = self.ws
+        costs = ws.costs
+        rules = []
+        for rule in ws.rules:
+            if rule.decision not in decision_ids:
+                continue
+            decision = ws.decision(rule.decision)
+            first, last = window_bounds(rule, decision)
+            if days_in_window(rule, first, last, period) == 0:
+                continue  # its window does not reach this month
+            stats = self.attribution.rules.get(rule.id)
+            matched = stats.matched.get(period, 0) if stats else 0
+            baseline = None
+            if rule.baseline_lookback_days is not None and stats is not None:
+                daily = stats.baseline_daily or Fraction(0)
+                days = days_in_window(rule, first, last, period)
+                factor = stats.factor.get(period)
+                baseline = {
+                    "lookback_days": rule.baseline_lookback_days,
+                    "contacts": stats.baseline_contacts or 0,
+                    "daily": str(half_up(daily, 2)),
+                    "days": days,
+                    "expected": str(half_up(daily * days, 1)),
+                    "factor": pct(factor, 1) if factor is not None else "—",
+                }
+            rules.append(
+                {
+                    "id": rule.id,
+                    "decision_id": rule.decision,
+                    "match": describe_match(rule.match),
+                    "window": describe_window(rule, decision),
+                    "share": pct(Fraction(rule.share), 1),
+                    "priority": rule.priority,
+                    "matched": matched,
+                    "baseline": baseline,
+                }
+            )
+        rates = [
+            {"channel": ch, "per_contact": rate(r.per_contact), "per_minute": rate(r.per_minute)}
+            for ch, r in costs.channels
+        ]
+        default = costs.default
+        return {
+            "overlap": ws.settings.overlap,
+            "overlap_text": OVERLAP_TEXT[ws.settings.overlap],
+            "cost_method": costs.method,
+            "rates": rates,
+            "default_rate": (
+                {"per_contact": rate(default.per_contact), "per_minute": rate(default.per_minute)}
+                if default
+                else None
+            ),
+            "pool": costs.pool_for(period) if costs.method == "pool" else None,
+            "rules": rules,
+        }
+
+    # ------------------------------------------------------------------ summary
+
+    def summary(self, period: str) -> Document:
+        ws = self.ws
+        totals = next(p for p in self.ledger.periods if p.period == period)
+        lines = self.ledger.lines_for(period)
+        decisions = [ln for ln in lines if not ln.is_unattributed]
+        unattributed = next(ln for ln in lines if ln.is_unattributed)
+        by_cost = sorted(decisions, key=lambda ln: (-ln.cost, ln.decision_id))
+        by_net = sorted(decisions, key=lambda ln: (ln.net, ln.decision_id))
+        departments: list[dict[str, Any]] = []
+        for dept in ws.departments:
+            mine = [ln for ln in decisions if ln.department_id == dept.id]
+            if not mine:
+                continue
+            cost = sum((ln.cost for ln in mine), Decimal("0.00"))
+            revenue = sum((ln.revenue for ln in mine), Decimal("0.00"))
+            departments.append(
+                {
+                    "id": dept.id,
+                    "name": dept.name,
+                    "cost_center": dept.cost_center,
+                    "decisions": len(mine),
+                    "contacts": count(sum((ln.contacts for ln in mine), Fraction(0))),
+                    "cost": cost,
+                    "revenue": revenue,
+                    "net": revenue - cost,
+                    "share": pct(cost, totals.cost),
+                    "flagged": sum(1 for ln in mine if ln.costs_more_than_it_collects),
+                }
+            )
+        departments.sort(key=lambda d: (-Decimal(d["cost"]), str(d["id"])))
+        ev = self.evidence.lines.get((period, UNATTRIBUTED))
+        context = {
+            **self.common(period),
+            "kind": "summary",
+            "totals": {
+                "contacts": str(totals.contacts),
+                "handle_minutes": minutes(totals.handle_minutes),
+                "cost": totals.cost,
+                "attributed_cost": totals.attributed_cost,
+                "attributed_share": pct(totals.attributed_cost, totals.cost),
+                "unattributed_cost": totals.unattributed_cost,
+                "unattributed_share": pct(totals.unattributed_cost, totals.cost),
+                "unattributed_contacts": count(unattributed.contacts),
+                "revenue": totals.revenue,
+                "net": totals.net,
+                "decisions": len(decisions),
+            },
+            "unattributed_reasons": (
+                _part_rows(ev.reasons, unattributed.cost, TOP_UNATTRIBUTED) if ev else []
+            ),
+            "by_cost": [_line_row(ln, totals.cost) for ln in by_cost[:TOP_RANKED]],
+            "by_cost_other": _other_row(by_cost[TOP_RANKED:], totals.cost, "other decisions"),
+            "by_net": [_line_row(ln, totals.cost) for ln in by_net[:TOP_RANKED]],
+            "by_net_other": _other_row(by_net[TOP_RANKED:], totals.cost, "other decisions"),
+            "flagged": [
+                _line_row(ln, totals.cost) for ln in by_net if ln.costs_more_than_it_collects
+            ],
+            "departments": departments,
+            "trend": self.trend(period),
+        }
+        return Document(
+            period=period,
+            name=f"{period}/summary",
+            template="summary.html.j2",
+            context=context,
+            title=f"Chargeback executive summary, {month_label(period)}",
+            attachment=(f"chargeback-{period}.csv", lines_csv(lines)),
+        )
+
+    def trend(self, period: str) -> dict[str, Any]:
+        """Monthly cost by department, the 12 months to `period` that have contacts."""
+        have = set(self.attribution.periods) | {period}
+        months = [m for m in _trailing(period, 12) if m in have]
+        ledger = build_ledger(self.ws, self.attribution, months)
+        names = [d.id for d in self.ws.departments] + [UNATTRIBUTED]
+        series: list[dict[str, Any]] = []
+        for index, dept_id in enumerate(names):
+            values = [
+                sum(
+                    (ln.cost for ln in ledger.lines_for(m) if ln.department_id == dept_id),
+                    Decimal("0.00"),
+                )
+                for m in months
+            ]
+            if any(values):
+                label = (
+                    "unattributed" if dept_id == UNATTRIBUTED else self.ws.department(dept_id).name
+                )
+                series.append(
+                    {
+                        "id": dept_id,
+                        "name": label,
+                        "color": REST if dept_id == UNATTRIBUTED else PALETTE[index % len(PALETTE)],
+                        "values": values,
+                    }
+                )
+        rows = [
+            {
+                "period": m,
+                "label": short_month(m),
+                "values": [s["values"][i] for s in series],
+                "total": ledger.periods[i].cost,
+            }
+            for i, m in enumerate(months)
+        ]
+        chart = stacked_bars(
+            [short_month(m) for m in months],
+            [(s["color"], s["values"]) for s in series],
+        )
+        return {
+            "months": months,
+            "month_labels": [short_month(m) for m in months],
+            "series": series,
+            "rows": rows,
+            "chart": chart,
+        }
+
+
+def _trailing(period: str, n: int) -> list[str]:
+    year, month = int(period[:4]), int(period[5:7])
+    out = []
+    for _ in range(n):
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    return out[::-1]
