@@ -59,6 +59,7 @@ def render_documents(
                     allowed=tuple(str(d) for d in template_dirs),
                     attachment=doc.attachment,
                     variant=opts.pdf_variant,
+                    created=today.isoformat(),
                 )
                 jobs.append((f"{doc.name}.pdf", job))
         rendered = render_pdfs([job for _, job in jobs])

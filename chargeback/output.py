@@ -94,8 +94,10 @@ def run_metadata(result: RunResult, opts: ReportOptions) -> dict[str, Any]:
         "on_bad_rows": opts.on_bad_rows,
     }
     # Same inputs and settings -> same fingerprint, wherever and whenever it runs:
-    # file contents only (no paths), no timestamps.
-    stable = {k: v for k, v in settings.items() if k != "workspace"}
+    # file contents only (no paths), no timestamps, and not which months were
+    # asked for (a month's figures do not depend on its neighbours being reported,
+    # so its statements carry the same fingerprint either way).
+    stable = {k: v for k, v in settings.items() if k not in ("workspace", "periods")}
     fingerprint = hashlib.sha256(
         json.dumps(
             {"inputs": sorted(i["sha256"] for i in inputs), "settings": stable}, sort_keys=True

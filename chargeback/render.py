@@ -20,6 +20,7 @@ import traceback
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from multiprocessing import get_context
 from pathlib import Path
@@ -99,6 +100,7 @@ class PdfJob:
     allowed: tuple[str, ...]  # folders the fetcher may read
     attachment: tuple[str, str] | None  # (file name, CSV text)
     variant: str | None
+    created: str  # ISO date the document is dated; stamps the attachment too
 
 
 def _fetcher(allowed: tuple[str, ...]) -> Any:
@@ -145,6 +147,9 @@ def render_pdf(job: PdfJob) -> tuple[bytes, list[str]]:
     logger.propagate = False
     try:
         attachments = []
+        # Dated like the document, not "now": the same inputs on the same day give
+        # the same bytes.
+        stamp = datetime.fromisoformat(job.created).replace(tzinfo=UTC)
         if job.attachment is not None:
             name, text = job.attachment
             attachments.append(
@@ -153,6 +158,8 @@ def render_pdf(job: PdfJob) -> tuple[bytes, list[str]]:
                     name=name,
                     description="The ledger lines on this document (ledger.csv columns)",
                     relationship="Data",
+                    created=stamp,
+                    modified=stamp,
                 )
             )
         document = HTML(

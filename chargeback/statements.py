@@ -201,10 +201,7 @@ class Builder:
         self.evidence = evidence
         self.meta = meta
         self.generated_on = generated_on
-        settings = {k: v for k, v in meta["settings"].items() if k not in ("workspace", "periods")}
-        self.seed = hashlib.sha256(
-            repr((sorted(i["sha256"] for i in meta["inputs"]), sorted(settings.items()))).encode()
-        ).hexdigest()
+        self.seed = meta["fingerprint"]
 
     def common(self, period: str) -> dict[str, Any]:
         ws = self.ws
