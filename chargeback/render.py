@@ -139,7 +139,16 @@ class _Collect(logging.Handler):
 
 def render_pdf(job: PdfJob) -> tuple[bytes, list[str]]:
     """One PDF and the warnings WeasyPrint raised (refused URLs, missing fonts...)."""
-    from weasyprint import HTML, Attachment
+    try:
+        from weasyprint import HTML, Attachment
+    except (OSError, ImportError) as exc:  # WeasyPrint is there, Pango is not
+        raise ChargebackError(
+            Problem(
+                f"PDF output needs the Pango library, which WeasyPrint could not load ({exc}). "
+                "On Debian or Ubuntu: apt install libpango-1.0-0 libpangoft2-1.0-0; "
+                "or leave pdf out: --format html,csv,json"
+            )
+        ) from None
 
     logger = logging.getLogger("weasyprint")
     collect = _Collect()
@@ -182,6 +191,10 @@ def render_pdf(job: PdfJob) -> tuple[bytes, list[str]]:
 
 
 def workers() -> int:
+    """CHARGEBACK_WORKERS if set (cron on a shared box may want 1), else the usable cores."""
+    setting = os.environ.get("CHARGEBACK_WORKERS", "").strip()
+    if setting.isdigit() and int(setting) > 0:
+        return int(setting)
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
