@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 
 def run(args: list[str], env: dict[str, str] | None = None) -> float:

@@ -41,7 +41,7 @@ def render_documents(
         for doc in docs:
             context = dict(doc.context)
             context["title"] = doc.title
-            context["subject"] = doc.title
+            context["subject"] = doc.subject
             if "trend" in context:
                 trend = context["trend"]
                 context["trend"] = {**trend, "chart": safe_svg(trend["chart"])}

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,9 @@ def money(value: Decimal | int | str) -> str:
     reader copies from a statement pastes into a spreadsheet as a number and
     matches the ledger character for character.
     """
-    amount = Decimal(value)
+    amount = Decimal(value).quantize(Decimal("0.01"), ROUND_HALF_UP)  # as the ledger rounds
+    if amount == 0:
+        amount = abs(amount)  # never "-0.00"
     return f"{amount:.2f}"
 
 
@@ -88,7 +90,7 @@ def _template_frame(exc: BaseException) -> tuple[str | None, int | None]:
     """The innermost template file and line in a Jinja traceback, if any."""
     found: tuple[str | None, int | None] = (None, None)
     for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename.endswith((".j2", ".html", ".jinja")):
+        if frame.filename.endswith((".j2", ".html", ".jinja", ".css")):
             found = (frame.filename, frame.lineno)
     return found
 

@@ -51,6 +51,7 @@ class Document:
     template: str
     context: dict[str, Any]
     title: str
+    subject: str  # one sentence on what the document is, for the PDF's metadata
     attachment: tuple[str, str] | None = None  # (file name, CSV text) for the PDF
 
 
@@ -264,6 +265,8 @@ class Builder:
             template="statement.html.j2",
             context=context,
             title=f"Chargeback statement {number}: {dept.name}, {month_label(period)}",
+            subject=f"Customer-service cost charged back to {dept.name} "
+            f"(cost center {dept.cost_center}) for {period}",
             attachment=(context["attachment_name"], lines_csv(lines)),
         )
 
@@ -408,6 +411,7 @@ class Builder:
                     "cost_center": dept.cost_center,
                     "decisions": len(mine),
                     "contacts": count(sum((ln.contacts for ln in mine), Fraction(0))),
+                    "handle_minutes": minutes(sum((ln.handle_minutes for ln in mine), Fraction(0))),
                     "cost": cost,
                     "revenue": revenue,
                     "net": revenue - cost,
@@ -429,6 +433,7 @@ class Builder:
                 "unattributed_cost": totals.unattributed_cost,
                 "unattributed_share": pct(totals.unattributed_cost, totals.cost),
                 "unattributed_contacts": count(unattributed.contacts),
+                "unattributed_handle_minutes": minutes(unattributed.handle_minutes),
                 "revenue": totals.revenue,
                 "net": totals.net,
                 "decisions": len(decisions),
@@ -452,6 +457,7 @@ class Builder:
             template="summary.html.j2",
             context=context,
             title=f"Chargeback executive summary, {month_label(period)}",
+            subject=f"What decisions cost in customer service, by department, for {period}",
             attachment=(f"chargeback-{period}.csv", lines_csv(lines)),
         )
 
@@ -479,21 +485,21 @@ class Builder:
                         "id": dept_id,
                         "name": label,
                         "color": REST if dept_id == UNATTRIBUTED else PALETTE[index % len(PALETTE)],
-                        "values": values,
+                        "amounts": values,
                     }
                 )
         rows = [
             {
                 "period": m,
                 "label": short_month(m),
-                "values": [s["values"][i] for s in series],
+                "amounts": [s["amounts"][i] for s in series],
                 "total": ledger.periods[i].cost,
             }
             for i, m in enumerate(months)
         ]
         chart = stacked_bars(
             [short_month(m) for m in months],
-            [(s["color"], s["values"]) for s in series],
+            [(s["color"], s["amounts"]) for s in series],
         )
         return {
             "months": months,

@@ -55,6 +55,10 @@ def test_installed_entry_point_reports_and_fails_cleanly(tmp_path: Path) -> None
         ("d", "2.50"),
         ("unattributed", "2.50"),
     ]
+    statement = tmp_path / "out" / "2026-01" / "departments" / "ops.pdf"
+    assert statement.read_bytes().startswith(b"%PDF-")
+    assert (tmp_path / "out" / "2026-01" / "summary.pdf").exists()
+    assert "1 PDF document" not in done.stdout and "2 PDF documents" in done.stdout
 
     (ws / "rules" / "all.yaml").write_text("rules: [{id: r, decision: nope, match: {}}]\n")
     broken = subprocess.run(
@@ -123,3 +127,7 @@ def test_wheel_outside_the_repository_finds_the_sample(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert (empty / "out" / "ledger.csv").read_text().startswith("period,department_id")
+    # the packaged templates rendered the statements
+    billing = (empty / "out" / "2026-03" / "departments" / "billing.html").read_text()
+    assert "Chargeback statement" in billing and "Harborline Communications" in billing
+    assert (empty / "out" / "2026-03" / "departments" / "billing.pdf").exists()

@@ -191,6 +191,16 @@ def test_statements_carry_every_ledger_figure(rendered: Path) -> None:
                 assert row[column] in found, (path.name, row["decision_id"], column, row[column])
 
 
+def test_summary_carries_every_ledger_line_of_its_month(rendered: Path) -> None:
+    for row in ledger_rows(rendered):
+        for fmt in ("pdf", "html"):
+            path = rendered / row["period"] / f"summary.{fmt}"
+            text = pdf_text(path) if fmt == "pdf" else strip_html(path.read_text())
+            found = tokens(text)
+            for column in ("contacts", "handle_minutes", "cost", "revenue", "net"):
+                assert row[column] in found, (path.name, row["decision_id"], column, row[column])
+
+
 def test_hand_computed_statement_figures(rendered: Path) -> None:
     text = pdf_text(rendered / "2026-03/departments/billing.pdf")
     found = tokens(text)
@@ -232,7 +242,7 @@ def test_pdf_metadata_and_the_ledger_attachment(rendered: Path) -> None:
     assert meta is not None
     assert meta.title is not None and "Billing & Payments" in meta.title
     assert meta.author == "Test & Co"
-    assert meta.subject and "Mar 2026" in meta.subject
+    assert meta.subject and "CC-100" in meta.subject and "2026-03" in meta.subject
     attachments = reader.attachments
     assert list(attachments) == ["chargeback-2026-03-billing.csv"]
     attached = attachments["chargeback-2026-03-billing.csv"][0].decode()
