@@ -43,6 +43,34 @@ WorkspaceOption = Annotated[
 ContactsOption = Annotated[
     str | None, typer.Option(help="Contacts file, glob or folder (overrides settings).")
 ]
+OrdersOption = Annotated[
+    str | None,
+    typer.Option(help="Orders file, glob or folder for the CS-value report (overrides settings)."),
+]
+PeriodOption = Annotated[str | None, typer.Option(help="One month, YYYY-MM.")]
+FromOption = Annotated[str | None, typer.Option("--from", help="First month, YYYY-MM (with --to).")]
+ToOption = Annotated[str | None, typer.Option("--to", help="Last month, YYYY-MM.")]
+OutOption = Annotated[
+    Path | None, typer.Option("--out", help="Output folder (default: settings' output).")
+]
+BadRowsOption = Annotated[
+    str,
+    typer.Option(
+        help="stop: exit 1 naming each bad row. quarantine: set bad rows aside in "
+        "rejected.csv (rejected_orders.csv) and go on.",
+    ),
+]
+TemplatesOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Folder of your own templates; any file it lacks comes from the built-in "
+        "ones (see docs/templates.md).",
+    ),
+]
+PdfVariantOption = Annotated[
+    str | None,
+    typer.Option(help="pdf/a-3b: archival PDF/A-3b documents (their figures embedded as CSV)."),
+]
 
 
 def interactive() -> bool:
@@ -178,57 +206,34 @@ def print_summary(result: RunResult, top: int = 5) -> None:
 def report(
     workspace: WorkspaceOption = None,
     contacts: ContactsOption = None,
-    period: Annotated[str | None, typer.Option(help="One month, YYYY-MM.")] = None,
-    period_from: Annotated[
-        str | None, typer.Option("--from", help="First month, YYYY-MM (with --to).")
-    ] = None,
-    period_to: Annotated[str | None, typer.Option("--to", help="Last month, YYYY-MM.")] = None,
-    out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Output folder (default: settings' output).")
-    ] = None,
+    period: PeriodOption = None,
+    period_from: FromOption = None,
+    period_to: ToOption = None,
+    out_dir: OutOption = None,
     formats: Annotated[
         str, typer.Option("--format", help="Comma-separated, any of: pdf, html, csv, json.")
     ] = "pdf,html,csv,json",
-    on_bad_rows: Annotated[
-        str,
-        typer.Option(
-            help="stop: exit 1 naming each bad row. quarantine: set bad rows aside in "
-            "rejected.csv and go on.",
-        ),
-    ] = "stop",
-    templates: Annotated[
-        Path | None,
-        typer.Option(
-            help="Folder of your own templates; any file it lacks comes from the built-in "
-            "ones (see docs/templates.md).",
-        ),
-    ] = None,
-    pdf_variant: Annotated[
-        str | None,
-        typer.Option(help="pdf/a-3b: archival PDF/A-3b statements (ledger CSV embedded)."),
-    ] = None,
+    on_bad_rows: BadRowsOption = "stop",
+    orders: OrdersOption = None,
+    templates: TemplatesOption = None,
+    pdf_variant: PdfVariantOption = None,
 ) -> None:
-    """Attribute contacts to decisions; write the ledger, statements and summary."""
-    if on_bad_rows not in ("stop", "quarantine"):
-        raise fail(UsageError(f"--on-bad-rows must be stop or quarantine, not '{on_bad_rows}'"))
-    opts = ReportOptions(
-        workspace=workspace,
-        contacts=contacts,
-        period=period,
-        period_from=period_from,
-        period_to=period_to,
-        out=out_dir,
-        formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
-        on_bad_rows=on_bad_rows,
-        templates=templates,
-        pdf_variant=pdf_variant,
+    """Attribute contacts to decisions; write the ledger, statements, summary and CS value."""
+    result = _run(
+        ReportOptions(
+            workspace=workspace,
+            contacts=contacts,
+            orders=orders,
+            period=period,
+            period_from=period_from,
+            period_to=period_to,
+            out=out_dir,
+            formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
+            on_bad_rows=on_bad_rows,
+            templates=templates,
+            pdf_variant=pdf_variant,
+        )
     )
-    try:
-        result = run_report(opts, _progress())
-    except ChargebackError as exc:
-        raise fail(exc) from None
-    for warning in result.warnings:
-        err.print(f"[yellow]warning[/]: {escape(warning)}")
     print_summary(result)
     if result.loaded.rejected_count:
         out.print(
@@ -242,6 +247,106 @@ def report(
         f"{float(total):,.2f} {result.ledger.currency} in total. Wrote " + written_summary(result),
         markup=False,
     )
+
+
+def _run(opts: ReportOptions) -> RunResult:
+    """Run, print the warnings; a user error becomes its message and exit code."""
+    if opts.on_bad_rows not in ("stop", "quarantine"):
+        raise fail(
+            UsageError(f"--on-bad-rows must be stop or quarantine, not '{opts.on_bad_rows}'")
+        )
+    try:
+        result = run_report(opts, _progress())
+    except ChargebackError as exc:
+        raise fail(exc) from None
+    for warning in result.warnings:
+        err.print(f"[yellow]warning[/]: {escape(warning)}")
+    return result
+
+
+@app.command(
+    epilog="[bold]Examples[/]\n\n"
+    "  chargeback value                              # the sample workspace, or ./rules\n\n"
+    "  chargeback value --workspace acme --period 2026-03 --orders exports/orders.csv\n\n"
+    "  chargeback value --from 2026-01 --to 2026-06 --format json",
+)
+def value(
+    workspace: WorkspaceOption = None,
+    contacts: ContactsOption = None,
+    orders: OrdersOption = None,
+    period: PeriodOption = None,
+    period_from: FromOption = None,
+    period_to: ToOption = None,
+    out_dir: OutOption = None,
+    formats: Annotated[
+        str, typer.Option("--format", help="Comma-separated, any of: pdf, html, json.")
+    ] = "pdf,html,json",
+    on_bad_rows: BadRowsOption = "stop",
+    templates: TemplatesOption = None,
+    pdf_variant: PdfVariantOption = None,
+) -> None:
+    """What customer service is worth: cs_value.json and the CS-value report per month."""
+    chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
+    if "csv" in chosen:
+        raise fail(UsageError("chargeback value writes pdf, html and json; csv is the ledger's"))
+    result = _run(
+        ReportOptions(
+            workspace=workspace,
+            contacts=contacts,
+            orders=orders,
+            period=period,
+            period_from=period_from,
+            period_to=period_to,
+            out=out_dir,
+            formats=chosen,
+            on_bad_rows=on_bad_rows,
+            templates=templates,
+            pdf_variant=pdf_variant,
+            value_only=True,
+        )
+    )
+    print_value(result)
+    out.print(f"{len(result.periods)} period(s). Wrote " + written_summary(result), markup=False)
+
+
+def print_value(result: RunResult) -> None:
+    """Per month: what service cost, what it won and kept, and the net."""
+    report = result.value
+    if report is None:
+        return
+    cur = result.ledger.currency
+    table = Table(title=f"CS value ({cur})", title_justify="left", show_edge=False)
+    for name in (
+        "month",
+        "contacts",
+        "cost",
+        "per contact",
+        "avoidable",
+        "revenue won",
+        "saves",
+        "save value",
+        "repeat rate",
+        "net value",
+    ):
+        table.add_column(name, justify="left" if name == "month" else "right", no_wrap=True)
+    for period in result.periods:
+        e = report.periods[period]
+        rate = e.get("repeat_rate")
+        table.add_row(
+            period,
+            f"{e['contacts']:,}",
+            money(Decimal(e["cost"])),
+            e.get("cost_per_contact") or "",
+            money(Decimal(e["avoidable_cost"])),
+            money(Decimal(e["revenue_won"])) if "revenue_won" in e else "n/a",
+            f"{e['saves']:,}" if "saves" in e else "n/a",
+            money(Decimal(e["save_value_total"])) if "save_value_total" in e else "n/a",
+            f"{rate * 100:.1f}%" if rate is not None else "n/a",
+            money(Decimal(e["net_value"])) if "net_value" in e else "n/a",
+        )
+    out.print(table)
+    for note in report.notes:
+        out.print(f"note: {note}", markup=False)
 
 
 def written_summary(result: RunResult) -> str:

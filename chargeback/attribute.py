@@ -90,6 +90,16 @@ def month_bounds(period: str) -> tuple[date, date]:
     return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
 
 
+def trailing_months(period: str, n: int) -> list[str]:
+    """The n months ending with `period`, oldest first."""
+    year, month = int(period[:4]), int(period[5:7])
+    out = []
+    for _ in range(n):
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    return out[::-1]
+
+
 def days_in_window(rule: Rule, first: date, last: date | None, period: str) -> int:
     """D: days of the period inside the rule's window."""
     start, end = month_bounds(period)

@@ -233,3 +233,155 @@ def month_label(period: str) -> str:
 def short_month(period: str) -> str:
     """'2026-05' -> 'May 26'."""
     return f"{MONTHS[int(period[5:7]) - 1]} {period[2:4]}"
+
+
+def line_chart(
+    columns: Sequence[str],
+    series: Sequence[tuple[str, str, Sequence[float | None]]],
+    width: int = 640,
+    height: int = 170,
+    unit: str = "",
+) -> str:
+    """One line per series, given as (colour, label, values); None leaves a gap."""
+    left, right, top, bottom = 46, width - 90, 10, height - 18
+    values = [v for _, _, vs in series for v in vs if v is not None]
+    y_max = nice_ceiling(max(values, default=1.0))
+    slot = (right - left) / max(1, len(columns))
+
+    def y(v: float) -> float:
+        return bottom - (bottom - top) * v / y_max
+
+    parts = [
+        f'<svg class="chart lines" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" role="img">'
+    ]
+    for frac in (0.25, 0.5, 0.75, 1.0):
+        gy = y(y_max * frac)
+        parts.append(f'<path {GRID} d="M{left} {gy:.1f}H{right}"/>')
+        parts.append(
+            f'<text {AXIS_TEXT} x="{left - 4}" y="{gy + 3:.1f}" text-anchor="end">'
+            f"{esc(unit)}{_axis_label(y_max * frac)}</text>"
+        )
+    parts.append(f'<text {AXIS_TEXT} x="{left - 4}" y="{bottom + 3}" text-anchor="end">0</text>')
+    ends: list[tuple[float, float, str, str]] = []  # (x, y, colour, label) of each line's end
+    for color, label, vs in series:
+        d: list[str] = []
+        pen_up = True
+        last: tuple[float, float] | None = None
+        for i, v in enumerate(vs):
+            if v is None:
+                pen_up = True
+                continue
+            px, py = left + i * slot + slot / 2, y(v)
+            d.append(f"{'M' if pen_up else 'L'}{px:.1f} {py:.1f}")
+            pen_up = False
+            last = (px, py)
+        if d:
+            parts.append(
+                f'<path fill="none" stroke="{esc(color)}" stroke-width="1.6" d="{"".join(d)}"/>'
+            )
+        if last is not None:
+            ends.append((last[0], last[1], color, label))
+    # end labels, nudged apart so lines that finish close together stay readable
+    ends.sort(key=lambda e: e[1])
+    placed: list[float] = []
+    for ex, ey, color, label in ends:
+        ly = max(ey + 3, placed[-1] + 9) if placed else ey + 3
+        placed.append(ly)
+        parts.append(
+            f'<text {FONT} fill="{esc(color)}" x="{ex + 6:.1f}" y="{ly:.1f}">{esc(label)}</text>'
+        )
+    parts.append(f'<path {AXIS} d="M{left} {bottom}H{right}"/>')
+    for i, label in enumerate(columns):
+        cx = left + i * slot + slot / 2
+        parts.append(
+            f'<text {AXIS_TEXT} x="{cx:.1f}" y="{bottom + 12}" text-anchor="middle">'
+            f"{esc(label)}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def hbars(
+    rows: Sequence[tuple[str, float, str]],
+    width: int = 640,
+    row_height: int = 16,
+    color: str = "#1f5fa8",
+) -> str:
+    """Horizontal bars: (label, value, value as printed), longest first as given."""
+    label_w, right = 210, width - 70
+    height = max(1, len(rows)) * row_height + 4
+    top = max((v for _, v, _ in rows), default=0.0) or 1.0
+    parts = [
+        f'<svg class="chart hbars" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" role="img">'
+    ]
+    for i, (label, value, shown) in enumerate(rows):
+        y0 = 2 + i * row_height
+        w = max(0.0, (right - label_w) * value / top)
+        text = label if len(label) <= 40 else label[:39] + "…"
+        parts.append(
+            f'<text {AXIS_TEXT} x="{label_w - 6}" y="{y0 + row_height * 0.68:.1f}" '
+            f'text-anchor="end">{esc(text)}</text>'
+        )
+        parts.append(
+            f'<rect fill="{esc(color)}" x="{label_w}" y="{y0 + 2}" width="{w:.1f}" '
+            f'height="{row_height - 5}"/>'
+        )
+        parts.append(
+            f'<text {NOTE_TEXT} x="{label_w + w + 4:.1f}" y="{y0 + row_height * 0.68:.1f}">'
+            f"{esc(shown)}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def grouped_bars(
+    groups: Sequence[str],
+    series: Sequence[tuple[str, str, Sequence[float | None]]],
+    width: int = 640,
+    height: int = 180,
+) -> str:
+    """Bars per group (an outcome) for each series (a horizon); None = not yet observable."""
+    left, right, top, bottom = 46, width - 6, 10, height - 18
+    values = [v for _, _, vs in series for v in vs if v is not None]
+    y_max = nice_ceiling(max(values, default=1.0))
+    slot = (right - left) / max(1, len(groups))
+    bar = slot * 0.8 / max(1, len(series))
+
+    def y(v: float) -> float:
+        return bottom - (bottom - top) * v / y_max
+
+    parts = [
+        f'<svg class="chart groups" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" role="img">'
+    ]
+    for frac in (0.25, 0.5, 0.75, 1.0):
+        gy = y(y_max * frac)
+        parts.append(f'<path {GRID} d="M{left} {gy:.1f}H{right}"/>')
+        parts.append(
+            f'<text {AXIS_TEXT} x="{left - 4}" y="{gy + 3:.1f}" text-anchor="end">'
+            f"{_axis_label(y_max * frac)}</text>"
+        )
+    for s, (color, _, vs) in enumerate(series):
+        for g, v in enumerate(vs):
+            x0 = left + g * slot + slot * 0.1 + s * bar
+            if v is None:
+                parts.append(
+                    f'<text {AXIS_TEXT} x="{x0 + bar / 2:.1f}" y="{bottom - 3}" '
+                    f'text-anchor="middle">n/a</text>'
+                )
+                continue
+            parts.append(
+                f'<rect fill="{esc(color)}" x="{x0:.1f}" y="{y(v):.1f}" width="{bar - 1:.1f}" '
+                f'height="{bottom - y(v):.1f}"/>'
+            )
+    parts.append(f'<path {AXIS} d="M{left} {bottom}H{right}"/>')
+    for g, label in enumerate(groups):
+        cx = left + g * slot + slot / 2
+        parts.append(
+            f'<text {AXIS_TEXT} x="{cx:.1f}" y="{bottom + 12}" text-anchor="middle">'
+            f"{esc(label)}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)

@@ -58,6 +58,15 @@ CONTACTS = TableSpec(
 )
 
 
+ORDERS = TableSpec(
+    kind="orders",
+    required=("customer_id", "ordered_at", "amount"),
+    timestamp="ordered_at",
+    id_column=None,
+    numeric=(("amount", False),),  # refunds may be negative
+)
+
+
 @dataclass
 class Loaded:
     """A clean table plus what was set aside and where it came from."""
@@ -378,8 +387,11 @@ def _checks(spec: TableSpec, raw: pl.DataFrame) -> list[tuple[pl.Expr, str, str]
     """
     checks: list[tuple[pl.Expr, str, str]] = []
     ts = spec.timestamp
+    numeric = {n for n, _ in spec.numeric}
     for name in spec.required:
-        if name != ts:
+        if name in numeric and f"_raw_{name}" in raw.columns:
+            checks.append((_clean_str(f"_raw_{name}").is_null(), name, "missing value (required)"))
+        elif name != ts:
             checks.append((pl.col(name).is_null(), name, "missing value (required)"))
     raw_ts = pl.col(f"_raw_{ts}")
     if raw.schema[ts] == pl.String:
@@ -465,6 +477,24 @@ def _rejected_frame(
         ]
     )
     return pl.concat([meta, originals], how="horizontal")
+
+
+def load_orders(
+    root: Path,
+    spec: str,
+    columns_mapping: dict[str, str],
+    timezone: str,
+    timestamp_format: str | None,
+    on_bad_rows: str,
+) -> Loaded:
+    """Orders (SPEC 7) with the contacts' rules; `columns:` keys are `orders.<column>`."""
+    files = resolve_files(spec, root, "orders")
+    mapping = {
+        k.removeprefix("orders."): v for k, v in columns_mapping.items() if k.startswith("orders.")
+    }
+    return load_table(
+        ORDERS, files, mapping, set(ORDERS.required), timezone, timestamp_format, on_bad_rows
+    )
 
 
 def load_contacts(

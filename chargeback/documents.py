@@ -15,6 +15,7 @@ from .evidence import gather
 from .render import PdfJob, environment, render_html, render_pdfs, safe_svg
 from .resources import templates_dir
 from .statements import Builder
+from .value_doc import ValueBuilder
 
 if TYPE_CHECKING:
     from .run import ReportOptions, RunResult, Steps
@@ -27,11 +28,16 @@ def render_documents(
     ws = result.workspace
     assert result.meta is not None
     with steps.step("Gathering evidence"):
-        evidence = gather(ws, result.loaded.frame, result.attribution, result.ledger)
+        evidence = gather(
+            ws, result.loaded.frame, result.attribution, result.ledger, skip=opts.value_only
+        )
         generated = datetime.fromisoformat(result.meta["generated_at"])
         today = generated.astimezone(ZoneInfo(ws.settings.timezone)).date()
         builder = Builder(ws, result.attribution, result.ledger, evidence, result.meta, today)
-        docs = builder.documents(result.periods)
+        docs = [] if opts.value_only else builder.documents(result.periods)
+        if result.value is not None:
+            value = ValueBuilder(ws, result.value, result.ledger)
+            docs += [value.document(p, builder.common(p)) for p in result.periods]
     folders = [opts.templates, templates_dir()] if opts.templates else [templates_dir()]
     template_dirs = [f for f in folders if f is not None]
     env = environment(template_dirs)
@@ -45,6 +51,12 @@ def render_documents(
             if "trend" in context:
                 trend = context["trend"]
                 context["trend"] = {**trend, "chart": safe_svg(trend["chart"])}
+            for key in ("cost_trend_chart",):
+                if key in context:
+                    context[key] = safe_svg(context[key])
+            for key in ("avoidable", "repeats", "after_contact"):
+                if key in context:
+                    context[key] = {**context[key], "chart": safe_svg(context[key]["chart"])}
             if "decisions" in context:
                 context["decisions"] = [
                     {**d, "chart": safe_svg(d["chart"])} for d in context["decisions"]

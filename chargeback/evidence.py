@@ -82,8 +82,14 @@ def _parts(exact: dict[str, tuple[Fraction, Fraction]], cents: int) -> list[Part
 
 
 def gather(
-    ws: Workspace, frame: pl.DataFrame, attribution: Attribution, ledger: Ledger
+    ws: Workspace,
+    frame: pl.DataFrame,
+    attribution: Attribution,
+    ledger: Ledger,
+    skip: bool = False,
 ) -> Evidence:
+    if skip:  # documents without statements (chargeback value) need none
+        return Evidence(lines={}, daily={}, first_date=None, last_date=None)
     periods = sorted({line.period for line in ledger.lines})
     rules = ws.rules
     lf = with_text_lower(frame.lazy(), ws)

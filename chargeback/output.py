@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 from .errors import ChargebackError, Problem, display_path
 from .ledger import Ledger, LedgerLine, half_up
+from .value import value_json
 
 if TYPE_CHECKING:
     from .run import ReportOptions, RunResult
@@ -72,17 +73,24 @@ def sha256_file(path: Path) -> str:
 def run_metadata(result: RunResult, opts: ReportOptions) -> dict[str, Any]:
     """Enough to tell whether two ledgers came from the same inputs and settings."""
     ws = result.workspace
-    inputs = [
-        {"kind": "contacts", "path": display_path(p), "sha256": sha256_file(p)}
-        for p in result.loaded.files
-    ] + [
-        {
-            "kind": "settings" if p.name == "chargeback.yaml" and p.parent == ws.root else "rules",
-            "path": display_path(p),
-            "sha256": sha256_file(p),
-        }
-        for p in ws.files
-    ]
+    orders = result.orders.files if result.orders else []
+    inputs = (
+        [
+            {"kind": "contacts", "path": display_path(p), "sha256": sha256_file(p)}
+            for p in result.loaded.files
+        ]
+        + [{"kind": "orders", "path": display_path(p), "sha256": sha256_file(p)} for p in orders]
+        + [
+            {
+                "kind": "settings"
+                if p.name == "chargeback.yaml" and p.parent == ws.root
+                else "rules",
+                "path": display_path(p),
+                "sha256": sha256_file(p),
+            }
+            for p in ws.files
+        ]
+    )
     settings = {
         "workspace": display_path(ws.root),
         "timezone": ws.settings.timezone,
@@ -185,17 +193,23 @@ def write_outputs(
     out = result.out_dir
     meta = result.meta or run_metadata(result, opts)
     with _staged(out) as files:
-        if "csv" in opts.formats:
+        if "csv" in opts.formats and not opts.value_only:
             files["ledger.csv"] = ledger_csv(result.ledger)
-        if "json" in opts.formats:
+        if "json" in opts.formats and not opts.value_only:
             files["ledger.json"] = ledger_json(result, meta)
+        if "json" in opts.formats and result.value is not None:
+            doc = value_json(result.value, result.workspace, meta)
+            files["cs_value.json"] = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
         if result.loaded.rejected is not None:
             files["rejected.csv"] = result.loaded.rejected.write_csv()
+        if result.orders is not None and result.orders.rejected is not None:
+            files["rejected_orders.csv"] = result.orders.rejected.write_csv()
         files.update(documents or {})
-    stale = out / "rejected.csv"
-    if result.loaded.rejected is None and stale.exists():
-        stale.unlink()  # a previous run's rejects no longer describe these inputs
-    suffixes = {f".{f}" for f in opts.formats if f in ("pdf", "html")}
+    for name, loaded in (("rejected.csv", result.loaded), ("rejected_orders.csv", result.orders)):
+        stale = out / name
+        if (loaded is None or loaded.rejected is None) and stale.exists() and name not in files:
+            stale.unlink()  # a previous run's rejects no longer describe these inputs
+    suffixes = {f".{f}" for f in opts.formats if f in ("pdf", "html") and not opts.value_only}
     _remove_stale_statements(out, result.periods, set(files), suffixes)
     return [out / name for name in files]
 

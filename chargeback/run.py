@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from .attribute import Attribution, attribute
-from .contacts import Loaded, format_of, load_contacts
+from .contacts import Loaded, format_of, load_contacts, load_orders
 from .errors import ChargebackError, Problem, WorkspaceError
 from .ledger import Ledger, build_ledger
 from .model import REQUIRED_CONTACT_COLUMNS, Workspace
+from .value import ValueReport, compute_value
 from .workspace import find_workspace, load_workspace
 
 PERIOD = re.compile(r"^[12]\d{3}-(0[1-9]|1[0-2])$")
@@ -34,6 +35,7 @@ class UsageError(ChargebackError):
 class ReportOptions:
     workspace: Path | None = None
     contacts: str | None = None
+    orders: str | None = None  # SPEC 7's optional order data; overrides the setting
     period: str | None = None
     period_from: str | None = None
     period_to: str | None = None
@@ -42,6 +44,7 @@ class ReportOptions:
     on_bad_rows: str = "stop"
     templates: Path | None = None  # a company's own templates, over the built-in ones
     pdf_variant: str | None = None  # "pdf/a-3b" for archiving
+    value_only: bool = False  # `chargeback value`: the CS-value report without the ledger files
 
 
 @dataclass
@@ -56,6 +59,8 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] | None = None  # run metadata, shared by ledger.json and documents
+    orders: Loaded | None = None
+    value: ValueReport | None = None  # the CS-value report, when it was asked for
 
 
 class Steps:
@@ -129,10 +134,29 @@ def default_contacts(root: Path) -> str | None:
 
 
 def wanted_columns(ws: Workspace) -> set[str]:
+    # reason and text feed the statements' evidence; customer_id, outcome and
+    # revenue the CS-value report
     cols = set(REQUIRED_CONTACT_COLUMNS) | {"handle_seconds", "reason", "text"}
+    cols |= {"customer_id", "outcome", "revenue"}
     for rule in ws.rules:
         cols |= rule.match.columns()
     return cols
+
+
+def prepare_orders(opts: ReportOptions, ws: Workspace, steps: Steps) -> Loaded | None:
+    """SPEC 7's orders, when `--orders` or the `orders:` setting names them."""
+    spec = opts.orders or ws.settings.orders
+    if not spec:
+        return None
+    with steps.step("Loading orders"):
+        return load_orders(
+            ws.root if opts.orders is None else Path.cwd(),
+            spec,
+            dict(ws.settings.columns),
+            ws.settings.timezone,
+            ws.settings.timestamp_format,
+            opts.on_bad_rows,
+        )
 
 
 def prepare(opts: ReportOptions, steps: Steps) -> tuple[Workspace, Loaded]:
@@ -220,6 +244,16 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
         if used and name not in {f for r in ws.rules for f, _ in r.match.fields}:
             result.warnings.append(
                 f"the contacts have no '{name}' column, so rules matching on it match nothing"
+            )
+    if opts.value_only or opts.formats != ("csv",):
+        result.orders = prepare_orders(opts, ws, steps)
+        with steps.step("CS value"):
+            result.value = compute_value(
+                ws,
+                loaded.frame,
+                result.orders.frame if result.orders else None,
+                attribution,
+                periods,
             )
     result.meta = run_metadata(result, opts)
     documents: dict[str, str | bytes] = {}

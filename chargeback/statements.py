@@ -17,7 +17,7 @@ from fractions import Fraction
 from typing import Any
 
 from . import __version__
-from .attribute import Attribution, days_in_window, month_bounds
+from .attribute import Attribution, days_in_window, month_bounds, trailing_months
 from .charts import PALETTE, REST, Baseline, daily_chart, month_label, short_month, stacked_bars
 from .compile import window_bounds
 from .evidence import Evidence, Part
@@ -464,7 +464,7 @@ class Builder:
     def trend(self, period: str) -> dict[str, Any]:
         """Monthly cost by department, the 12 months to `period` that have contacts."""
         have = set(self.attribution.periods) | {period}
-        months = [m for m in _trailing(period, 12) if m in have]
+        months = [m for m in trailing_months(period, 12) if m in have]
         ledger = build_ledger(self.ws, self.attribution, months)
         names = [d.id for d in self.ws.departments] + [UNATTRIBUTED]
         series: list[dict[str, Any]] = []
@@ -508,12 +508,3 @@ class Builder:
             "rows": rows,
             "chart": chart,
         }
-
-
-def _trailing(period: str, n: int) -> list[str]:
-    year, month = int(period[:4]), int(period[5:7])
-    out = []
-    for _ in range(n):
-        out.append(f"{year:04d}-{month:02d}")
-        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
-    return out[::-1]

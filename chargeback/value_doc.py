@@ -1,0 +1,287 @@
+"""The CS-value document's context: plain values, like statements.py.
+
+Page one is for the board: net value, the three biggest levers with their
+money. Then the detail, each metric with its one-line definition (DEFINITIONS;
+the same words as docs/value.md), and charts drawn from the figures.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from .attribute import trailing_months
+from .charts import PALETTE, grouped_bars, hbars, line_chart, month_label, short_month
+from .ledger import Ledger
+from .model import Workspace
+from .statements import Document
+from .value import ValueReport
+
+DEFINITIONS = {
+    "cost": "What customer service cost this month: every contact priced by the cost "
+    "rates (or pool), the ledger's total.",
+    "cost_per_contact": "Cost divided by the number of contacts.",
+    "avoidable_cost": "Cost of contacts that a business decision caused (the ledger's "
+    "attributed lines): avoidable if the decision had been made differently.",
+    "unattributed_cost": "Cost of contacts no decision explains: the cost of serving customers.",
+    "revenue_won": "Revenue from contacts whose outcome is a sale outcome (sales made in service).",
+    "saves": "Contacts whose outcome is a save outcome: a customer who meant to leave and stayed.",
+    "save_value_total": "With order data: what each saved customer ordered in the 365 days "
+    "before the save, summed. Without it: saves times the save value setting.",
+    "repeat_rate": "Share of contacts (with a customer id) that follow an earlier contact of "
+    "the same customer within the repeat window.",
+    "repeat_cost": "Cost of those repeat contacts: what not resolving the first time costs.",
+    "after_contact": "For each customer's first contact of the month: their order amounts in "
+    "the 30, 180 and 540 days after it, by how that contact ended.",
+    "active_after": "Share of those customers who ordered at least once in that time.",
+    "net_value": "Revenue won plus save value minus cost: what customer service brings in "
+    "beyond what it costs.",
+}
+
+OUTCOME_COLORS = PALETTE
+
+
+def _money(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+class ValueBuilder:
+    def __init__(self, ws: Workspace, report: ValueReport, ledger: Ledger) -> None:
+        self.ws = ws
+        self.report = report
+        self.ledger = ledger
+
+    def document(self, period: str, common: dict[str, Any]) -> Document:
+        entry = self.report.periods[period]
+        trailing = self.report.trailing(period)
+        levers = self.levers(period, entry)
+        context: dict[str, Any] = {
+            **common,
+            "kind": "cs_value",
+            "definitions": DEFINITIONS,
+            "notes": self.report.notes,
+            "last_order_date": self.report.last_order or "",
+            "settings": {
+                "sale_outcomes": ", ".join(self.ws.settings.value.sale_outcomes),
+                "save_outcomes": ", ".join(self.ws.settings.value.save_outcomes),
+                "save_value": self.ws.settings.value.save_value,
+                "repeat_window_days": self.ws.settings.value.repeat_window_days,
+                "horizons": [str(h) for h in self.ws.settings.value.horizons_days],
+            },
+            "month": self.figures(entry),
+            "trailing": self.figures(trailing),
+            "trailing_from": trailing["from"],
+            "trailing_months": trailing["months"],
+            "levers": levers,
+            "channels": [
+                {
+                    "channel": ch,
+                    "contacts": str(item["contacts"]),
+                    "cost": Decimal(item["cost"]),
+                    "cost_per_contact": _money(item["cost_per_contact"]),
+                }
+                for ch, item in sorted(
+                    entry["by_channel"].items(), key=lambda kv: -Decimal(kv[1]["cost"])
+                )
+            ],
+            "cost_trend_chart": self.cost_trend(period),
+            "avoidable": self.avoidable(period),
+            "repeats": self.repeats(entry),
+            "after_contact": self.after_contact(entry),
+        }
+        return Document(
+            period=period,
+            name=f"{period}/cs-value",
+            template="cs_value.html.j2",
+            context=context,
+            title=f"What customer service is worth, {month_label(period)}",
+            subject=f"The CS-value report for {period}: cost, revenue won, saves, repeats "
+            "and what customers do after a contact",
+        )
+
+    def figures(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """The headline figures of a month (or a trailing view); absent metrics are None."""
+        return {
+            "contacts": str(entry.get("contacts", 0)),
+            "cost": _money(entry.get("cost")),
+            "cost_per_contact": _money(entry.get("cost_per_contact")),
+            "avoidable_cost": _money(entry.get("avoidable_cost")),
+            "avoidable_share": _pct(entry.get("avoidable_share")),
+            "unattributed_cost": _money(entry.get("unattributed_cost")),
+            "revenue_won": _money(entry.get("revenue_won")),
+            "sales": str(entry["sales"]) if "sales" in entry else None,
+            "saves": str(entry["saves"]) if "saves" in entry else None,
+            "save_value_total": _money(entry.get("save_value_total")),
+            "repeats": str(entry["repeats"]) if "repeats" in entry else None,
+            "repeat_rate": _pct(entry.get("repeat_rate")) if "repeats" in entry else None,
+            "repeat_cost": _money(entry.get("repeat_cost")),
+            "net_value": _money(entry.get("net_value")),
+        }
+
+    def levers(self, period: str, entry: dict[str, Any]) -> list[dict[str, Any]]:
+        """The three biggest sums a CS leader can move, with what moving them means."""
+        found: list[dict[str, Any]] = []
+        lines = [ln for ln in self.ledger.lines_for(period) if not ln.is_unattributed]
+        if lines:
+            top = max(lines, key=lambda ln: (ln.cost, ln.decision_id))
+            if top.cost > 0:
+                found.append(
+                    {
+                        "name": "Avoidable cost of one decision",
+                        "amount": top.cost,
+                        "text": f"Contacts caused by “{top.title}” ({top.department_id}) cost "
+                        "this much; fixing what drives them saves it.",
+                    }
+                )
+        if entry.get("repeat_cost") and Decimal(entry["repeat_cost"]) > 0:
+            found.append(
+                {
+                    "name": "Repeat contacts",
+                    "amount": Decimal(entry["repeat_cost"]),
+                    "text": f"{entry['repeats']} contacts came back within "
+                    f"{self.ws.settings.value.repeat_window_days} days; resolving the first "
+                    "contact avoids this cost.",
+                }
+            )
+        if entry.get("revenue_won") and Decimal(entry["revenue_won"]) > 0:
+            found.append(
+                {
+                    "name": "Revenue won in contacts",
+                    "amount": Decimal(entry["revenue_won"]),
+                    "text": f"{entry['sales']} contacts ended in a sale.",
+                }
+            )
+        if entry.get("save_value_total") and Decimal(entry["save_value_total"]) > 0:
+            found.append(
+                {
+                    "name": "Customers saved",
+                    "amount": Decimal(entry["save_value_total"]),
+                    "text": f"{entry['saves']} customers who meant to leave stayed.",
+                }
+            )
+        found.sort(key=lambda lever: -lever["amount"])
+        return found[:3]
+
+    def cost_trend(self, period: str) -> str:
+        months = [m for m in trailing_months(period, 12) if m in self.report.periods]
+        channels = sorted(
+            {ch for m in months for ch in self.report.periods[m]["by_channel"]},
+            key=lambda ch: (
+                -sum(
+                    self.report.periods[m]["by_channel"].get(ch, {}).get("contacts", 0)
+                    for m in months
+                )
+            ),
+        )
+        series = []
+        for i, ch in enumerate(channels):
+            values: list[float | None] = []
+            for m in months:
+                item = self.report.periods[m]["by_channel"].get(ch)
+                cpc = item.get("cost_per_contact") if item else None
+                values.append(float(cpc) if cpc is not None else None)
+            series.append((PALETTE[i % len(PALETTE)], ch, values))
+        return line_chart([short_month(m) for m in months], series, unit="")
+
+    def avoidable(self, period: str) -> dict[str, Any]:
+        lines = sorted(
+            (ln for ln in self.ledger.lines_for(period) if not ln.is_unattributed and ln.cost > 0),
+            key=lambda ln: (-ln.cost, ln.decision_id),
+        )[:12]
+        return {
+            "rows": [
+                {
+                    "decision_id": ln.decision_id,
+                    "title": ln.title,
+                    "department_id": ln.department_id,
+                    "cost": ln.cost,
+                }
+                for ln in lines
+            ],
+            "chart": hbars([(ln.title, float(ln.cost), f"{ln.cost:.2f}") for ln in lines])
+            if lines
+            else "",
+        }
+
+    def repeats(self, entry: dict[str, Any]) -> dict[str, Any]:
+        reasons = entry.get("repeat_by_reason")
+        if reasons is None:
+            return {"available": False, "rows": [], "chart": ""}
+        top = [(r, item) for r, item in reasons.items() if item["repeats"] > 0][:10]
+        return {
+            "available": True,
+            "rows": [
+                {
+                    "reason": r,
+                    "contacts": str(item["contacts"]),
+                    "repeats": str(item["repeats"]),
+                    "repeat_rate": _pct(item["repeat_rate"]),
+                    "repeat_cost": Decimal(item["repeat_cost"]),
+                }
+                for r, item in top
+            ],
+            "chart": hbars(
+                sorted(
+                    (
+                        (r, (item["repeat_rate"] or 0) * 100, _pct(item["repeat_rate"]))
+                        for r, item in top
+                    ),
+                    key=lambda bar: -bar[1],
+                ),
+                color="#c2455a",
+            )
+            if top
+            else "",
+        }
+
+    def after_contact(self, entry: dict[str, Any]) -> dict[str, Any]:
+        data = entry.get("after_contact")
+        if data is None:
+            return {"available": False, "rows": [], "chart": "", "horizons": []}
+        horizons = [str(h) for h in self.ws.settings.value.horizons_days]
+        outcomes = sorted(data, key=lambda o: -data[o][horizons[0]]["customers"] if horizons else 0)
+        rows = []
+        for outcome in outcomes:
+            cells = []
+            for h in horizons:
+                item = data[outcome][h]
+                observable = item["orders_after"] is not None
+                per_customer = (
+                    Decimal(item["orders_after"]) / item["customers"]
+                    if observable and item["customers"]
+                    else None
+                )
+                cells.append(
+                    {
+                        "horizon": h,
+                        "observable": observable,
+                        "orders_after": _money(item["orders_after"]),
+                        "per_customer": per_customer.quantize(Decimal("0.01"), ROUND_HALF_UP)
+                        if per_customer is not None
+                        else None,
+                        "active_after": _pct(item["active_after"]),
+                    }
+                )
+            customers = data[outcome][horizons[0]]["customers"] if horizons else 0
+            rows.append({"outcome": outcome, "customers": str(customers), "cells": cells})
+        series = []
+        for i, h in enumerate(horizons):
+            values: list[float | None] = []
+            for row in rows:
+                cell = row["cells"][i]
+                values.append(float(cell["per_customer"]) if cell["observable"] else None)
+            series.append((PALETTE[i % len(PALETTE)], f"{h} days", values))
+        return {
+            "available": True,
+            "horizons": horizons,
+            "rows": rows,
+            "legend": [
+                {"label": f"{h} days", "color": PALETTE[i % len(PALETTE)]}
+                for i, h in enumerate(horizons)
+            ],
+            "chart": grouped_bars([r["outcome"] for r in rows], series) if rows else "",
+        }
