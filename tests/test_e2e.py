@@ -58,7 +58,7 @@ def test_installed_entry_point_reports_and_fails_cleanly(tmp_path: Path) -> None
     statement = tmp_path / "out" / "2026-01" / "departments" / "ops.pdf"
     assert statement.read_bytes().startswith(b"%PDF-")
     assert (tmp_path / "out" / "2026-01" / "summary.pdf").exists()
-    assert "1 PDF document" not in done.stdout and "2 PDF documents" in done.stdout
+    assert "3 PDF documents" in done.stdout  # summary, statement, CS value
 
     (ws / "rules" / "all.yaml").write_text("rules: [{id: r, decision: nope, match: {}}]\n")
     broken = subprocess.run(

@@ -166,14 +166,19 @@ def ledger_rows(out: Path) -> list[dict[str, str]]:
 def test_every_document_is_written(rendered: Path) -> None:
     names = sorted(str(p.relative_to(rendered)) for p in rendered.rglob("*.*"))
     assert names == [
+        "2026-02/cs-value.html",
+        "2026-02/cs-value.pdf",
         "2026-02/summary.html",
         "2026-02/summary.pdf",
+        "2026-03/cs-value.html",
+        "2026-03/cs-value.pdf",
         "2026-03/departments/billing.html",
         "2026-03/departments/billing.pdf",
         "2026-03/departments/product.html",
         "2026-03/departments/product.pdf",
         "2026-03/summary.html",
         "2026-03/summary.pdf",
+        "cs_value.json",
         "ledger.csv",
         "ledger.json",
     ]
@@ -300,7 +305,7 @@ def test_format_selects_what_is_written(tmp_path: Path, server: int) -> None:
     code, output = run(root, "--format", "html", "--period", "2026-03")
     assert code == 0, output
     written = sorted(p.name for p in (root / "out").rglob("*.*"))
-    assert written == ["billing.html", "product.html", "summary.html"]
+    assert written == ["billing.html", "cs-value.html", "product.html", "summary.html"]
 
 
 def test_pdf_a_3b_variant(tmp_path: Path, server: int) -> None:
