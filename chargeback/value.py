@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -32,6 +33,7 @@ from .ledger import build_ledger, half_up, largest_remainder
 from .model import Workspace
 
 DAY_US = 86_400_000_000
+MIN_US = -(2**62)  # before any instant
 SAVE_LOOKBACK_DAYS = 365
 NO_REASON = "(no reason)"
 NO_OUTCOME = "unknown"
@@ -63,7 +65,14 @@ def instant(tz: str) -> pl.Expr:
 
 
 def money_cents(column: str) -> pl.Expr:
-    return (pl.col(column).cast(pl.Float64) * 100).round().cast(pl.Int64)
+    """Whole cents, half away from zero on the decimal value (2.675 -> 268, as written).
+
+    Rounding x * 100 to 6 places first removes the binary representation error
+    (2.675 is stored as 2.67499999...), so the half-up step sees the .5 the
+    export meant.
+    """
+    scaled = (pl.col(column).cast(pl.Float64) * 100).round(6)
+    return scaled.round(0, mode="half_away_from_zero").cast(pl.Int64)
 
 
 @dataclass
@@ -278,18 +287,28 @@ def _repeats(
     totals: dict[str, Any],
     window_days: int,
 ) -> None:
-    known = frame.filter(pl.col("customer_id").is_not_null())
-    # the latest strictly earlier contact of the same customer (ties are not "earlier")
-    stamps = (
-        known.select("customer_id", "t")
-        .unique()
+    # The latest strictly earlier contact of the same customer. Sorted by customer
+    # and time, that is the row before, except inside a run of equal instants
+    # (ties are not "earlier"): those rows are blanked and filled forward from the
+    # run's first row. A customer's first row gets a -1 marker (no earlier
+    # contact) so the fill never reaches back into the previous customer. No
+    # window functions: over() on many small groups is far slower here.
+    previous = pl.col("t").shift(1)
+    same = (pl.col("customer_id") == pl.col("customer_id").shift(1)).fill_null(False)
+    within = pl.col("t") - pl.col("prev") < window_days * DAY_US
+    flagged = (
+        frame.filter(pl.col("customer_id").is_not_null())
         .sort("customer_id", "t")
-        .with_columns(pl.col("t").shift(1).over("customer_id").alias("prev"))
-    )
-    flagged = known.join(stamps, on=["customer_id", "t"], how="left").with_columns(
-        (
-            pl.col("prev").is_not_null() & (pl.col("t") - pl.col("prev") < window_days * DAY_US)
-        ).alias("repeat")
+        .with_columns(
+            pl.when(~same)
+            .then(pl.lit(-1, dtype=pl.Int64))
+            .when(pl.col("t") != previous)
+            .then(previous)
+            .otherwise(None)
+            .forward_fill()
+            .alias("prev")
+        )
+        .with_columns(((pl.col("prev") >= 0) & within).alias("repeat"))
     )
     base = flagged.group_by("period").agg(
         pl.len().alias("with_customer"), pl.col("repeat").sum().alias("repeats")
@@ -341,7 +360,13 @@ def _after_contact(
     out: dict[str, dict[str, Any]],
     horizons: tuple[int, ...],
 ) -> str:
-    """Orders in (t0, t0 + h days] after each customer's first contact of the month."""
+    """Orders in (t0, t0 + h days] after each customer's first contact of the month.
+
+    Each customer's orders become running totals; the sum over (t0, t0 + h] is
+    then the total at t0 + h minus the total at t0, both found by an as-of join
+    (the last order at or before that instant), without pairing every contact
+    with every order.
+    """
     firsts = (
         frame.filter(pl.col("customer_id").is_not_null())
         .sort("t", "contact_id")
@@ -358,13 +383,57 @@ def _after_contact(
     )
     prepared = _orders(orders, tz)
     last = int(prepared.get_column("o").max())  # type: ignore[arg-type]
-    joined = firsts.join(prepared, on="customer_id", how="left")
-    aggs: list[pl.Expr] = []
+    # Running totals over all orders sorted by customer, plus one empty order per
+    # customer at the start of time: a lookup then always lands on that
+    # customer's rows, and the difference of two lookups is that customer's sum.
+    per_instant = prepared.group_by("customer_id", "o").agg(
+        pl.col("amount_cents").sum().alias("a"), pl.len().cast(pl.Int64).alias("n")
+    )
+    starts = (
+        per_instant.select("customer_id")
+        .unique()
+        .with_columns(
+            pl.lit(MIN_US, dtype=pl.Int64).alias("o"),
+            pl.lit(0, dtype=pl.Int64).alias("a"),
+            pl.lit(0, dtype=pl.Int64).alias("n"),
+        )
+    )
+    running = (
+        pl.concat([starts, per_instant.select(starts.columns)], how="vertical_relaxed")
+        .sort("customer_id", "o")
+        .with_columns(pl.col("a").cum_sum().alias("cum_a"), pl.col("n").cum_sum().alias("cum_n"))
+        .select("customer_id", "o", "cum_a", "cum_n")
+        .sort("o")
+    )
+
+    # lookups are matched back to their customer by row number, not by joining
+    # on (period, customer_id) strings again
+    firsts = firsts.with_row_index("i")
+
+    def totals_at(instants: pl.Expr) -> pl.DataFrame:
+        """Running totals (amount, count) at each first contact's given instant."""
+        return (
+            firsts.select("i", "customer_id", instants.alias("at"))
+            .sort("at")
+            .join_asof(
+                running,
+                left_on="at",
+                right_on="o",
+                by="customer_id",
+                strategy="backward",
+                check_sortedness=False,
+            )
+            .sort("i")
+            .select(pl.col("cum_a").fill_null(0), pl.col("cum_n").fill_null(0))
+        )
+
+    start = totals_at(pl.col("t0"))
+    columns = [firsts.get_column(c) for c in ("period", "outcome", "t0")]
     for h in horizons:
-        inside = (pl.col("o") > pl.col("t0")) & (pl.col("o") <= pl.col("t0") + h * DAY_US)
-        aggs.append(pl.when(inside).then(pl.col("amount_cents")).sum().alias(f"sum{h}"))
-        aggs.append(inside.any().fill_null(False).alias(f"any{h}"))
-    per_customer = joined.group_by("period", "customer_id", "outcome", "t0").agg(aggs)
+        end = totals_at(pl.col("t0") + h * DAY_US)
+        columns.append((end["cum_a"] - start["cum_a"]).alias(f"sum{h}"))
+        columns.append((end["cum_n"] > start["cum_n"]).alias(f"any{h}"))
+    per_customer = pl.DataFrame(columns)
     latest = per_customer.group_by("period").agg(pl.col("t0").max().alias("latest"))
     observable = {p: int(t) for p, t in latest.iter_rows()}
     summary = per_customer.group_by("period", "outcome").agg(
@@ -393,8 +462,6 @@ def _after_contact(
         result[period][row["outcome"]] = horizons_out
     for period in out:
         out[period]["after_contact"] = result.get(period, {})
-    from datetime import UTC, datetime
-
     return datetime.fromtimestamp(last / 1_000_000, UTC).date().isoformat()
 
 
