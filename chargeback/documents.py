@@ -78,7 +78,8 @@ def render_documents(
     for (name, _), (pdf, warnings) in zip(jobs, rendered, strict=True):
         files[name] = pdf
         for message in warnings:
-            text = f"{name}: {message}"
+            # about the fonts, not one document: said once per run
+            text = message if message.startswith("some characters") else f"{name}: {message}"
             if text not in result.warnings:
                 result.warnings.append(text)
     return files

@@ -39,9 +39,10 @@ class LedgerLine:
         """The flag people act on: a decision that collects money, but less than it costs.
 
         A decision that collects nothing (an outage) is a cost, not a bad bargain,
-        so it is not flagged here even though its net is negative.
+        so it is not flagged here even though its net is negative; nor is one whose
+        net is negative only because its declared revenue is (no service cost).
         """
-        return self.collects and self.net_negative
+        return self.collects and self.cost > 0 and self.net_negative
 
     @property
     def net(self) -> Decimal:

@@ -80,7 +80,23 @@ def render_html(env: jinja2.Environment, template: str, context: dict[str, Any])
         raise ChargebackError(
             Problem(f"template '{exc.name}' not found in the template folders")
         ) from None
-    except (jinja2.UndefinedError, TypeError, ValueError, ArithmeticError) as exc:
+    except UnicodeDecodeError as exc:
+        raise ChargebackError(
+            Problem(f"a template is not UTF-8 text ({exc.reason} at byte {exc.start})", template)
+        ) from None
+    except RecursionError:
+        raise ChargebackError(
+            Problem("a template includes or calls itself without end", template)
+        ) from None
+    except (
+        jinja2.TemplateError,
+        TypeError,
+        ValueError,
+        ArithmeticError,
+        AttributeError,
+        KeyError,
+        IndexError,
+    ) as exc:
         path, line = _template_frame(exc)
         message = f"template error: {exc} (docs/templates.md lists what templates get)"
         raise ChargebackError(Problem(message, path, line)) from None
@@ -135,6 +151,11 @@ class _Collect(logging.Handler):
         message = record.getMessage().splitlines()[0]
         if message.startswith("Using fontTools instead of HarfBuzz"):
             return  # about the machine's libraries, not the document; the output is the same
+        if message.startswith(".notdef glyph rendered"):
+            message = (
+                "some characters have no glyph in the available fonts and print as boxes; "
+                "install a font that has them (for CJK text, e.g. fonts-noto-cjk)"
+            )
         if message not in self.messages:
             self.messages.append(message)
 

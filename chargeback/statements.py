@@ -25,10 +25,10 @@ from .ledger import UNATTRIBUTED, Ledger, LedgerLine, build_ledger, half_up
 from .model import Decision, Match, Rule, Workspace
 from .output import LEDGER_COLUMNS, line_values
 
-TOP_LINES = 20  # decision rows on a statement before "other decisions"
+TOP_LINES = 40  # decision rows on a statement before "other decisions" (flagged ones always show)
 TOP_EVIDENCE = 8  # decisions with an evidence section per statement
 TOP_PARTS = 5  # reasons / channels per evidence table before "other"
-TOP_RANKED = 10  # rows in the summary's rankings
+TOP_RANKED = 15  # rows in the summary's rankings
 TOP_UNATTRIBUTED = 10  # reasons shown for the unattributed line
 CHART_BEFORE_DAYS = 28  # days of history before the effective date, at least
 CHART_MAX_DAYS = 366
@@ -236,7 +236,11 @@ class Builder:
         cost = sum((ln.cost for ln in lines), Decimal("0.00"))
         revenue = sum((ln.revenue for ln in lines), Decimal("0.00"))
         ranked = sorted(lines, key=lambda ln: (-ln.cost, ln.net, ln.decision_id))
-        shown = ranked[:TOP_LINES]
+        # a decision that costs more than it collects is never folded into "other"
+        shown = ranked[:TOP_LINES] + [
+            ln for ln in ranked[TOP_LINES:] if ln.costs_more_than_it_collects
+        ]
+        folded = [ln for ln in ranked if ln not in shown]
         number = statement_number(self.seed, period, department_id)
         context = {
             **self.common(period),
@@ -253,7 +257,10 @@ class Builder:
                 "flagged": sum(1 for ln in lines if ln.costs_more_than_it_collects),
             },
             "lines": [_line_row(ln, cost) for ln in shown],
-            "other_lines": _other_row(ranked[TOP_LINES:], cost, "other decisions"),
+            "flagged_lines": [
+                _line_row(ln, cost) for ln in ranked if ln.costs_more_than_it_collects
+            ],
+            "other_lines": _other_row(folded, cost, "other decisions"),
             "decisions": [self.decision_evidence(period, ln) for ln in ranked[:TOP_EVIDENCE]],
             "more_evidence": max(0, len(ranked) - TOP_EVIDENCE),
             "method": self.method(period, {ln.decision_id for ln in lines}),
@@ -265,8 +272,9 @@ class Builder:
             template="statement.html.j2",
             context=context,
             title=f"Chargeback statement {number}: {dept.name}, {month_label(period)}",
-            subject=f"Customer-service cost charged back to {dept.name} "
-            f"(cost center {dept.cost_center}) for {period}",
+            subject=f"Customer-service cost charged back to {dept.name}"
+            + (f" (cost center {dept.cost_center})" if dept.cost_center else "")
+            + f" for {period}",
             attachment=(context["attachment_name"], lines_csv(lines)),
         )
 
@@ -463,8 +471,9 @@ class Builder:
 
     def trend(self, period: str) -> dict[str, Any]:
         """Monthly cost by department, the 12 months to `period` that have contacts."""
-        have = set(self.attribution.periods) | {period}
-        months = [m for m in trailing_months(period, 12) if m in have]
+        # from the first month with contacts (or this one); a quiet month shows as 0
+        first = min([*self.attribution.periods, period])
+        months = [m for m in trailing_months(period, 12) if m >= first]
         ledger = build_ledger(self.ws, self.attribution, months)
         names = [d.id for d in self.ws.departments] + [UNATTRIBUTED]
         series: list[dict[str, Any]] = []

@@ -157,6 +157,13 @@ def _ident(value: Any) -> str:
     text = _text(value)
     if not ID_PATTERN.match(text):
         raise _Bad(f"'{text}' must use only a-z, 0-9, '_' and '-'")
+    return _not_reserved(text)
+
+
+def _not_reserved(text: str) -> str:
+    """'unattributed' names the ledger's line for what no decision explains (SPEC 5)."""
+    if text == "unattributed":
+        raise _Bad("'unattributed' is reserved for the ledger's unattributed line; pick another id")
     return text
 
 
@@ -289,9 +296,10 @@ def regex_problem(pattern: str) -> str | None:
 
 def _department(item: _Item) -> Department:
     item.check_keys(("id", "name", "cost_center", "recipients"))
+    dept_id = item.get("id", _ident, "", required=True)
     return Department(
-        id=item.get("id", _ident, "", required=True),
-        name=item.get("name", _text, ""),
+        id=dept_id,
+        name=item.get("name", _text, "") or dept_id,  # statements need a heading
         cost_center=item.get("cost_center", _text, ""),
         recipients=item.get("recipients", _strings, ()),
         place=item.place(),
@@ -325,7 +333,7 @@ def _decision(item: _Item) -> Decision:
     if ends is not None and effective != date.min and ends < effective:
         item.error("ends", f"'ends' {ends} is before 'effective' {effective}")
     return Decision(
-        id=item.get("id", _name, "", required=True),
+        id=item.get("id", lambda v: _not_reserved(_name(v)), "", required=True),
         title=item.get("title", _text, ""),
         kind=item.get("kind", _choice(DECISION_KINDS), "other"),
         department=item.get("department", _ident, "", required=True),

@@ -340,19 +340,21 @@ def test_a_department_without_lines_loses_its_old_statement(tmp_path: Path, serv
 
 
 def test_long_tables_summarise_and_the_attachment_has_every_line(tmp_path: Path) -> None:
+    """50 decisions: 40 rows, the cheapest one still shown because it costs more than it
+    collects, the other 9 folded into one row; every line in the attachment."""
     from conftest import write_workspace
 
     decisions = "\n".join(
         f"  - {{id: d{i:02d}, title: Decision {i}, kind: fee, department: billing,"
-        f" effective: 2026-03-01}}"
-        for i in range(30)
+        f" effective: 2026-03-01{', revenue: {monthly: 0.01}' if i == 0 else ''}}}"
+        for i in range(50)
     )
     rules = "\n".join(
         f"  - {{id: r{i:02d}, decision: d{i:02d}, match: {{reason: [r{i:02d}]}}}}"
-        for i in range(30)
+        for i in range(50)
     )
     contacts = "contact_id,started_at,channel,reason,handle_seconds\n" + "\n".join(
-        f"c{i},2026-03-{1 + i % 28:02d}T10:00:00,phone,r{i:02d},{60 * (i + 1)}" for i in range(30)
+        f"c{i},2026-03-{1 + i % 28:02d}T10:00:00,phone,r{i:02d},{60 * (i + 1)}" for i in range(50)
     )
     root = write_workspace(
         tmp_path / "ws", f"decisions:\n{decisions}\nrules:\n{rules}\n", contacts, "timezone: UTC\n"
@@ -361,10 +363,13 @@ def test_long_tables_summarise_and_the_attachment_has_every_line(tmp_path: Path)
     assert code == 0, output
     path = root / "out/2026-03/departments/billing.pdf"
     text = pdf_text(path)
-    assert "10 other decisions" in text
+    assert "9 other decisions" in text
+    # d00 is the cheapest (1.45, collects 0.01): named in the callout and kept in the table
+    assert "Decision 0 (d00): net -1.44" in " ".join(text.split())
+    assert "-1.44" in tokens(text) and "1.45" in tokens(text)
     assert len(PdfReader(path).pages) <= 12
     attached = PdfReader(path).attachments["chargeback-2026-03-billing.csv"][0].decode()
-    assert len(attached.strip().splitlines()) == 31  # header + all 30 lines
+    assert len(attached.strip().splitlines()) == 51  # header + all 50 lines
 
 
 TEMPLATE_WITH_A_REMOTE_LOGO = """\
@@ -425,3 +430,71 @@ def test_templates_folder_must_exist(tmp_path: Path, server: int) -> None:
     root = make_workspace(tmp_path / "ws", server)
     code, output = run(root, "--templates", str(tmp_path / "nope"))
     assert code == 2 and "nope" in output
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ totals | dictsort(by='cost') }}",  # a filter given a bad argument
+        '{% include "statement.html.j2" %}',  # includes itself without end
+    ],
+)
+def test_template_runtime_errors_are_messages_not_tracebacks(
+    tmp_path: Path, server: int, template: str
+) -> None:
+    root = make_workspace(tmp_path / "ws", server)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "statement.html.j2").write_text(template)
+    code, output = run(root, "--period", "2026-03", "--templates", str(mine))
+    assert code == 1, output
+    assert "statement.html.j2" in output and "Traceback" not in output
+
+
+def test_a_template_that_is_not_utf8_is_named(tmp_path: Path, server: int) -> None:
+    root = make_workspace(tmp_path / "ws", server)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "statement.html.j2").write_bytes("<p>caf\xe9</p>".encode("latin-1"))
+    code, output = run(root, "--period", "2026-03", "--templates", str(mine))
+    assert code == 1 and "statement.html.j2" in output and "UTF-8" in output
+
+
+@pytest.mark.parametrize("where", ["department", "decision"])
+def test_unattributed_is_a_reserved_id(tmp_path: Path, where: str) -> None:
+    from conftest import write_workspace
+
+    departments = "departments:\n  - {id: unattributed, name: U}\n  - {id: billing}\n"
+    decision_id = "unattributed" if where == "decision" else "d"
+    department = "unattributed" if where == "department" else "billing"
+    rules = (
+        f"decisions:\n  - {{id: {decision_id}, title: T, kind: fee, department: {department},"
+        " effective: 2026-03-01}\n"
+        f"rules:\n  - {{id: r, decision: {decision_id}, match: {{channel: [phone]}}}}\n"
+    )
+    root = write_workspace(
+        tmp_path / "ws",
+        rules,
+        "contact_id,started_at,channel\nc1,2026-03-02T10:00:00,phone\n",
+        departments=departments,
+    )
+    code, output = run(root)
+    assert code == 1
+    assert "reserved" in output and ".yaml:" in output and "Traceback" not in output
+
+
+def test_a_department_without_a_name_is_headed_by_its_id(tmp_path: Path) -> None:
+    from conftest import write_workspace
+
+    root = write_workspace(
+        tmp_path / "ws",
+        "decisions:\n  - {id: d, title: T, kind: fee, department: ops, effective: 2026-03-01}\n"
+        "rules:\n  - {id: r, decision: d, match: {channel: [phone]}}\n",
+        "contact_id,started_at,channel\nc1,2026-03-02T10:00:00,phone\n",
+        departments="departments:\n  - {id: ops}\n",
+    )
+    code, output = run(root, "--format", "pdf")
+    assert code == 0, output
+    meta = PdfReader(root / "out/2026-03/departments/ops.pdf").metadata
+    assert meta is not None and meta.title is not None and ": ops, Mar 2026" in meta.title
+    assert meta.subject == "Customer-service cost charged back to ops for 2026-03"
