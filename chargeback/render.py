@@ -188,7 +188,7 @@ def render_pdf(job: PdfJob) -> tuple[bytes, list[str]]:
                 Attachment(
                     string=text.encode("utf-8"),
                     name=name,
-                    description="The ledger lines on this document (ledger.csv columns)",
+                    description="The figures on this document, machine-readable",
                     relationship="Data",
                     created=stamp,
                     modified=stamp,

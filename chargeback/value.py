@@ -185,8 +185,9 @@ def compute_value(
         save_cents = _save_values(
             frame, orders, tz, save, "customer_id" in has, settings.save_value
         )
+        from_orders = orders is not None and "customer_id" in has
         for period in periods:
-            cents, method = save_cents.get(period, (0, "orders" if orders is not None else "fixed"))
+            cents, method = save_cents.get(period, (0, "orders" if from_orders else "fixed"))
             if method == "fixed":
                 cents = int(settings.save_value * 100) * out[period]["saves"]
             out[period]["save_value_total"] = cents_str(cents)
@@ -213,11 +214,14 @@ def compute_value(
         last_order = _after_contact(frame, orders, tz, out, settings.horizons_days)
     elif orders is None:
         notes.append(
-            "after-contact behaviour (orders in the 30/180/540 days after a contact) needs "
+            f"after-contact behaviour (orders in the {horizon_list(settings.horizons_days)} days "
+            "after a contact) needs "
             "order data: set 'orders:' in chargeback.yaml or pass --orders"
         )
     elif "customer_id" not in has:
         notes.append("after-contact behaviour needs a 'customer_id' column in the contacts")
+    else:
+        notes.append("after-contact behaviour needs orders, and the order data has no rows")
 
     # 6. net value
     for period in periods:
@@ -239,6 +243,12 @@ def compute_value(
     return ValueReport(
         periods=out, reported=reported, notes=notes, last_order=last_order, available=available
     )
+
+
+def horizon_list(horizons: tuple[int, ...]) -> str:
+    """(30, 180, 540) -> '30, 180 and 540'."""
+    texts = [str(h) for h in horizons]
+    return texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + " and " + texts[-1]
 
 
 def _has_values(frame: pl.DataFrame, column: str) -> bool:

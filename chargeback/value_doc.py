@@ -7,6 +7,7 @@ the same words as docs/value.md), and charts drawn from the figures.
 
 from __future__ import annotations
 
+import json
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -15,7 +16,7 @@ from .charts import PALETTE, grouped_bars, hbars, line_chart, month_label, short
 from .ledger import Ledger
 from .model import Workspace
 from .statements import Document
-from .value import ValueReport
+from .value import ValueReport, horizon_list
 
 DEFINITIONS = {
     "cost": "What customer service cost this month: every contact priced by the cost "
@@ -32,7 +33,7 @@ DEFINITIONS = {
     "the same customer within the repeat window.",
     "repeat_cost": "Cost of those repeat contacts: what not resolving the first time costs.",
     "after_contact": "For each customer's first contact of the month: their order amounts in "
-    "the 30, 180 and 540 days after it, by how that contact ended.",
+    "the {horizons} days after it, by how that contact ended.",
     "active_after": "Share of those customers who ordered at least once in that time.",
     "net_value": "Revenue won plus save value minus cost: what customer service brings in "
     "beyond what it costs.",
@@ -46,7 +47,10 @@ def _money(text: str | None) -> Decimal | None:
 
 
 def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f}%"
+    """A JSON share as a percentage, half-up like the statements' shares."""
+    if value is None:
+        return "—"
+    return f"{(Decimal(repr(value)) * 100).quantize(Decimal('0.1'), ROUND_HALF_UP)}%"
 
 
 class ValueBuilder:
@@ -62,7 +66,10 @@ class ValueBuilder:
         context: dict[str, Any] = {
             **common,
             "kind": "cs_value",
-            "definitions": DEFINITIONS,
+            "definitions": {
+                key: text.replace("{horizons}", horizon_list(self.ws.settings.value.horizons_days))
+                for key, text in DEFINITIONS.items()
+            },
             "notes": self.report.notes,
             "last_order_date": self.report.last_order or "",
             "settings": {
@@ -93,9 +100,14 @@ class ValueBuilder:
             "repeats": self.repeats(entry),
             "after_contact": self.after_contact(entry),
         }
+        figures = {"period": period, **entry, "trailing_12_months": trailing}
         return Document(
             period=period,
             name=f"{period}/cs-value",
+            attachment=(
+                f"chargeback-cs-value-{period}.json",
+                json.dumps(figures, indent=2, ensure_ascii=False) + "\n",
+            ),
             template="cs_value.html.j2",
             context=context,
             title=f"What customer service is worth, {month_label(period)}",
@@ -241,7 +253,7 @@ class ValueBuilder:
     def after_contact(self, entry: dict[str, Any]) -> dict[str, Any]:
         data = entry.get("after_contact")
         if data is None:
-            return {"available": False, "rows": [], "chart": "", "horizons": []}
+            return {"available": False, "rows": [], "chart": "", "horizons": [], "legend": []}
         horizons = [str(h) for h in self.ws.settings.value.horizons_days]
         outcomes = sorted(data, key=lambda o: -data[o][horizons[0]]["customers"] if horizons else 0)
         rows = []

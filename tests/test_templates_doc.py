@@ -7,9 +7,15 @@
     a key that is renamed or removed in the code cannot linger in the doc.
 (c) The worked example (the doc's ```jinja block) renders through the real CLI
     as a custom statement.html.j2, and shows the department and its total.
+(d) Each subsection of section 3 documents its own template: the paths of 3.2,
+    3.3 and 3.4 exist in the statement, summary and CS-value contexts, and 3.1's
+    in all of them. The CS-value context is held to more: every one of its paths
+    is a row of 3.1 or 3.4 (`definitions.<metric>` stands for any metric, and
+    each metric is named in 3.4).
 
-The contexts are built for the sample workspace, 2026-05, once per module, the
-way chargeback/documents.py builds them.
+The contexts (statements, summary and CS-value report) are built for the
+sample workspace, 2026-05, once per module, the way chargeback/documents.py
+builds them.
 """
 
 from __future__ import annotations
@@ -31,12 +37,15 @@ from chargeback.evidence import gather
 from chargeback.render import money
 from chargeback.run import ReportOptions, run_report
 from chargeback.statements import Builder, _other_row
+from chargeback.value_doc import ValueBuilder
 from cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "templates.md"
 PERIOD = "2026-05"
 DEPARTMENT = "billing"
+TEMPLATES = ("statement.html.j2", "summary.html.j2", "cs_value.html.j2")
+CS_VALUE = "cs_value.html.j2"
 
 # Objects that are `none` in the sample month; their keys are those of the row named.
 OPTIONAL_OTHER_ROWS = ("other_lines", "by_cost_other", "by_net_other")
@@ -60,20 +69,25 @@ class Contexts:
 @pytest.fixture(scope="module")
 def contexts(tmp_path_factory: pytest.TempPathFactory) -> Contexts:
     out = tmp_path_factory.mktemp("run")
-    result = run_report(ReportOptions(formats=("csv",), out=out, period=PERIOD))
+    # json (not csv alone) so that the run computes the CS value too
+    result = run_report(ReportOptions(formats=("json",), out=out, period=PERIOD))
     ws = result.workspace
     assert result.meta is not None
+    assert result.value is not None
     evidence = gather(ws, result.loaded.frame, result.attribution, result.ledger)
     generated = datetime.fromisoformat(result.meta["generated_at"])
     today = generated.astimezone(ZoneInfo(ws.settings.timezone)).date()
     builder = Builder(ws, result.attribution, result.ledger, evidence, result.meta, today)
     by_template: dict[str, list[dict[str, Any]]] = {}
-    for doc in builder.documents(result.periods):
+    docs = builder.documents(result.periods)
+    value = ValueBuilder(ws, result.value, result.ledger)
+    docs += [value.document(p, builder.common(p)) for p in result.periods]
+    for doc in docs:
         context = dict(doc.context)
         context["title"] = doc.title  # added by documents.py
-        context["subject"] = doc.title
+        context["subject"] = doc.subject
         by_template.setdefault(doc.template, []).append(context)
-    assert set(by_template) == {"statement.html.j2", "summary.html.j2"}
+    assert set(by_template) == set(TEMPLATES)
     other = _other_row(result.ledger.lines_for(PERIOD)[:2], Decimal(1), "other decisions")
     assert other is not None
     return Contexts(by_template, other)
@@ -129,20 +143,74 @@ def test_every_context_key_is_documented(contexts: Contexts) -> None:
     )
 
 
+def table_paths(text: str) -> list[str]:
+    """The first column of the tables in a piece of the doc."""
+    return re.findall(r"^\| `([^`]+)` \|", text, flags=re.MULTILINE)
+
+
+def subsections(text: str) -> dict[str, str]:
+    """Section 3's subsections by the template they are for: {"*": 3.1, template: 3.n}."""
+    section = text.split("\n## 3. ", 1)[1].split("\n## 4. ", 1)[0]
+    found: dict[str, str] = {}
+    for part in section.split("\n### 3.")[1:]:
+        heading, _, body = part.partition("\n")
+        name = heading.split(" ", 1)[1].strip()
+        found["*" if name == "Every document" else name] = body
+    assert set(found) == {"*", *TEMPLATES}, f"section 3's subsections: {sorted(found)}"
+    return found
+
+
 def documented_paths(text: str) -> list[str]:
     """The first column of the tables in section 3 (the context reference)."""
-    section = text.split("\n## 3. ", 1)[1].split("\n## 4. ", 1)[0]
-    return re.findall(r"^\| `([^`]+)` \|", section, flags=re.MULTILINE)
+    return [path for body in subsections(text).values() for path in table_paths(body)]
+
+
+def path_pattern(documented: str) -> re.Pattern[str]:
+    """A documented path as a pattern: a `<name>` part stands for any one key."""
+    parts = re.split(r"(<[a-z_]+>)", documented)
+    return re.compile(
+        "".join(r"[^.\[\]]+" if re.fullmatch(r"<[a-z_]+>", p) else re.escape(p) for p in parts)
+    )
+
+
+def matches(documented: str, paths: set[str]) -> bool:
+    pattern = path_pattern(documented)
+    return any(pattern.fullmatch(path) for path in paths)
 
 
 def test_documented_keys_exist(contexts: Contexts) -> None:
-    documented = documented_paths(DOC.read_text(encoding="utf-8"))
+    text = DOC.read_text(encoding="utf-8")
+    documented = documented_paths(text)
     assert len(documented) > 50, "the context tables in section 3 were not found"
-    known = set().union(*all_paths(contexts).values())
-    stale = [path for path in documented if path not in known]
+    paths = all_paths(contexts)
+    stale = [
+        f"{where}: {path}"
+        for template, body in subsections(text).items()
+        for path in table_paths(body)
+        for where in (TEMPLATES if template == "*" else (template,))
+        if not matches(path, paths[where])
+    ]
     assert not stale, (
-        "docs/templates.md documents keys that no template context has:\n  " + "\n  ".join(stale)
+        "docs/templates.md documents keys that the template's context does not have:\n  "
+        + "\n  ".join(stale)
     )
+
+
+def test_cs_value_paths_are_rows(contexts: Contexts) -> None:
+    """Every CS-value key has its own row (3.1 or 3.4); 3.4 names every metric."""
+    sections = subsections(DOC.read_text(encoding="utf-8"))
+    rows = [path_pattern(p) for p in table_paths(sections["*"] + sections[CS_VALUE])]
+    [context] = contexts.by_template[CS_VALUE]
+    missing = sorted(
+        path for path in all_paths(contexts)[CS_VALUE] if not any(r.fullmatch(path) for r in rows)
+    )
+    assert not missing, (
+        "docs/templates.md has no row in 3.4 (or 3.1) for these CS-value keys:\n  "
+        + "\n  ".join(missing)
+    )
+    [row] = re.findall(r"^\| `definitions\.<metric>` \|.*$", sections[CS_VALUE], re.MULTILINE)
+    unnamed = sorted(set(context["definitions"]) - set(re.findall(r"`([a-z_]+)`", row)))
+    assert not unnamed, f"3.4's `definitions.<metric>` row does not name the metrics {unnamed}"
 
 
 def worked_example(text: str) -> str:

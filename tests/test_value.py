@@ -228,3 +228,16 @@ def test_value_writes_no_ledger_and_report_includes_cs_value(tmp_path: Path) -> 
     )
     bad = runner.invoke(app, ["value", "--workspace", str(root), "--format", "csv"])
     assert bad.exit_code == 2
+
+
+def test_orders_without_customer_ids_fall_back_to_the_save_value_setting(tmp_path: Path) -> None:
+    contacts = "\n".join(
+        ",".join(cell for i, cell in enumerate(line.split(",")) if i != 4)
+        for line in CONTACTS.splitlines()
+    )
+    code, output, doc = value(make(tmp_path / "ws", contacts=contacts), "--period", "2026-03")
+    assert code == 0, output
+    p = doc["periods"]["2026-03"]
+    assert (p["save_value_total"], p["save_value_method"]) == ("200.00", "fixed")
+    assert "repeats" not in p and "after_contact" not in p
+    assert any("'customer_id' column" in note for note in doc["notes"])
