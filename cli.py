@@ -19,7 +19,14 @@ from rich.table import Table
 from chargeback import __version__
 from chargeback.errors import ChargebackError, display_path
 from chargeback.ledger import Ledger, LedgerLine
-from chargeback.run import ReportOptions, RunResult, Steps, UsageError, run_report
+from chargeback.run import (
+    ReportOptions,
+    RunResult,
+    Steps,
+    UsageError,
+    check_period_options,
+    run_report,
+)
 
 app = typer.Typer(
     name="chargeback",
@@ -307,6 +314,76 @@ def value(
     )
     print_value(result)
     out.print(f"{len(result.periods)} period(s). Wrote " + written_summary(result), markup=False)
+
+
+@app.command(
+    epilog="[bold]Examples[/]\n\n"
+    "  chargeback send --period last                    # cron, on the 1st of the month\n\n"
+    "  chargeback send --period 2026-03 --dry-run       # write .eml files, send nothing\n\n"
+    "  chargeback send --workspace acme --period 2026-03 --resend",
+)
+def send(
+    period: Annotated[
+        str, typer.Option(help="The month to send, YYYY-MM, or 'last' (the previous month).")
+    ],
+    workspace: WorkspaceOption = None,
+    contacts: ContactsOption = None,
+    out_dir: OutOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Write the messages as .eml files; send nothing.")
+    ] = False,
+    resend: Annotated[
+        bool, typer.Option("--resend", help="Send again what was delivered before.")
+    ] = False,
+    templates: TemplatesOption = None,
+) -> None:
+    """Mail each department its statement and the summary; only what was not delivered before.
+
+    Exit code 1 names every message that was not delivered; run again to retry them.
+    """
+    from chargeback.deliver import run_send
+
+    if period != "last":
+        try:
+            check_period_options(ReportOptions(period=period))
+        except ChargebackError as exc:
+            raise fail(exc) from None
+    try:
+        result = run_send(
+            ReportOptions(
+                workspace=workspace,
+                contacts=contacts,
+                period=period,
+                out=out_dir,
+                templates=templates,
+            ),
+            dry_run=dry_run,
+            resend=resend,
+            steps=_progress(),
+        )
+    except ChargebackError as exc:
+        raise fail(exc) from None
+    for warning in result.warnings:
+        err.print(f"[yellow]warning[/]: {escape(warning)}")
+    if dry_run:
+        out.print(
+            f"{result.period}: dry run, nothing sent. Wrote {len(result.written)} message(s): "
+            + ", ".join(display_path(p) for p in result.written),
+            markup=False,
+        )
+    else:
+        documents = {doc for doc, _ in result.sent}
+        out.print(
+            f"{result.period}: sent {len(documents)} message(s) to {len(result.sent)} "
+            f"recipient(s); {len(result.already)} delivered before, not sent again.",
+            markup=False,
+        )
+    if result.undelivered:
+        err.print(f"[bold red]error[/]: {len(result.undelivered)} not delivered:")
+        for document, recipient, why in result.undelivered:
+            err.print(f"  {escape(document)} to {escape(recipient)}: {escape(why)}", soft_wrap=True)
+        err.print("Run the same command again to retry them; what was delivered is not sent twice.")
+        raise typer.Exit(1)
 
 
 def print_value(result: RunResult) -> None:

@@ -32,6 +32,16 @@ CONTACT_COLUMNS = (
 )
 REQUIRED_CONTACT_COLUMNS = ("contact_id", "started_at", "channel")
 ORDER_COLUMNS = ("customer_id", "ordered_at", "amount")
+SMTP_KEYS = (
+    "host",
+    "port",
+    "security",
+    "user",
+    "from",
+    "timeout",
+    "retries",
+    "retry_delay_seconds",
+)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from .attribute import Attribution, attribute
 from .contacts import Loaded, format_of, load_contacts, load_orders
 from .errors import ChargebackError, Problem, WorkspaceError
 from .ledger import Ledger, build_ledger
+from .lock import locked
 from .model import REQUIRED_CONTACT_COLUMNS, Workspace
 from .value import ValueReport, compute_value
 from .workspace import find_workspace, load_workspace
@@ -256,12 +257,13 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
                 periods,
             )
     result.meta = run_metadata(result, opts)
-    documents: dict[str, str | bytes] = {}
-    if "pdf" in opts.formats or "html" in opts.formats:
-        from .documents import render_documents
+    with locked(out_dir):
+        documents: dict[str, str | bytes] = {}
+        if "pdf" in opts.formats or "html" in opts.formats:
+            from .documents import render_documents
 
-        documents = render_documents(result, opts, steps)
-    with steps.step("Writing outputs"):
-        result.written = write_outputs(result, opts, documents)
+            documents = render_documents(result, opts, steps)
+        with steps.step("Writing outputs"):
+            result.written = write_outputs(result, opts, documents)
     result.timings = steps.timings
     return result

@@ -28,6 +28,7 @@ from .model import (
     MATCH_LIST_KEYS,
     ORDER_COLUMNS,
     OVERLAP_POLICIES,
+    SMTP_KEYS,
     ChannelRate,
     Costs,
     Decision,
@@ -507,6 +508,23 @@ def _settings(items: list[_Item]) -> Settings:
             if name not in known and hint:  # other names rename extra columns, on purpose
                 assert columns_item is not None
                 columns_item.error(key, f"'{name}' is not a contacts column{hint}")
+    if "smtp" in seen:
+        smtp_item = seen["smtp"].sub("smtp", "setting 'smtp'")
+        for key in smtp_item.node if smtp_item else ():
+            name = str(key)
+            assert smtp_item is not None
+            if name == "password":
+                smtp_item.error(
+                    key,
+                    "the mail password is never kept in a file: set the environment variable "
+                    "CHARGEBACK_SMTP_PASSWORD instead",
+                )
+            elif name not in SMTP_KEYS:
+                smtp_item.error(
+                    key,
+                    f"unknown smtp setting '{name}'{suggest(name, SMTP_KEYS)}"
+                    f" (known: {', '.join(SMTP_KEYS)})",
+                )
     value_item = seen["value"].sub("value", "setting 'value'") if "value" in seen else None
     return Settings(
         company=pick("company", _text, ""),

@@ -1,0 +1,68 @@
+"""One run at a time per output folder.
+
+An advisory lock (fcntl.flock) on `<out>/.chargeback.lock`: the kernel drops it
+when the process ends, however it ends, so a crashed run never leaves a stale
+lock behind. Re-entrant within one process, because `send` and `close` run
+the report under the lock they already hold.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import ChargebackError, Problem
+
+LOCK_NAME = ".chargeback.lock"
+_held: dict[Path, int] = {}  # resolved folder -> depth
+
+
+@contextmanager
+def locked(out_dir: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, as before
+        yield
+        return
+    key = out_dir.resolve()
+    if key in _held:
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(out_dir / LOCK_NAME, "a+")  # noqa: SIM115 (held for the whole run)
+    except OSError as exc:
+        raise ChargebackError(
+            Problem(f"cannot create output folder: {exc.strerror}", out_dir)
+        ) from None
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise ChargebackError(
+                Problem(
+                    f"another chargeback run ({holder}) is using this output folder; "
+                    "try again when it has finished",
+                    out_dir,
+                )
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        _held[key] = 1
+        try:
+            yield
+        finally:
+            del _held[key]
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        handle.close()
