@@ -386,6 +386,110 @@ def send(
         raise typer.Exit(1)
 
 
+@app.command(
+    epilog="[bold]Examples[/]\n\n"
+    "  chargeback close --period 2026-03\n\n"
+    "  chargeback close --workspace acme --period 2026-03 --out /srv/chargeback",
+)
+def close(
+    period: Annotated[str, typer.Option(help="The month to close, YYYY-MM.")],
+    workspace: WorkspaceOption = None,
+    contacts: ContactsOption = None,
+    out_dir: OutOption = None,
+    templates: TemplatesOption = None,
+) -> None:
+    """Freeze a month: its ledger lines and documents stay as they are from now on.
+
+    Later runs serve the frozen figures; a change in the data is posted as a
+    prior-period adjustment in the first open month.
+    """
+    from chargeback.run import run_close
+
+    try:
+        check_period_options(ReportOptions(period=period))
+        frozen, result = run_close(
+            ReportOptions(
+                workspace=workspace,
+                contacts=contacts,
+                period=period,
+                out=out_dir,
+                templates=templates,
+            ),
+            _progress(),
+        )
+    except ChargebackError as exc:
+        raise fail(exc) from None
+    for warning in result.warnings:
+        err.print(f"[yellow]warning[/]: {escape(warning)}")
+    out.print(
+        f"Closed {period}: {len(frozen.lines)} ledger line(s), {len(frozen.files)} document(s), "
+        f"{frozen.summary.cost:.2f} {result.ledger.currency}, frozen in "
+        f"{display_path(frozen.folder)}",
+        markup=False,
+    )
+
+
+@app.command(
+    epilog="[bold]Examples[/]\n\n  chargeback reopen --period 2026-03 --force",
+)
+def reopen(
+    period: Annotated[str, typer.Option(help="The closed month to reopen, YYYY-MM.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Required: reopening changes filed figures.")
+    ] = False,
+    workspace: WorkspaceOption = None,
+    out_dir: OutOption = None,
+) -> None:
+    """Reopen a closed month (recorded); the next run recomputes it from the data."""
+    from chargeback.run import run_reopen
+
+    try:
+        check_period_options(ReportOptions(period=period))
+        kept = run_reopen(ReportOptions(workspace=workspace, period=period, out=out_dir), force)
+    except ChargebackError as exc:
+        raise fail(exc) from None
+    out.print(
+        f"Reopened {period}; the frozen copy is kept in {display_path(kept)} and the reopening "
+        "is recorded in closed/history.jsonl.",
+        markup=False,
+    )
+
+
+@app.command(
+    epilog="[bold]Examples[/]\n\n"
+    "  chargeback journal --period 2026-03\n\n"
+    "  chargeback journal --workspace acme --period 2026-03 --out /srv/erp-import",
+)
+def journal(
+    period: Annotated[str, typer.Option(help="The month to journal, YYYY-MM.")],
+    workspace: WorkspaceOption = None,
+    contacts: ContactsOption = None,
+    out_dir: OutOption = None,
+) -> None:
+    """Write a balanced general-ledger journal of the month's chargebacks (journal.csv).
+
+    Each department's cost center is debited with its charge and the service cost
+    center credited with the total; the columns follow `journal:` in chargeback.yaml.
+    """
+    from chargeback.run import run_journal
+
+    try:
+        check_period_options(ReportOptions(period=period))
+        path, totals = run_journal(
+            ReportOptions(workspace=workspace, contacts=contacts, period=period, out=out_dir),
+            _progress(),
+        )
+    except ChargebackError as exc:
+        raise fail(exc) from None
+    for warning in totals["warnings"]:
+        err.print(f"[yellow]warning[/]: {escape(warning)}")
+    out.print(
+        f"{period}: {totals['lines']} journal line(s), debits {totals['debit']:.2f} = credits "
+        f"{totals['credit']:.2f} {totals['currency']}. Wrote {display_path(path)}",
+        markup=False,
+    )
+
+
 def print_value(result: RunResult) -> None:
     """Per month: what service cost, what it won and kept, and the net."""
     report = result.value

@@ -27,21 +27,36 @@ def render_documents(
     """{relative path: content} for every summary and statement of the run's periods."""
     ws = result.workspace
     assert result.meta is not None
+    frozen = result.served.frozen if result.served else {}
+    live = [p for p in result.periods if p not in frozen]  # closed months are not redrawn
     with steps.step("Gathering evidence"):
         evidence = gather(
-            ws, result.loaded.frame, result.attribution, result.ledger, skip=opts.value_only
+            ws,
+            result.loaded.frame,
+            result.attribution,
+            result.ledger,
+            skip=opts.value_only,
+            only=set(live),
         )
         generated = datetime.fromisoformat(result.meta["generated_at"])
         today = generated.astimezone(ZoneInfo(ws.settings.timezone)).date()
         builder = Builder(ws, result.attribution, result.ledger, evidence, result.meta, today)
-        docs = [] if opts.value_only else builder.documents(result.periods)
+        docs = [] if opts.value_only else builder.documents(live)
         if result.value is not None:
             value = ValueBuilder(ws, result.value, result.ledger)
-            docs += [value.document(p, builder.common(p)) for p in result.periods]
+            docs += [value.document(p, builder.common(p)) for p in live]
     folders = [opts.templates, templates_dir()] if opts.templates else [templates_dir()]
     template_dirs = [f for f in folders if f is not None]
     env = environment(template_dirs)
     files: dict[str, str | bytes] = {}
+    if result.served:
+        for name, data in result.served.documents.items():
+            wanted = name.endswith(".pdf") and "pdf" in opts.formats
+            wanted |= name.endswith(".html") and "html" in opts.formats
+            if wanted and (
+                not opts.value_only or name.endswith(("/cs-value.pdf", "/cs-value.html"))
+            ):
+                files[name] = data
     jobs: list[tuple[str, PdfJob]] = []
     with steps.step(f"Rendering {len(docs)} documents"):
         for doc in docs:

@@ -87,10 +87,12 @@ def gather(
     attribution: Attribution,
     ledger: Ledger,
     skip: bool = False,
+    only: set[str] | None = None,
 ) -> Evidence:
+    """Evidence for the ledger's lines (of the `only` months: closed ones are not redrawn)."""
     if skip:  # documents without statements (chargeback value) need none
         return Evidence(lines={}, daily={}, first_date=None, last_date=None)
-    periods = sorted({line.period for line in ledger.lines})
+    periods = sorted({ln.period for ln in ledger.lines if only is None or ln.period in only})
     rules = ws.rules
     lf = with_text_lower(frame.lazy(), ws)
     masks = rule_masks(rules, ws)
@@ -131,6 +133,8 @@ def gather(
 
     lines: dict[tuple[str, str], LineEvidence] = {}
     for line in ledger.lines:
+        if line.period not in periods:
+            continue
         key = (line.period, line.decision_id)
         cents = int(line.cost * 100)
         ev = LineEvidence()

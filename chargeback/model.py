@@ -171,6 +171,18 @@ class ValueSettings:
 
 
 @dataclass(frozen=True)
+class JournalSettings:
+    """`journal:`: where chargebacks are booked, and the ERP's import layout."""
+
+    service_cost_center: str = ""  # credited with what is charged to departments
+    account: str = "chargeback"  # GL account on the department (debit) lines
+    credit_account: str = ""  # on the service line; empty: the same account
+    columns: tuple[tuple[str, str], ...] = ()  # header -> template with {fields}
+    delimiter: str = ","
+    date_format: str = "%Y-%m-%d"
+
+
+@dataclass(frozen=True)
 class Settings:
     company: str = ""  # printed on statements; empty -> the workspace folder's name
     contacts: str | None = None
@@ -183,6 +195,7 @@ class Settings:
     summary_recipients: tuple[str, ...] = ()
     value: ValueSettings = field(default_factory=ValueSettings)
     smtp: tuple[tuple[str, str], ...] = ()
+    journal: JournalSettings = field(default_factory=JournalSettings)
 
 
 @dataclass(frozen=True)

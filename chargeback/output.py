@@ -186,6 +186,12 @@ def _staged(out_dir: Path) -> Iterator[dict[str, str | bytes]]:
         raise ChargebackError(Problem(f"cannot write: {exc.strerror}", out_dir)) from None
 
 
+def write_files(out_dir: Path, files: dict[str, str | bytes]) -> None:
+    """Write {relative name: content} into out_dir, all or nothing."""
+    with _staged(out_dir) as staged:
+        staged.update(files)
+
+
 def write_outputs(
     result: RunResult, opts: ReportOptions, documents: dict[str, str | bytes] | None = None
 ) -> list[Path]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .attribute import Attribution, attribute
+from .closing import Frozen, Served, serve_closed
 from .contacts import Loaded, format_of, load_contacts, load_orders
 from .errors import ChargebackError, Problem, WorkspaceError
 from .ledger import Ledger, build_ledger
@@ -46,6 +47,7 @@ class ReportOptions:
     templates: Path | None = None  # a company's own templates, over the built-in ones
     pdf_variant: str | None = None  # "pdf/a-3b" for archiving
     value_only: bool = False  # `chargeback value`: the CS-value report without the ledger files
+    write: bool = True  # False: compute only (journal), write no report files
 
 
 @dataclass
@@ -62,6 +64,7 @@ class RunResult:
     meta: dict[str, Any] | None = None  # run metadata, shared by ledger.json and documents
     orders: Loaded | None = None
     value: ValueReport | None = None  # the CS-value report, when it was asked for
+    served: Served | None = None  # closed months served from <out>/closed/
 
 
 class Steps:
@@ -226,6 +229,73 @@ def select_periods(opts: ReportOptions, loaded: Loaded) -> list[str]:
     return sorted(loaded.frame.get_column("period").unique().to_list())
 
 
+def output_dir(opts: ReportOptions, ws: Workspace) -> Path:
+    """--out, else the `output` setting: in the workspace when one was named, else here."""
+    if opts.out is not None:
+        return opts.out
+    return ws.root / ws.settings.output if opts.workspace else Path.cwd() / ws.settings.output
+
+
+def run_close(opts: ReportOptions, steps: Steps | None = None) -> tuple[Frozen, RunResult]:
+    """Render the month as it stands and freeze it (closing.py)."""
+    from dataclasses import replace
+
+    from .closing import freeze
+
+    if opts.period is None:
+        raise UsageError("close needs --period YYYY-MM")
+    result = run_report(replace(opts, formats=("pdf", "html")), steps)
+    with locked(result.out_dir):
+        if opts.period in (result.served.frozen if result.served else {}):
+            frozen = result.served.frozen[opts.period]  # type: ignore[union-attr]
+            raise ChargebackError(
+                Problem(
+                    f"{opts.period} is already closed (since {frozen.closed_at[:10]}); to change "
+                    f"it: chargeback reopen --period {opts.period} --force",
+                    frozen.folder,
+                )
+            )
+        return freeze(result), result
+
+
+def run_reopen(opts: ReportOptions, force: bool) -> Path:
+    from .closing import reopen
+
+    if opts.period is None:
+        raise UsageError("reopen needs --period YYYY-MM")
+    if not force:
+        raise UsageError(
+            f"reopening {opts.period} changes figures finance has filed; "
+            "add --force if that is what you mean (it is recorded)"
+        )
+    ws = load_workspace(find_workspace(opts.workspace))
+    out = output_dir(opts, ws)
+    with locked(out):
+        return reopen(out, opts.period)
+
+
+def run_journal(opts: ReportOptions, steps: Steps | None = None) -> tuple[Path, dict[str, Any]]:
+    """<out>/<period>/journal.csv from the month's ledger (its frozen figures when closed)."""
+    from dataclasses import replace
+
+    from .journal import journal_csv, settings_problem
+    from .output import write_files
+
+    if opts.period is None:
+        raise UsageError("journal needs --period YYYY-MM")
+    result = run_report(replace(opts, formats=("csv",), write=False), steps)
+    problem = settings_problem(result.workspace)
+    if problem is not None:
+        raise WorkspaceError(problem)
+    text, totals = journal_csv(result.workspace, result.ledger, opts.period)
+    name = f"{opts.period}/journal.csv"
+    with locked(result.out_dir):
+        write_files(result.out_dir, {name: text})
+    totals["currency"] = result.ledger.currency
+    totals["warnings"] = result.warnings
+    return result.out_dir / name, totals
+
+
 def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
     from .output import run_metadata, write_outputs
 
@@ -235,11 +305,12 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
     with steps.step("Attributing contacts"):
         attribution = attribute(ws, loaded.frame)
         ledger = build_ledger(ws, attribution, periods)
-    out_dir = opts.out or (
-        ws.root / ws.settings.output if opts.workspace else Path.cwd() / ws.settings.output
-    )
+    out_dir = output_dir(opts, ws)
     result = RunResult(ws, loaded, attribution, ledger, periods, out_dir)
     result.warnings.extend(attribution.warnings)
+    # closed months are served as closed; differences become adjustments (closing.py)
+    result.served = serve_closed(result, open_periods_default=not (opts.period or opts.period_from))
+    result.warnings.extend(result.served.warnings)
     for name in sorted(loaded.missing):
         used = any(name in r.match.columns() for r in ws.rules)
         if used and name not in {f for r in ws.rules for f, _ in r.match.fields}:
@@ -254,9 +325,15 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
                 loaded.frame,
                 result.orders.frame if result.orders else None,
                 attribution,
-                periods,
+                result.periods,
             )
+            for period, frozen in result.served.frozen.items():
+                if frozen.cs_value is not None:
+                    result.value.periods[period] = frozen.cs_value
     result.meta = run_metadata(result, opts)
+    if not opts.write:
+        result.timings = steps.timings
+        return result
     with locked(out_dir):
         documents: dict[str, str | bytes] = {}
         if "pdf" in opts.formats or "html" in opts.formats:

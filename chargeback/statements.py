@@ -241,6 +241,7 @@ class Builder:
             ln for ln in ranked[TOP_LINES:] if ln.costs_more_than_it_collects
         ]
         folded = [ln for ln in ranked if ln not in shown]
+        evidenced = [ln for ln in ranked if ln.kind != "adjustment"]  # no contacts of their own
         number = statement_number(self.seed, period, department_id)
         context = {
             **self.common(period),
@@ -261,9 +262,10 @@ class Builder:
                 _line_row(ln, cost) for ln in ranked if ln.costs_more_than_it_collects
             ],
             "other_lines": _other_row(folded, cost, "other decisions"),
-            "decisions": [self.decision_evidence(period, ln) for ln in ranked[:TOP_EVIDENCE]],
-            "more_evidence": max(0, len(ranked) - TOP_EVIDENCE),
-            "method": self.method(period, {ln.decision_id for ln in lines}),
+            "decisions": [self.decision_evidence(period, ln) for ln in evidenced[:TOP_EVIDENCE]],
+            "more_evidence": max(0, len(evidenced) - TOP_EVIDENCE),
+            "method": self.method(period, {ln.decision_id for ln in evidenced}),
+            "adjustments": [_line_row(ln, cost) for ln in lines if ln.kind == "adjustment"],
             "attachment_name": f"chargeback-{period}-{department_id}.csv",
         }
         return Document(

@@ -33,6 +33,7 @@ from .model import (
     Costs,
     Decision,
     Department,
+    JournalSettings,
     Match,
     Place,
     Revenue,
@@ -58,6 +59,7 @@ SETTINGS_KEYS = (
     "summary_recipients",
     "value",
     "smtp",
+    "journal",
 )
 ID_PATTERN = re.compile(r"^[a-z0-9_-]+$")
 DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -525,6 +527,9 @@ def _settings(items: list[_Item]) -> Settings:
                     f"unknown smtp setting '{name}'{suggest(name, SMTP_KEYS)}"
                     f" (known: {', '.join(SMTP_KEYS)})",
                 )
+    journal_item = (
+        seen["journal"].sub("journal", "setting 'journal'") if "journal" in seen else None
+    )
     value_item = seen["value"].sub("value", "setting 'value'") if "value" in seen else None
     return Settings(
         company=pick("company", _text, ""),
@@ -538,6 +543,39 @@ def _settings(items: list[_Item]) -> Settings:
         summary_recipients=pick("summary_recipients", _strings, ()),
         value=_value_settings(value_item),
         smtp=mapping("smtp"),
+        journal=_journal_settings(journal_item),
+    )
+
+
+def _journal_settings(item: _Item | None) -> JournalSettings:
+    from .journal import DELIMITERS, placeholder_problems
+
+    if item is None:
+        return JournalSettings()
+    item.check_keys(
+        ("service_cost_center", "account", "credit_account", "columns", "delimiter", "date_format")
+    )
+    columns: list[tuple[str, str]] = []
+    sub = item.sub("columns")
+    if sub is not None:
+        for key, value in sub.node.items():
+            if isinstance(value, YMap | YList) or value is None:
+                sub.error(key, f"column '{key}' must be a text template such as \"{{debit}}\"")
+                continue
+            for problem in placeholder_problems(str(value)):
+                sub.error(key, f"column '{key}': {problem}")
+            columns.append((str(key), str(value)))
+    delimiter = item.get("delimiter", _text, ",")
+    if delimiter not in DELIMITERS:
+        item.error("delimiter", f"delimiter '{delimiter}' must be one of , ; | tab")
+        delimiter = ","
+    return JournalSettings(
+        service_cost_center=item.get("service_cost_center", _text, ""),
+        account=item.get("account", _text, "chargeback"),
+        credit_account=item.get("credit_account", _text, ""),
+        columns=tuple(columns),
+        delimiter=delimiter,
+        date_format=item.get("date_format", _text, "%Y-%m-%d"),
     )
 
 

@@ -1,0 +1,165 @@
+"""A general-ledger journal for one month, laid out for the company's ERP import.
+
+Each department's charge (its ledger lines, prior-period adjustments
+included) is debited to its cost center; the total is credited to the service
+cost center from settings, so every journal balances to the cent. The column
+layout is a template in `journal: columns:` (header -> text with {fields}), so
+the file matches whatever the ERP expects. A closed month journals its frozen
+figures, like every other output.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import io
+import string
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from .errors import Problem
+from .ledger import Ledger
+from .model import Workspace
+
+FIELDS = (
+    "period",
+    "date",
+    "journal_id",
+    "line",
+    "account",
+    "cost_center",
+    "department_id",
+    "department_name",
+    "debit",
+    "credit",
+    "amount",
+    "currency",
+    "memo",
+)
+DEFAULT_COLUMNS = (
+    ("journal_id", "{journal_id}"),
+    ("line", "{line}"),
+    ("date", "{date}"),
+    ("account", "{account}"),
+    ("cost_center", "{cost_center}"),
+    ("debit", "{debit}"),
+    ("credit", "{credit}"),
+    ("currency", "{currency}"),
+    ("memo", "{memo}"),
+)
+DELIMITERS = {",": ",", ";": ";", "tab": "\t", "|": "|"}
+
+
+def placeholder_problems(template: str) -> list[str]:
+    """Why a column template cannot be filled ([] when it can)."""
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        return [f"'{template}' is not a valid template ({exc}); write braces as {{{{ and }}}}"]
+    return [
+        f"unknown field '{{{name}}}' (known: {', '.join(FIELDS)})"
+        for name in names
+        if name not in FIELDS
+    ]
+
+
+@dataclass(frozen=True)
+class JournalLine:
+    account: str
+    cost_center: str
+    department_id: str
+    department_name: str
+    amount: Decimal  # debit positive, credit negative
+    memo: str
+
+
+def journal_lines(ws: Workspace, ledger: Ledger, period: str) -> list[JournalLine]:
+    settings = ws.settings.journal
+    lines: list[JournalLine] = []
+    total = Decimal("0.00")
+    for dept in ws.departments:
+        cost = sum(
+            (ln.cost for ln in ledger.lines_for(period) if ln.department_id == dept.id),
+            Decimal("0.00"),
+        )
+        if cost == 0:
+            continue
+        total += cost
+        lines.append(
+            JournalLine(
+                account=settings.account,
+                cost_center=dept.cost_center,
+                department_id=dept.id,
+                department_name=dept.name,
+                amount=cost,
+                memo=f"Customer-service chargeback {period}: {dept.name}",
+            )
+        )
+    if lines:
+        lines.append(
+            JournalLine(
+                account=settings.credit_account or settings.account,
+                cost_center=settings.service_cost_center,
+                department_id="customer-service",
+                department_name="Customer service",
+                amount=-total,
+                memo=f"Customer-service chargeback {period}: charged to departments",
+            )
+        )
+    return lines
+
+
+def _text(value: str) -> str:
+    """Spreadsheets run a cell that starts with = + or @ as a formula: keep it text."""
+    return "'" + value if value[:1] in ("=", "+", "@") else value
+
+
+def journal_csv(ws: Workspace, ledger: Ledger, period: str) -> tuple[str, dict[str, Any]]:
+    """The journal file's text, and totals for the message (debits == credits)."""
+    settings = ws.settings.journal
+    year, month = int(period[:4]), int(period[5:7])
+    day = date(year, month, calendar.monthrange(year, month)[1])
+    lines = journal_lines(ws, ledger, period)
+    columns = settings.columns or DEFAULT_COLUMNS
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=DELIMITERS[settings.delimiter], lineterminator="\n")
+    writer.writerow([header for header, _ in columns])
+    debit_total = credit_total = Decimal("0.00")
+    for number, line in enumerate(lines, 1):
+        debit = line.amount if line.amount > 0 else Decimal("0.00")
+        credit = -line.amount if line.amount < 0 else Decimal("0.00")
+        debit_total += debit
+        credit_total += credit
+        values = {
+            "period": period,
+            "date": day.strftime(settings.date_format),
+            "journal_id": f"CB-{period.replace('-', '')}",
+            "line": str(number),
+            "account": line.account,
+            "cost_center": line.cost_center,
+            "department_id": line.department_id,
+            "department_name": _text(line.department_name),
+            "debit": f"{debit:.2f}",
+            "credit": f"{credit:.2f}",
+            "amount": f"{line.amount:.2f}",
+            "currency": ledger.currency,
+            "memo": _text(line.memo),
+        }
+        writer.writerow([template.format(**values) for _, template in columns])
+    assert debit_total == credit_total, "a journal must balance"
+    return buf.getvalue(), {
+        "lines": len(lines),
+        "debit": debit_total,
+        "credit": credit_total,
+    }
+
+
+def settings_problem(ws: Workspace) -> Problem | None:
+    if not ws.settings.journal.service_cost_center:
+        return Problem(
+            "a journal needs the service cost center to credit: set journal: "
+            "service_cost_center: in chargeback.yaml"
+        )
+    return None
