@@ -164,7 +164,7 @@ def ledger_rows(out: Path) -> list[dict[str, str]]:
 
 
 def test_every_document_is_written(rendered: Path) -> None:
-    names = sorted(str(p.relative_to(rendered)) for p in rendered.rglob("*.*"))
+    names = sorted(str(p.relative_to(rendered)) for p in rendered.rglob("[!.]*.*"))
     assert names == [
         "2026-02/cs-value.html",
         "2026-02/cs-value.pdf",
@@ -304,7 +304,7 @@ def test_format_selects_what_is_written(tmp_path: Path, server: int) -> None:
     root = make_workspace(tmp_path / "ws", server)
     code, output = run(root, "--format", "html", "--period", "2026-03")
     assert code == 0, output
-    written = sorted(p.name for p in (root / "out").rglob("*.*"))
+    written = sorted(p.name for p in (root / "out").rglob("[!.]*.*"))
     assert written == ["billing.html", "cs-value.html", "product.html", "summary.html"]
 
 

@@ -214,7 +214,7 @@ def test_value_writes_no_ledger_and_report_includes_cs_value(tmp_path: Path) -> 
     root = make(tmp_path / "ws")
     code, output, _ = value(root, "--period", "2026-03")
     assert code == 0, output
-    assert sorted(p.name for p in (root / "out").iterdir()) == ["cs_value.json"]
+    assert sorted(p.name for p in (root / "out").glob("[!.]*")) == ["cs_value.json"]
     result = runner.invoke(
         app,
         ["report", "--workspace", str(root), "--out", str(tmp_path / "r"), "--format", "json"],
