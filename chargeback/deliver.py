@@ -52,6 +52,11 @@ class SmtpSettings:
     timeout: float = 30.0
     retries: int = 3  # attempts after the first
     retry_delay: float = 2.0  # seconds before the first retry; doubles each time
+    ca_file: str | None = None  # a private CA for the server's certificate
+
+    def tls(self) -> ssl.SSLContext:
+        """Verified TLS: the system's CAs, or the company's own CA file."""
+        return ssl.create_default_context(cafile=self.ca_file)
 
 
 def smtp_settings(ws: Workspace, environ: Mapping[str, str] = os.environ) -> SmtpSettings:
@@ -115,7 +120,10 @@ def smtp_settings(ws: Workspace, environ: Mapping[str, str] = os.environ) -> Smt
         timeout=number("timeout", 30.0, float),
         retries=number("retries", 3),
         retry_delay=number("retry_delay_seconds", 2.0, float),
+        ca_file=given.get("ca_file") or None,
     )
+    if settings.ca_file and not Path(settings.ca_file).is_file():
+        problems.append(Problem(f"smtp ca_file '{settings.ca_file}' is not a file"))
     if problems:
         raise WorkspaceError(problems)
     return settings
@@ -336,6 +344,7 @@ class Attempt:
     refused: dict[str, str] = field(default_factory=dict)  # permanent, per recipient
     failed: str | None = None  # the whole message was not delivered: why
     unreachable: bool = False  # the server itself could not be reached
+    fatal: bool = False  # a settings problem (login, certificate): no use trying the others
     message_id: str = ""
 
 
@@ -348,13 +357,11 @@ class _Transient(Exception):
 
 def _connect(s: SmtpSettings) -> smtplib.SMTP:
     if s.security == "ssl":
-        conn: smtplib.SMTP = smtplib.SMTP_SSL(
-            s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()
-        )
+        conn: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=s.tls())
     else:
         conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
         if s.security == "starttls":
-            conn.starttls(context=ssl.create_default_context())
+            conn.starttls(context=s.tls())
     if s.user:
         conn.login(s.user, s.password or "")
     return conn
@@ -396,7 +403,23 @@ def deliver(
             try:
                 conn = _connect(s)
             except smtplib.SMTPAuthenticationError as exc:
+                result.fatal = True
                 return _give_up(result, pending, f"login refused: {_reply(exc)}")
+            except smtplib.SMTPNotSupportedError:
+                result.fatal = True
+                return _give_up(
+                    result,
+                    pending,
+                    f"{s.host}:{s.port} offers no login here; check smtp security and port",
+                )
+            except ssl.SSLCertVerificationError as exc:
+                result.fatal = True
+                return _give_up(
+                    result,
+                    pending,
+                    f"the certificate of {s.host} is not trusted ({exc.verify_message}); "
+                    "for a private CA set smtp: ca_file",
+                )
             except smtplib.SMTPResponseException as exc:
                 if 400 <= exc.smtp_code < 500:
                     raise _Transient(_reply(exc)) from None
@@ -583,6 +606,6 @@ def run_send(
                 send.undelivered.append((out.key, rcpt, why))
             if attempt.failed and attempt.unreachable:
                 unreachable = f"not tried: {settings.host}:{settings.port} could not be reached"
-            if attempt.failed and attempt.failed.startswith("login refused"):
+            if attempt.fatal and attempt.failed:
                 unreachable = f"not tried: {attempt.failed}"
     return send

@@ -41,6 +41,7 @@ SMTP_KEYS = (
     "timeout",
     "retries",
     "retry_delay_seconds",
+    "ca_file",
 )
 
 

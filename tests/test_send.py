@@ -329,3 +329,92 @@ def test_period_last_is_the_previous_month_in_the_workspace_timezone() -> None:
     assert last_period("America/New_York", now) == "2026-02"
     assert last_period("UTC", now) == "2026-03"
     assert last_period("UTC", datetime(2026, 1, 15, tzinfo=UTC)) == "2025-12"
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (its own CA), made with openssl."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def tls_server(handler: Handler, cert: Path, key: Path, implicit: bool) -> tuple[Controller, int]:
+    import ssl
+
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            b"bot",
+            b"s3cret-pw",
+        )
+        return AuthResult(success=ok, handled=ok)  # a failure: the server sends the 535
+
+    port = free_port()
+    options: dict[str, Any] = {
+        "authenticator": authenticator,
+        "auth_required": True,
+        # smtplib falls back from PLAIN to LOGIN, which aiosmtpd answers differently
+        "auth_exclude_mechanism": ["LOGIN"],
+    }
+    if implicit:  # aiosmtpd cannot tell this session is TLS, so it must be told
+        options |= {"ssl_context": context, "auth_require_tls": False}
+    else:
+        options |= {"tls_context": context, "require_starttls": True}
+    controller = Controller(handler, hostname="127.0.0.1", port=port, **options)
+    controller.start()
+    return controller, port
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_tls_and_login(ws: Path, certificate: tuple[Path, Path], security: str) -> None:
+    cert, key = certificate
+    handler = Handler()
+    controller, port = tls_server(handler, cert, key, implicit=security == "ssl")
+    try:
+        login = {
+            "CHARGEBACK_SMTP_SECURITY": security,
+            "CHARGEBACK_SMTP_USER": "bot",
+            "CHARGEBACK_SMTP_RETRIES": "0",
+        }
+        # the server's certificate is not trusted yet: a clear error, once
+        code, output = send(ws, port, **login, CHARGEBACK_SMTP_PASSWORD="s3cret-pw")
+        assert code == 1 and "not trusted" in output and "ca_file" in output
+        assert handler.messages == []
+        trusted = {**login, "CHARGEBACK_SMTP_CA_FILE": str(cert)}
+        code, output = send(ws, port, **trusted, CHARGEBACK_SMTP_PASSWORD="wrong")
+        assert code == 1 and "login refused" in output and "wrong" not in output
+        code, output = send(ws, port, **trusted, CHARGEBACK_SMTP_PASSWORD="s3cret-pw")
+        assert code == 0, output
+        assert len(handler.messages) == 3
+        assert "s3cret-pw" not in output
+        assert "s3cret-pw" not in (ws / "out" / "deliveries.jsonl").read_text()
+    finally:
+        controller.stop()
