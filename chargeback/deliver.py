@@ -51,7 +51,7 @@ class SmtpSettings:
     sender: str
     timeout: float = 30.0
     retries: int = 3  # attempts after the first
-    retry_delay: float = 2.0  # seconds before the first retry; doubles each time
+    retry_delay: float = 1.0  # seconds before the first retry; doubles each time
     ca_file: str | None = None  # a private CA for the server's certificate
 
     def tls(self) -> ssl.SSLContext:
@@ -99,9 +99,7 @@ def smtp_settings(ws: Workspace, environ: Mapping[str, str] = os.environ) -> Smt
     if not sender:
         sender = user if user and "@" in user else ""
     if not sender:
-        problems.append(
-            Problem("no sender: set smtp: from in chargeback.yaml or CHARGEBACK_SMTP_FROM")
-        )
+        sender = "chargeback@localhost"  # most relays want a real one: set smtp: from
     password = environ.get(ENV + "PASSWORD") or None
     if user and password is None:
         problems.append(
@@ -119,7 +117,7 @@ def smtp_settings(ws: Workspace, environ: Mapping[str, str] = os.environ) -> Smt
         sender=sender,
         timeout=number("timeout", 30.0, float),
         retries=number("retries", 3),
-        retry_delay=number("retry_delay_seconds", 2.0, float),
+        retry_delay=number("retry_delay_seconds", 1.0, float),
         ca_file=given.get("ca_file") or None,
     )
     if settings.ca_file and not Path(settings.ca_file).is_file():
