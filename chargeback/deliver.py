@@ -36,7 +36,7 @@ from .ledger import LedgerLine
 from .model import SMTP_KEYS, Workspace
 
 SECURITY = ("starttls", "ssl", "none")
-DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25, "auto": 587}
 ENV = "CHARGEBACK_SMTP_"
 LOG_NAME = "deliveries.jsonl"
 
@@ -62,27 +62,39 @@ class SmtpSettings:
 def smtp_settings(ws: Workspace, environ: Mapping[str, str] = os.environ) -> SmtpSettings:
     """chargeback.yaml's `smtp:` with CHARGEBACK_SMTP_* on top; errors name where each came from."""
     given = dict(ws.settings.smtp)
+    source = {key: "smtp: in chargeback.yaml" for key in given}
     for key in SMTP_KEYS:
         env_key = ENV + key.upper().replace("RETRY_DELAY_SECONDS", "RETRY_DELAY")
         if environ.get(env_key):
             given[key] = environ[env_key]
+            source[key] = env_key
     problems: list[Problem] = []
-    security = given.get("security", "starttls").lower()
-    if security not in SECURITY:
-        problems.append(Problem(f"smtp security '{security}' must be one of {', '.join(SECURITY)}"))
-        security = "starttls"
+    # unset: STARTTLS when the server offers it; plain only without a login
+    security = given.get("security", "auto").lower()
+    if security not in (*SECURITY, "auto"):
+        problems.append(
+            Problem(
+                f"smtp security '{security}' ({source['security']}) must be one of "
+                f"{', '.join(SECURITY)}"
+            )
+        )
+        security = "auto"
 
-    def number(key: str, default: float, kind: type = int) -> Any:
+    def number(
+        key: str, default: float, kind: type = int, low: float = 0, high: float = 1e9
+    ) -> Any:
         text = given.get(key)
         if text is None:
             return default
         try:
             value = kind(text)
         except ValueError:
-            problems.append(Problem(f"smtp {key} '{text}' is not a number"))
+            problems.append(Problem(f"smtp {key} '{text}' ({source[key]}) is not a number"))
             return default
-        if value < 0:
-            problems.append(Problem(f"smtp {key} must not be negative"))
+        if not low <= value <= high:  # also refuses nan
+            problems.append(
+                Problem(f"smtp {key} '{text}' ({source[key]}) must be between {low:g} and {high:g}")
+            )
             return default
         return value
 
@@ -110,14 +122,14 @@ def smtp_settings(ws: Workspace, environ: Mapping[str, str] = os.environ) -> Smt
         )
     settings = SmtpSettings(
         host=host,
-        port=number("port", DEFAULT_PORTS[security]),
+        port=number("port", DEFAULT_PORTS.get(security, 587), int, 1, 65535),
         security=security,
         user=user,
         password=password,
         sender=sender,
-        timeout=number("timeout", 30.0, float),
-        retries=number("retries", 3),
-        retry_delay=number("retry_delay_seconds", 1.0, float),
+        timeout=number("timeout", 30.0, float, 0.1, 3600),
+        retries=number("retries", 3, int, 0, 20),
+        retry_delay=number("retry_delay_seconds", 1.0, float, 0, 600),
         ca_file=given.get("ca_file") or None,
     )
     if settings.ca_file and not Path(settings.ca_file).is_file():
@@ -143,6 +155,12 @@ class Outgoing:
     html: str
     attachment_name: str
     attachment: bytes
+    figures: str = ""  # the figures the document shows (ledger lines as CSV)
+
+    @property
+    def figures_hash(self) -> str:
+        """Stable across days: the PDF's bytes change with its date, the figures do not."""
+        return hashlib.sha256(self.figures.encode()).hexdigest()
 
     @property
     def content_hash(self) -> str:
@@ -155,7 +173,7 @@ class Outgoing:
 
     def message(self, sender: str, to: list[str], message_id: str) -> EmailMessage:
         msg = EmailMessage()
-        msg["Subject"] = self.subject
+        msg["Subject"] = " ".join(self.subject.split())  # no line breaks from data in headers
         msg["From"] = sender
         msg["To"] = ", ".join(to)
         msg["Date"] = formatdate(localtime=False)
@@ -215,6 +233,8 @@ def statement_message(
             for ln in flagged
         ]
         body.append("</ul>")
+    from .statements import lines_csv
+
     name = f"chargeback-{period}-{dept_id}.pdf"
     text += [
         "",
@@ -233,6 +253,7 @@ def statement_message(
         html="<html><body>" + "".join(body) + "</body></html>",
         attachment_name=name,
         attachment=pdf,
+        figures=lines_csv(lines),
     )
 
 
@@ -272,6 +293,9 @@ def summary_message(
         ]
         body.append("</ul>")
     name = f"chargeback-{period}-summary.pdf"
+    figures = f"{cost:.2f}|{attributed:.2f}|" + "|".join(
+        f"{ln.decision_id}:{ln.net:.2f}" for ln in flagged
+    )
     text += ["", f"The summary is attached ({name}).", "", "-- chargeback"]
     return Outgoing(
         key=f"{period}/summary",
@@ -283,6 +307,7 @@ def summary_message(
         html="<html><body>" + "".join(body) + "</body></html>",
         attachment_name=name,
         attachment=pdf,
+        figures=figures,
     )
 
 
@@ -290,29 +315,43 @@ def summary_message(
 
 
 class DeliveryLog:
-    """deliveries.jsonl: one line per accepted recipient, written as it happens."""
+    """deliveries.jsonl: one line per accepted recipient, written as it happens.
+
+    A line cut short by a crash (the last one) is ignored: that recipient was
+    not recorded, so it is sent again, which is the safe side of a crash that
+    happened before the record was complete.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.done: dict[tuple[str, str], dict[str, Any]] = {}
-        if path.exists():
-            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-                if not line.strip():
+        try:
+            text = path.read_text(encoding="utf-8") if path.exists() else ""
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ChargebackError(
+                Problem(f"cannot read the delivery records: {exc}", path)
+            ) from None
+        self.torn = bool(text) and not text.endswith("\n")
+        lines = text.splitlines()
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                self.done[entry["document"], entry["recipient"]] = entry
+            except (json.JSONDecodeError, KeyError, TypeError):
+                if number == len(lines) and self.torn:
                     continue
-                try:
-                    entry = json.loads(line)
-                    self.done[entry["document"], entry["recipient"]] = entry
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    if number == len(path.read_text(encoding="utf-8").splitlines()):
-                        continue  # a line cut short by a crash: that recipient was not recorded
-                    raise ChargebackError(
-                        Problem("not a delivery record (JSON lines)", path, number)
-                    ) from None
+                raise ChargebackError(
+                    Problem("not a delivery record (JSON lines)", path, number)
+                ) from None
 
     def delivered(self, document: str, recipient: str) -> dict[str, Any] | None:
         return self.done.get((document, recipient.lower()))
 
-    def record(self, out: Outgoing, recipients: list[str], message_id: str) -> None:
+    def record(
+        self, out: Outgoing, recipients: list[str], message_id: str, status: str = "delivered"
+    ) -> None:
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         lines = []
         for recipient in recipients:
@@ -321,16 +360,33 @@ class DeliveryLog:
                 "document": out.key,
                 "recipient": recipient.lower(),
                 "sha256": out.content_hash,
+                "figures_sha256": out.figures_hash,
                 "message_id": message_id,
+                "status": status,
                 "delivered_at": stamp,
             }
             self.done[out.key, recipient.lower()] = entry
             lines.append(json.dumps(entry, sort_keys=True))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write("\n".join(lines) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        text = "\n".join(lines) + "\n"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.torn:  # drop the fragment a crash left, so the file stays JSON lines
+                whole = self.path.read_bytes()
+                os.truncate(self.path, whole.rfind(b"\n") + 1)
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise ChargebackError(
+                Problem(
+                    f"cannot record that {out.key} was delivered to {', '.join(recipients)} "
+                    f"({exc.strerror}); stopped so it is not sent twice: fix the file, "
+                    "then run again",
+                    self.path,
+                )
+            ) from None
+        self.torn = False
 
 
 # --------------------------------------------------------------------------- sending
@@ -339,7 +395,8 @@ class DeliveryLog:
 @dataclass
 class Attempt:
     accepted: list[str] = field(default_factory=list)
-    refused: dict[str, str] = field(default_factory=dict)  # permanent, per recipient
+    refused: dict[str, str] = field(default_factory=dict)  # not delivered, per recipient: why
+    uncertain: dict[str, str] = field(default_factory=dict)  # may have been delivered: why
     failed: str | None = None  # the whole message was not delivered: why
     unreachable: bool = False  # the server itself could not be reached
     fatal: bool = False  # a settings problem (login, certificate): no use trying the others
@@ -353,25 +410,58 @@ class _Transient(Exception):
         self.unreachable = unreachable
 
 
+class _Fatal(Exception):
+    """A settings problem: every message would fail the same way."""
+
+
 def _connect(s: SmtpSettings) -> smtplib.SMTP:
     if s.security == "ssl":
         conn: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=s.tls())
     else:
         conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-        if s.security == "starttls":
+        conn.ehlo()
+        if s.security == "starttls" or (s.security == "auto" and conn.has_extn("starttls")):
+            if not conn.has_extn("starttls"):
+                conn.close()
+                raise _Fatal(
+                    f"{s.host}:{s.port} does not offer STARTTLS; set smtp security to ssl, "
+                    "or to none for a relay that takes plain SMTP"
+                )
             conn.starttls(context=s.tls())
+            conn.ehlo()
+        elif s.user and s.security == "auto":
+            conn.close()
+            raise _Fatal(
+                f"{s.host}:{s.port} offers no TLS, and the password is never sent in clear; "
+                "set smtp security to none to allow it"
+            )
     if s.user:
-        conn.login(s.user, s.password or "")
+        try:
+            conn.login(s.user, s.password or "")
+        except UnicodeEncodeError:
+            conn.close()
+            raise _Fatal(
+                "the login or password has characters SMTP login cannot carry (ASCII only)"
+            ) from None
+        except smtplib.SMTPNotSupportedError:
+            conn.close()
+            raise _Fatal(
+                f"{s.host}:{s.port} offers no login here; check smtp security and port"
+            ) from None
     return conn
 
 
 def _reply(exc: smtplib.SMTPResponseException) -> str:
-    text = (
-        exc.smtp_error.decode(errors="replace")
-        if isinstance(exc.smtp_error, bytes)
-        else str(exc.smtp_error)
-    )
-    return f"{exc.smtp_code} {text}".strip()
+    return _text(exc.smtp_code, exc.smtp_error)
+
+
+def _text(code: int, reply: bytes | str) -> str:
+    text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+    return f"{code} {text}".strip()
+
+
+def _as_bytes(reply: bytes | str) -> bytes:
+    return reply if isinstance(reply, bytes) else reply.encode()
 
 
 def _give_up(result: Attempt, pending: list[str], why: str) -> Attempt:
@@ -381,13 +471,28 @@ def _give_up(result: Attempt, pending: list[str], why: str) -> Attempt:
     return result
 
 
+def _close(conn: smtplib.SMTP) -> None:
+    try:
+        conn.quit()
+    except (OSError, smtplib.SMTPException):
+        conn.close()
+
+
 def deliver(
     s: SmtpSettings,
     out: Outgoing,
     to: list[str],
     sleep: Callable[[float], None] = time.sleep,
+    on_accepted: Callable[[list[str], str], None] | None = None,
 ) -> Attempt:
-    """Send one message to `to`, retrying what may pass later; never raises for SMTP."""
+    """Send one message to `to`, retrying what may pass later; never raises for SMTP.
+
+    The SMTP steps are taken one by one so the outcome is known per step:
+    refusals before the message text is sent are safe to retry; a timeout or a
+    dropped connection while the server takes the text is not (it may have been
+    delivered), so it is reported, never sent again on its own. Accepted
+    recipients go to `on_accepted` at once, before any retry of the others.
+    """
     result = Attempt()
     pending = list(to)
     domain = s.sender.rsplit("@", 1)[-1] if "@" in s.sender else "chargeback.local"
@@ -397,19 +502,14 @@ def deliver(
         if attempt:
             sleep(s.retry_delay * 2 ** (attempt - 1))
         try:
-            msg = out.message(s.sender, pending, result.message_id)
             try:
                 conn = _connect(s)
+            except _Fatal as exc:
+                result.fatal = True
+                return _give_up(result, pending, str(exc))
             except smtplib.SMTPAuthenticationError as exc:
                 result.fatal = True
                 return _give_up(result, pending, f"login refused: {_reply(exc)}")
-            except smtplib.SMTPNotSupportedError:
-                result.fatal = True
-                return _give_up(
-                    result,
-                    pending,
-                    f"{s.host}:{s.port} offers no login here; check smtp security and port",
-                )
             except ssl.SSLCertVerificationError as exc:
                 result.fatal = True
                 return _give_up(
@@ -426,33 +526,54 @@ def deliver(
                 raise _Transient(
                     f"cannot reach {s.host}:{s.port}: {exc}", unreachable=True
                 ) from None
+            retry: list[str] = []
             try:
-                refused = conn.send_message(msg, from_addr=s.sender, to_addrs=pending)
-            except smtplib.SMTPRecipientsRefused as exc:
-                refused = exc.recipients
-            except smtplib.SMTPResponseException as exc:  # sender or data refused
-                if 400 <= exc.smtp_code < 500:
-                    raise _Transient(_reply(exc)) from None
-                return _give_up(result, pending, _reply(exc))
-            except (OSError, smtplib.SMTPException) as exc:
+                code, reply = conn.mail(s.sender)
+                if code != 250:
+                    if 400 <= code < 500:
+                        raise _Transient(_text(code, reply))
+                    return _give_up(result, pending, f"sender refused: {_text(code, reply)}")
+                taken = []
+                for rcpt in pending:
+                    code, reply = conn.rcpt(rcpt)
+                    if code in (250, 251):
+                        taken.append(rcpt)
+                    elif 400 <= code < 500:
+                        retry.append(rcpt)
+                        last_problem = _text(code, reply)
+                    else:
+                        result.refused[rcpt] = _text(code, reply)
+                if taken:
+                    msg = out.message(s.sender, taken, result.message_id)
+                    data = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))  # SMTP wants CRLF
+                    try:
+                        code, reply = conn.data(data)
+                    except (OSError, smtplib.SMTPServerDisconnected) as exc:
+                        why = (
+                            f"the connection failed while the server took the message ({exc}); "
+                            "it may have been delivered, so it is not sent again by itself "
+                            "(--resend sends it)"
+                        )
+                        result.uncertain.update({r: why for r in taken})
+                        taken = []
+                        code, reply = 0, b""
+                    except smtplib.SMTPDataError as exc:
+                        code, reply = exc.smtp_code, _as_bytes(exc.smtp_error)
+                    if taken and code == 250:
+                        result.accepted += taken
+                        if on_accepted is not None:
+                            on_accepted(taken, result.message_id)
+                    elif taken and 400 <= code < 500:
+                        retry += taken
+                        last_problem = _text(code, reply)
+                    elif taken:
+                        result.refused.update({r: _text(code, reply) for r in taken})
+            except smtplib.SMTPServerDisconnected as exc:
                 raise _Transient(f"connection lost: {exc}") from None
+            except (OSError, smtplib.SMTPException) as exc:
+                raise _Transient(f"connection failed: {exc}") from None
             finally:
-                try:
-                    conn.quit()
-                except (OSError, smtplib.SMTPException):
-                    conn.close()
-            accepted = [r for r in pending if r not in refused]
-            result.accepted += accepted
-            retry = []
-            for rcpt, (code, text) in refused.items():
-                reply = (
-                    f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
-                )
-                if 400 <= code < 500:
-                    retry.append(rcpt)
-                    last_problem = reply
-                else:
-                    result.refused[rcpt] = reply
+                _close(conn)
             pending = retry
             if not pending:
                 return result
@@ -498,8 +619,8 @@ def outgoing(result: Any) -> tuple[list[Outgoing], list[str]]:
     lines = result.ledger.lines_for(period)
     for dept in ws.departments:
         mine = [ln for ln in lines if ln.department_id == dept.id]
-        if not any(ln.cost > 0 or ln.contacts > 0 for ln in mine):
-            continue  # no charges this month
+        if not any(ln.cost != 0 or ln.contacts != 0 for ln in mine):
+            continue  # no charges (or credits) this month
         if not dept.recipients:
             notes.append(f"department '{dept.id}' has no recipients; its statement was not sent")
             continue
@@ -570,9 +691,9 @@ def run_send(
                 before = log.delivered(out.key, rcpt)
                 if before and not resend:
                     send.already.append((out.key, rcpt))
-                    if before.get("sha256") != out.content_hash:
+                    if before.get("figures_sha256") not in (None, out.figures_hash):
                         send.warnings.append(
-                            f"{out.key} changed since it was sent to {rcpt} on "
+                            f"the figures of {out.key} changed since it was sent to {rcpt} on "
                             f"{before.get('delivered_at', '?')[:10]}; not sent again "
                             "(--resend sends it)"
                         )
@@ -581,7 +702,8 @@ def run_send(
             if not todo:
                 continue
             if dry_run:
-                path = result.out_dir / period / "outbox" / (out.key.split("/")[-1] + ".eml")
+                stem = "summary" if out.department_id is None else f"statement-{out.department_id}"
+                path = result.out_dir / period / "outbox" / f"{stem}.eml"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 sender = (
                     dict(ws.settings.smtp).get("from")
@@ -596,14 +718,16 @@ def run_send(
             if unreachable:
                 send.undelivered += [(out.key, r, unreachable) for r in todo]
                 continue
-            attempt = deliver(settings, out, todo, sleep)
-            if attempt.accepted:
-                log.record(out, attempt.accepted, attempt.message_id)
-                send.sent += [(out.key, r) for r in attempt.accepted]
-            for rcpt, why in attempt.refused.items():
+
+            def accepted(recipients: list[str], message_id: str, out: Outgoing = out) -> None:
+                log.record(out, recipients, message_id)  # the moment the server says yes
+                send.sent += [(out.key, r) for r in recipients]
+
+            attempt = deliver(settings, out, todo, sleep, on_accepted=accepted)
+            if attempt.uncertain:
+                log.record(out, list(attempt.uncertain), attempt.message_id, status="uncertain")
+            for rcpt, why in [*attempt.refused.items(), *attempt.uncertain.items()]:
                 send.undelivered.append((out.key, rcpt, why))
-            if attempt.failed and attempt.unreachable:
-                unreachable = f"not tried: {settings.host}:{settings.port} could not be reached"
-            if attempt.fatal and attempt.failed:
+            if attempt.failed and (attempt.unreachable or attempt.fatal):
                 unreachable = f"not tried: {attempt.failed}"
     return send

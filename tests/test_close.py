@@ -219,7 +219,8 @@ def test_send_attaches_the_frozen_statement_of_a_closed_month(tmp_path: Path) ->
     code, output = cb(root, "send", "--period", "2026-03", "--dry-run")
     assert code == 0, output
     message = email.message_from_bytes(
-        (root / "out/2026-03/outbox/billing.eml").read_bytes(), policy=email.policy.default
+        (root / "out/2026-03/outbox/statement-billing.eml").read_bytes(),
+        policy=email.policy.default,
     )
     assert isinstance(message, email.message.EmailMessage)
     (pdf,) = [p for p in message.iter_attachments() if p.get_content_type() == "application/pdf"]

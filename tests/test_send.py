@@ -58,16 +58,26 @@ class Handler:
         self.envelopes: list[tuple[str, list[str]]] = []
         self.reject: set[str] = set()
         self.busy = 0  # answer 451 to this many DATA commands
+        self.greylist: set[str] = set()  # answer 451 to these recipients
+        self.slow = 0.0  # seconds to wait before answering DATA
+        self.received = 0  # DATA commands that reached the handler
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
     ) -> str:
         if address in self.reject:
             return "550 5.1.1 no such mailbox"
+        if address in self.greylist:
+            return "451 4.7.1 greylisted, try later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.received += 1
+        if self.slow:
+            import asyncio
+
+            await asyncio.sleep(self.slow)
         if self.busy:
             self.busy -= 1
             return "451 4.3.0 try again later"
@@ -255,9 +265,9 @@ def test_dry_run_writes_eml_and_sends_nothing(ws: Path, smtp: tuple[Handler, int
     code, output = send(ws, port, "--dry-run")
     assert code == 0, output
     outbox = sorted(p.name for p in (ws / "out/2026-03/outbox").iterdir())
-    assert outbox == ["billing.eml", "product.eml", "summary.eml"]
+    assert outbox == ["statement-billing.eml", "statement-product.eml", "summary.eml"]
     message = email.message_from_bytes(
-        (ws / "out/2026-03/outbox/product.eml").read_bytes(), policy=email.policy.default
+        (ws / "out/2026-03/outbox/statement-product.eml").read_bytes(), policy=email.policy.default
     )
     assert message["To"] == "prod@example.com"
     assert handler.messages == [] and log(ws) == []
@@ -418,3 +428,79 @@ def test_tls_and_login(ws: Path, certificate: tuple[Path, Path], security: str) 
         assert "s3cret-pw" not in (ws / "out" / "deliveries.jsonl").read_text()
     finally:
         controller.stop()
+
+
+def test_accepted_recipients_are_recorded_before_the_others_are_retried(
+    ws: Path, smtp: tuple[Handler, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import chargeback.deliver as deliver_module
+    from chargeback.run import ReportOptions
+
+    handler, port = smtp
+    handler.greylist = {"cfo@example.com"}
+    for key, value in env(port, CHARGEBACK_SMTP_RETRIES="1").items():
+        monkeypatch.setenv(key, value)
+    seen: list[set[str]] = []
+
+    def sleep(_: float) -> None:  # a kill -9 during this pause must not lose bill@
+        seen.append({e["recipient"] for e in log(ws)})
+
+    result = deliver_module.run_send(
+        ReportOptions(workspace=ws, period="2026-03", out=ws / "out"), sleep=sleep
+    )
+    assert seen and "bill@example.com" in seen[0]
+    assert [(d, r) for d, r, _ in result.undelivered] == [
+        ("2026-03/departments/billing", "cfo@example.com")
+    ]
+
+
+def test_a_timeout_while_the_server_takes_the_message_is_not_resent(
+    ws: Path, smtp: tuple[Handler, int]
+) -> None:
+    handler, port = smtp
+    handler.slow = 2.5
+    code, output = send(ws, port, CHARGEBACK_SMTP_TIMEOUT="1", CHARGEBACK_SMTP_RETRIES="2")
+    assert code == 1 and "may have been delivered" in output
+    assert handler.received == 3  # once per message: never retried on its own
+    assert {e["status"] for e in log(ws)} == {"uncertain"}
+    handler.slow = 0
+    code, output = send(ws, port)
+    assert code == 0 and handler.received == 3  # recorded, so not sent twice
+
+
+def test_a_record_cut_short_by_a_crash_does_not_block_later_runs(
+    ws: Path, smtp: tuple[Handler, int]
+) -> None:
+    handler, port = smtp
+    (ws / "out").mkdir()
+    (ws / "out" / "deliveries.jsonl").write_text('{"document": "2026-03/summary", "recip')
+    assert send(ws, port)[0] == 0
+    assert len(handler.messages) == 3  # the torn record counted for nothing
+    code, output = send(ws, port)
+    assert code == 0, output
+    assert len(handler.messages) == 3
+    assert len((ws / "out/deliveries.jsonl").read_text().splitlines()) == 4  # fragment dropped
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("TIMEOUT", "0"), ("TIMEOUT", "nan"), ("PORT", "99999"), ("RETRIES", "x")],
+)
+def test_bad_mail_settings_name_where_they_came_from(
+    ws: Path, smtp: tuple[Handler, int], name: str, value: str
+) -> None:
+    _, port = smtp
+    code, output = send(ws, port, **{f"CHARGEBACK_SMTP_{name}": value})
+    assert code == 1 and f"CHARGEBACK_SMTP_{name}" in output and "Traceback" not in output
+
+
+def test_line_breaks_in_names_do_not_reach_the_headers(ws: Path, smtp: tuple[Handler, int]) -> None:
+    handler, port = smtp
+    rules = ws / "rules" / "org.yaml"
+    rules.write_text(
+        rules.read_text().replace("name: Product,", 'name: "Product\\nBcc: x@evil.example",')
+    )
+    code, output = send(ws, port)
+    assert code == 0, output
+    assert all(envelope[1] != ["x@evil.example"] for envelope in handler.envelopes)
+    assert any("Product Bcc: x@evil.example" in m["Subject"] for m in handler.messages)
