@@ -458,7 +458,7 @@ def reopen(
 @app.command(
     epilog="[bold]Examples[/]\n\n"
     "  chargeback journal --period 2026-03\n\n"
-    "  chargeback journal --workspace acme --period 2026-03 --out /srv/erp-import",
+    "  chargeback journal --workspace acme --period 2026-03",
 )
 def journal(
     period: Annotated[str, typer.Option(help="The month to journal, YYYY-MM.")],

@@ -199,6 +199,20 @@ def reopen(out_dir: Path, period: str) -> Path:
     folder = out_dir / CLOSED / period
     if not folder.is_dir():
         raise ChargebackError(Problem(f"{period} is not closed", out_dir / CLOSED))
+    carriers = [
+        p
+        for p, frozen in closed_periods(out_dir).items()
+        if p > period
+        and any(ln.decision_id.startswith(f"{ADJUSTMENT}-{period}:") for ln in frozen.lines)
+    ]
+    if carriers:
+        raise ChargebackError(
+            Problem(
+                f"closed {', '.join(carriers)} carries adjustments for {period}; reopening "
+                f"{period} alone would count them twice: reopen {carriers[-1]} first",
+                folder,
+            )
+        )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     kept = out_dir / CLOSED / "reopened" / f"{period}-{stamp}"
     kept.parent.mkdir(parents=True, exist_ok=True)
@@ -236,7 +250,14 @@ def serve_closed(result: RunResult, open_periods_default: bool) -> Served:
             summaries[period] = frozen.summary
             for rel, digest in frozen.files.items():
                 path = frozen.folder / "documents" / rel
-                data = path.read_bytes()
+                try:
+                    data = path.read_bytes()
+                except OSError as exc:
+                    raise ChargebackError(
+                        Problem(
+                            f"a closed document is missing or unreadable ({exc.strerror})", path
+                        )
+                    ) from None
                 if hashlib.sha256(data).hexdigest() != digest:
                     raise ChargebackError(
                         Problem("a closed document does not match its recorded sha256", path)
@@ -300,22 +321,25 @@ def serve_closed(result: RunResult, open_periods_default: bool) -> Served:
             )
         if not deltas:
             continue
-        target = next((p for p in periods if p > period and p not in closed), None)
-        if target is None and open_periods_default:
-            # the run's months end at or before the closed one: the next month takes it
-            target = _month_after(max([*periods, *closed]))
-            extra = build_ledger(ws, result.attribution, [target])
-            periods.append(target)
-            lines += list(extra.lines)
-            summaries[target] = extra.periods[0]
+        # posted in one month only, whatever the run: the first open month after it
+        target = _month_after(period)
+        while target in closed:
+            target = _month_after(target)
         cost = sum((d.cost for d in deltas), Decimal(0))
-        if target is None:
-            served.warnings.append(
-                f"the current data would change closed {period} by {cost:.2f} "
-                f"{ledger.currency}; the adjustment is posted in the first open month after "
-                "it, which this run does not report"
-            )
-            continue
+        if target not in periods:
+            if open_periods_default and target > max(periods, default=""):
+                # the run's months end before it: report that month too
+                extra = build_ledger(ws, result.attribution, [target])
+                periods.append(target)
+                lines += list(extra.lines)
+                summaries[target] = extra.periods[0]
+            else:
+                served.warnings.append(
+                    f"the current data would change closed {period} by {cost:.2f} "
+                    f"{ledger.currency}; the adjustment belongs to {target}, which this run "
+                    "does not report"
+                )
+                continue
         posted_lines = [replace(d, period=target) for d in deltas]
         lines += posted_lines
         summary = summaries[target]

@@ -1,5 +1,8 @@
 """A general-ledger journal for one month, laid out for the company's ERP import.
 
+Values are written as they are (an ERP import is not a spreadsheet: no
+formula-guard quotes are added), quoted by the csv module where needed.
+
 Each department's charge (its ledger lines, prior-period adjustments
 included) is debited to its cost center; the total is credited to the service
 cost center from settings, so every journal balances to the cent. The column
@@ -19,8 +22,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from .errors import Problem
-from .ledger import Ledger
+from .errors import Problem, WorkspaceError
+from .ledger import UNATTRIBUTED, Ledger
 from .model import Workspace
 
 FIELDS = (
@@ -53,16 +56,31 @@ DELIMITERS = {",": ",", ";": ";", "tab": "\t", "|": "|"}
 
 
 def placeholder_problems(template: str) -> list[str]:
-    """Why a column template cannot be filled ([] when it can)."""
+    """Why a column template cannot be filled ([] when it can).
+
+    Every field is text (figures arrive formatted: 1234.56), so a format spec
+    such as {amount:.2f} cannot apply; trying the template on sample text
+    finds that here rather than mid-run.
+    """
     try:
         names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
     except ValueError as exc:
         return [f"'{template}' is not a valid template ({exc}); write braces as {{{{ and }}}}"]
-    return [
+    unknown = [
         f"unknown field '{{{name}}}' (known: {', '.join(FIELDS)})"
         for name in names
         if name not in FIELDS
     ]
+    if unknown:
+        return unknown
+    try:
+        template.format(**{name: "text" for name in FIELDS})
+    except (ValueError, KeyError, IndexError, AttributeError) as exc:
+        return [
+            f"'{template}' cannot be filled ({exc}); fields are text, already formatted: "
+            "write {amount}, not {amount:.2f}"
+        ]
+    return []
 
 
 @dataclass(frozen=True)
@@ -79,22 +97,35 @@ def journal_lines(ws: Workspace, ledger: Ledger, period: str) -> list[JournalLin
     settings = ws.settings.journal
     lines: list[JournalLine] = []
     total = Decimal("0.00")
-    for dept in ws.departments:
-        cost = sum(
-            (ln.cost for ln in ledger.lines_for(period) if ln.department_id == dept.id),
-            Decimal("0.00"),
-        )
+    names = {d.id: d.name for d in ws.departments}
+    # from the ledger's lines, not today's rules: a department removed since may still
+    # carry a prior-period adjustment
+    charged: dict[str, tuple[str, Decimal]] = {}
+    for ln in ledger.lines_for(period):
+        if ln.department_id == UNATTRIBUTED:
+            continue
+        center, cost = charged.get(ln.department_id, (ln.cost_center, Decimal("0.00")))
+        charged[ln.department_id] = (center or ln.cost_center, cost + ln.cost)
+    for dept_id, (center, cost) in sorted(charged.items()):
         if cost == 0:
             continue
+        name = names.get(dept_id, dept_id)
+        if not center:
+            raise WorkspaceError(
+                Problem(
+                    f"department '{dept_id}' has no cost_center, so the journal cannot debit "
+                    f"its {cost:.2f} {ledger.currency}; set one in its rules file"
+                )
+            )
         total += cost
         lines.append(
             JournalLine(
                 account=settings.account,
-                cost_center=dept.cost_center,
-                department_id=dept.id,
-                department_name=dept.name,
+                cost_center=center,
+                department_id=dept_id,
+                department_name=name,
                 amount=cost,
-                memo=f"Customer-service chargeback {period}: {dept.name}",
+                memo=f"Customer-service chargeback {period}: {name}",
             )
         )
     if lines:
@@ -109,11 +140,6 @@ def journal_lines(ws: Workspace, ledger: Ledger, period: str) -> list[JournalLin
             )
         )
     return lines
-
-
-def _text(value: str) -> str:
-    """Spreadsheets run a cell that starts with = + or @ as a formula: keep it text."""
-    return "'" + value if value[:1] in ("=", "+", "@") else value
 
 
 def journal_csv(ws: Workspace, ledger: Ledger, period: str) -> tuple[str, dict[str, Any]]:
@@ -140,12 +166,12 @@ def journal_csv(ws: Workspace, ledger: Ledger, period: str) -> tuple[str, dict[s
             "account": line.account,
             "cost_center": line.cost_center,
             "department_id": line.department_id,
-            "department_name": _text(line.department_name),
+            "department_name": line.department_name,
             "debit": f"{debit:.2f}",
             "credit": f"{credit:.2f}",
             "amount": f"{line.amount:.2f}",
             "currency": ledger.currency,
-            "memo": _text(line.memo),
+            "memo": line.memo,
         }
         writer.writerow([template.format(**values) for _, template in columns])
     assert debit_total == credit_total, "a journal must balance"

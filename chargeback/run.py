@@ -10,7 +10,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -311,6 +311,13 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
     # closed months are served as closed; differences become adjustments (closing.py)
     result.served = serve_closed(result, open_periods_default=not (opts.period or opts.period_from))
     result.warnings.extend(result.served.warnings)
+    usual = output_dir(replace(opts, out=None), ws)
+    elsewhere = opts.out is not None and usual.resolve() != out_dir.resolve()
+    if elsewhere and (usual / "closed").is_dir() and not (out_dir / "closed").is_dir():
+        result.warnings.append(
+            f"months closed in {usual} do not apply to --out {out_dir}: closed months live "
+            "in the output folder that closed them"
+        )
     for name in sorted(loaded.missing):
         used = any(name in r.match.columns() for r in ws.rules)
         if used and name not in {f for r in ws.rules for f, _ in r.match.fields}:

@@ -225,3 +225,43 @@ def test_send_attaches_the_frozen_statement_of_a_closed_month(tmp_path: Path) ->
     assert isinstance(message, email.message.EmailMessage)
     (pdf,) = [p for p in message.iter_attachments() if p.get_content_type() == "application/pdf"]
     assert pdf.get_content() == frozen
+
+
+def test_an_adjustment_belongs_to_one_month_whatever_the_run_reports(tmp_path: Path) -> None:
+    root = workspace(tmp_path, "journal: {service_cost_center: CC-9000}\n")
+    assert cb(root, "close", "--period", "2026-03")[0] == 0
+    add(root, "c9,2026-03-20T10:00:00,phone,fee")
+    code, output = cb(root, "journal", "--period", "2026-05")
+    assert code == 0, output
+    may = (root / "out/2026-05/journal.csv").read_text()
+    assert "CC-1,1.00" in may  # May's own fee only, no adjustment
+    assert "belongs to 2026-04, which this run does not report" in output
+    code, output = cb(root, "journal", "--period", "2026-04")
+    assert code == 0, output
+    rows = list(csv.DictReader(io.StringIO((root / "out/2026-04/journal.csv").read_text())))
+    assert rows[0]["cost_center"] == "CC-1" and rows[0]["debit"] == "2.00"  # fee + adjustment
+
+
+def test_reopen_refuses_when_a_later_closed_month_carries_its_adjustments(tmp_path: Path) -> None:
+    root = workspace(tmp_path)
+    assert cb(root, "close", "--period", "2026-03")[0] == 0
+    add(root, "c9,2026-03-20T10:00:00,phone,fee")
+    assert cb(root, "close", "--period", "2026-04")[0] == 0
+    code, output = cb(root, "reopen", "--period", "2026-03", "--force")
+    assert code == 1 and "reopen 2026-04 first" in output
+    assert cb(root, "reopen", "--period", "2026-04", "--force")[0] == 0
+    assert cb(root, "reopen", "--period", "2026-03", "--force")[0] == 0
+
+
+def test_journal_refuses_format_specs_and_departments_without_a_cost_center(
+    tmp_path: Path,
+) -> None:
+    spec = workspace(
+        tmp_path / "a", 'journal:\n  service_cost_center: X\n  columns: {A: "{amount:.2f}"}\n'
+    )
+    code, output = cb(spec, "journal", "--period", "2026-04")
+    assert code == 1 and "write {amount}" in output and "Traceback" not in output
+    bare = workspace(tmp_path / "b", "journal: {service_cost_center: X}\n")
+    (bare / "rules" / "all.yaml").write_text(RULES.replace(", cost_center: CC-1", ""))
+    code, output = cb(bare, "journal", "--period", "2026-04")
+    assert code == 1 and "'billing' has no cost_center" in output
