@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from chargeback.run import ReportOptions, run_report
+
+# Tests render many tiny document sets, where starting PDF worker processes costs
+# more than it saves; the parallel path is exercised where a test asks for it
+# (test_statements: test_parallel_rendering_gives_the_same_bytes).
+os.environ.setdefault("CHARGEBACK_WORKERS", "1")
 
 DEPARTMENTS = """
 departments:

@@ -80,6 +80,11 @@ def make_workspace(root: Path) -> Path:
 
 
 def invoke(*args: str) -> Result:
+    """The app, with `report` writing the ledger only unless a test asks for --format:
+    these tests are about the ledger and the command line (test_statements.py reads
+    the documents)."""
+    if args[:1] == ("report",) and "--format" not in args:
+        args = (*args, "--format", "csv,json")
     result = CliRunner().invoke(app, list(args))
     # CliRunner swallows crashes; a crash would show up here as a non-SystemExit.
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output

@@ -498,3 +498,16 @@ def test_a_department_without_a_name_is_headed_by_its_id(tmp_path: Path) -> None
     meta = PdfReader(root / "out/2026-03/departments/ops.pdf").metadata
     assert meta is not None and meta.title is not None and ": ops, Mar 2026" in meta.title
     assert meta.subject == "Customer-service cost charged back to ops for 2026-03"
+
+
+def test_parallel_rendering_gives_the_same_bytes(
+    rendered: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker pool (2 processes) renders exactly what one process renders."""
+    monkeypatch.setenv("CHARGEBACK_WORKERS", "2")
+    root = rendered.parent
+    out = tmp_path / "parallel"
+    args = ["report", "--workspace", str(root), "--out", str(out), "--format", "pdf"]
+    assert runner.invoke(app, args).exit_code == 0
+    for path in rendered.rglob("*.pdf"):
+        assert (out / path.relative_to(rendered)).read_bytes() == path.read_bytes()
