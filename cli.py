@@ -25,6 +25,10 @@ from chargeback.run import (
     Steps,
     UsageError,
     check_period_options,
+    prepare,
+    run_close,
+    run_journal,
+    run_reopen,
     run_report,
 )
 
@@ -403,8 +407,6 @@ def close(
     Later runs serve the frozen figures; a change in the data is posted as a
     prior-period adjustment in the first open month.
     """
-    from chargeback.run import run_close
-
     try:
         check_period_options(ReportOptions(period=period))
         frozen, result = run_close(
@@ -441,8 +443,6 @@ def reopen(
     out_dir: OutOption = None,
 ) -> None:
     """Reopen a closed month (recorded); the next run recomputes it from the data."""
-    from chargeback.run import run_reopen
-
     try:
         check_period_options(ReportOptions(period=period))
         kept = run_reopen(ReportOptions(workspace=workspace, period=period, out=out_dir), force)
@@ -471,8 +471,6 @@ def journal(
     Each department's cost center is debited with its charge and the service cost
     center credited with the total; the columns follow `journal:` in chargeback.yaml.
     """
-    from chargeback.run import run_journal
-
     try:
         check_period_options(ReportOptions(period=period))
         path, totals = run_journal(
@@ -597,8 +595,6 @@ def check(
     contacts: ContactsOption = None,
 ) -> None:
     """Validate rules, settings and contacts without writing anything."""
-    from chargeback.run import prepare
-
     try:
         ws, loaded = prepare(ReportOptions(workspace=workspace, contacts=contacts), _progress())
     except ChargebackError as exc:

@@ -90,14 +90,15 @@ def month_bounds(period: str) -> tuple[date, date]:
     return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
 
 
+def shift_month(period: str, n: int) -> str:
+    """'2026-01' shifted by n months: shift_month('2026-01', -1) == '2025-12'."""
+    index = int(period[:4]) * 12 + int(period[5:7]) - 1 + n
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
 def trailing_months(period: str, n: int) -> list[str]:
     """The n months ending with `period`, oldest first."""
-    year, month = int(period[:4]), int(period[5:7])
-    out = []
-    for _ in range(n):
-        out.append(f"{year:04d}-{month:02d}")
-        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
-    return out[::-1]
+    return [shift_month(period, k) for k in range(1 - n, 1)]
 
 
 def days_in_window(rule: Rule, first: date, last: date | None, period: str) -> int:

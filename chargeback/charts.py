@@ -3,7 +3,8 @@
 Each chart is one small SVG string built from a few `<path>`s (WeasyPrint
 lays out a single path far faster than hundreds of rects). Every piece of text
 that comes from the data goes through `esc`, so a decision titled `<img ...>`
-stays text.
+stays text, and the result is returned as Markup, ready for an autoescaping
+template.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from html import escape
+
+from markupsafe import Markup
 
 # Presentation attributes, not CSS classes: WeasyPrint does not apply the page's
 # stylesheet inside inline SVG, and attributes look the same in every browser.
@@ -90,7 +93,7 @@ def daily_chart(
     baselines: Sequence[Baseline] = (),
     width: int = 640,
     height: int = 150,
-) -> str:
+) -> Markup:
     """Daily matched contacts from `start` to `end`, effective date and baselines marked."""
     left, right, top, bottom = 34, width - 6, 14, height - 22
     days = (end - start).days + 1
@@ -172,7 +175,7 @@ def daily_chart(
             text = MONTHS[m.month - 1] + (f" {m.year}" if m.month == 1 or i == 0 else "")
             parts.append(f'<text {AXIS_TEXT} x="{mx + 2:.1f}" y="{bottom + 15}">{esc(text)}</text>')
     parts.append("</svg>")
-    return "".join(parts)
+    return Markup("".join(parts))
 
 
 def stacked_bars(
@@ -180,7 +183,7 @@ def stacked_bars(
     series: Sequence[tuple[str, Sequence[Decimal]]],
     width: int = 640,
     height: int = 190,
-) -> str:
+) -> Markup:
     """Monthly totals stacked by series, each given as (colour, values)."""
     left, right, top, bottom = 46, width - 6, 10, height - 18
     totals = [sum((s[1][i] for s in series), Decimal(0)) for i in range(len(columns))]
@@ -222,7 +225,7 @@ def stacked_bars(
             f"{esc(label)}</text>"
         )
     parts.append("</svg>")
-    return "".join(parts)
+    return Markup("".join(parts))
 
 
 def month_label(period: str) -> str:
@@ -241,7 +244,7 @@ def line_chart(
     width: int = 640,
     height: int = 170,
     unit: str = "",
-) -> str:
+) -> Markup:
     """One line per series, given as (colour, label, values); None leaves a gap."""
     left, right, top, bottom = 46, width - 90, 10, height - 18
     values = [v for _, _, vs in series for v in vs if v is not None]
@@ -299,7 +302,7 @@ def line_chart(
             f"{esc(label)}</text>"
         )
     parts.append("</svg>")
-    return "".join(parts)
+    return Markup("".join(parts))
 
 
 def hbars(
@@ -307,7 +310,7 @@ def hbars(
     width: int = 640,
     row_height: int = 16,
     color: str = "#1f5fa8",
-) -> str:
+) -> Markup:
     """Horizontal bars: (label, value, value as printed), longest first as given."""
     label_w, right = 210, width - 70
     height = max(1, len(rows)) * row_height + 4
@@ -333,7 +336,7 @@ def hbars(
             f"{esc(shown)}</text>"
         )
     parts.append("</svg>")
-    return "".join(parts)
+    return Markup("".join(parts))
 
 
 def grouped_bars(
@@ -341,7 +344,7 @@ def grouped_bars(
     series: Sequence[tuple[str, str, Sequence[float | None]]],
     width: int = 640,
     height: int = 180,
-) -> str:
+) -> Markup:
     """Bars per group (an outcome) for each series (a horizon); None = not yet observable."""
     left, right, top, bottom = 46, width - 6, 10, height - 18
     values = [v for _, _, vs in series for v in vs if v is not None]
@@ -384,4 +387,4 @@ def grouped_bars(
             f"{esc(label)}</text>"
         )
     parts.append("</svg>")
-    return "".join(parts)
+    return Markup("".join(parts))

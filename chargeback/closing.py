@@ -18,16 +18,17 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .attribute import shift_month
 from .errors import ChargebackError, Problem
 from .ledger import UNATTRIBUTED, Ledger, LedgerLine, PeriodSummary, build_ledger, half_up
-from .output import line_values
+from .output import line_values, lines_csv, sha256_file
 
 if TYPE_CHECKING:
     from .run import RunResult
@@ -121,10 +122,6 @@ def closed_periods(out_dir: Path) -> dict[str, Frozen]:
     return found
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _history(out_dir: Path, entry: dict[str, Any]) -> None:
     path = out_dir / CLOSED / "history.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -158,7 +155,7 @@ def freeze(result: RunResult) -> Frozen:
             dest = documents / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, dest)
-            files[rel] = _sha256(dest)
+            files[rel] = sha256_file(dest)
     summary = next(p for p in result.ledger.periods if p.period == period)
     lines = result.ledger.lines_for(period)
     cs_value = result.value.periods.get(period) if result.value is not None else None
@@ -179,19 +176,13 @@ def freeze(result: RunResult) -> Frozen:
         "cs_value": cs_value,
     }
     staging.mkdir(parents=True, exist_ok=True)
-    (staging / "ledger.csv").write_text(_csv(lines), encoding="utf-8")
+    (staging / "ledger.csv").write_text(lines_csv(lines), encoding="utf-8")
     (staging / "manifest.json").write_text(
         json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
     os.replace(staging, target)
     _history(out, {"action": "close", "period": period, "fingerprint": manifest["fingerprint"]})
     return closed_periods(out)[period]
-
-
-def _csv(lines: list[LedgerLine]) -> str:
-    from .statements import lines_csv
-
-    return lines_csv(lines)
 
 
 def reopen(out_dir: Path, period: str) -> Path:
@@ -226,9 +217,9 @@ def reopen(out_dir: Path, period: str) -> Path:
 
 @dataclass
 class Served:
-    frozen: dict[str, Frozen]  # reported periods served from closed/
-    documents: dict[str, bytes]  # "P/departments/x.pdf" -> bytes, for the frozen periods
-    warnings: list[str]
+    frozen: dict[str, Frozen] = field(default_factory=dict)  # reported periods from closed/
+    documents: dict[str, bytes] = field(default_factory=dict)  # "P/departments/x.pdf" -> bytes
+    warnings: list[str] = field(default_factory=list)
 
 
 def serve_closed(result: RunResult, open_periods_default: bool) -> Served:
@@ -322,9 +313,9 @@ def serve_closed(result: RunResult, open_periods_default: bool) -> Served:
         if not deltas:
             continue
         # posted in one month only, whatever the run: the first open month after it
-        target = _month_after(period)
+        target = shift_month(period, 1)
         while target in closed:
-            target = _month_after(target)
+            target = shift_month(target, 1)
         cost = sum((d.cost for d in deltas), Decimal(0))
         if target not in periods:
             if open_periods_default and target > max(periods, default=""):
@@ -367,9 +358,3 @@ def serve_closed(result: RunResult, open_periods_default: bool) -> Served:
         lines=tuple(ln for ln in lines if ln.period in periods),
     )
     return served
-
-
-def _month_after(period: str) -> str:
-    year, month = int(period[:4]), int(period[5:7])
-    year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return f"{year:04d}-{month:02d}"

@@ -233,7 +233,7 @@ def statement_message(
             for ln in flagged
         ]
         body.append("</ul>")
-    from .statements import lines_csv
+    from .output import lines_csv
 
     name = f"chargeback-{period}-{dept_id}.pdf"
     text += [
@@ -604,9 +604,10 @@ def last_period(timezone: str, now: datetime | None = None) -> str:
     """The calendar month before the current one, in the workspace's time zone."""
     from zoneinfo import ZoneInfo
 
+    from .attribute import shift_month
+
     today = (now or datetime.now(UTC)).astimezone(ZoneInfo(timezone)).date()
-    year, month = (today.year - 1, 12) if today.month == 1 else (today.year, today.month - 1)
-    return f"{year:04d}-{month:02d}"
+    return shift_month(f"{today:%Y-%m}", -1)
 
 
 def outgoing(result: Any) -> tuple[list[Outgoing], list[str]]:

@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from .evidence import gather
-from .render import PdfJob, environment, render_html, render_pdfs, safe_svg
+from .evidence import Evidence, gather
+from .render import PdfJob, environment, render_html, render_pdfs
 from .resources import templates_dir
 from .statements import Builder
 from .value_doc import ValueBuilder
@@ -27,17 +27,12 @@ def render_documents(
     """{relative path: content} for every summary and statement of the run's periods."""
     ws = result.workspace
     assert result.meta is not None
-    frozen = result.served.frozen if result.served else {}
-    live = [p for p in result.periods if p not in frozen]  # closed months are not redrawn
+    live = [p for p in result.periods if p not in result.served.frozen]  # closed: not redrawn
     with steps.step("Gathering evidence"):
-        evidence = gather(
-            ws,
-            result.loaded.frame,
-            result.attribution,
-            result.ledger,
-            skip=opts.value_only,
-            only=set(live),
-        )
+        if live and not opts.value_only:  # the statements' evidence
+            evidence = gather(ws, result.loaded.frame, result.attribution, result.ledger, set(live))
+        else:
+            evidence = Evidence(lines={}, daily={}, first_date=None, last_date=None)
         generated = datetime.fromisoformat(result.meta["generated_at"])
         today = generated.astimezone(ZoneInfo(ws.settings.timezone)).date()
         builder = Builder(ws, result.attribution, result.ledger, evidence, result.meta, today)
@@ -49,33 +44,17 @@ def render_documents(
     template_dirs = [f for f in folders if f is not None]
     env = environment(template_dirs)
     files: dict[str, str | bytes] = {}
-    if result.served:
-        for name, data in result.served.documents.items():
-            wanted = name.endswith(".pdf") and "pdf" in opts.formats
-            wanted |= name.endswith(".html") and "html" in opts.formats
-            if wanted and (
-                not opts.value_only or name.endswith(("/cs-value.pdf", "/cs-value.html"))
-            ):
-                files[name] = data
+    for name, data in result.served.documents.items():  # closed months, as they were
+        wanted = name.endswith(".pdf") and "pdf" in opts.formats
+        wanted |= name.endswith(".html") and "html" in opts.formats
+        if wanted and (not opts.value_only or name.endswith(("/cs-value.pdf", "/cs-value.html"))):
+            files[name] = data
     jobs: list[tuple[str, PdfJob]] = []
     with steps.step(f"Rendering {len(docs)} documents"):
         for doc in docs:
             context = dict(doc.context)
             context["title"] = doc.title
             context["subject"] = doc.subject
-            if "trend" in context:
-                trend = context["trend"]
-                context["trend"] = {**trend, "chart": safe_svg(trend["chart"])}
-            for key in ("cost_trend_chart",):
-                if key in context:
-                    context[key] = safe_svg(context[key])
-            for key in ("avoidable", "repeats", "after_contact"):
-                if key in context:
-                    context[key] = {**context[key], "chart": safe_svg(context[key]["chart"])}
-            if "decisions" in context:
-                context["decisions"] = [
-                    {**d, "chart": safe_svg(d["chart"])} for d in context["decisions"]
-                ]
             html = render_html(env, doc.template, context)
             if "html" in opts.formats:
                 files[f"{doc.name}.html"] = html

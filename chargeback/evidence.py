@@ -20,6 +20,7 @@ from fractions import Fraction
 import polars as pl
 
 from .attribute import (
+    MASK_BITS,
     Attribution,
     decision_weights,
     decode_masks,
@@ -86,12 +87,9 @@ def gather(
     frame: pl.DataFrame,
     attribution: Attribution,
     ledger: Ledger,
-    skip: bool = False,
     only: set[str] | None = None,
 ) -> Evidence:
     """Evidence for the ledger's lines (of the `only` months: closed ones are not redrawn)."""
-    if skip:  # documents without statements (chargeback value) need none
-        return Evidence(lines={}, daily={}, first_date=None, last_date=None)
     periods = sorted({ln.period for ln in ledger.lines if only is None or ln.period in only})
     rules = ws.rules
     lf = with_text_lower(frame.lazy(), ws)
@@ -146,13 +144,11 @@ def gather(
         lines[key] = ev
 
     _examples(ws, lf, masks, mask_names, periods, lines)
-    daily, first, last = _daily(ws, lf, {line.decision_id for line in ledger.lines})
+    daily, first, last = _daily(ws, lf, {decision_id for _, decision_id in lines})
     return Evidence(lines=lines, daily=daily, first_date=first, last_date=last)
 
 
 def _decision_bits(ws: Workspace, decision_id: str, chunks: int) -> list[pl.Expr]:
-    from .attribute import MASK_BITS
-
     values = [0] * chunks
     for i, rule in enumerate(ws.rules):
         if rule.decision == decision_id:

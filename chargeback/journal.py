@@ -13,15 +13,14 @@ figures, like every other output.
 
 from __future__ import annotations
 
-import calendar
 import csv
 import io
 import string
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from .attribute import month_bounds
 from .errors import Problem, WorkspaceError
 from .ledger import UNATTRIBUTED, Ledger
 from .model import Workspace
@@ -145,8 +144,7 @@ def journal_lines(ws: Workspace, ledger: Ledger, period: str) -> list[JournalLin
 def journal_csv(ws: Workspace, ledger: Ledger, period: str) -> tuple[str, dict[str, Any]]:
     """The journal file's text, and totals for the message (debits == credits)."""
     settings = ws.settings.journal
-    year, month = int(period[:4]), int(period[5:7])
-    day = date(year, month, calendar.monthrange(year, month)[1])
+    day = month_bounds(period)[1]  # booked on the month's last day
     lines = journal_lines(ws, ledger, period)
     columns = settings.columns or DEFAULT_COLUMNS
     buf = io.StringIO()

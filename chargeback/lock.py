@@ -2,8 +2,8 @@
 
 An advisory lock (fcntl.flock) on `<out>/.chargeback.lock`: the kernel drops it
 when the process ends, however it ends, so a crashed run never leaves a stale
-lock behind. Re-entrant within one process, because `send` and `close` run
-the report under the lock they already hold.
+lock behind. `send`, `close` and `journal` take it after their report step
+has written and released it: each writing step holds it while it writes.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from pathlib import Path
 from .errors import ChargebackError, Problem
 
 LOCK_NAME = ".chargeback.lock"
-_held: dict[Path, int] = {}  # resolved folder -> depth
 
 
 @contextmanager
@@ -25,14 +24,6 @@ def locked(out_dir: Path) -> Iterator[None]:
         import fcntl
     except ImportError:  # not POSIX: no lock, as before
         yield
-        return
-    key = out_dir.resolve()
-    if key in _held:
-        _held[key] += 1
-        try:
-            yield
-        finally:
-            _held[key] -= 1
         return
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -58,11 +49,9 @@ def locked(out_dir: Path) -> Iterator[None]:
         handle.truncate()
         handle.write(f"pid {os.getpid()}")
         handle.flush()
-        _held[key] = 1
         try:
             yield
         finally:
-            del _held[key]
             fcntl.flock(handle, fcntl.LOCK_UN)
     finally:
         handle.close()

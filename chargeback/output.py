@@ -11,7 +11,7 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,13 +53,18 @@ def line_values(line: LedgerLine) -> dict[str, str]:
     }
 
 
-def ledger_csv(ledger: Ledger) -> str:
+def lines_csv(lines: Iterable[LedgerLine]) -> str:
+    """Ledger lines in ledger.csv's columns (also the statements' attachments)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=LEDGER_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    for line in ledger.lines:
+    for line in lines:
         writer.writerow(line_values(line))
     return buf.getvalue()
+
+
+def ledger_csv(ledger: Ledger) -> str:
+    return lines_csv(ledger.lines)
 
 
 def sha256_file(path: Path) -> str:
@@ -197,7 +202,8 @@ def write_outputs(
 ) -> list[Path]:
     """The ledger files plus any rendered documents, all-or-nothing."""
     out = result.out_dir
-    meta = result.meta or run_metadata(result, opts)
+    meta = result.meta
+    assert meta is not None  # run_report sets it before writing
     with _staged(out) as files:
         if "csv" in opts.formats and not opts.value_only:
             files["ledger.csv"] = ledger_csv(result.ledger)

@@ -29,11 +29,9 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 import jinja2
-from markupsafe import Markup
 
 from .errors import ChargebackError, Problem
 
-PDF_VARIANTS = ("pdf/a-3b",)
 SERIAL_UP_TO = 2  # documents; below this a worker pool costs more than it saves
 
 
@@ -61,11 +59,6 @@ def environment(template_dirs: Sequence[Path]) -> jinja2.Environment:
     )
     env.filters["money"] = money
     return env
-
-
-def safe_svg(svg: str) -> Markup:
-    """Charts are built by charts.py with every data string escaped; mark them as markup."""
-    return Markup(svg)
 
 
 def render_html(env: jinja2.Environment, template: str, context: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .attribute import Attribution, attribute
-from .closing import Frozen, Served, serve_closed
+from .closing import Frozen, Served, freeze, reopen, serve_closed
 from .contacts import Loaded, format_of, load_contacts, load_orders
 from .errors import ChargebackError, Problem, WorkspaceError
 from .ledger import Ledger, build_ledger
@@ -27,6 +27,7 @@ from .workspace import find_workspace, load_workspace
 PERIOD = re.compile(r"^[12]\d{3}-(0[1-9]|1[0-2])$")
 RESERVED_COLUMNS = ("local", "date", "period", "hs_us", "text_lower", "_file", "_row")
 FORMATS = ("pdf", "html", "csv", "json")
+PDF_VARIANTS = ("pdf/a-3b",)  # WeasyPrint's names; render.py passes them through
 
 
 class UsageError(ChargebackError):
@@ -64,7 +65,7 @@ class RunResult:
     meta: dict[str, Any] | None = None  # run metadata, shared by ledger.json and documents
     orders: Loaded | None = None
     value: ValueReport | None = None  # the CS-value report, when it was asked for
-    served: Served | None = None  # closed months served from <out>/closed/
+    served: Served = field(default_factory=Served)  # closed months served from <out>/closed/
 
 
 class Steps:
@@ -119,8 +120,6 @@ def check_period_options(opts: ReportOptions) -> None:
         raise UsageError(f"--templates '{opts.templates}' is not a folder")
     if not opts.formats:
         raise UsageError(f"--format is empty (choose from {', '.join(FORMATS)})")
-    from .render import PDF_VARIANTS
-
     if opts.pdf_variant is not None and opts.pdf_variant not in PDF_VARIANTS:
         raise UsageError(
             f"unknown --pdf-variant '{opts.pdf_variant}' (choose from {', '.join(PDF_VARIANTS)})"
@@ -238,16 +237,13 @@ def output_dir(opts: ReportOptions, ws: Workspace) -> Path:
 
 def run_close(opts: ReportOptions, steps: Steps | None = None) -> tuple[Frozen, RunResult]:
     """Render the month as it stands and freeze it (closing.py)."""
-    from dataclasses import replace
-
-    from .closing import freeze
 
     if opts.period is None:
         raise UsageError("close needs --period YYYY-MM")
     result = run_report(replace(opts, formats=("pdf", "html")), steps)
     with locked(result.out_dir):
-        if opts.period in (result.served.frozen if result.served else {}):
-            frozen = result.served.frozen[opts.period]  # type: ignore[union-attr]
+        if opts.period in result.served.frozen:
+            frozen = result.served.frozen[opts.period]
             raise ChargebackError(
                 Problem(
                     f"{opts.period} is already closed (since {frozen.closed_at[:10]}); to change "
@@ -259,8 +255,6 @@ def run_close(opts: ReportOptions, steps: Steps | None = None) -> tuple[Frozen, 
 
 
 def run_reopen(opts: ReportOptions, force: bool) -> Path:
-    from .closing import reopen
-
     if opts.period is None:
         raise UsageError("reopen needs --period YYYY-MM")
     if not force:
@@ -276,8 +270,6 @@ def run_reopen(opts: ReportOptions, force: bool) -> Path:
 
 def run_journal(opts: ReportOptions, steps: Steps | None = None) -> tuple[Path, dict[str, Any]]:
     """<out>/<period>/journal.csv from the month's ledger (its frozen figures when closed)."""
-    from dataclasses import replace
-
     from .journal import journal_csv, settings_problem
     from .output import write_files
 

@@ -23,7 +23,7 @@ from .compile import window_bounds
 from .evidence import Evidence, Part
 from .ledger import UNATTRIBUTED, Ledger, LedgerLine, build_ledger, half_up
 from .model import Decision, Match, Rule, Workspace
-from .output import LEDGER_COLUMNS, line_values
+from .output import lines_csv
 
 TOP_LINES = 40  # decision rows on a statement before "other decisions" (flagged ones always show)
 TOP_EVIDENCE = 8  # decisions with an evidence section per statement
@@ -73,18 +73,6 @@ def minutes(value: Fraction) -> str:
 def rate(value: Decimal) -> str:
     """A rate as written, but never fewer than two decimals (0.055 stays 0.055)."""
     return f"{value:.2f}" if value == value.quantize(Decimal("0.01")) else str(value)
-
-
-def lines_csv(lines: list[LedgerLine]) -> str:
-    import csv
-    import io
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=LEDGER_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for line in lines:
-        writer.writerow(line_values(line))
-    return buf.getvalue()
 
 
 def statement_number(seed: str, period: str, department_id: str) -> str:

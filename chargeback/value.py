@@ -19,7 +19,7 @@ is left out, and `notes` says what would enable it.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
@@ -83,7 +83,6 @@ class ValueReport:
     reported: list[str]
     notes: list[str]
     last_order: str | None  # ISO date of the last order, when there are orders
-    available: set[str] = field(default_factory=set)  # metric groups computed
 
     def trailing(self, period: str, months: int = 12) -> dict[str, Any]:
         return trailing_view(self, period, months)
@@ -236,13 +235,7 @@ def compute_value(
     if any("net_value" not in out[p] for p in periods):
         notes.append("net_value needs revenue_won and saves (an 'outcome' and a 'revenue' column)")
 
-    available: set[str] = set()
-    for key in ("revenue_won", "saves", "repeat_rate", "after_contact", "net_value"):
-        if periods and key in out[periods[0]]:
-            available.add(key)
-    return ValueReport(
-        periods=out, reported=reported, notes=notes, last_order=last_order, available=available
-    )
+    return ValueReport(periods=out, reported=reported, notes=notes, last_order=last_order)
 
 
 def horizon_list(horizons: tuple[int, ...]) -> str:

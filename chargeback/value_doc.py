@@ -15,7 +15,7 @@ from .attribute import trailing_months
 from .charts import PALETTE, grouped_bars, hbars, line_chart, month_label, short_month
 from .ledger import Ledger
 from .model import Workspace
-from .statements import Document
+from .statements import Document, pct
 from .value import ValueReport, horizon_list
 
 DEFINITIONS = {
@@ -39,18 +39,14 @@ DEFINITIONS = {
     "beyond what it costs.",
 }
 
-OUTCOME_COLORS = PALETTE
-
 
 def _money(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
 
 
 def _pct(value: float | None) -> str:
-    """A JSON share as a percentage, half-up like the statements' shares."""
-    if value is None:
-        return "—"
-    return f"{(Decimal(repr(value)) * 100).quantize(Decimal('0.1'), ROUND_HALF_UP)}%"
+    """A JSON share as a percentage, the statements' way."""
+    return "—" if value is None else pct(Decimal(repr(value)), 1)
 
 
 class ValueBuilder:

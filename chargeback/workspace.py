@@ -487,10 +487,10 @@ def _settings(items: list[_Item]) -> Settings:
     def pick(key: str, conv: Callable[[Any], T], default: T) -> T:
         return seen[key].get(key, conv, default) if key in seen else default
 
-    def mapping(key: str) -> tuple[tuple[str, str], ...]:
-        if key not in seen:
-            return ()
-        sub = seen[key].sub(key, f"setting '{key}'")
+    def mapping(key: str, sub: _Item | None = None) -> tuple[tuple[str, str], ...]:
+        """A setting of single values; `sub` when the caller has already taken it apart."""
+        if sub is None and key in seen:
+            sub = seen[key].sub(key, f"setting '{key}'")
         if sub is None:
             return ()
         out = []
@@ -510,23 +510,22 @@ def _settings(items: list[_Item]) -> Settings:
             if name not in known and hint:  # other names rename extra columns, on purpose
                 assert columns_item is not None
                 columns_item.error(key, f"'{name}' is not a contacts column{hint}")
-    if "smtp" in seen:
-        smtp_item = seen["smtp"].sub("smtp", "setting 'smtp'")
-        for key in smtp_item.node if smtp_item else ():
-            name = str(key)
-            assert smtp_item is not None
-            if name == "password":
-                smtp_item.error(
-                    key,
-                    "the mail password is never kept in a file: set the environment variable "
-                    "CHARGEBACK_SMTP_PASSWORD instead",
-                )
-            elif name not in SMTP_KEYS:
-                smtp_item.error(
-                    key,
-                    f"unknown smtp setting '{name}'{suggest(name, SMTP_KEYS)}"
-                    f" (known: {', '.join(SMTP_KEYS)})",
-                )
+    smtp_item = seen["smtp"].sub("smtp", "setting 'smtp'") if "smtp" in seen else None
+    for key in smtp_item.node if smtp_item is not None else ():
+        name = str(key)
+        assert smtp_item is not None
+        if name == "password":
+            smtp_item.error(
+                key,
+                "the mail password is never kept in a file: set the environment variable "
+                "CHARGEBACK_SMTP_PASSWORD instead",
+            )
+        elif name not in SMTP_KEYS:
+            smtp_item.error(
+                key,
+                f"unknown smtp setting '{name}'{suggest(name, SMTP_KEYS)}"
+                f" (known: {', '.join(SMTP_KEYS)})",
+            )
     journal_item = (
         seen["journal"].sub("journal", "setting 'journal'") if "journal" in seen else None
     )
@@ -542,7 +541,7 @@ def _settings(items: list[_Item]) -> Settings:
         timestamp_format=pick("timestamp_format", _text, None),
         summary_recipients=pick("summary_recipients", _strings, ()),
         value=_value_settings(value_item),
-        smtp=mapping("smtp"),
+        smtp=mapping("smtp", smtp_item) if smtp_item is not None else (),
         journal=_journal_settings(journal_item),
     )
 
