@@ -59,8 +59,14 @@ class SmtpSettings:
         return ssl.create_default_context(cafile=self.ca_file)
 
 
-def smtp_settings(ws: Workspace, environ: Mapping[str, str] = os.environ) -> SmtpSettings:
-    """chargeback.yaml's `smtp:` with CHARGEBACK_SMTP_* on top; errors name where each came from."""
+def sender_of(given: Mapping[str, str]) -> str:
+    """`from`, else a user that is an address, else a placeholder most relays refuse."""
+    user = given.get("user") or ""
+    return given.get("from") or (user if "@" in user else "") or "chargeback@localhost"
+
+
+def _given(ws: Workspace, environ: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """chargeback.yaml's smtp: with CHARGEBACK_SMTP_* on top, and where each value came from."""
     given = dict(ws.settings.smtp)
     source = {key: "smtp: in chargeback.yaml" for key in given}
     for key in SMTP_KEYS:
@@ -68,6 +74,12 @@ def smtp_settings(ws: Workspace, environ: Mapping[str, str] = os.environ) -> Smt
         if environ.get(env_key):
             given[key] = environ[env_key]
             source[key] = env_key
+    return given, source
+
+
+def smtp_settings(ws: Workspace, environ: Mapping[str, str] = os.environ) -> SmtpSettings:
+    """chargeback.yaml's `smtp:` with CHARGEBACK_SMTP_* on top; errors name where each came from."""
+    given, source = _given(ws, environ)
     problems: list[Problem] = []
     # unset: STARTTLS when the server offers it; plain only without a login
     security = given.get("security", "auto").lower()
@@ -106,12 +118,8 @@ def smtp_settings(ws: Workspace, environ: Mapping[str, str] = os.environ) -> Smt
                 "(or use --dry-run to write the messages as .eml files)"
             )
         )
-    sender = given.get("from", "")
+    sender = sender_of(given)
     user = given.get("user") or None
-    if not sender:
-        sender = user if user and "@" in user else ""
-    if not sender:
-        sender = "chargeback@localhost"  # most relays want a real one: set smtp: from
     password = environ.get(ENV + "PASSWORD") or None
     if user and password is None:
         problems.append(
@@ -706,11 +714,7 @@ def run_send(
                 stem = "summary" if out.department_id is None else f"statement-{out.department_id}"
                 path = result.out_dir / period / "outbox" / f"{stem}.eml"
                 path.parent.mkdir(parents=True, exist_ok=True)
-                sender = (
-                    dict(ws.settings.smtp).get("from")
-                    or environ.get(ENV + "FROM")
-                    or "chargeback@localhost"
-                )
+                sender = sender_of(_given(ws, environ)[0])  # as a real send would use
                 msg = out.message(sender, todo, make_msgid(domain="chargeback.local"))
                 path.write_bytes(bytes(msg))
                 send.written.append(path)

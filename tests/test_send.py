@@ -270,6 +270,7 @@ def test_dry_run_writes_eml_and_sends_nothing(ws: Path, smtp: tuple[Handler, int
         (ws / "out/2026-03/outbox/statement-product.eml").read_bytes(), policy=email.policy.default
     )
     assert message["To"] == "prod@example.com"
+    assert message["From"] == "chargeback@example.com"  # the sender a real send would use
     assert handler.messages == [] and log(ws) == []
 
 
