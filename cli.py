@@ -530,7 +530,7 @@ def print_value(result: RunResult) -> None:
 
 def written_summary(result: RunResult) -> str:
     """Top-level files by name; documents counted, not listed (there can be hundreds)."""
-    top = [p for p in result.written if p.parent == result.out_dir]
+    top = [p for p in result.written if p.parent == result.out_dir and not p.name.startswith(".")]
     docs = [p for p in result.written if p.parent != result.out_dir]
     parts = [display_path(p) for p in top]
     for suffix in (".pdf", ".html"):

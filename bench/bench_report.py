@@ -62,8 +62,19 @@ def main() -> None:
         else:
             pl.read_parquet(contacts)
 
-    command = [sys.executable, "-m", "chargeback", "report", "--workspace", str(root),
-               "--format", "csv", "--out", str(root / "out"), *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "chargeback",
+        "report",
+        "--workspace",
+        str(root),
+        "--format",
+        "csv",
+        "--out",
+        str(root / "out"),
+        *extra,
+    ]
 
     def report() -> None:
         subprocess.run(command, check=True, capture_output=True)

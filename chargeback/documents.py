@@ -7,10 +7,14 @@ HTML is rendered here, and the PDFs in worker processes (render.py).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from . import __version__
 from .evidence import Evidence, gather
 from .render import PdfJob, environment, render_html, render_pdfs
 from .resources import templates_dir
@@ -68,12 +72,78 @@ def render_documents(
                     created=today.isoformat(),
                 )
                 jobs.append((f"{doc.name}.pdf", job))
-        rendered = render_pdfs([job for _, job in jobs])
-    for (name, _), (pdf, warnings) in zip(jobs, rendered, strict=True):
+        cache = RenderCache(result.out_dir, template_dirs)
+        reused = {name: cache.get(name, job) for name, job in jobs}
+        todo = [(name, job) for name, job in jobs if reused[name] is None]
+        fresh = dict(zip([n for n, _ in todo], render_pdfs([j for _, j in todo]), strict=True))
+    for name, job in jobs:
+        pdf, warnings = reused[name] or fresh[name]
         files[name] = pdf
+        cache.put(name, job, pdf, warnings)
         for message in warnings:
             # about the fonts, not one document: said once per run
             text = message if message.startswith("some characters") else f"{name}: {message}"
             if text not in result.warnings:
                 result.warnings.append(text)
+    if jobs:
+        files[CACHE_NAME] = cache.dump()
     return files
+
+
+CACHE_NAME = ".render-cache.json"
+
+
+class RenderCache:
+    """Which PDF each document's HTML gave last time, so a re-run does not redraw it.
+
+    A PDF is reused only when everything it is made from is the same: the HTML
+    (which carries the figures and the date), the attachment, the variant, the
+    template folders' files (a logo the HTML refers to) and chargeback's
+    version; and when the file on disk still has the bytes that were written.
+    Rendering is deterministic, so a reused PDF is the PDF a render would give.
+    """
+
+    def __init__(self, out_dir: Path, template_dirs: list[Path]) -> None:
+        self.out_dir = out_dir
+        try:
+            self.entries: dict[str, dict[str, Any]] = json.loads(
+                (out_dir / CACHE_NAME).read_text(encoding="utf-8")
+            )
+        except (OSError, ValueError):
+            self.entries = {}
+        digest = hashlib.sha256(__version__.encode())
+        for folder in template_dirs:
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                digest.update(str(path.relative_to(folder)).encode() + b"\0")
+                digest.update(path.read_bytes())
+        self.templates = digest.hexdigest()
+        self.fresh: dict[str, dict[str, Any]] = {}
+
+    def key(self, job: PdfJob) -> str:
+        digest = hashlib.sha256(self.templates.encode())
+        for part in (job.html, job.variant or "", job.created, *(job.attachment or ())):
+            digest.update(part.encode() + b"\0")
+        return digest.hexdigest()
+
+    def get(self, name: str, job: PdfJob) -> tuple[bytes, list[str]] | None:
+        entry = self.entries.get(name)
+        if not isinstance(entry, dict) or entry.get("key") != self.key(job):
+            return None
+        try:
+            pdf = (self.out_dir / name).read_bytes()
+        except OSError:
+            return None
+        if hashlib.sha256(pdf).hexdigest() != entry.get("sha256"):
+            return None  # changed or replaced since: draw it again
+        return pdf, list(entry.get("warnings", []))
+
+    def put(self, name: str, job: PdfJob, pdf: bytes, warnings: list[str]) -> None:
+        self.fresh[name] = {
+            "key": self.key(job),
+            "sha256": hashlib.sha256(pdf).hexdigest(),
+            "warnings": warnings,
+        }
+
+    def dump(self) -> str:
+        """Earlier runs' entries (other months) kept, this run's replacing theirs."""
+        return json.dumps({**self.entries, **self.fresh}, indent=1, sort_keys=True) + "\n"

@@ -511,3 +511,44 @@ def test_parallel_rendering_gives_the_same_bytes(
     assert runner.invoke(app, args).exit_code == 0
     for path in rendered.rglob("*.pdf"):
         assert (out / path.relative_to(rendered)).read_bytes() == path.read_bytes()
+
+
+def test_a_rerun_reuses_pdfs_whose_html_did_not_change(
+    tmp_path: Path, server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import chargeback.documents as documents
+
+    root = make_workspace(tmp_path / "ws", server)
+    assert run(root, "--period", "2026-03", "--format", "pdf")[0] == 0
+    first = {p.name: p.read_bytes() for p in (root / "out").rglob("*.pdf")}
+    drawn: list[int] = []
+    real = documents.render_pdfs
+
+    def counting(jobs: list[documents.PdfJob]) -> list[tuple[bytes, list[str]]]:
+        drawn.append(len(jobs))
+        return real(jobs)
+
+    monkeypatch.setattr(documents, "render_pdfs", counting)
+    code, output = run(root, "--period", "2026-03", "--format", "pdf")
+    assert code == 0, output
+    assert drawn == [0]  # nothing redrawn
+    assert {p.name: p.read_bytes() for p in (root / "out").rglob("*.pdf")} == first
+    assert ".render-cache" not in output
+
+    add_late = root / "contacts.csv"  # new figures for March: its documents are drawn again
+    add_late.write_text(
+        add_late.read_text() + "c5,2026-03-25T10:00:00,phone,billing.late_fee,60,x\n"
+    )
+    assert run(root, "--period", "2026-03", "--format", "pdf")[0] == 0
+    assert drawn[-1] > 0
+    mine = tmp_path / "mine"  # a changed template folder: everything drawn again
+    mine.mkdir()
+    (mine / "extra.txt").write_text("a logo's stand-in")
+    drawn.clear()
+    assert run(root, "--period", "2026-03", "--format", "pdf", "--templates", str(mine))[0] == 0
+    assert drawn == [len(first)]
+    (root / "out/2026-03/departments/billing.pdf").write_bytes(b"tampered")
+    drawn.clear()
+    assert run(root, "--period", "2026-03", "--format", "pdf", "--templates", str(mine))[0] == 0
+    assert drawn == [1]  # only the file that no longer has the bytes written
+    assert (root / "out/2026-03/departments/billing.pdf").read_bytes().startswith(b"%PDF")
