@@ -84,6 +84,16 @@ PdfVariantOption = Annotated[
 ]
 
 
+def print_warnings(warnings: list[str]) -> None:
+    for warning in warnings:
+        err.print(f"[yellow]warning[/]: {escape(warning)}")
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    """'pdf, csv' -> ('pdf', 'csv'); the library says which names it knows."""
+    return tuple(f.strip() for f in text.split(",") if f.strip())
+
+
 def interactive() -> bool:
     """Progress and colour only for a person at a terminal, never for cron."""
     return sys.stdout.isatty() and sys.stderr.isatty()
@@ -239,7 +249,7 @@ def report(
             period_from=period_from,
             period_to=period_to,
             out=out_dir,
-            formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
+            formats=parse_formats(formats),
             on_bad_rows=on_bad_rows,
             templates=templates,
             pdf_variant=pdf_variant,
@@ -270,8 +280,7 @@ def _run(opts: ReportOptions) -> RunResult:
         result = run_report(opts, _progress())
     except ChargebackError as exc:
         raise fail(exc) from None
-    for warning in result.warnings:
-        err.print(f"[yellow]warning[/]: {escape(warning)}")
+    print_warnings(result.warnings)
     return result
 
 
@@ -297,7 +306,7 @@ def value(
     pdf_variant: PdfVariantOption = None,
 ) -> None:
     """What customer service is worth: cs_value.json and the CS-value report per month."""
-    chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
+    chosen = parse_formats(formats)
     if "csv" in chosen:
         raise fail(UsageError("chargeback value writes pdf, html and json; csv is the ledger's"))
     result = _run(
@@ -367,8 +376,7 @@ def send(
         )
     except ChargebackError as exc:
         raise fail(exc) from None
-    for warning in result.warnings:
-        err.print(f"[yellow]warning[/]: {escape(warning)}")
+    print_warnings(result.warnings)
     if dry_run:
         out.print(
             f"{result.period}: dry run, nothing sent. Wrote {len(result.written)} message(s): "
@@ -421,8 +429,7 @@ def close(
         )
     except ChargebackError as exc:
         raise fail(exc) from None
-    for warning in result.warnings:
-        err.print(f"[yellow]warning[/]: {escape(warning)}")
+    print_warnings(result.warnings)
     out.print(
         f"Closed {period}: {len(frozen.lines)} ledger line(s), {len(frozen.files)} document(s), "
         f"{frozen.summary.cost:.2f} {result.ledger.currency}, frozen in "
@@ -479,8 +486,7 @@ def journal(
         )
     except ChargebackError as exc:
         raise fail(exc) from None
-    for warning in totals["warnings"]:
-        err.print(f"[yellow]warning[/]: {escape(warning)}")
+    print_warnings(totals["warnings"])
     out.print(
         f"{period}: {totals['lines']} journal line(s), debits {totals['debit']:.2f} = credits "
         f"{totals['credit']:.2f} {totals['currency']}. Wrote {display_path(path)}",
