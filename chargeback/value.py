@@ -5,8 +5,9 @@ views can be summed), with polars doing the row work and exact integers or
 fractions doing the money:
 
 - contact costs come from the same GroupCoster as the ledger, on (month,
-  channel, ...) group sums, so a month's cost is the ledger's total and its
-  channels' cents are placed on that total by largest remainder;
+  channel, ...) group sums, so a month's cost is the ledger's total; a
+  channel's (or a reason's) cost is its own exact sum rounded half-up, what
+  anyone recomputing that one figure from the contacts gets;
 - `revenue` and order `amount`s are taken to whole cents per row, then summed
   as integers;
 - time comparisons (repeat windows, horizons, the 365 days before a save) use
@@ -29,7 +30,7 @@ import polars as pl
 
 from .attribute import Attribution, PeriodTotals, trailing_months
 from .costing import GroupCoster
-from .ledger import build_ledger, half_up, largest_remainder
+from .ledger import build_ledger, half_up
 from .model import Workspace
 
 DAY_US = 86_400_000_000
@@ -137,7 +138,9 @@ def compute_value(
         total = sum((c for _, c in parts), Fraction(0))
         cents_total = int(half_up(total, 2) * 100)
         period_cents[period] = cents_total
-        placed = largest_remainder(parts, cents_total)
+        # each channel's own exact cost, rounded half-up: what anyone recomputing one
+        # channel gets (the channels may then differ from the total by a cent or two)
+        placed = {key: int(half_up(cost, 2) * 100) for key, cost in parts}
         n_total = totals[period].contacts
         entry = out[period]
         entry["contacts"] = n_total
@@ -344,9 +347,8 @@ def _repeats(
         entry.setdefault("repeat_rate", None)
         costs = cost_by_reason.get(period, {})
         total = sum(costs.values(), Fraction(0))
-        total_cents = int(half_up(total, 2) * 100)
-        entry["repeat_cost"] = cents_str(total_cents)
-        placed = largest_remainder([((r, ""), c) for r, c in sorted(costs.items())], total_cents)
+        entry["repeat_cost"] = cents_str(int(half_up(total, 2) * 100))
+        placed = {(r, ""): int(half_up(c, 2) * 100) for r, c in costs.items()}  # each its own
         reasons = by_reason.get(period, {})
         for reason, item in reasons.items():
             item["repeat_rate"] = ratio(item["repeats"], item["contacts"])

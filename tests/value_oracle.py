@@ -22,7 +22,7 @@ Interpretations (the behaviour the engine documents where SPEC 7 is silent)
     cents (the ledger's period total). ``avoidable_cost`` = the sum of the ledger's
     decision lines (tests/oracle.py), ``unattributed_cost`` = its unattributed
     line, ``avoidable_share`` = avoidable_cost / cost (both in cents).
- 4. ``by_channel[ch].cost``: each channel's exact cost, cents by largest remainder
+ 4. ``by_channel[ch].cost``: each channel's exact cost, rounded half-up on its own
     so the channels add up to ``cost`` (ties by channel name ascending).
     ``cost_per_contact`` = cost cents / contacts, half-up to cents.
  5. ``revenue_won`` / ``sales``: contacts whose outcome is in ``sale_outcomes``;
@@ -52,7 +52,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from math import floor
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -212,18 +211,12 @@ def repeat_flags(contacts: list[VContact], window_days: int) -> dict[str, bool]:
     return flags
 
 
-def channel_cents(members: list[VContact], total_cents: int) -> dict[str, int]:
-    """Each channel's exact cost in cents by largest remainder (ties: channel name)."""
+def channel_cents(members: list[VContact]) -> dict[str, int]:
+    """Each channel's exact cost, rounded half-up to cents on its own."""
     exact_by_channel: dict[str, Fraction] = {}
     for c in members:
         exact_by_channel[c.channel] = exact_by_channel.get(c.channel, Fraction(0)) + c.cost
-    cents = {ch: floor(v * 100) for ch, v in exact_by_channel.items()}
-    remainder = {ch: v * 100 - cents[ch] for ch, v in exact_by_channel.items()}
-    short = total_cents - sum(cents.values())
-    assert 0 <= short <= len(cents), short
-    for ch in sorted(exact_by_channel, key=lambda ch: (-remainder[ch], ch))[:short]:
-        cents[ch] += 1
-    return cents
+    return {ch: round_half_up(v, 2) for ch, v in exact_by_channel.items()}
 
 
 def per_contact(cents: int, n: int) -> str | None:
@@ -322,7 +315,7 @@ def oracle_value(
         assert avoidable + unattributed == cost_cents, (p, avoidable, unattributed, cost_cents)
 
         by_channel: dict[str, dict[str, Any]] = {}
-        ch_cents = channel_cents(members, cost_cents)
+        ch_cents = channel_cents(members)
         for ch in sorted(ch_cents):
             n = sum(1 for c in members if c.channel == ch)
             by_channel[ch] = {
