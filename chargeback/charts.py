@@ -10,7 +10,7 @@ template.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -76,6 +76,49 @@ def _axis_label(value: float) -> str:
     return _num(value)
 
 
+def _svg_open(kind: str, width: int, height: int) -> list[str]:
+    return [
+        f'<svg class="chart {kind}" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" role="img">'
+    ]
+
+
+def _y_grid(
+    parts: list[str],
+    left: float,
+    right: float,
+    y: Callable[[float], float],
+    y_max: float,
+    fracs: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0),
+    unit: str = "",
+) -> None:
+    """Gridlines with their labels at these fractions of the axis top."""
+    for frac in fracs:
+        gy = y(y_max * frac)
+        parts.append(f'<path {GRID} d="M{left} {gy:.1f}H{right}"/>')
+        parts.append(
+            f'<text {AXIS_TEXT} x="{left - 4}" y="{gy + 3:.1f}" text-anchor="end">'
+            f"{esc(unit)}{_axis_label(y_max * frac)}</text>"
+        )
+
+
+def _zero(parts: list[str], left: float, bottom: float) -> None:
+    parts.append(f'<text {AXIS_TEXT} x="{left - 4}" y="{bottom + 3}" text-anchor="end">0</text>')
+
+
+def _x_labels(
+    parts: list[str], left: float, right: float, bottom: float, slot: float, labels: Sequence[str]
+) -> None:
+    """The x axis line, and one centred label per slot."""
+    parts.append(f'<path {AXIS} d="M{left} {bottom}H{right}"/>')
+    for i, label in enumerate(labels):
+        cx = left + i * slot + slot / 2
+        parts.append(
+            f'<text {AXIS_TEXT} x="{cx:.1f}" y="{bottom + 12}" text-anchor="middle">'
+            f"{esc(label)}</text>"
+        )
+
+
 @dataclass(frozen=True)
 class Baseline:
     label: str
@@ -108,10 +151,7 @@ def daily_chart(
     def y(v: float) -> float:
         return bottom - (bottom - top) * v / y_max
 
-    parts = [
-        f'<svg class="chart daily" xmlns="http://www.w3.org/2000/svg" width="{width}" '
-        f'height="{height}" viewBox="0 0 {width} {height}" role="img">'
-    ]
+    parts = _svg_open("daily", width, height)
     # the statement's month, then the rule window, as bands behind the data
     p0, p1 = max(period[0], start), min(period[1], end)
     if p0 <= p1:
@@ -126,15 +166,8 @@ def daily_chart(
             f'<rect {BAND_WINDOW} x="{x(w0):.1f}" y="{bottom + 1}" '
             f'width="{x(w1) + step - x(w0):.1f}" height="4"/>'
         )
-    # gridlines and the y axis labels
-    for frac in (0.5, 1.0):
-        gy = y(y_max * frac)
-        parts.append(f'<path {GRID} d="M{left} {gy:.1f}H{right}"/>')
-        parts.append(
-            f'<text {AXIS_TEXT} x="{left - 4}" y="{gy + 3:.1f}" text-anchor="end">'
-            f"{_axis_label(y_max * frac)}</text>"
-        )
-    parts.append(f'<text {AXIS_TEXT} x="{left - 4}" y="{bottom + 3}" text-anchor="end">0</text>')
+    _y_grid(parts, left, right, y, y_max, (0.5, 1.0))
+    _zero(parts, left, bottom)
     # the data: one stepped area path
     d = [f"M{left} {bottom}"]
     for i, v in enumerate(values):
@@ -194,18 +227,9 @@ def stacked_bars(
     def y(v: float) -> float:
         return bottom - (bottom - top) * v / y_max
 
-    parts = [
-        f'<svg class="chart bars" xmlns="http://www.w3.org/2000/svg" width="{width}" '
-        f'height="{height}" viewBox="0 0 {width} {height}" role="img">'
-    ]
-    for frac in (0.25, 0.5, 0.75, 1.0):
-        gy = y(y_max * frac)
-        parts.append(f'<path {GRID} d="M{left} {gy:.1f}H{right}"/>')
-        parts.append(
-            f'<text {AXIS_TEXT} x="{left - 4}" y="{gy + 3:.1f}" text-anchor="end">'
-            f"{_axis_label(y_max * frac)}</text>"
-        )
-    parts.append(f'<text {AXIS_TEXT} x="{left - 4}" y="{bottom + 3}" text-anchor="end">0</text>')
+    parts = _svg_open("bars", width, height)
+    _y_grid(parts, left, right, y, y_max)
+    _zero(parts, left, bottom)
     for index, (color, values) in enumerate(series):
         d = []
         for i, v in enumerate(values):
@@ -217,13 +241,7 @@ def stacked_bars(
             d.append(f"M{x0:.1f} {y1:.1f}V{y0:.1f}h{bar:.1f}V{y1:.1f}Z")
         if d:
             parts.append(f'<path fill="{esc(color)}" d="{"".join(d)}"/>')
-    parts.append(f'<path {AXIS} d="M{left} {bottom}H{right}"/>')
-    for i, label in enumerate(columns):
-        cx = left + i * slot + slot / 2
-        parts.append(
-            f'<text {AXIS_TEXT} x="{cx:.1f}" y="{bottom + 12}" text-anchor="middle">'
-            f"{esc(label)}</text>"
-        )
+    _x_labels(parts, left, right, bottom, slot, columns)
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -254,18 +272,9 @@ def line_chart(
     def y(v: float) -> float:
         return bottom - (bottom - top) * v / y_max
 
-    parts = [
-        f'<svg class="chart lines" xmlns="http://www.w3.org/2000/svg" width="{width}" '
-        f'height="{height}" viewBox="0 0 {width} {height}" role="img">'
-    ]
-    for frac in (0.25, 0.5, 0.75, 1.0):
-        gy = y(y_max * frac)
-        parts.append(f'<path {GRID} d="M{left} {gy:.1f}H{right}"/>')
-        parts.append(
-            f'<text {AXIS_TEXT} x="{left - 4}" y="{gy + 3:.1f}" text-anchor="end">'
-            f"{esc(unit)}{_axis_label(y_max * frac)}</text>"
-        )
-    parts.append(f'<text {AXIS_TEXT} x="{left - 4}" y="{bottom + 3}" text-anchor="end">0</text>')
+    parts = _svg_open("lines", width, height)
+    _y_grid(parts, left, right, y, y_max, unit=unit)
+    _zero(parts, left, bottom)
     ends: list[tuple[float, float, str, str]] = []  # (x, y, colour, label) of each line's end
     for color, label, vs in series:
         d: list[str] = []
@@ -294,13 +303,7 @@ def line_chart(
         parts.append(
             f'<text {FONT} fill="{esc(color)}" x="{ex + 6:.1f}" y="{ly:.1f}">{esc(label)}</text>'
         )
-    parts.append(f'<path {AXIS} d="M{left} {bottom}H{right}"/>')
-    for i, label in enumerate(columns):
-        cx = left + i * slot + slot / 2
-        parts.append(
-            f'<text {AXIS_TEXT} x="{cx:.1f}" y="{bottom + 12}" text-anchor="middle">'
-            f"{esc(label)}</text>"
-        )
+    _x_labels(parts, left, right, bottom, slot, columns)
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -315,10 +318,7 @@ def hbars(
     label_w, right = 210, width - 70
     height = max(1, len(rows)) * row_height + 4
     top = max((v for _, v, _ in rows), default=0.0) or 1.0
-    parts = [
-        f'<svg class="chart hbars" xmlns="http://www.w3.org/2000/svg" width="{width}" '
-        f'height="{height}" viewBox="0 0 {width} {height}" role="img">'
-    ]
+    parts = _svg_open("hbars", width, height)
     for i, (label, value, shown) in enumerate(rows):
         y0 = 2 + i * row_height
         w = max(0.0, (right - label_w) * value / top)
@@ -355,17 +355,8 @@ def grouped_bars(
     def y(v: float) -> float:
         return bottom - (bottom - top) * v / y_max
 
-    parts = [
-        f'<svg class="chart groups" xmlns="http://www.w3.org/2000/svg" width="{width}" '
-        f'height="{height}" viewBox="0 0 {width} {height}" role="img">'
-    ]
-    for frac in (0.25, 0.5, 0.75, 1.0):
-        gy = y(y_max * frac)
-        parts.append(f'<path {GRID} d="M{left} {gy:.1f}H{right}"/>')
-        parts.append(
-            f'<text {AXIS_TEXT} x="{left - 4}" y="{gy + 3:.1f}" text-anchor="end">'
-            f"{_axis_label(y_max * frac)}</text>"
-        )
+    parts = _svg_open("groups", width, height)
+    _y_grid(parts, left, right, y, y_max)
     for s, (color, _, vs) in enumerate(series):
         for g, v in enumerate(vs):
             x0 = left + g * slot + slot * 0.1 + s * bar
@@ -379,12 +370,6 @@ def grouped_bars(
                 f'<rect fill="{esc(color)}" x="{x0:.1f}" y="{y(v):.1f}" width="{bar - 1:.1f}" '
                 f'height="{bottom - y(v):.1f}"/>'
             )
-    parts.append(f'<path {AXIS} d="M{left} {bottom}H{right}"/>')
-    for g, label in enumerate(groups):
-        cx = left + g * slot + slot / 2
-        parts.append(
-            f'<text {AXIS_TEXT} x="{cx:.1f}" y="{bottom + 12}" text-anchor="middle">'
-            f"{esc(label)}</text>"
-        )
+    _x_labels(parts, left, right, bottom, slot, groups)
     parts.append("</svg>")
     return Markup("".join(parts))
