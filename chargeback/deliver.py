@@ -200,30 +200,23 @@ def _m(value: Decimal) -> str:
     return f"{value:.2f}"
 
 
-def statement_message(
-    period: str,
-    dept_id: str,
-    dept_name: str,
-    cost_center: str,
-    recipients: tuple[str, ...],
-    lines: list[LedgerLine],
+def _bodies(
+    heading: tuple[str, str],
+    rows: list[tuple[str, str]],
+    width: int,
     currency: str,
-    pdf: bytes,
-) -> Outgoing:
-    cost = sum((ln.cost for ln in lines), Decimal("0.00"))
-    revenue = sum((ln.revenue for ln in lines), Decimal("0.00"))
-    flagged = [ln for ln in lines if ln.costs_more_than_it_collects]
-    center = f" ({cost_center})" if cost_center else ""
-    rows = [
-        ("Service cost charged", _m(cost)),
-        ("Revenue the decisions brought in", _m(revenue)),
-        ("Net", _m(revenue - cost)),
-    ]
-    text = [f"Chargeback statement {period} for {dept_name}{center}", ""]
-    text += [f"{label + ':':34} {value:>14} {currency}" for label, value in rows]
+    flagged: list[tuple[str, str, Decimal]],
+    tail: tuple[str, str],
+) -> tuple[str, str]:
+    """The text and HTML body: a heading, a table of totals, the flagged decisions.
+
+    `heading` and `tail` are (text, HTML) pairs, the HTML already escaped;
+    `flagged` holds (title, whose, net) for "costs more than it collects".
+    """
+    text = [heading[0], ""]
+    text += [f"{label + ':':{width}} {value:>14} {currency}" for label, value in rows]
     body = [
-        f"<p>Chargeback statement <b>{period}</b> for <b>{html.escape(dept_name)}</b>"
-        f"{html.escape(center)}</p>",
+        heading[1],
         "<table>",
         *[
             f'<tr><td>{label}</td><td style="text-align:right">{value} {html.escape(currency)}'
@@ -234,31 +227,61 @@ def statement_message(
     ]
     if flagged:
         text += ["", "Costs more in customer service than it collects:"]
-        text += [f"  - {ln.title} ({ln.decision_id}): net {_m(ln.net)}" for ln in flagged]
+        text += [f"  - {title} ({whose}): net {_m(net)}" for title, whose, net in flagged]
         body.append("<p><b>Costs more in customer service than it collects:</b></p><ul>")
         body += [
-            f"<li>{html.escape(ln.title)} ({html.escape(ln.decision_id)}): net {_m(ln.net)}</li>"
-            for ln in flagged
+            f"<li>{html.escape(title)} ({html.escape(whose)}): net {_m(net)}</li>"
+            for title, whose, net in flagged
         ]
         body.append("</ul>")
+    text += ["", tail[0], "", "-- chargeback"]
+    body.append(tail[1])
+    return "\n".join(text) + "\n", "<html><body>" + "".join(body) + "</body></html>"
+
+
+def statement_message(
+    period: str,
+    dept_id: str,
+    dept_name: str,
+    cost_center: str,
+    recipients: tuple[str, ...],
+    lines: list[LedgerLine],
+    currency: str,
+    pdf: bytes,
+) -> Outgoing:
     from .output import lines_csv
 
+    cost = sum((ln.cost for ln in lines), Decimal("0.00"))
+    revenue = sum((ln.revenue for ln in lines), Decimal("0.00"))
+    center = f" ({cost_center})" if cost_center else ""
     name = f"chargeback-{period}-{dept_id}.pdf"
-    text += [
-        "",
-        f"The statement is attached ({name}); its lines ride inside the PDF as CSV.",
-        "",
-        "-- chargeback",
-    ]
-    body.append(f"<p>The statement is attached ({html.escape(name)}).</p>")
+    text, body = _bodies(
+        (
+            f"Chargeback statement {period} for {dept_name}{center}",
+            f"<p>Chargeback statement <b>{period}</b> for <b>{html.escape(dept_name)}</b>"
+            f"{html.escape(center)}</p>",
+        ),
+        [
+            ("Service cost charged", _m(cost)),
+            ("Revenue the decisions brought in", _m(revenue)),
+            ("Net", _m(revenue - cost)),
+        ],
+        34,
+        currency,
+        [(ln.title, ln.decision_id, ln.net) for ln in lines if ln.costs_more_than_it_collects],
+        (
+            f"The statement is attached ({name}); its lines ride inside the PDF as CSV.",
+            f"<p>The statement is attached ({html.escape(name)}).</p>",
+        ),
+    )
     return Outgoing(
         key=f"{period}/departments/{dept_id}",
         period=period,
         department_id=dept_id,
         recipients=recipients,
         subject=f"Chargeback statement {period}: {dept_name}{center}",
-        text="\n".join(text) + "\n",
-        html="<html><body>" + "".join(body) + "</body></html>",
+        text=text,
+        html=body,
         attachment_name=name,
         attachment=pdf,
         figures=lines_csv(lines),
@@ -275,44 +298,33 @@ def summary_message(
     currency: str,
     pdf: bytes,
 ) -> Outgoing:
-    rows = [
-        ("Total service cost", _m(cost)),
-        ("Caused by decisions", _m(attributed)),
-        ("Unattributed", _m(cost - attributed)),
-    ]
-    text = [f"Chargeback executive summary {period}, {company}", ""]
-    text += [f"{label + ':':22} {value:>14} {currency}" for label, value in rows]
-    body = [
-        f"<p>Chargeback executive summary <b>{period}</b>, {html.escape(company)}</p><table>",
-        *[
-            f'<tr><td>{label}</td><td style="text-align:right">{value} {html.escape(currency)}'
-            "</td></tr>"
-            for label, value in rows
-        ],
-        "</table>",
-    ]
-    if flagged:
-        text += ["", "Costs more in customer service than it collects:"]
-        text += [f"  - {ln.title} ({ln.department_id}): net {_m(ln.net)}" for ln in flagged]
-        body.append("<p><b>Costs more in customer service than it collects:</b></p><ul>")
-        body += [
-            f"<li>{html.escape(ln.title)} ({html.escape(ln.department_id)}): net {_m(ln.net)}</li>"
-            for ln in flagged
-        ]
-        body.append("</ul>")
     name = f"chargeback-{period}-summary.pdf"
+    text, body = _bodies(
+        (
+            f"Chargeback executive summary {period}, {company}",
+            f"<p>Chargeback executive summary <b>{period}</b>, {html.escape(company)}</p>",
+        ),
+        [
+            ("Total service cost", _m(cost)),
+            ("Caused by decisions", _m(attributed)),
+            ("Unattributed", _m(cost - attributed)),
+        ],
+        22,
+        currency,
+        [(ln.title, ln.department_id, ln.net) for ln in flagged],
+        (f"The summary is attached ({name}).", ""),
+    )
     figures = f"{cost:.2f}|{attributed:.2f}|" + "|".join(
         f"{ln.decision_id}:{ln.net:.2f}" for ln in flagged
     )
-    text += ["", f"The summary is attached ({name}).", "", "-- chargeback"]
     return Outgoing(
         key=f"{period}/summary",
         period=period,
         department_id=None,
         recipients=recipients,
         subject=f"Chargeback executive summary {period}",
-        text="\n".join(text) + "\n",
-        html="<html><body>" + "".join(body) + "</body></html>",
+        text=text,
+        html=body,
         attachment_name=name,
         attachment=pdf,
         figures=figures,
