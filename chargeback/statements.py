@@ -155,21 +155,24 @@ def _line_row(line: LedgerLine, whole: Decimal) -> dict[str, Any]:
     }
 
 
-def _other_row(lines: list[LedgerLine], whole: Decimal, label: str) -> dict[str, Any] | None:
-    if not lines:
-        return None
+def _sums(lines: list[LedgerLine]) -> dict[str, Any]:
+    """Contacts and minutes (formatted), cost, revenue and net of some lines together."""
     cost = sum((ln.cost for ln in lines), Decimal("0.00"))
     revenue = sum((ln.revenue for ln in lines), Decimal("0.00"))
     return {
-        "label": label,
-        "count": len(lines),
         "contacts": count(sum((ln.contacts for ln in lines), Fraction(0))),
         "handle_minutes": minutes(sum((ln.handle_minutes for ln in lines), Fraction(0))),
         "cost": cost,
         "revenue": revenue,
         "net": revenue - cost,
-        "share": pct(cost, whole),
     }
+
+
+def _other_row(lines: list[LedgerLine], whole: Decimal, label: str) -> dict[str, Any] | None:
+    if not lines:
+        return None
+    sums = _sums(lines)
+    return {"label": label, "count": len(lines), **sums, "share": pct(sums["cost"], whole)}
 
 
 class Builder:
@@ -221,8 +224,8 @@ class Builder:
     def statement(self, period: str, department_id: str, lines: list[LedgerLine]) -> Document:
         ws = self.ws
         dept = ws.department(department_id)
-        cost = sum((ln.cost for ln in lines), Decimal("0.00"))
-        revenue = sum((ln.revenue for ln in lines), Decimal("0.00"))
+        totals = _sums(lines)
+        cost = totals["cost"]
         ranked = sorted(lines, key=lambda ln: (-ln.cost, ln.net, ln.decision_id))
         # a decision that costs more than it collects is never folded into "other"
         shown = ranked[:TOP_LINES] + [
@@ -237,11 +240,7 @@ class Builder:
             "department": {"id": dept.id, "name": dept.name, "cost_center": dept.cost_center},
             "statement_number": number,
             "totals": {
-                "contacts": count(sum((ln.contacts for ln in lines), Fraction(0))),
-                "handle_minutes": minutes(sum((ln.handle_minutes for ln in lines), Fraction(0))),
-                "cost": cost,
-                "revenue": revenue,
-                "net": revenue - cost,
+                **totals,
                 "decisions": len(lines),
                 "flagged": sum(1 for ln in lines if ln.costs_more_than_it_collects),
             },
@@ -400,20 +399,15 @@ class Builder:
             mine = [ln for ln in decisions if ln.department_id == dept.id]
             if not mine:
                 continue
-            cost = sum((ln.cost for ln in mine), Decimal("0.00"))
-            revenue = sum((ln.revenue for ln in mine), Decimal("0.00"))
+            sums = _sums(mine)
             departments.append(
                 {
                     "id": dept.id,
                     "name": dept.name,
                     "cost_center": dept.cost_center,
                     "decisions": len(mine),
-                    "contacts": count(sum((ln.contacts for ln in mine), Fraction(0))),
-                    "handle_minutes": minutes(sum((ln.handle_minutes for ln in mine), Fraction(0))),
-                    "cost": cost,
-                    "revenue": revenue,
-                    "net": revenue - cost,
-                    "share": pct(cost, totals.cost),
+                    **sums,
+                    "share": pct(sums["cost"], totals.cost),
                     "flagged": sum(1 for ln in mine if ln.costs_more_than_it_collects),
                 }
             )
