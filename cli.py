@@ -17,8 +17,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from chargeback import __version__
+from chargeback.engine.ledger import Ledger, LedgerLine
 from chargeback.errors import ChargebackError, display_path
-from chargeback.ledger import Ledger, LedgerLine
 from chargeback.run import (
     ReportOptions,
     RunResult,
@@ -354,7 +354,7 @@ def send(
 
     Exit code 1 names every message that was not delivered; run again to retry them.
     """
-    from chargeback.deliver import run_send
+    from chargeback.operations.deliver import run_send
 
     if period != "last":
         try:
@@ -558,7 +558,7 @@ def sample(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 7,
 ) -> None:
     """Write the sample workspace with freshly generated, deterministic data."""
-    from chargeback.sample import generate_sample
+    from chargeback.sample.generate import generate_sample
 
     counts = generate_sample(dest, contacts=contacts, seed=seed)
     out.print(
@@ -579,7 +579,7 @@ def init(
     ],
 ) -> None:
     """Start a new workspace: commented rules, settings and a tiny contacts file."""
-    from chargeback.scaffold import scaffold
+    from chargeback.workspace.scaffold import scaffold
 
     try:
         written = scaffold(dest)

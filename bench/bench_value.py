@@ -22,7 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
-from chargeback.sample import generate_sample
+from chargeback.sample.generate import generate_sample
 
 
 def main() -> None:

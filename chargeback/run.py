@@ -14,15 +14,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .attribute import Attribution, attribute
-from .closing import Frozen, Served, freeze, reopen, serve_closed
-from .contacts import Loaded, format_of, load_contacts, load_orders
-from .errors import ChargebackError, Problem, WorkspaceError
-from .ledger import Ledger, build_ledger
-from .lock import locked
-from .model import REQUIRED_CONTACT_COLUMNS, Workspace
-from .value import ValueReport, compute_value
-from .workspace import find_workspace, load_workspace
+from chargeback.data.tables import Loaded, format_of, load_contacts, load_orders
+from chargeback.engine.attribute import Attribution, attribute
+from chargeback.engine.ledger import Ledger, build_ledger
+from chargeback.engine.value import ValueReport, compute_value
+from chargeback.errors import ChargebackError, Problem, WorkspaceError
+from chargeback.operations.closing import Frozen, Served, freeze, reopen, serve_closed
+from chargeback.operations.lock import locked
+from chargeback.workspace.load import find_workspace, load_workspace
+from chargeback.workspace.model import REQUIRED_CONTACT_COLUMNS, Workspace
 
 PERIOD = re.compile(r"^[12]\d{3}-(0[1-9]|1[0-2])$")
 RESERVED_COLUMNS = ("local", "date", "period", "hs_us", "text_lower", "_file", "_row")
@@ -270,8 +270,8 @@ def run_reopen(opts: ReportOptions, force: bool) -> Path:
 
 def run_journal(opts: ReportOptions, steps: Steps | None = None) -> tuple[Path, dict[str, Any]]:
     """<out>/<period>/journal.csv from the month's ledger (its frozen figures when closed)."""
-    from .journal import journal_csv, settings_problem
-    from .output import write_files
+    from chargeback.documents.ledger_files import write_files
+    from chargeback.operations.journal import journal_csv, settings_problem
 
     if opts.period is None:
         raise UsageError("journal needs --period YYYY-MM")
@@ -289,7 +289,7 @@ def run_journal(opts: ReportOptions, steps: Steps | None = None) -> tuple[Path, 
 
 
 def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
-    from .output import run_metadata, write_outputs
+    from chargeback.documents.ledger_files import run_metadata, write_outputs
 
     steps = steps or Steps()
     ws, loaded = prepare(opts, steps)
@@ -336,7 +336,7 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
     with locked(out_dir):
         documents: dict[str, str | bytes] = {}
         if "pdf" in opts.formats or "html" in opts.formats:
-            from .documents import render_documents
+            from chargeback.documents.compose import render_documents
 
             documents = render_documents(result, opts, steps)
         with steps.step("Writing outputs"):

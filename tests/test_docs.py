@@ -29,11 +29,16 @@ import pytest
 import typer
 import yaml
 
+from chargeback.documents.ledger_files import LEDGER_COLUMNS
 from chargeback.errors import Problem, WorkspaceError
-from chargeback.model import COST_METHODS, DECISION_KINDS, MATCH_LIST_KEYS, OVERLAP_POLICIES
-from chargeback.output import LEDGER_COLUMNS
-from chargeback.workspace import SETTINGS_KEYS, TOP_LEVEL_KEYS, load_workspace
-from chargeback.yamlio import load_yaml
+from chargeback.workspace.load import SETTINGS_KEYS, TOP_LEVEL_KEYS, load_workspace
+from chargeback.workspace.model import (
+    COST_METHODS,
+    DECISION_KINDS,
+    MATCH_LIST_KEYS,
+    OVERLAP_POLICIES,
+)
+from chargeback.workspace.yamlio import load_yaml
 from cli import app
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -231,7 +231,7 @@ def test_temporary_failures_are_retried(ws: Path, smtp: tuple[Handler, int]) -> 
 def test_a_run_killed_half_way_completes_without_duplicates(
     ws: Path, smtp: tuple[Handler, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import chargeback.deliver as deliver_module
+    import chargeback.operations.deliver as deliver_module
 
     handler, port = smtp
     real = deliver_module.deliver
@@ -310,7 +310,7 @@ def test_a_second_run_on_the_same_folder_waits_its_turn(
                 f"""
                 import sys, time
                 from pathlib import Path
-                from chargeback.lock import locked
+                from chargeback.operations.lock import locked
                 with locked(Path({str(ws / "out")!r})):
                     print("locked", flush=True)
                     time.sleep(30)
@@ -334,7 +334,7 @@ def test_a_second_run_on_the_same_folder_waits_its_turn(
 def test_period_last_is_the_previous_month_in_the_workspace_timezone() -> None:
     from datetime import UTC, datetime
 
-    from chargeback.deliver import last_period
+    from chargeback.operations.deliver import last_period
 
     now = datetime(2026, 4, 1, 2, 0, tzinfo=UTC)  # still 31 March in New York
     assert last_period("America/New_York", now) == "2026-02"
@@ -434,7 +434,7 @@ def test_tls_and_login(ws: Path, certificate: tuple[Path, Path], security: str) 
 def test_accepted_recipients_are_recorded_before_the_others_are_retried(
     ws: Path, smtp: tuple[Handler, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import chargeback.deliver as deliver_module
+    import chargeback.operations.deliver as deliver_module
     from chargeback.run import ReportOptions
 
     handler, port = smtp

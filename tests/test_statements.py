@@ -516,7 +516,7 @@ def test_parallel_rendering_gives_the_same_bytes(
 def test_a_rerun_reuses_pdfs_whose_html_did_not_change(
     tmp_path: Path, server: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import chargeback.documents as documents
+    import chargeback.documents.compose as documents
 
     root = make_workspace(tmp_path / "ws", server)
     assert run(root, "--period", "2026-03", "--format", "pdf")[0] == 0

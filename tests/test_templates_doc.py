@@ -33,11 +33,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from typer.testing import CliRunner
 
-from chargeback.evidence import gather
-from chargeback.render import money
+from chargeback.documents.render import money
+from chargeback.documents.statements import Builder, _other_row
+from chargeback.documents.value_doc import ValueBuilder
+from chargeback.engine.evidence import gather
 from chargeback.run import ReportOptions, run_report
-from chargeback.statements import Builder, _other_row
-from chargeback.value_doc import ValueBuilder
 from cli import app
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from chargeback.errors import WorkspaceError
-from chargeback.yamlio import load_yaml
+from chargeback.workspace.yamlio import load_yaml
 from cli import app
 
 DEPARTMENTS = """\

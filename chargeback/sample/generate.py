@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import yaml
 
-from .resources import sample_workspace
+from chargeback.resources import sample_workspace
 
 __all__ = ["STREAMS", "TIMEZONE", "Stream", "build_contacts", "build_orders", "generate_sample"]
 

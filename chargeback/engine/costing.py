@@ -5,7 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Protocol
 
-from .model import Costs
+from chargeback.workspace.model import Costs
 
 US_PER_MINUTE = 60_000_000
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
-from .attribute import Attribution, month_bounds
-from .costing import US_PER_MINUTE
-from .model import Workspace
+from chargeback.engine.attribute import Attribution, month_bounds
+from chargeback.engine.costing import US_PER_MINUTE
+from chargeback.workspace.model import Workspace
 
 UNATTRIBUTED = "unattributed"
 CENT = Decimal("0.01")

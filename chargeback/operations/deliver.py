@@ -31,9 +31,9 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
-from .errors import ChargebackError, Problem, WorkspaceError
-from .ledger import LedgerLine
-from .model import SMTP_KEYS, Workspace
+from chargeback.engine.ledger import LedgerLine
+from chargeback.errors import ChargebackError, Problem, WorkspaceError
+from chargeback.workspace.model import SMTP_KEYS, Workspace
 
 SECURITY = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25, "auto": 587}
@@ -249,7 +249,7 @@ def statement_message(
     currency: str,
     pdf: bytes,
 ) -> Outgoing:
-    from .output import lines_csv
+    from chargeback.documents.ledger_files import lines_csv
 
     cost = sum((ln.cost for ln in lines), Decimal("0.00"))
     revenue = sum((ln.revenue for ln in lines), Decimal("0.00"))
@@ -624,7 +624,7 @@ def last_period(timezone: str, now: datetime | None = None) -> str:
     """The calendar month before the current one, in the workspace's time zone."""
     from zoneinfo import ZoneInfo
 
-    from .attribute import shift_month
+    from chargeback.engine.attribute import shift_month
 
     today = (now or datetime.now(UTC)).astimezone(ZoneInfo(timezone)).date()
     return shift_month(f"{today:%Y-%m}", -1)
@@ -687,9 +687,9 @@ def run_send(
     """Render the period's statements (or serve the frozen ones), then mail what is missing."""
     from dataclasses import replace
 
-    from .lock import locked
-    from .run import run_report
-    from .workspace import find_workspace, load_workspace
+    from chargeback.operations.lock import locked
+    from chargeback.run import run_report
+    from chargeback.workspace.load import find_workspace, load_workspace
 
     opts = report_options
     if opts.period == "last":

@@ -28,10 +28,10 @@ from typing import Any
 
 import polars as pl
 
-from .attribute import Attribution, PeriodTotals, trailing_months
-from .costing import GroupCoster
-from .ledger import build_ledger, half_up
-from .model import Workspace
+from chargeback.engine.attribute import Attribution, PeriodTotals, trailing_months
+from chargeback.engine.costing import GroupCoster
+from chargeback.engine.ledger import build_ledger, half_up
+from chargeback.workspace.model import Workspace
 
 DAY_US = 86_400_000_000
 MIN_US = -(2**62)  # before any instant

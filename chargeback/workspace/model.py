@@ -53,7 +53,7 @@ class Place:
     line: int
 
     def __str__(self) -> str:
-        from .errors import display_path
+        from chargeback.errors import display_path
 
         return f"{display_path(self.path)}:{self.line}"
 

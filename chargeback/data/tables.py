@@ -17,8 +17,8 @@ from pathlib import Path
 
 import polars as pl
 
-from .errors import DataError, Problem, display_path
-from .workspace import suggest
+from chargeback.errors import DataError, Problem, display_path
+from chargeback.workspace.load import suggest
 
 SUFFIXES = {
     ".csv": "csv",

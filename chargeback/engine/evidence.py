@@ -19,7 +19,7 @@ from fractions import Fraction
 
 import polars as pl
 
-from .attribute import (
+from chargeback.engine.attribute import (
     MASK_BITS,
     Attribution,
     decision_weights,
@@ -28,10 +28,10 @@ from .attribute import (
     rule_masks,
     with_text_lower,
 )
-from .compile import match_expr
-from .costing import GroupCoster
-from .ledger import UNATTRIBUTED, Ledger, largest_remainder
-from .model import Workspace
+from chargeback.engine.compile import match_expr
+from chargeback.engine.costing import GroupCoster
+from chargeback.engine.ledger import UNATTRIBUTED, Ledger, largest_remainder
+from chargeback.workspace.model import Workspace
 
 EXAMPLES = 4
 TEXT_CHARS = 140

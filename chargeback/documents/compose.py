@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from . import __version__
-from .evidence import Evidence, gather
-from .render import PdfJob, environment, render_html, render_pdfs
-from .resources import templates_dir
-from .statements import Builder
-from .value_doc import ValueBuilder
+from chargeback import __version__
+from chargeback.documents.render import PdfJob, environment, render_html, render_pdfs
+from chargeback.documents.statements import Builder
+from chargeback.documents.value_doc import ValueBuilder
+from chargeback.engine.evidence import Evidence, gather
+from chargeback.resources import templates_dir
 
 if TYPE_CHECKING:
-    from .run import ReportOptions, RunResult, Steps
+    from chargeback.run import ReportOptions, RunResult, Steps
 
 
 def render_documents(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .errors import ChargebackError, Problem
+from chargeback.errors import ChargebackError, Problem
 
 STARTER = Path(__file__).resolve().parent / "starter"
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import ChargebackError, Problem
+from chargeback.errors import ChargebackError, Problem
 
 LOCK_NAME = ".chargeback.lock"
 

@@ -16,14 +16,22 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from . import __version__
-from .attribute import Attribution, days_in_window, month_bounds, trailing_months
-from .charts import PALETTE, REST, Baseline, daily_chart, month_label, short_month, stacked_bars
-from .compile import window_bounds
-from .evidence import Evidence, Part
-from .ledger import UNATTRIBUTED, Ledger, LedgerLine, build_ledger, half_up
-from .model import Decision, Match, Rule, Workspace
-from .output import lines_csv
+from chargeback import __version__
+from chargeback.documents.charts import (
+    PALETTE,
+    REST,
+    Baseline,
+    daily_chart,
+    month_label,
+    short_month,
+    stacked_bars,
+)
+from chargeback.documents.ledger_files import lines_csv
+from chargeback.engine.attribute import Attribution, days_in_window, month_bounds, trailing_months
+from chargeback.engine.compile import window_bounds
+from chargeback.engine.evidence import Evidence, Part
+from chargeback.engine.ledger import UNATTRIBUTED, Ledger, LedgerLine, build_ledger, half_up
+from chargeback.workspace.model import Decision, Match, Rule, Workspace
 
 TOP_LINES = 40  # decision rows on a statement before "other decisions" (flagged ones always show)
 TOP_EVIDENCE = 8  # decisions with an evidence section per statement

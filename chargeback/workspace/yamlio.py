@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .errors import Problem, WorkspaceError
+from chargeback.errors import Problem, WorkspaceError
 
 
 class YMap(dict[Any, Any]):

@@ -43,9 +43,9 @@ from fractions import Fraction
 
 import polars as pl
 
-from .compile import baseline_expr, match_expr, window_bounds, window_expr
-from .costing import GroupCoster
-from .model import Rule, Workspace
+from chargeback.engine.compile import baseline_expr, match_expr, window_bounds, window_expr
+from chargeback.engine.costing import GroupCoster
+from chargeback.workspace.model import Rule, Workspace
 
 MASK_BITS = 62  # rules per int64 mask column
 

@@ -30,7 +30,7 @@ from urllib.request import url2pathname
 
 import jinja2
 
-from .errors import ChargebackError, Problem
+from chargeback.errors import ChargebackError, Problem
 
 SERIAL_UP_TO = 2  # documents; below this a worker pool costs more than it saves
 

@@ -12,7 +12,7 @@ from functools import reduce
 
 import polars as pl
 
-from .model import Decision, Match, Rule
+from chargeback.workspace.model import Decision, Match, Rule
 
 
 def any_of(column: str, values: tuple[str, ...]) -> pl.Expr:

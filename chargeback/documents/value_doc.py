@@ -11,12 +11,19 @@ import json
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from .attribute import trailing_months
-from .charts import PALETTE, grouped_bars, hbars, line_chart, month_label, short_month
-from .ledger import Ledger
-from .model import Workspace
-from .statements import Document, pct
-from .value import ValueReport, horizon_list
+from chargeback.documents.charts import (
+    PALETTE,
+    grouped_bars,
+    hbars,
+    line_chart,
+    month_label,
+    short_month,
+)
+from chargeback.documents.statements import Document, pct
+from chargeback.engine.attribute import trailing_months
+from chargeback.engine.ledger import Ledger
+from chargeback.engine.value import ValueReport, horizon_list
+from chargeback.workspace.model import Workspace
 
 DEFINITIONS = {
     "cost": "What customer service cost this month: every contact priced by the cost "

@@ -17,13 +17,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
-from .errors import ChargebackError, Problem, display_path
-from .ledger import Ledger, LedgerLine, half_up
-from .value import value_json
+from chargeback import __version__
+from chargeback.engine.ledger import Ledger, LedgerLine, half_up
+from chargeback.engine.value import value_json
+from chargeback.errors import ChargebackError, Problem, display_path
 
 if TYPE_CHECKING:
-    from .run import ReportOptions, RunResult
+    from chargeback.run import ReportOptions, RunResult
 
 LEDGER_COLUMNS = (
     "period",

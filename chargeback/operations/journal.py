@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from .attribute import month_bounds
-from .errors import Problem, WorkspaceError
-from .ledger import UNATTRIBUTED, Ledger
-from .model import Workspace
+from chargeback.engine.attribute import month_bounds
+from chargeback.engine.ledger import UNATTRIBUTED, Ledger
+from chargeback.errors import Problem, WorkspaceError
+from chargeback.workspace.model import Workspace
 
 FIELDS = (
     "period",

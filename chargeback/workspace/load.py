@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import Problem, WorkspaceError
-from .model import (
+from chargeback.errors import Problem, WorkspaceError
+from chargeback.resources import sample_workspace
+from chargeback.workspace.model import (
     CONTACT_COLUMNS,
     COST_METHODS,
     DECISION_KINDS,
@@ -42,8 +43,7 @@ from .model import (
     ValueSettings,
     Workspace,
 )
-from .resources import sample_workspace
-from .yamlio import YList, YMap, load_yaml_collect
+from chargeback.workspace.yamlio import YList, YMap, load_yaml_collect
 
 SETTINGS_FILE = "chargeback.yaml"
 TOP_LEVEL_KEYS = ("departments", "decisions", "costs", "rules", "settings")
@@ -547,7 +547,7 @@ def _settings(items: list[_Item]) -> Settings:
 
 
 def _journal_settings(item: _Item | None) -> JournalSettings:
-    from .journal import DELIMITERS, placeholder_problems
+    from chargeback.operations.journal import DELIMITERS, placeholder_problems
 
     if item is None:
         return JournalSettings()

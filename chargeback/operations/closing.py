@@ -25,13 +25,20 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .attribute import shift_month
-from .errors import ChargebackError, Problem
-from .ledger import UNATTRIBUTED, Ledger, LedgerLine, PeriodSummary, build_ledger, half_up
-from .output import line_values, lines_csv, sha256_file
+from chargeback.documents.ledger_files import line_values, lines_csv, sha256_file
+from chargeback.engine.attribute import shift_month
+from chargeback.engine.ledger import (
+    UNATTRIBUTED,
+    Ledger,
+    LedgerLine,
+    PeriodSummary,
+    build_ledger,
+    half_up,
+)
+from chargeback.errors import ChargebackError, Problem
 
 if TYPE_CHECKING:
-    from .run import RunResult
+    from chargeback.run import RunResult
 
 CLOSED = "closed"
 ADJUSTMENT = "adjustment"

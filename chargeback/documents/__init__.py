@@ -1,0 +1,1 @@
+"""The documents: the ledger files, statements, summaries and the CS-value report."""

@@ -1,0 +1,1 @@
+"""The built-in sample workspace (Harborline Communications) and its data generator."""

@@ -1,0 +1,1 @@
+"""The workspace: YAML read safely, validated in layers, into typed, frozen rules."""
