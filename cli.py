@@ -18,18 +18,16 @@ from rich.table import Table
 
 from chargeback import __version__
 from chargeback.engine.ledger import Ledger, LedgerLine
-from chargeback.errors import ChargebackError, display_path
+from chargeback.errors import ChargebackError, UsageError, display_path
+from chargeback.report import ReportOptions, RunResult, Steps
 from chargeback.run import (
-    ReportOptions,
-    RunResult,
-    Steps,
-    UsageError,
     check_period_options,
     prepare,
     run_close,
     run_journal,
     run_reopen,
     run_report,
+    run_send,
 )
 
 app = typer.Typer(
@@ -354,8 +352,6 @@ def send(
 
     Exit code 1 names every message that was not delivered; run again to retry them.
     """
-    from chargeback.operations.deliver import run_send
-
     if period != "last":
         try:
             check_period_options(ReportOptions(period=period))

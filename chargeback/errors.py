@@ -66,3 +66,7 @@ class WorkspaceError(ChargebackError):
 
 class DataError(ChargebackError):
     """Contact (or order) rows break the data contract."""
+
+
+class UsageError(ChargebackError):
+    """Options that do not fit together (exit code 2)."""

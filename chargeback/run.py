@@ -6,95 +6,29 @@ what it did, so the CLI (and tests) decide what the user sees.
 
 from __future__ import annotations
 
+import os
 import re
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from chargeback.data.tables import Loaded, format_of, load_contacts, load_orders
-from chargeback.engine.attribute import Attribution, attribute
-from chargeback.engine.ledger import Ledger, build_ledger
-from chargeback.engine.value import ValueReport, compute_value
-from chargeback.errors import ChargebackError, Problem, WorkspaceError
-from chargeback.operations.closing import Frozen, Served, freeze, reopen, serve_closed
+from chargeback.engine.attribute import attribute
+from chargeback.engine.ledger import build_ledger
+from chargeback.engine.months import month_range
+from chargeback.engine.value import compute_value
+from chargeback.errors import ChargebackError, Problem, UsageError, WorkspaceError
+from chargeback.operations.closing import freeze, reopen, serve_closed
+from chargeback.operations.deliver import SendResult, last_period, send_period
 from chargeback.operations.lock import locked
+from chargeback.report import FORMATS, PDF_VARIANTS, Frozen, ReportOptions, RunResult, Steps
 from chargeback.workspace.load import find_workspace, load_workspace
 from chargeback.workspace.model import REQUIRED_CONTACT_COLUMNS, Workspace
 
 PERIOD = re.compile(r"^[12]\d{3}-(0[1-9]|1[0-2])$")
 RESERVED_COLUMNS = ("local", "date", "period", "hs_us", "text_lower", "_file", "_row")
-FORMATS = ("pdf", "html", "csv", "json")
-PDF_VARIANTS = ("pdf/a-3b",)  # WeasyPrint's names; render.py passes them through
-
-
-class UsageError(ChargebackError):
-    """Options that do not fit together (exit code 2)."""
-
-
-@dataclass
-class ReportOptions:
-    workspace: Path | None = None
-    contacts: str | None = None
-    orders: str | None = None  # SPEC 7's optional order data; overrides the setting
-    period: str | None = None
-    period_from: str | None = None
-    period_to: str | None = None
-    out: Path | None = None
-    formats: tuple[str, ...] = FORMATS
-    on_bad_rows: str = "stop"
-    templates: Path | None = None  # a company's own templates, over the built-in ones
-    pdf_variant: str | None = None  # "pdf/a-3b" for archiving
-    value_only: bool = False  # `chargeback value`: the CS-value report without the ledger files
-    write: bool = True  # False: compute only (journal), write no report files
-
-
-@dataclass
-class RunResult:
-    workspace: Workspace
-    loaded: Loaded
-    attribution: Attribution
-    ledger: Ledger
-    periods: list[str]
-    out_dir: Path
-    written: list[Path] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    meta: dict[str, Any] | None = None  # run metadata, shared by ledger.json and documents
-    orders: Loaded | None = None
-    value: ValueReport | None = None  # the CS-value report, when it was asked for
-    served: Served = field(default_factory=Served)  # closed months served from <out>/closed/
-
-
-class Steps:
-    """Times each step and tells an optional observer when one starts and ends."""
-
-    def __init__(self, observer: Callable[[str, float | None], None] | None = None) -> None:
-        self.observer = observer
-        self.timings: dict[str, float] = {}
-
-    @contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        if self.observer:
-            self.observer(name, None)
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.timings[name] = time.perf_counter() - start
-            if self.observer:
-                self.observer(name, self.timings[name])
-
-
-def month_range(first: str, last: str) -> list[str]:
-    year, month = int(first[:4]), int(first[5:7])
-    out = []
-    while f"{year:04d}-{month:02d}" <= last:
-        out.append(f"{year:04d}-{month:02d}")
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return out
 
 
 def check_period_options(opts: ReportOptions) -> None:
@@ -268,9 +202,25 @@ def run_reopen(opts: ReportOptions, force: bool) -> Path:
         return reopen(out, opts.period)
 
 
+def run_send(
+    opts: ReportOptions,
+    dry_run: bool = False,
+    resend: bool = False,
+    steps: Steps | None = None,
+    environ: Mapping[str, str] = os.environ,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SendResult:
+    """Render the period's statements (or serve the frozen ones), then mail what is missing."""
+    if opts.period == "last":
+        ws = load_workspace(find_workspace(opts.workspace))
+        opts = replace(opts, period=last_period(ws.settings.timezone))
+    result = run_report(replace(opts, formats=("pdf",)), steps)
+    return send_period(result, dry_run, resend, environ, sleep)
+
+
 def run_journal(opts: ReportOptions, steps: Steps | None = None) -> tuple[Path, dict[str, Any]]:
     """<out>/<period>/journal.csv from the month's ledger (its frozen figures when closed)."""
-    from chargeback.documents.ledger_files import write_files
+    from chargeback.files import write_files
     from chargeback.operations.journal import journal_csv, settings_problem
 
     if opts.period is None:

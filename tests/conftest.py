@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from chargeback.run import ReportOptions, run_report
+from chargeback.report import ReportOptions
+from chargeback.run import run_report
 
 # Tests render many tiny document sets, where starting PDF worker processes costs
 # more than it saves; the parallel path is exercised where a test asks for it

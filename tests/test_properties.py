@@ -11,7 +11,8 @@ from tempfile import TemporaryDirectory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chargeback.run import ReportOptions, run_report
+from chargeback.report import ReportOptions
+from chargeback.run import run_report
 
 REASONS = ["billing.fee", "billing.late", "tech.setup", "promo.code"]
 CHANNELS = ["phone", "chat", "email", "sms"]

@@ -66,7 +66,8 @@ def test_fingerprint_does_not_depend_on_the_working_folder(
     import json
 
     write_workspace(ws, FEE, "contact_id,started_at,channel\n1,2026-03-01,phone\n")
-    from chargeback.run import ReportOptions, run_report
+    from chargeback.report import ReportOptions
+    from chargeback.run import run_report
 
     prints = []
     for cwd in (ws, ws.parent):

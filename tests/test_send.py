@@ -246,14 +246,15 @@ def test_a_run_killed_half_way_completes_without_duplicates(
     monkeypatch.setattr(deliver_module, "deliver", dies_after_first)
     for key, value in env(port).items():
         monkeypatch.setenv(key, value)
-    from chargeback.run import ReportOptions
+    from chargeback.report import ReportOptions
+    from chargeback.run import run_send
 
     opts = ReportOptions(workspace=ws, period="2026-03", out=ws / "out")
     with pytest.raises(KeyboardInterrupt):
-        deliver_module.run_send(opts)
+        run_send(opts)
     assert len(handler.messages) == 1
     monkeypatch.setattr(deliver_module, "deliver", real)
-    result = deliver_module.run_send(opts)
+    result = run_send(opts)
     assert len(handler.messages) == 3
     assert not result.undelivered and len(result.already) == 2  # billing's two recipients
     subjects = [m["Subject"] for m in handler.messages]
@@ -434,8 +435,8 @@ def test_tls_and_login(ws: Path, certificate: tuple[Path, Path], security: str) 
 def test_accepted_recipients_are_recorded_before_the_others_are_retried(
     ws: Path, smtp: tuple[Handler, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import chargeback.operations.deliver as deliver_module
-    from chargeback.run import ReportOptions
+    from chargeback.report import ReportOptions
+    from chargeback.run import run_send
 
     handler, port = smtp
     handler.greylist = {"cfo@example.com"}
@@ -446,7 +447,7 @@ def test_accepted_recipients_are_recorded_before_the_others_are_retried(
     def sleep(_: float) -> None:  # a kill -9 during this pause must not lose bill@
         seen.append({e["recipient"] for e in log(ws)})
 
-    result = deliver_module.run_send(
+    result = run_send(
         ReportOptions(workspace=ws, period="2026-03", out=ws / "out"), sleep=sleep
     )
     assert seen and "bill@example.com" in seen[0]

@@ -37,7 +37,8 @@ from chargeback.documents.render import money
 from chargeback.documents.statements import Builder, _other_row
 from chargeback.documents.value_doc import ValueBuilder
 from chargeback.engine.evidence import gather
-from chargeback.run import ReportOptions, run_report
+from chargeback.report import ReportOptions
+from chargeback.run import run_report
 from cli import app
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ import hashlib
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from chargeback import __version__
@@ -19,10 +19,8 @@ from chargeback.documents.render import PdfJob, environment, render_html, render
 from chargeback.documents.statements import Builder
 from chargeback.documents.value_doc import ValueBuilder
 from chargeback.engine.evidence import Evidence, gather
+from chargeback.report import ReportOptions, RunResult, Steps
 from chargeback.resources import templates_dir
-
-if TYPE_CHECKING:
-    from chargeback.run import ReportOptions, RunResult, Steps
 
 
 def render_documents(

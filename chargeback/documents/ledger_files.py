@@ -1,7 +1,7 @@
-"""ledger.csv, ledger.json and rejected.csv, written all-or-nothing.
+"""ledger.csv, ledger.json, cs_value.json and rejected.csv: the run's data files.
 
-Every file goes to a temporary name first and is renamed into place only when
-all of them are complete, so a failed run never leaves half a report behind.
+Written together with the rendered documents through files.staged, so a
+failed run leaves none of them half-written.
 """
 
 from __future__ import annotations
@@ -10,20 +10,17 @@ import csv
 import hashlib
 import io
 import json
-import os
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chargeback import __version__
 from chargeback.engine.ledger import Ledger, LedgerLine, half_up
 from chargeback.engine.value import value_json
-from chargeback.errors import ChargebackError, Problem, display_path
-
-if TYPE_CHECKING:
-    from chargeback.run import ReportOptions, RunResult
+from chargeback.errors import display_path
+from chargeback.files import sha256_file, staged
+from chargeback.report import ReportOptions, RunResult
 
 LEDGER_COLUMNS = (
     "period",
@@ -65,14 +62,6 @@ def lines_csv(lines: Iterable[LedgerLine]) -> str:
 
 def ledger_csv(ledger: Ledger) -> str:
     return lines_csv(ledger.lines)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def run_metadata(result: RunResult, opts: ReportOptions) -> dict[str, Any]:
@@ -161,42 +150,6 @@ def ledger_json(result: RunResult, meta: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
-@contextmanager
-def _staged(out_dir: Path) -> Iterator[dict[str, str | bytes]]:
-    """Collect {relative name: text or bytes}; write temps, then rename all into place."""
-    files: dict[str, str | bytes] = {}
-    yield files
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ChargebackError(
-            Problem(f"cannot create output folder: {exc.strerror}", out_dir)
-        ) from None
-    temps: list[tuple[Path, Path]] = []
-    try:
-        for name, content in files.items():
-            final = out_dir / name
-            final.parent.mkdir(parents=True, exist_ok=True)
-            temp = final.parent / f".{final.name}.tmp-{os.getpid()}"
-            if isinstance(content, bytes):
-                temp.write_bytes(content)
-            else:
-                temp.write_text(content, encoding="utf-8", newline="")
-            temps.append((temp, final))
-        for temp, final in temps:
-            os.replace(temp, final)
-    except OSError as exc:
-        for temp, _ in temps:
-            temp.unlink(missing_ok=True)
-        raise ChargebackError(Problem(f"cannot write: {exc.strerror}", out_dir)) from None
-
-
-def write_files(out_dir: Path, files: dict[str, str | bytes]) -> None:
-    """Write {relative name: content} into out_dir, all or nothing."""
-    with _staged(out_dir) as staged:
-        staged.update(files)
-
-
 def write_outputs(
     result: RunResult, opts: ReportOptions, documents: dict[str, str | bytes] | None = None
 ) -> list[Path]:
@@ -204,7 +157,7 @@ def write_outputs(
     out = result.out_dir
     meta = result.meta
     assert meta is not None  # run_report sets it before writing
-    with _staged(out) as files:
+    with staged(out) as files:
         if "csv" in opts.formats and not opts.value_only:
             files["ledger.csv"] = ledger_csv(result.ledger)
         if "json" in opts.formats and not opts.value_only:

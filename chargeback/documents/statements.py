@@ -27,10 +27,11 @@ from chargeback.documents.charts import (
     stacked_bars,
 )
 from chargeback.documents.ledger_files import lines_csv
-from chargeback.engine.attribute import Attribution, days_in_window, month_bounds, trailing_months
+from chargeback.engine.attribute import Attribution, days_in_window
 from chargeback.engine.compile import window_bounds
 from chargeback.engine.evidence import Evidence, Part
 from chargeback.engine.ledger import UNATTRIBUTED, Ledger, LedgerLine, build_ledger, half_up
+from chargeback.engine.months import month_bounds, trailing_months
 from chargeback.workspace.model import Decision, Match, Rule, Workspace
 
 TOP_LINES = 40  # decision rows on a statement before "other decisions" (flagged ones always show)

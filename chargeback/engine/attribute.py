@@ -35,7 +35,6 @@ the arithmetic on the groups is exact (fractions.Fraction), never binary float.
 
 from __future__ import annotations
 
-import calendar
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -45,6 +44,7 @@ import polars as pl
 
 from chargeback.engine.compile import baseline_expr, match_expr, window_bounds, window_expr
 from chargeback.engine.costing import GroupCoster
+from chargeback.engine.months import month_bounds
 from chargeback.workspace.model import Rule, Workspace
 
 MASK_BITS = 62  # rules per int64 mask column
@@ -83,22 +83,6 @@ class Attribution:
     lines: dict[tuple[str, str], Amount]  # (period, decision_id)
     rules: dict[str, RuleStats]
     warnings: list[str]
-
-
-def month_bounds(period: str) -> tuple[date, date]:
-    year, month = int(period[:4]), int(period[5:7])
-    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
-
-
-def shift_month(period: str, n: int) -> str:
-    """'2026-01' shifted by n months: shift_month('2026-01', -1) == '2025-12'."""
-    index = int(period[:4]) * 12 + int(period[5:7]) - 1 + n
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
-def trailing_months(period: str, n: int) -> list[str]:
-    """The n months ending with `period`, oldest first."""
-    return [shift_month(period, k) for k in range(1 - n, 1)]
 
 
 def days_in_window(rule: Rule, first: date, last: date | None, period: str) -> int:

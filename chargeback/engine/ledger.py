@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
-from chargeback.engine.attribute import Attribution, month_bounds
+from chargeback.engine.attribute import Attribution
 from chargeback.engine.costing import US_PER_MINUTE
+from chargeback.engine.months import month_bounds
 from chargeback.workspace.model import Workspace
 
 UNATTRIBUTED = "unattributed"

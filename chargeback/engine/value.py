@@ -28,9 +28,10 @@ from typing import Any
 
 import polars as pl
 
-from chargeback.engine.attribute import Attribution, PeriodTotals, trailing_months
+from chargeback.engine.attribute import Attribution, PeriodTotals
 from chargeback.engine.costing import GroupCoster
 from chargeback.engine.ledger import build_ledger, half_up
+from chargeback.engine.months import trailing_months
 from chargeback.workspace.model import Workspace
 
 DAY_US = 86_400_000_000

@@ -18,15 +18,14 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from chargeback.documents.ledger_files import line_values, lines_csv, sha256_file
-from chargeback.engine.attribute import shift_month
+from chargeback.documents.ledger_files import line_values, lines_csv
 from chargeback.engine.ledger import (
     UNATTRIBUTED,
     Ledger,
@@ -35,24 +34,13 @@ from chargeback.engine.ledger import (
     build_ledger,
     half_up,
 )
+from chargeback.engine.months import shift_month
 from chargeback.errors import ChargebackError, Problem
-
-if TYPE_CHECKING:
-    from chargeback.run import RunResult
+from chargeback.files import sha256_file
+from chargeback.report import Frozen, RunResult, Served
 
 CLOSED = "closed"
 ADJUSTMENT = "adjustment"
-
-
-@dataclass(frozen=True)
-class Frozen:
-    period: str
-    closed_at: str
-    folder: Path
-    lines: tuple[LedgerLine, ...]
-    summary: PeriodSummary
-    files: dict[str, str]  # document path under the period folder -> sha256
-    cs_value: dict[str, Any] | None
 
 
 def adjustment_id(period: str, decision_id: str) -> str:
@@ -220,13 +208,6 @@ def reopen(out_dir: Path, period: str) -> Path:
 
 
 # --------------------------------------------------------------------------- serving
-
-
-@dataclass
-class Served:
-    frozen: dict[str, Frozen] = field(default_factory=dict)  # reported periods from closed/
-    documents: dict[str, bytes] = field(default_factory=dict)  # "P/departments/x.pdf" -> bytes
-    warnings: list[str] = field(default_factory=list)
 
 
 def serve_closed(result: RunResult, open_periods_default: bool) -> Served:

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from chargeback.engine.attribute import month_bounds
 from chargeback.engine.ledger import UNATTRIBUTED, Ledger
+from chargeback.engine.months import month_bounds
 from chargeback.errors import Problem, WorkspaceError
 from chargeback.workspace.model import Workspace
 
