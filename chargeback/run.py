@@ -16,8 +16,9 @@ from typing import Any
 
 from chargeback.data.tables import Loaded, format_of, load_contacts, load_orders
 from chargeback.engine.attribute import attribute
+from chargeback.engine.dates import month_range
 from chargeback.engine.ledger import build_ledger
-from chargeback.engine.months import month_range
+from chargeback.engine.polars_engine import aggregate
 from chargeback.engine.value import compute_value
 from chargeback.errors import ChargebackError, Problem, UsageError, WorkspaceError
 from chargeback.operations.closing import freeze, reopen, serve_closed
@@ -245,7 +246,7 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
     ws, loaded = prepare(opts, steps)
     periods = select_periods(opts, loaded)
     with steps.step("Attributing contacts"):
-        attribution = attribute(ws, loaded.frame)
+        attribution = attribute(ws, aggregate(ws, loaded.frame))
         ledger = build_ledger(ws, attribution, periods)
     out_dir = output_dir(opts, ws)
     result = RunResult(ws, loaded, attribution, ledger, periods, out_dir)

@@ -17,10 +17,11 @@ from typing import Any
 
 from chargeback import __version__
 from chargeback.engine.ledger import Ledger, LedgerLine, half_up
-from chargeback.engine.value import value_json
+from chargeback.engine.value import ValueReport
 from chargeback.errors import display_path
 from chargeback.files import sha256_file, staged
 from chargeback.report import ReportOptions, RunResult
+from chargeback.workspace.model import Workspace
 
 LEDGER_COLUMNS = (
     "period",
@@ -191,3 +192,23 @@ def _remove_stale_statements(
             name = f"{period}/departments/{path.name}"
             if path.suffix in suffixes and name not in written:
                 path.unlink()
+
+
+def value_json(report: ValueReport, ws: Workspace, meta: dict[str, Any]) -> dict[str, Any]:
+    """cs_value.json: SPEC 7's `periods` (the months asked for) plus notes and trailing views."""
+    settings = ws.settings.value
+    return {
+        "currency": ws.costs.currency,
+        "periods": {p: report.periods[p] for p in report.reported},
+        "trailing_12_months": {p: report.trailing(p) for p in report.reported},
+        "notes": report.notes,
+        "last_order_date": report.last_order,
+        "settings": {
+            "sale_outcomes": list(settings.sale_outcomes),
+            "save_outcomes": list(settings.save_outcomes),
+            "save_value": f"{settings.save_value:.2f}",
+            "repeat_window_days": settings.repeat_window_days,
+            "horizons_days": list(settings.horizons_days),
+        },
+        "meta": {k: meta[k] for k in ("tool", "version", "generated_at", "fingerprint")},
+    }

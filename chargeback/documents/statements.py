@@ -27,11 +27,10 @@ from chargeback.documents.charts import (
     stacked_bars,
 )
 from chargeback.documents.ledger_files import lines_csv
-from chargeback.engine.attribute import Attribution, days_in_window
-from chargeback.engine.compile import window_bounds
+from chargeback.engine.attribute import Attribution
+from chargeback.engine.dates import days_in_window, month_bounds, trailing_months, window_bounds
 from chargeback.engine.evidence import Evidence, Part
 from chargeback.engine.ledger import UNATTRIBUTED, Ledger, LedgerLine, build_ledger, half_up
-from chargeback.engine.months import month_bounds, trailing_months
 from chargeback.workspace.model import Decision, Match, Rule, Workspace
 
 TOP_LINES = 40  # decision rows on a statement before "other decisions" (flagged ones always show)
@@ -345,14 +344,14 @@ class Builder:
                 continue
             decision = ws.decision(rule.decision)
             first, last = window_bounds(rule, decision)
-            if days_in_window(rule, first, last, period) == 0:
+            if days_in_window(first, last, period) == 0:
                 continue  # its window does not reach this month
             stats = self.attribution.rules.get(rule.id)
             matched = stats.matched.get(period, 0) if stats else 0
             baseline = None
             if rule.baseline_lookback_days is not None and stats is not None:
                 daily = stats.baseline_daily or Fraction(0)
-                days = days_in_window(rule, first, last, period)
+                days = days_in_window(first, last, period)
                 factor = stats.factor.get(period)
                 baseline = {
                     "lookback_days": rule.baseline_lookback_days,

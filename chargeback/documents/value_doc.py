@@ -20,8 +20,8 @@ from chargeback.documents.charts import (
     short_month,
 )
 from chargeback.documents.statements import Document, pct
+from chargeback.engine.dates import trailing_months
 from chargeback.engine.ledger import Ledger
-from chargeback.engine.months import trailing_months
 from chargeback.engine.value import ValueReport, horizon_list
 from chargeback.workspace.model import Workspace
 

@@ -29,25 +29,22 @@ Order of operations (SPEC section 4), the one place to read the algorithm:
     month's lines add up exactly to the month's total cost.
 
 Contacts that share a month, channel and set of matched rules get identical
-weights, so the work is done once per such group (polars does the grouping);
-the arithmetic on the groups is exact (fractions.Fraction), never binary float.
+weights, so the work is done once per such group. An engine does step 2 where
+the contacts are and hands over only the groups (aggregates.py is that seam;
+polars_engine.py the embedded engine); the arithmetic on the groups here is
+exact (fractions.Fraction), never binary float.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
 from fractions import Fraction
 
-import polars as pl
-
-from chargeback.engine.compile import baseline_expr, match_expr, window_bounds, window_expr
+from chargeback.engine.aggregates import Aggregates
 from chargeback.engine.costing import GroupCoster
-from chargeback.engine.months import month_bounds
-from chargeback.workspace.model import Rule, Workspace
-
-MASK_BITS = 62  # rules per int64 mask column
+from chargeback.engine.dates import days_in_window, window_bounds
+from chargeback.workspace.model import Workspace
 
 
 @dataclass
@@ -85,38 +82,6 @@ class Attribution:
     warnings: list[str]
 
 
-def days_in_window(rule: Rule, first: date, last: date | None, period: str) -> int:
-    """D: days of the period inside the rule's window."""
-    start, end = month_bounds(period)
-    lo = max(start, first)
-    hi = end if last is None else min(end, last)
-    return max(0, (hi - lo).days + 1)
-
-
-def rule_masks(rules: tuple[Rule, ...], ws: Workspace) -> list[pl.Expr]:
-    """Matched-rule sets packed as bits of int64 columns `_m0`, `_m1`, ..."""
-    masks: list[pl.Expr] = []
-    for start in range(0, len(rules), MASK_BITS):
-        bits = [
-            pl.when(match_expr(r.match) & window_expr(r, ws.decision(r.decision)))
-            .then(pl.lit(1 << i, dtype=pl.Int64))
-            .otherwise(pl.lit(0, dtype=pl.Int64))
-            for i, r in enumerate(rules[start : start + MASK_BITS])
-        ]
-        masks.append(pl.sum_horizontal(bits).alias(f"_m{start // MASK_BITS}"))
-    return masks
-
-
-def decode_masks(values: list[int] | tuple[int, ...]) -> frozenset[int]:
-    """The rule indexes whose bits are set in a row's `_m*` mask values."""
-    return frozenset(
-        chunk * MASK_BITS + bit
-        for chunk, value in enumerate(values)
-        for bit in range(MASK_BITS)
-        if value >> bit & 1
-    )
-
-
 def rule_factors(ws: Workspace, attribution: Attribution) -> dict[tuple[int, str], Fraction]:
     """f(rule index, period) as attribute() computed it, for re-deriving weights."""
     return {
@@ -126,49 +91,18 @@ def rule_factors(ws: Workspace, attribution: Attribution) -> dict[tuple[int, str
     }
 
 
-def with_text_lower(frame: pl.LazyFrame, ws: Workspace) -> pl.LazyFrame:
-    if any(r.match.text is not None for r in ws.rules):
-        return frame.with_columns(pl.col("text").str.to_lowercase().alias("text_lower"))
-    return frame
-
-
-def attribute(ws: Workspace, contacts: pl.DataFrame) -> Attribution:
+def attribute(ws: Workspace, aggregates: Aggregates) -> Attribution:
+    """Steps 1 and 3-7 on the engine's grouped aggregates (step 2 is the engine's)."""
     rules = ws.rules
     coster = GroupCoster(ws.costs)
-    lf = with_text_lower(contacts.lazy(), ws)
-    masks = rule_masks(rules, ws)
-    mask_names = [f"_m{i}" for i in range(len(masks))]
-    groups = (
-        lf.select("period", "channel", "hs_us", *masks)
-        .group_by("period", "channel", *mask_names)
-        .agg(pl.len().alias("n"), pl.col("hs_us").cast(pl.Int128).sum().alias("hs"))
-        .sort("period", "channel", *mask_names)
-        .collect()
-    )
-    baseline_rules = [r for r in rules if r.baseline_lookback_days is not None]
-    baseline_counts: dict[str, int] = {}
-    if baseline_rules:
-        counts = (
-            lf.select(
-                [
-                    baseline_expr(r, ws.decision(r.decision)).sum().alias(f"_b{i}")
-                    for i, r in enumerate(baseline_rules)
-                ]
-            )
-            .collect()
-            .row(0)
-        )
-        baseline_counts = {r.id: int(c or 0) for r, c in zip(baseline_rules, counts, strict=True)}
+    baseline_counts = aggregates.baseline_counts
+    decoded = [(g.period, g.channel, g.matched, g.contacts, g.handle_us) for g in aggregates.groups]
 
-    # Step 1 (totals for pool spreading) and step 2 (matched sets) per group.
+    # Step 1: totals for pool spreading.
     totals: dict[str, PeriodTotals] = defaultdict(PeriodTotals)
-    decoded: list[tuple[str, str, frozenset[int], int, int]] = []
-    for row in groups.iter_rows():
-        period, channel, *mask_values, n, hs = row
-        matched = decode_masks(mask_values)
-        decoded.append((period, channel, matched, int(n), int(hs)))
-        totals[period].contacts += int(n)
-        totals[period].hs_us += int(hs)
+    for period, _, _, n, hs in decoded:
+        totals[period].contacts += n
+        totals[period].hs_us += hs
 
     # Step 3: A, D, E and f per rule and month.
     stats = {r.id: RuleStats() for r in rules}
@@ -184,7 +118,7 @@ def attribute(ws: Workspace, contacts: pl.DataFrame) -> Attribution:
         if rule.baseline_lookback_days is not None:
             b = Fraction(baseline_counts.get(rule.id, 0), rule.baseline_lookback_days)
             first, last = window_bounds(rule, ws.decision(rule.decision))
-            expected = b * days_in_window(rule, first, last, period)
+            expected = b * days_in_window(first, last, period)
             f = max(Fraction(0), a - expected) / a
             stats[rule.id].baseline_contacts = baseline_counts.get(rule.id, 0)
             stats[rule.id].baseline_daily = b

@@ -7,11 +7,11 @@ local calendar date.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
 from functools import reduce
 
 import polars as pl
 
+from chargeback.engine.dates import shift_day, window_bounds
 from chargeback.workspace.model import Decision, Match, Rule
 
 
@@ -63,15 +63,6 @@ def match_expr(match: Match) -> pl.Expr:
     return _and(parts).fill_null(False)
 
 
-def window_bounds(rule: Rule, decision: Decision) -> tuple[date, date | None]:
-    """[first, last] local dates of the rule's window; last None = open-ended."""
-    first = _shift(decision.effective, rule.start_offset_days)
-    last = _shift(first, rule.days - 1) if rule.days is not None else None
-    if decision.ends is not None:
-        last = decision.ends if last is None else min(last, decision.ends)
-    return first, last
-
-
 def window_expr(rule: Rule, decision: Decision) -> pl.Expr:
     first, last = window_bounds(rule, decision)
     expr = pl.col("date") >= first
@@ -83,17 +74,9 @@ def window_expr(rule: Rule, decision: Decision) -> pl.Expr:
 def baseline_expr(rule: Rule, decision: Decision) -> pl.Expr:
     """Contacts that satisfy the match in the lookback before the decision's effective date."""
     assert rule.baseline_lookback_days is not None
-    start = _shift(decision.effective, -rule.baseline_lookback_days)
+    start = shift_day(decision.effective, -rule.baseline_lookback_days)
     in_lookback = (pl.col("date") >= start) & (pl.col("date") < decision.effective)
     return match_expr(rule.match) & in_lookback
-
-
-def _shift(day: date, days: int) -> date:
-    """day + days, pinned to the calendar's ends (a 3,000,000-day window is open-ended)."""
-    try:
-        return day + timedelta(days=days)
-    except OverflowError:
-        return date.max if days > 0 else date.min
 
 
 def _or(parts: list[pl.Expr]) -> pl.Expr:

@@ -14,7 +14,7 @@ from fractions import Fraction
 
 from chargeback.engine.attribute import Attribution
 from chargeback.engine.costing import US_PER_MINUTE
-from chargeback.engine.months import month_bounds
+from chargeback.engine.dates import month_bounds
 from chargeback.workspace.model import Workspace
 
 UNATTRIBUTED = "unattributed"

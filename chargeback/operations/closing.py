@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from chargeback.documents.ledger_files import line_values, lines_csv
+from chargeback.engine.dates import shift_month
 from chargeback.engine.ledger import (
     UNATTRIBUTED,
     Ledger,
@@ -34,7 +35,6 @@ from chargeback.engine.ledger import (
     build_ledger,
     half_up,
 )
-from chargeback.engine.months import shift_month
 from chargeback.errors import ChargebackError, Problem
 from chargeback.files import sha256_file
 from chargeback.report import Frozen, RunResult, Served

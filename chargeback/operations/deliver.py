@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from chargeback.engine.months import shift_month
+from chargeback.engine.dates import shift_month
 from chargeback.errors import ChargebackError, Problem
 from chargeback.operations.lock import locked
 from chargeback.operations.messages import Outgoing, outgoing

@@ -1,0 +1,32 @@
+"""The engine's seam: what an engine hands to the exact arithmetic.
+
+Contacts with the same month, channel and set of matched rules get identical
+weights, so an engine only has to say, per such group, how many contacts it
+holds and their summed handle time, plus each baseline rule's lookback count
+(SPEC 4's B). attribute.py turns that into exact amounts; it never sees a
+contact. polars_engine.py builds these from a frame; an SQL engine builds the
+same from a warehouse table, and the ledger comes out identical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Group:
+    """Contacts alike for the arithmetic: same month, channel and matched rules."""
+
+    period: str  # 'YYYY-MM' in the workspace timezone
+    channel: str
+    matched: frozenset[int]  # indexes into Workspace.rules (window included)
+    contacts: int
+    handle_us: int  # summed handle time, microseconds (exact)
+
+
+@dataclass(frozen=True)
+class Aggregates:
+    """Everything attribution needs from the contacts."""
+
+    groups: tuple[Group, ...]  # in a stable order: month, channel, matched rules
+    baseline_counts: dict[str, int]  # rule id -> B, for rules with a baseline

@@ -1,0 +1,83 @@
+"""The embedded engine: a polars frame of contacts -> the grouped aggregates.
+
+Step 2 of the attribution (which rules a contact matches) runs here as one
+polars pass: every rule's match and window become a bit of an int64 mask
+column, and the contacts are grouped by month, channel and masks. The rules'
+baseline counts come from the same lazy frame. Nothing per contact leaves.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from chargeback.engine.aggregates import Aggregates, Group
+from chargeback.engine.compile import baseline_expr, match_expr, window_expr
+from chargeback.workspace.model import Rule, Workspace
+
+MASK_BITS = 62  # rules per int64 mask column
+
+
+def rule_masks(rules: tuple[Rule, ...], ws: Workspace) -> list[pl.Expr]:
+    """Matched-rule sets packed as bits of int64 columns `_m0`, `_m1`, ..."""
+    masks: list[pl.Expr] = []
+    for start in range(0, len(rules), MASK_BITS):
+        bits = [
+            pl.when(match_expr(r.match) & window_expr(r, ws.decision(r.decision)))
+            .then(pl.lit(1 << i, dtype=pl.Int64))
+            .otherwise(pl.lit(0, dtype=pl.Int64))
+            for i, r in enumerate(rules[start : start + MASK_BITS])
+        ]
+        masks.append(pl.sum_horizontal(bits).alias(f"_m{start // MASK_BITS}"))
+    return masks
+
+
+def decode_masks(values: list[int] | tuple[int, ...]) -> frozenset[int]:
+    """The rule indexes whose bits are set in a row's `_m*` mask values."""
+    return frozenset(
+        chunk * MASK_BITS + bit
+        for chunk, value in enumerate(values)
+        for bit in range(MASK_BITS)
+        if value >> bit & 1
+    )
+
+
+def with_text_lower(frame: pl.LazyFrame, ws: Workspace) -> pl.LazyFrame:
+    if any(r.match.text is not None for r in ws.rules):
+        return frame.with_columns(pl.col("text").str.to_lowercase().alias("text_lower"))
+    return frame
+
+
+def aggregate(ws: Workspace, contacts: pl.DataFrame) -> Aggregates:
+    """The groups (sorted by month, channel, masks) and every baseline rule's B."""
+    rules = ws.rules
+    lf = with_text_lower(contacts.lazy(), ws)
+    masks = rule_masks(rules, ws)
+    mask_names = [f"_m{i}" for i in range(len(masks))]
+    groups = (
+        lf.select("period", "channel", "hs_us", *masks)
+        .group_by("period", "channel", *mask_names)
+        .agg(pl.len().alias("n"), pl.col("hs_us").cast(pl.Int128).sum().alias("hs"))
+        .sort("period", "channel", *mask_names)
+        .collect()
+    )
+    baseline_rules = [r for r in rules if r.baseline_lookback_days is not None]
+    baseline_counts: dict[str, int] = {}
+    if baseline_rules:
+        counts = (
+            lf.select(
+                [
+                    baseline_expr(r, ws.decision(r.decision)).sum().alias(f"_b{i}")
+                    for i, r in enumerate(baseline_rules)
+                ]
+            )
+            .collect()
+            .row(0)
+        )
+        baseline_counts = {r.id: int(c or 0) for r, c in zip(baseline_rules, counts, strict=True)}
+    return Aggregates(
+        groups=tuple(
+            Group(period, channel, decode_masks(mask_values), int(n), int(hs))
+            for period, channel, *mask_values, n, hs in groups.iter_rows()
+        ),
+        baseline_counts=baseline_counts,
+    )

@@ -1,0 +1,206 @@
+"""What customers do after a contact: repeat contacts, and orders at each horizon."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from fractions import Fraction
+from typing import Any
+
+import polars as pl
+
+from chargeback.engine.costing import GroupCoster
+from chargeback.engine.ledger import half_up
+from chargeback.engine.value_units import (
+    DAY_US,
+    MIN_US,
+    NO_OUTCOME,
+    cents_str,
+    order_instants,
+    parse_cents,
+    ratio,
+)
+
+
+def repeats(
+    frame: pl.DataFrame,
+    out: dict[str, dict[str, Any]],
+    coster: GroupCoster,
+    totals: dict[str, Any],
+    window_days: int,
+) -> None:
+    # The latest strictly earlier contact of the same customer. Sorted by customer
+    # and time, that is the row before, except inside a run of equal instants
+    # (ties are not "earlier"): those rows are blanked and filled forward from the
+    # run's first row. A customer's first row gets a -1 marker (no earlier
+    # contact) so the fill never reaches back into the previous customer. No
+    # window functions: over() on many small groups is far slower here.
+    previous = pl.col("t").shift(1)
+    same = (pl.col("customer_id") == pl.col("customer_id").shift(1)).fill_null(False)
+    within = pl.col("t") - pl.col("prev") < window_days * DAY_US
+    flagged = (
+        frame.filter(pl.col("customer_id").is_not_null())
+        .sort("customer_id", "t")
+        .with_columns(
+            pl.when(~same)
+            .then(pl.lit(-1, dtype=pl.Int64))
+            .when(pl.col("t") != previous)
+            .then(previous)
+            .otherwise(None)
+            .forward_fill()
+            .alias("prev")
+        )
+        .with_columns(((pl.col("prev") >= 0) & within).alias("repeat"))
+    )
+    base = flagged.group_by("period").agg(
+        pl.len().alias("with_customer"), pl.col("repeat").sum().alias("repeats")
+    )
+    for period, with_customer, repeats in base.iter_rows():
+        entry = out[period]
+        entry["contacts_with_customer"] = int(with_customer)
+        entry["repeats"] = int(repeats)
+        entry["repeat_rate"] = ratio(int(repeats), int(with_customer))
+    reason_counts = flagged.group_by("period", "reason").agg(
+        pl.len().alias("n"), pl.col("repeat").sum().alias("r")
+    )
+    groups = (
+        flagged.filter(pl.col("repeat"))
+        .group_by("period", "reason", "channel")
+        .agg(pl.len().alias("n"), pl.col("hs_us").cast(pl.Int128).sum().alias("hs"))
+    )
+    cost_by_reason: dict[str, dict[str, Fraction]] = defaultdict(lambda: defaultdict(Fraction))
+    for period, reason, channel, n, hs in groups.iter_rows():
+        cost_by_reason[period][reason] += coster.group_cost(
+            period, channel, int(n), int(hs), totals[period]
+        )
+    by_reason: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for period, reason, n, r in reason_counts.sort("period", "reason").iter_rows():
+        by_reason[period][reason] = {"contacts": int(n), "repeats": int(r)}
+    for period in out:
+        entry = out[period]
+        entry.setdefault("contacts_with_customer", 0)
+        entry.setdefault("repeats", 0)
+        entry.setdefault("repeat_rate", None)
+        costs = cost_by_reason.get(period, {})
+        total = sum(costs.values(), Fraction(0))
+        entry["repeat_cost"] = cents_str(int(half_up(total, 2) * 100))
+        placed = {(r, ""): int(half_up(c, 2) * 100) for r, c in costs.items()}  # each its own
+        reasons = by_reason.get(period, {})
+        for reason, item in reasons.items():
+            item["repeat_rate"] = ratio(item["repeats"], item["contacts"])
+            item["repeat_cost"] = cents_str(placed.get((reason, ""), 0))
+        entry["repeat_by_reason"] = dict(
+            sorted(reasons.items(), key=lambda kv: (-parse_cents(kv[1]["repeat_cost"]), kv[0]))
+        )
+
+
+def after_contact(
+    frame: pl.DataFrame,
+    orders: pl.DataFrame,
+    tz: str,
+    out: dict[str, dict[str, Any]],
+    horizons: tuple[int, ...],
+) -> str:
+    """Orders in (t0, t0 + h days] after each customer's first contact of the month.
+
+    Each customer's orders become running totals; the sum over (t0, t0 + h] is
+    then the total at t0 + h minus the total at t0, both found by an as-of join
+    (the last order at or before that instant), without pairing every contact
+    with every order.
+    """
+    firsts = (
+        frame.filter(pl.col("customer_id").is_not_null())
+        .sort("t", "contact_id")
+        .group_by("period", "customer_id", maintain_order=True)
+        .first()
+        .select(
+            "period",
+            "customer_id",
+            pl.col("t").alias("t0"),
+            pl.col("outcome").fill_null(NO_OUTCOME)
+            if "outcome" in frame.columns
+            else pl.lit(NO_OUTCOME).alias("outcome"),
+        )
+    )
+    prepared = order_instants(orders, tz)
+    last = int(prepared.get_column("o").max())  # type: ignore[arg-type]
+    # Running totals over all orders sorted by customer, plus one empty order per
+    # customer at the start of time: a lookup then always lands on that
+    # customer's rows, and the difference of two lookups is that customer's sum.
+    per_instant = prepared.group_by("customer_id", "o").agg(
+        pl.col("amount_cents").sum().alias("a"), pl.len().cast(pl.Int64).alias("n")
+    )
+    starts = (
+        per_instant.select("customer_id")
+        .unique()
+        .with_columns(
+            pl.lit(MIN_US, dtype=pl.Int64).alias("o"),
+            pl.lit(0, dtype=pl.Int64).alias("a"),
+            pl.lit(0, dtype=pl.Int64).alias("n"),
+        )
+    )
+    running = (
+        pl.concat([starts, per_instant.select(starts.columns)], how="vertical_relaxed")
+        .sort("customer_id", "o")
+        .with_columns(pl.col("a").cum_sum().alias("cum_a"), pl.col("n").cum_sum().alias("cum_n"))
+        .select("customer_id", "o", "cum_a", "cum_n")
+        .sort("o")
+    )
+
+    # lookups are matched back to their customer by row number, not by joining
+    # on (period, customer_id) strings again
+    firsts = firsts.with_row_index("i")
+
+    def totals_at(instants: pl.Expr) -> pl.DataFrame:
+        """Running totals (amount, count) at each first contact's given instant."""
+        return (
+            firsts.select("i", "customer_id", instants.alias("at"))
+            .sort("at")
+            .join_asof(
+                running,
+                left_on="at",
+                right_on="o",
+                by="customer_id",
+                strategy="backward",
+                check_sortedness=False,
+            )
+            .sort("i")
+            .select(pl.col("cum_a").fill_null(0), pl.col("cum_n").fill_null(0))
+        )
+
+    start = totals_at(pl.col("t0"))
+    columns = [firsts.get_column(c) for c in ("period", "outcome", "t0")]
+    for h in horizons:
+        end = totals_at(pl.col("t0") + h * DAY_US)
+        columns.append((end["cum_a"] - start["cum_a"]).alias(f"sum{h}"))
+        columns.append((end["cum_n"] > start["cum_n"]).alias(f"any{h}"))
+    per_customer = pl.DataFrame(columns)
+    latest = per_customer.group_by("period").agg(pl.col("t0").max().alias("latest"))
+    observable = {p: int(t) for p, t in latest.iter_rows()}
+    summary = per_customer.group_by("period", "outcome").agg(
+        pl.len().alias("customers"),
+        *[pl.col(f"sum{h}").sum().alias(f"sum{h}") for h in horizons],
+        *[pl.col(f"any{h}").sum().alias(f"any{h}") for h in horizons],
+    )
+    result: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for row in summary.sort("period", "outcome").iter_rows(named=True):
+        period = row["period"]
+        customers = int(row["customers"])
+        horizons_out: dict[str, Any] = {}
+        for h in horizons:
+            if observable[period] + h * DAY_US > last:
+                horizons_out[str(h)] = {
+                    "customers": customers,
+                    "orders_after": None,
+                    "active_after": None,
+                }
+            else:
+                horizons_out[str(h)] = {
+                    "customers": customers,
+                    "orders_after": cents_str(int(row[f"sum{h}"] or 0)),
+                    "active_after": ratio(int(row[f"any{h}"] or 0), customers),
+                }
+        result[period][row["outcome"]] = horizons_out
+    for period in out:
+        out[period]["after_contact"] = result.get(period, {})
+    return datetime.fromtimestamp(last / 1_000_000, UTC).date().isoformat()
