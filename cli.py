@@ -7,17 +7,14 @@ the place), 2 a usage error (options that do not fit).
 from __future__ import annotations
 
 import sys
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from chargeback import __version__
-from chargeback.engine.ledger import Ledger, LedgerLine
 from chargeback.errors import ChargebackError, UsageError, display_path
 from chargeback.report import ReportOptions, RunResult, Steps
 from chargeback.run import (
@@ -29,6 +26,7 @@ from chargeback.run import (
     run_report,
     run_send,
 )
+from chargeback.terminal import report_done, summary_tables, value_done, value_table
 
 app = typer.Typer(
     name="chargeback",
@@ -157,62 +155,6 @@ def _progress() -> Steps:
     return Steps(observe)
 
 
-def money(value: object) -> str:
-    return f"{value:,.2f}"
-
-
-def print_summary(result: RunResult, top: int = 5) -> None:
-    """A table per period: what it cost, how much is explained, the biggest drivers.
-
-    Net-negative decisions are marked only where the decision declares revenue
-    (LedgerLine.costs_more_than_it_collects).
-    """
-    ledger: Ledger = result.ledger
-    cur = ledger.currency
-    color = interactive()
-    for period in ledger.periods:
-        share = float(period.attributed_share) * 100
-        table = Table(
-            title=f"{period.period}  ·  {period.contacts:,} contacts  ·  "
-            f"{money(period.cost)} {cur} service cost  ·  {share:.1f}% attributed",
-            title_justify="left",
-            show_edge=False,
-        )
-        table.add_column("decision", no_wrap=True)
-        table.add_column("department")
-        table.add_column("contacts", justify="right")
-        table.add_column(f"cost {cur}", justify="right")
-        table.add_column(f"revenue {cur}", justify="right")
-        table.add_column(f"net {cur}", justify="right")
-        table.add_column("", width=1)  # ▲ for decisions that cost more than they collect
-        lines = [ln for ln in ledger.lines_for(period.period) if not ln.is_unattributed]
-        lines.sort(key=lambda ln: (-ln.cost, ln.decision_id))
-
-        def flagged(line: LedgerLine) -> bool:
-            return line.costs_more_than_it_collects
-
-        shown = lines[:top] + [ln for ln in lines[top:] if flagged(ln)]
-        for line in shown:
-            table.add_row(
-                line.decision_id,
-                line.department_id,
-                f"{float(line.contacts):,.1f}",
-                money(line.cost),
-                money(line.revenue),
-                money(line.net),
-                "▲" if flagged(line) else "",
-                style="bold red" if flagged(line) and color else None,
-            )
-        if len(lines) > len(shown):
-            table.add_row(f"+{len(lines) - len(shown)} more", "", "", "", "", "", "")
-        table.add_row("unattributed", "", "", money(period.unattributed_cost), "", "", "")
-        if any(flagged(ln) for ln in lines):
-            table.caption = "▲ costs more in service than it collects"
-            table.caption_justify = "left"
-        out.print(table)
-        out.print()
-
-
 @app.command(
     epilog="[bold]Examples[/]\n\n"
     "  chargeback report                                  # the sample workspace, or ./rules\n\n"
@@ -253,19 +195,11 @@ def report(
             pdf_variant=pdf_variant,
         )
     )
-    print_summary(result)
-    if result.loaded.rejected_count:
-        out.print(
-            f"{result.loaded.rejected_count:,} bad rows set aside in "
-            f"{display_path(result.out_dir / 'rejected.csv')}"
-        )
-    total = sum((p.cost for p in result.ledger.periods), start=Decimal(0))
-    contacts_in_periods = sum(p.contacts for p in result.ledger.periods)
-    out.print(
-        f"{len(result.periods)} period(s), {contacts_in_periods:,} contacts, "
-        f"{float(total):,.2f} {result.ledger.currency} in total. Wrote " + written_summary(result),
-        markup=False,
-    )
+    for table in summary_tables(result.ledger, interactive()):
+        out.print(table)
+        out.print()
+    for line in report_done(result):
+        out.print(line, markup=False)
 
 
 def _run(opts: ReportOptions) -> RunResult:
@@ -323,8 +257,11 @@ def value(
             value_only=True,
         )
     )
-    print_value(result)
-    out.print(f"{len(result.periods)} period(s). Wrote " + written_summary(result), markup=False)
+    table = value_table(result)
+    if table is not None:
+        out.print(table)
+    for line in value_done(result):
+        out.print(line, markup=False)
 
 
 @app.command(
@@ -488,59 +425,6 @@ def journal(
         f"{totals['credit']:.2f} {totals['currency']}. Wrote {display_path(path)}",
         markup=False,
     )
-
-
-def print_value(result: RunResult) -> None:
-    """Per month: what service cost, what it won and kept, and the net."""
-    report = result.value
-    if report is None:
-        return
-    cur = result.ledger.currency
-    table = Table(title=f"CS value ({cur})", title_justify="left", show_edge=False)
-    for name in (
-        "month",
-        "contacts",
-        "cost",
-        "per contact",
-        "avoidable",
-        "revenue won",
-        "saves",
-        "save value",
-        "repeat rate",
-        "net value",
-    ):
-        table.add_column(name, justify="left" if name == "month" else "right", no_wrap=True)
-    for period in result.periods:
-        e = report.periods[period]
-        rate = e.get("repeat_rate")
-        table.add_row(
-            period,
-            f"{e['contacts']:,}",
-            money(Decimal(e["cost"])),
-            e.get("cost_per_contact") or "",
-            money(Decimal(e["avoidable_cost"])),
-            money(Decimal(e["revenue_won"])) if "revenue_won" in e else "n/a",
-            f"{e['saves']:,}" if "saves" in e else "n/a",
-            money(Decimal(e["save_value_total"])) if "save_value_total" in e else "n/a",
-            f"{rate * 100:.1f}%" if rate is not None else "n/a",
-            money(Decimal(e["net_value"])) if "net_value" in e else "n/a",
-        )
-    out.print(table)
-    for note in report.notes:
-        out.print(f"note: {note}", markup=False)
-
-
-def written_summary(result: RunResult) -> str:
-    """Top-level files by name; documents counted, not listed (there can be hundreds)."""
-    top = [p for p in result.written if p.parent == result.out_dir and not p.name.startswith(".")]
-    docs = [p for p in result.written if p.parent != result.out_dir]
-    parts = [display_path(p) for p in top]
-    for suffix in (".pdf", ".html"):
-        n = sum(1 for p in docs if p.suffix == suffix)
-        if n:
-            parts.append(f"{n} {suffix[1:].upper()} document{'s' if n != 1 else ''}")
-    where = f" in {display_path(result.out_dir)}/<period>/" if docs else ""
-    return ", ".join(parts) + where
 
 
 @app.command(

@@ -9,8 +9,6 @@ key; keep it in step with this module.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -27,11 +25,21 @@ from chargeback.documents.charts import (
     stacked_bars,
 )
 from chargeback.documents.ledger_files import lines_csv
+from chargeback.documents.wording import (
+    Document,
+    count,
+    describe_match,
+    describe_window,
+    minutes,
+    pct,
+    rate,
+    statement_number,
+)
 from chargeback.engine.attribute import Attribution
 from chargeback.engine.dates import days_in_window, month_bounds, trailing_months, window_bounds
 from chargeback.engine.evidence import Evidence, Part
 from chargeback.engine.ledger import UNATTRIBUTED, Ledger, LedgerLine, build_ledger, half_up
-from chargeback.workspace.model import Decision, Match, Rule, Workspace
+from chargeback.workspace.model import Decision, Rule, Workspace
 
 TOP_LINES = 40  # decision rows on a statement before "other decisions" (flagged ones always show)
 TOP_EVIDENCE = 8  # decisions with an evidence section per statement
@@ -48,74 +56,6 @@ OVERLAP_TEXT = {
     "priority": "A contact matched by several rules goes to the rules of the highest "
     "priority only; lower-priority rules do not charge it.",
 }
-
-
-@dataclass(frozen=True)
-class Document:
-    """One document to write: where, which template, and what it is given."""
-
-    period: str
-    name: str  # path under the output folder, without the extension
-    template: str
-    context: dict[str, Any]
-    title: str
-    subject: str  # one sentence on what the document is, for the PDF's metadata
-    attachment: tuple[str, str] | None = None  # (file name, CSV text) for the PDF
-
-
-def pct(part: Fraction | Decimal, whole: Fraction | Decimal | int) -> str:
-    if not whole:
-        return "—"
-    return f"{half_up(Fraction(part) / Fraction(whole) * 100, 1)}%"
-
-
-def count(value: Fraction) -> str:
-    """Contacts as the ledger prints them (weights make them fractional)."""
-    return str(half_up(value, 3))
-
-
-def minutes(value: Fraction) -> str:
-    return str(half_up(value, 2))
-
-
-def rate(value: Decimal) -> str:
-    """A rate as written, but never fewer than two decimals (0.055 stays 0.055)."""
-    return f"{value:.2f}" if value == value.quantize(Decimal("0.01")) else str(value)
-
-
-def statement_number(seed: str, period: str, department_id: str) -> str:
-    """Same inputs, same number: derived from the inputs' digest, never a counter."""
-    digest = hashlib.sha256(f"{seed}|{period}|{department_id}".encode()).hexdigest()
-    return f"CB-{period.replace('-', '')}-{digest[:8].upper()}"
-
-
-def describe_match(match: Match) -> list[str]:
-    out = []
-    for key in ("reason", "channel", "product", "region", "outcome", "tags"):
-        values = getattr(match, key)
-        if values is not None:
-            out.append(f"{key} is {' or '.join(values)}")
-    if match.text is not None:
-        out.append("text contains " + " or ".join(f"“{v}”" for v in match.text))
-    if match.text_regex is not None:
-        out.append(f"text matches /{match.text_regex}/")
-    for name, values in match.fields:
-        out.append(f"{name} is {' or '.join(values)}")
-    return out or ["every contact"]
-
-
-def describe_window(rule: Rule, decision: Decision) -> str:
-    first, last = window_bounds(rule, decision)
-    text = f"from {first.isoformat()}"
-    if rule.days is not None and last is not None and last != date.max:
-        text += f" to {last.isoformat()}"
-        if decision.ends is None or last < decision.ends:
-            text += f" ({rule.days} days)"
-    elif last is not None and last != date.max:
-        text += f" to {last.isoformat()} (the decision ends)"
-    else:
-        text += ", open-ended"
-    return text
 
 
 def _part_rows(parts: list[Part], line_cost: Decimal, top: int = TOP_PARTS) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from chargeback.documents.charts import (
     month_label,
     short_month,
 )
-from chargeback.documents.statements import Document, pct
+from chargeback.documents.wording import Document, pct
 from chargeback.engine.dates import trailing_months
 from chargeback.engine.ledger import Ledger
 from chargeback.engine.value import ValueReport, horizon_list

@@ -1,0 +1,144 @@
+"""How a run looks in a terminal: rich tables built from its result.
+
+They are returned, never printed: cli.py decides where they go (the library
+never prints), and tests can read them.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rich.table import Table
+
+from chargeback.engine.ledger import Ledger, LedgerLine
+from chargeback.errors import display_path
+from chargeback.report import RunResult
+
+
+def money(value: object) -> str:
+    return f"{value:,.2f}"
+
+
+def summary_tables(ledger: Ledger, color: bool, top: int = 5) -> list[Table]:
+    """A table per period: what it cost, how much is explained, the biggest drivers.
+
+    Net-negative decisions are marked only where the decision declares revenue
+    (LedgerLine.costs_more_than_it_collects).
+    """
+    cur = ledger.currency
+    tables = []
+    for period in ledger.periods:
+        share = float(period.attributed_share) * 100
+        table = Table(
+            title=f"{period.period}  ·  {period.contacts:,} contacts  ·  "
+            f"{money(period.cost)} {cur} service cost  ·  {share:.1f}% attributed",
+            title_justify="left",
+            show_edge=False,
+        )
+        table.add_column("decision", no_wrap=True)
+        table.add_column("department")
+        table.add_column("contacts", justify="right")
+        table.add_column(f"cost {cur}", justify="right")
+        table.add_column(f"revenue {cur}", justify="right")
+        table.add_column(f"net {cur}", justify="right")
+        table.add_column("", width=1)  # ▲ for decisions that cost more than they collect
+        lines = [ln for ln in ledger.lines_for(period.period) if not ln.is_unattributed]
+        lines.sort(key=lambda ln: (-ln.cost, ln.decision_id))
+
+        def flagged(line: LedgerLine) -> bool:
+            return line.costs_more_than_it_collects
+
+        shown = lines[:top] + [ln for ln in lines[top:] if flagged(ln)]
+        for line in shown:
+            table.add_row(
+                line.decision_id,
+                line.department_id,
+                f"{float(line.contacts):,.1f}",
+                money(line.cost),
+                money(line.revenue),
+                money(line.net),
+                "▲" if flagged(line) else "",
+                style="bold red" if flagged(line) and color else None,
+            )
+        if len(lines) > len(shown):
+            table.add_row(f"+{len(lines) - len(shown)} more", "", "", "", "", "", "")
+        table.add_row("unattributed", "", "", money(period.unattributed_cost), "", "", "")
+        if any(flagged(ln) for ln in lines):
+            table.caption = "▲ costs more in service than it collects"
+            table.caption_justify = "left"
+        tables.append(table)
+    return tables
+
+
+def value_table(result: RunResult) -> Table | None:
+    """Per month: what service cost, what it won and kept, and the net."""
+    report = result.value
+    if report is None:
+        return None
+    cur = result.ledger.currency
+    table = Table(title=f"CS value ({cur})", title_justify="left", show_edge=False)
+    for name in (
+        "month",
+        "contacts",
+        "cost",
+        "per contact",
+        "avoidable",
+        "revenue won",
+        "saves",
+        "save value",
+        "repeat rate",
+        "net value",
+    ):
+        table.add_column(name, justify="left" if name == "month" else "right", no_wrap=True)
+    for period in result.periods:
+        e = report.periods[period]
+        rate = e.get("repeat_rate")
+        table.add_row(
+            period,
+            f"{e['contacts']:,}",
+            money(Decimal(e["cost"])),
+            e.get("cost_per_contact") or "",
+            money(Decimal(e["avoidable_cost"])),
+            money(Decimal(e["revenue_won"])) if "revenue_won" in e else "n/a",
+            f"{e['saves']:,}" if "saves" in e else "n/a",
+            money(Decimal(e["save_value_total"])) if "save_value_total" in e else "n/a",
+            f"{rate * 100:.1f}%" if rate is not None else "n/a",
+            money(Decimal(e["net_value"])) if "net_value" in e else "n/a",
+        )
+    return table
+
+
+def written_summary(result: RunResult) -> str:
+    """Top-level files by name; documents counted, not listed (there can be hundreds)."""
+    top = [p for p in result.written if p.parent == result.out_dir and not p.name.startswith(".")]
+    docs = [p for p in result.written if p.parent != result.out_dir]
+    parts = [display_path(p) for p in top]
+    for suffix in (".pdf", ".html"):
+        n = sum(1 for p in docs if p.suffix == suffix)
+        if n:
+            parts.append(f"{n} {suffix[1:].upper()} document{'s' if n != 1 else ''}")
+    where = f" in {display_path(result.out_dir)}/<period>/" if docs else ""
+    return ", ".join(parts) + where
+
+
+def report_done(result: RunResult) -> list[str]:
+    """The lines after the tables: rows set aside, the run's totals, what was written."""
+    lines = []
+    if result.loaded.rejected_count:
+        lines.append(
+            f"{result.loaded.rejected_count:,} bad rows set aside in "
+            f"{display_path(result.out_dir / 'rejected.csv')}"
+        )
+    total = sum((p.cost for p in result.ledger.periods), start=Decimal(0))
+    contacts_in_periods = sum(p.contacts for p in result.ledger.periods)
+    lines.append(
+        f"{len(result.periods)} period(s), {contacts_in_periods:,} contacts, "
+        f"{float(total):,.2f} {result.ledger.currency} in total. Wrote " + written_summary(result)
+    )
+    return lines
+
+
+def value_done(result: RunResult) -> list[str]:
+    """The CS-value notes (what data would add a metric), then what was written."""
+    notes = [f"note: {note}" for note in (result.value.notes if result.value else [])]
+    return [*notes, f"{len(result.periods)} period(s). Wrote " + written_summary(result)]
