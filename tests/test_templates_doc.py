@@ -14,7 +14,7 @@
     each metric is named in 3.4).
 
 The contexts (statements, summary and CS-value report) are built for the
-sample workspace, 2026-05, once per module, the way chargeback/documents.py
+sample workspace, 2026-05, once per module, the way chargeback/documents/compose.py
 builds them.
 """
 
@@ -85,7 +85,7 @@ def contexts(tmp_path_factory: pytest.TempPathFactory) -> Contexts:
     docs += [value.document(p, builder.common(p)) for p in result.periods]
     for doc in docs:
         context = dict(doc.context)
-        context["title"] = doc.title  # added by documents.py
+        context["title"] = doc.title  # added by documents/compose.py
         context["subject"] = doc.subject
         by_template.setdefault(doc.template, []).append(context)
     assert set(by_template) == set(TEMPLATES)
