@@ -31,13 +31,14 @@ import yaml
 
 from chargeback.documents.ledger_files import LEDGER_COLUMNS
 from chargeback.errors import Problem, WorkspaceError
-from chargeback.workspace.load import SETTINGS_KEYS, TOP_LEVEL_KEYS, load_workspace
+from chargeback.workspace.load import TOP_LEVEL_KEYS, load_workspace
 from chargeback.workspace.model import (
     COST_METHODS,
     DECISION_KINDS,
     MATCH_LIST_KEYS,
     OVERLAP_POLICIES,
 )
+from chargeback.workspace.settings import SETTINGS_KEYS
 from chargeback.workspace.yamlio import load_yaml
 from cli import app
 

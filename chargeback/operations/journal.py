@@ -15,31 +15,16 @@ from __future__ import annotations
 
 import csv
 import io
-import string
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from chargeback.engine.dates import month_bounds
 from chargeback.engine.ledger import UNATTRIBUTED, Ledger
-from chargeback.engine.months import month_bounds
 from chargeback.errors import Problem, WorkspaceError
+from chargeback.workspace.journal_format import DELIMITERS
 from chargeback.workspace.model import Workspace
 
-FIELDS = (
-    "period",
-    "date",
-    "journal_id",
-    "line",
-    "account",
-    "cost_center",
-    "department_id",
-    "department_name",
-    "debit",
-    "credit",
-    "amount",
-    "currency",
-    "memo",
-)
 DEFAULT_COLUMNS = (
     ("journal_id", "{journal_id}"),
     ("line", "{line}"),
@@ -51,35 +36,6 @@ DEFAULT_COLUMNS = (
     ("currency", "{currency}"),
     ("memo", "{memo}"),
 )
-DELIMITERS = {",": ",", ";": ";", "tab": "\t", "|": "|"}
-
-
-def placeholder_problems(template: str) -> list[str]:
-    """Why a column template cannot be filled ([] when it can).
-
-    Every field is text (figures arrive formatted: 1234.56), so a format spec
-    such as {amount:.2f} cannot apply; trying the template on sample text
-    finds that here rather than mid-run.
-    """
-    try:
-        names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
-    except ValueError as exc:
-        return [f"'{template}' is not a valid template ({exc}); write braces as {{{{ and }}}}"]
-    unknown = [
-        f"unknown field '{{{name}}}' (known: {', '.join(FIELDS)})"
-        for name in names
-        if name not in FIELDS
-    ]
-    if unknown:
-        return unknown
-    try:
-        template.format(**{name: "text" for name in FIELDS})
-    except (ValueError, KeyError, IndexError, AttributeError) as exc:
-        return [
-            f"'{template}' cannot be filled ({exc}); fields are text, already formatted: "
-            "write {amount}, not {amount:.2f}"
-        ]
-    return []
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,265 @@
+"""The small typed checks every workspace item is built from.
+
+A converter takes one YAML value and returns it typed, or raises BadValue with
+a message that completes "'key' ..."; Item.get turns that into a Problem at the
+key's line, so one bad value never stops the rest of the checks. Items,
+settings and the loader all share these, so a field reads the same wherever it
+appears.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from chargeback.errors import Problem
+from chargeback.workspace.model import Place
+from chargeback.workspace.yamlio import YList, YMap
+
+ID_PATTERN = re.compile(r"^[a-z0-9_-]+$")
+DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+MONTH_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+T = TypeVar("T")
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """A ` (did you mean 'x'?)` hint for typos, or ''."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class Collector:
+    """Gathers problems; every check records and carries on instead of raising."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, path: Path | None, line: int | None, message: str) -> None:
+        """Record one problem; the loader sorts them by file and line at the end."""
+        self.problems.append(Problem(message, path, line))
+
+
+@dataclass
+class Item:
+    """One mapping (a department, a rule, ...) being checked, with its label for messages."""
+
+    ck: Collector
+    node: YMap
+    label: str
+
+    @property
+    def path(self) -> Path | None:
+        """The file the mapping came from (None for text not read from a file)."""
+        return self.node.path
+
+    def place(self, key: str | None = None) -> Place:
+        """Where the item (or one of its keys) stands, for the model and later messages."""
+        line = self.node.line_of(key) if key is not None else self.node.line
+        return Place(self.node.path or Path("?"), line)
+
+    def error(self, key: str | None, message: str) -> None:
+        """A problem at `key`'s line (the item's own line for None), prefixed by the label."""
+        line = self.node.line_of(key) if key is not None else self.node.line
+        prefix = f"{self.label}: " if self.label else ""
+        self.ck.add(self.node.path, line, prefix + message)
+
+    def check_keys(self, allowed: Iterable[str]) -> None:
+        """Flag unknown keys, with a did-you-mean hint, since a typo would be silently ignored."""
+        allowed = tuple(allowed)
+        for key in self.node:
+            if key not in allowed:
+                self.error(key, f"unknown key '{key}'{suggest(str(key), allowed)}")
+
+    def get(self, key: str, conv: Callable[[Any], T], default: T, required: bool = False) -> T:
+        """`key` converted by `conv`, or `default` (recording why) so checking carries on."""
+        if key not in self.node or self.node[key] is None:
+            if required:
+                self.error(None, f"missing required key '{key}'")
+            return default
+        try:
+            return conv(self.node[key])
+        except BadValue as exc:
+            self.error(key, f"{key}: {exc}")
+            return default
+
+    def sub(self, key: str, label: str | None = None) -> Item | None:
+        """The nested mapping at `key` as an Item, or None when absent or not a mapping."""
+        value = self.node.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, YMap):
+            self.error(key, f"'{key}' must be a mapping")
+            return None
+        return Item(self.ck, value, label if label is not None else self.label)
+
+
+class BadValue(Exception):
+    """A value failed its type check; the message completes "'key' ..."."""
+
+
+def as_text(value: Any) -> str:
+    """Any scalar as text; a mapping, list or yes/no is refused as a likely mistake."""
+    if isinstance(value, bool | YMap | YList):
+        raise BadValue("must be text")
+    return str(value)
+
+
+def as_ident(value: Any) -> str:
+    """Department ids name output files and folders, so a-z, 0-9, '_' and '-' only."""
+    text = as_text(value)
+    if not ID_PATTERN.match(text):
+        raise BadValue(f"'{text}' must use only a-z, 0-9, '_' and '-'")
+    return not_reserved(text)
+
+
+def not_reserved(text: str) -> str:
+    """'unattributed' names the ledger's line for what no decision explains (SPEC 5)."""
+    if text == "unattributed":
+        raise BadValue(
+            "'unattributed' is reserved for the ledger's unattributed line; pick another id"
+        )
+    return text
+
+
+def as_date(value: Any) -> date:
+    """A YYYY-MM-DD date; the shape is checked first so 2026-3-1 is not guessed at."""
+    text = as_text(value)
+    if not DATE_PATTERN.match(text):
+        raise BadValue(f"'{text}' is not a date (YYYY-MM-DD)")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise BadValue(f"'{text}' is an impossible date") from None
+
+
+def as_name(value: Any) -> str:
+    """Decision and rule ids: any text without surrounding blanks (SPEC limits only departments)."""
+    text = as_text(value)
+    if not text.strip() or text != text.strip():
+        raise BadValue(f"'{text}' must be non-empty text without leading or trailing blanks")
+    return text
+
+
+def as_month(value: Any) -> str:
+    """A YYYY-MM period, kept as text because periods are compared and joined as text."""
+    text = as_text(value)
+    if not MONTH_PATTERN.match(text):
+        raise BadValue(f"'{text}' is not a month (YYYY-MM)")
+    return text
+
+
+def as_money(value: Any) -> Decimal:
+    """An exact Decimal amount (never float), so charges add up to the cent."""
+    if isinstance(value, bool):
+        raise BadValue("must be a number")
+    try:
+        # no thousands separators: "0,40" may be a decimal comma, refused rather than misread
+        amount = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        raise BadValue(f"'{value}' is not a number") from None
+    if not amount.is_finite():
+        raise BadValue(f"'{value}' is not a finite number")
+    return amount
+
+
+def as_non_negative(value: Any) -> Decimal:
+    """Rates and pools: a negative cost would pay departments for contacts."""
+    amount = as_money(value)
+    if amount < 0:
+        raise BadValue(f"must not be negative (got {value})")
+    return amount
+
+
+def as_int(value: Any) -> int:
+    """A whole number; yes/no and 1.5 are refused rather than truncated."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadValue(f"'{value}' must be a whole number")
+    return value
+
+
+def as_positive_int(value: Any) -> int:
+    """Day counts and horizons, where zero would make an empty window."""
+    number = as_int(value)
+    if number < 1:
+        raise BadValue(f"must be at least 1 (got {number})")
+    return number
+
+
+def as_share(value: Any) -> Decimal:
+    """A rule's share of a contact: above 0 (else it does nothing) and at most 1."""
+    share = as_money(value)
+    if not Decimal(0) < share <= Decimal(1):
+        raise BadValue(f"must be more than 0 and at most 1 (got {value})")
+    return share
+
+
+def one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    """A converter for a fixed set of words, naming them all when the value is not one."""
+
+    def conv(value: Any) -> str:
+        text = as_text(value)
+        if text not in choices:
+            raise BadValue(f"'{text}' is not one of {', '.join(choices)}{suggest(text, choices)}")
+        return text
+
+    return conv
+
+
+def any_of(value: Any) -> tuple[str, ...]:
+    """A scalar or a list of scalars; an empty list would match nothing, so it is refused."""
+    items = value if isinstance(value, YList) else [value]
+    if isinstance(value, YMap):
+        raise BadValue("must be a value or a list of values")
+    out = []
+    for item in items:
+        if item is None or isinstance(item, YMap | YList):
+            raise BadValue("must list plain values")
+        out.append(str(item).lower() if isinstance(item, bool) else as_text(item))
+    if not out:
+        raise BadValue("is an empty list and would match nothing")
+    return tuple(out)
+
+
+def as_strings(value: Any) -> tuple[str, ...]:
+    """One text or a list of texts (recipients, outcomes): a single value needs no list."""
+    items = value if isinstance(value, YList) else [value]
+    return tuple(as_text(item) for item in items)
+
+
+def as_timezone(value: Any) -> str:
+    """An IANA zone name, checked now so a typo fails here rather than mid-run."""
+    name = as_text(value)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadValue(f"'{name}' is not an IANA time zone (e.g. Europe/Berlin, UTC)") from None
+    return name
+
+
+def as_regex(value: Any) -> str:
+    """A pattern the matching engine accepts, so a bad one fails at load, not mid-run."""
+    pattern = as_text(value)
+    problem = regex_problem(pattern)
+    if problem:
+        raise BadValue(f"is not a valid regular expression: {problem}")
+    return pattern
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Check with the engine that will run it (Rust regex): Python's re accepts more."""
+    import polars as pl
+
+    try:
+        pl.Series([""], dtype=pl.String).str.contains("(?i)" + pattern)
+    except pl.exceptions.PolarsError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip().startswith("error:")]
+        return lines[0].removeprefix("error:").strip() if lines else "rejected by the regex engine"
+    return None

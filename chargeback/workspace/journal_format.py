@@ -1,0 +1,56 @@
+"""What a `journal:` setting may name: the template fields and the delimiters.
+
+The journal is written by chargeback.operations.journal, but its column
+templates and delimiter are checked when the workspace loads, so a bad template
+is reported with every other workspace problem instead of failing mid-run.
+Both sides read these definitions from here, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import string
+
+FIELDS = (
+    "period",
+    "date",
+    "journal_id",
+    "line",
+    "account",
+    "cost_center",
+    "department_id",
+    "department_name",
+    "debit",
+    "credit",
+    "amount",
+    "currency",
+    "memo",
+)
+DELIMITERS = {",": ",", ";": ";", "tab": "\t", "|": "|"}
+
+
+def placeholder_problems(template: str) -> list[str]:
+    """Why a column template cannot be filled ([] when it can).
+
+    Every field is text (figures arrive formatted: 1234.56), so a format spec
+    such as {amount:.2f} cannot apply; trying the template on sample text
+    finds that here rather than mid-run.
+    """
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        return [f"'{template}' is not a valid template ({exc}); write braces as {{{{ and }}}}"]
+    unknown = [
+        f"unknown field '{{{name}}}' (known: {', '.join(FIELDS)})"
+        for name in names
+        if name not in FIELDS
+    ]
+    if unknown:
+        return unknown
+    try:
+        template.format(**{name: "text" for name in FIELDS})
+    except (ValueError, KeyError, IndexError, AttributeError) as exc:
+        return [
+            f"'{template}' cannot be filled ({exc}); fields are text, already formatted: "
+            "write {amount}, not {amount:.2f}"
+        ]
+    return []
