@@ -1,7 +1,7 @@
-"""Rules -> polars expressions. Pure: no I/O, no data, just the translation.
+"""Rules -> polars expressions for the embedded engine. Pure: no I/O, no data.
 
 The contacts frame these expressions run on is the canonical one from
-contacts.py: strings for the match columns, `tags` as `|a|b|`, `date` as the
+data/tables.py: strings for the match columns, `tags` as `|a|b|`, `date` as the
 local calendar date.
 """
 
