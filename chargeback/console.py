@@ -1,0 +1,109 @@
+"""The command line's shared parts: consoles, option types, error printing, progress.
+
+cli.py holds the Typer app and its commands; what every command shares lives
+here, so the app stays a thin shell. Nothing below run.py imports this module.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from chargeback.errors import ChargebackError, UsageError
+from chargeback.report import Steps
+
+# Piped or cron output has no terminal width to fit: use a wide one so ids are never cut.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 132)
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 132)
+
+
+WorkspaceOption = Annotated[
+    Path | None,
+    typer.Option(help="Workspace folder (default: ./ when it has rules/, else the sample)."),
+]
+ContactsOption = Annotated[
+    str | None, typer.Option(help="Contacts file, glob or folder (overrides settings).")
+]
+OrdersOption = Annotated[
+    str | None,
+    typer.Option(help="Orders file, glob or folder for the CS-value report (overrides settings)."),
+]
+PeriodOption = Annotated[str | None, typer.Option(help="One month, YYYY-MM.")]
+FromOption = Annotated[str | None, typer.Option("--from", help="First month, YYYY-MM (with --to).")]
+ToOption = Annotated[str | None, typer.Option("--to", help="Last month, YYYY-MM.")]
+OutOption = Annotated[
+    Path | None, typer.Option("--out", help="Output folder (default: settings' output).")
+]
+BadRowsOption = Annotated[
+    str,
+    typer.Option(
+        help="stop: exit 1 naming each bad row. quarantine: set bad rows aside in "
+        "rejected.csv (rejected_orders.csv) and go on.",
+    ),
+]
+TemplatesOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Folder of your own templates; any file it lacks comes from the built-in "
+        "ones (see docs/templates.md).",
+    ),
+]
+PdfVariantOption = Annotated[
+    str | None,
+    typer.Option(help="pdf/a-3b: archival PDF/A-3b documents (their figures embedded as CSV)."),
+]
+
+
+def print_warnings(warnings: list[str]) -> None:
+    for warning in warnings:
+        err.print(f"[yellow]warning[/]: {escape(warning)}")
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    """'pdf, csv' -> ('pdf', 'csv'); the library says which names it knows."""
+    return tuple(f.strip() for f in text.split(",") if f.strip())
+
+
+def interactive() -> bool:
+    """Progress and colour only for a person at a terminal, never for cron."""
+    return sys.stdout.isatty() and sys.stderr.isatty()
+
+
+def fail(exc: ChargebackError) -> typer.Exit:
+    code = 2 if isinstance(exc, UsageError) else 1
+    problems = exc.problems
+    for problem in problems:
+        label = (
+            "[bold red]error[/]" if problem.severity == "error" else f"[cyan]{problem.severity}[/]"
+        )
+        # the message quotes user data and YAML: never let rich read it as markup
+        err.print(f"{label}: {escape(str(problem))}", soft_wrap=True)
+    problems = [p for p in problems if p.severity == "error"]
+    if len(problems) > 1:
+        err.print(f"{len(problems)} problems found; nothing was written.")
+    elif code == 1:
+        err.print("Nothing was written.")
+    return typer.Exit(code)
+
+
+def progress() -> Steps:
+    """A spinner per step at a terminal; silence for cron."""
+    if not interactive():
+        return Steps()
+    status = err.status("")
+
+    def observe(name: str, seconds: float | None) -> None:
+        if seconds is None:
+            status.update(f"{name}…")
+            status.start()
+        else:
+            status.stop()
+            if seconds >= 1:
+                err.print(f"[dim]{name}: {seconds:.1f} s[/]")
+
+    return Steps(observe)
