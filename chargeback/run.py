@@ -16,6 +16,7 @@ from typing import Any
 
 from chargeback.data.tables import Loaded, format_of, load_contacts, load_orders
 from chargeback.engine.attribute import attribute
+from chargeback.engine.costing import unpriced_channels
 from chargeback.engine.dates import month_range
 from chargeback.engine.ledger import build_ledger
 from chargeback.engine.polars_engine import aggregate
@@ -246,7 +247,11 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
     ws, loaded = prepare(opts, steps)
     periods = select_periods(opts, loaded)
     with steps.step("Attributing contacts"):
-        attribution = attribute(ws, aggregate(ws, loaded.frame))
+        aggregates = aggregate(ws, loaded.frame)
+        unpriced = unpriced_channels(ws.costs, aggregates.contacts_by_channel())
+        if unpriced:
+            raise WorkspaceError(unpriced)
+        attribution = attribute(ws, aggregates)
         ledger = build_ledger(ws, attribution, periods)
     out_dir = output_dir(opts, ws)
     result = RunResult(ws, loaded, attribution, ledger, periods, out_dir)

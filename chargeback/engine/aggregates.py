@@ -30,3 +30,10 @@ class Aggregates:
 
     groups: tuple[Group, ...]  # in a stable order: month, channel, matched rules
     baseline_counts: dict[str, int]  # rule id -> B, for rules with a baseline
+
+    def contacts_by_channel(self) -> dict[str, int]:
+        """How many contacts each channel has, over every month."""
+        counts: dict[str, int] = {}
+        for group in self.groups:
+            counts[group.channel] = counts.get(group.channel, 0) + group.contacts
+        return counts

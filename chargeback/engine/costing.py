@@ -5,6 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Protocol
 
+from chargeback.errors import Problem
 from chargeback.workspace.model import Costs
 
 US_PER_MINUTE = 60_000_000
@@ -62,3 +63,26 @@ class GroupCoster:
         if self._empty_pools:
             out.append(f"the cost pool is 0 for {', '.join(sorted(self._empty_pools))}")
         return out
+
+
+def unpriced_channels(costs: Costs, contacts_by_channel: dict[str, int]) -> list[Problem]:
+    """SPEC 3: with `rates`, a channel with no rate and no `default` stops the run.
+
+    Pricing it at 0 by omission would hide a whole channel's cost from every
+    statement; the user prices it (even at 0) or sets `default`.
+    """
+    if costs.method != "rates" or costs.default is not None:
+        return []
+    listed = dict(costs.channels)
+    place = costs.place
+    return [
+        Problem(
+            f"channel '{channel}' has no rate and costs has no 'default' "
+            f"({n:,} contact{'s' if n != 1 else ''} use it): price it, even at 0, "
+            "or set a default",
+            place.path if place else None,
+            place.line if place else None,
+        )
+        for channel, n in sorted(contacts_by_channel.items())
+        if channel not in listed
+    ]

@@ -1,1 +1,4 @@
-"""Reviewing charges before they bill: check rules against the data, explain one contact, diff two rule sets."""
+"""Reviewing charges before they bill.
+
+Check rules against the data, explain one contact, diff two rule sets.
+"""
