@@ -42,22 +42,29 @@ def text_any_of(values: tuple[str, ...]) -> pl.Expr:
     return pl.col("text_lower").str.contains_any(needles)
 
 
-def match_expr(match: Match) -> pl.Expr:
-    """Every key present must hold; a null never matches (hence the final fill)."""
-    parts: list[pl.Expr] = []
+def conditions(match: Match) -> list[tuple[str, pl.Expr]]:
+    """Each match key as its own condition, named as `explain` shows it (`fields.<column>`)."""
+    parts: list[tuple[str, pl.Expr]] = []
     for key in ("reason", "channel", "product", "region", "outcome"):
         values = getattr(match, key)
         if values is not None:
-            parts.append(any_of(key, values))
+            parts.append((key, any_of(key, values)))
     if match.tags is not None:
-        parts.append(tags_any_of(match.tags))
+        parts.append(("tags", tags_any_of(match.tags)))
     if match.text is not None:
-        parts.append(text_any_of(match.text))
+        parts.append(("text", text_any_of(match.text)))
     if match.text_regex is not None:
-        parts.append(pl.col("text").str.contains("(?i)" + match.text_regex))
+        parts.append(("text_regex", pl.col("text").str.contains("(?i)" + match.text_regex)))
     for column, values in match.fields:
         # tags are stored as |a|b|, so `fields: {tags: ...}` takes the tags rule
-        parts.append(tags_any_of(values) if column == "tags" else any_of(column, values))
+        expr = tags_any_of(values) if column == "tags" else any_of(column, values)
+        parts.append((f"fields.{column}", expr))
+    return parts
+
+
+def match_expr(match: Match) -> pl.Expr:
+    """Every key present must hold; a null never matches (hence the final fill)."""
+    parts = [expr for _, expr in conditions(match)]
     if not parts:
         return pl.lit(True)
     return _and(parts).fill_null(False)
