@@ -221,10 +221,25 @@ EXACT_COLUMNS = ["period", "department_id", "cost_center", "decision_id", "cost"
 TOLERANT_COLUMNS = {"contacts": Decimal("0.001"), "handle_minutes": Decimal("0.01")}
 
 
+def unpriced(sc: Scenario) -> list[str]:
+    """Channels of the contacts that `rates` leaves without a price (SPEC 3: an error)."""
+    if sc.costs.get("method") != "rates" or "default" in sc.costs:
+        return []
+    listed = set(sc.costs.get("channels", {}))
+    return sorted({c["channel"] for c in sc.contacts if c.get("channel")} - listed)
+
+
 def compare(sc: Scenario, root: Path) -> None:
     ws, contacts = write_scenario(sc, root)
     out = root / "out"
     proc = run_engine(ws, contacts, out)
+    missing = unpriced(sc)
+    if missing:  # the run must refuse, naming each channel, and write nothing
+        assert proc.returncode == 1, proc.stdout
+        for channel in missing:
+            assert f"channel '{channel}' has no rate" in proc.stderr, proc.stderr
+        assert not (out / "ledger.csv").exists()
+        return
     problems: list[str] = []
     expected = oracle_ledger(ws, contacts)
     totals = oracle_period_totals(ws, contacts)
@@ -290,7 +305,11 @@ def engine_ready() -> None:
                 "effective": date(2026, 1, 1),
             }
         ],
-        costs={"currency": "USD", "method": "rates", "channels": {"phone": {"per_contact": 1.0}}},
+        costs={
+            "currency": "USD",
+            "method": "rates",
+            "channels": {"phone": {"per_contact": 1.0}, "chat": {"per_contact": 0.5}},
+        },
         rules=[{"id": "r", "decision": "d", "match": {"channel": "phone"}}],
         contacts=[
             {"contact_id": "c1", "started_at": "2026-01-02T10:00:00", "channel": "phone"},
@@ -303,15 +322,15 @@ def engine_ready() -> None:
         try:
             proc = run_engine(ws, contacts, root / "out")
         except subprocess.TimeoutExpired:
-            pytest.skip("engine not ready: `python -m chargeback report` timed out")
+            pytest.fail("the engine did not answer: `python -m chargeback report` timed out")
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-            pytest.skip(
-                f"engine not ready: `python -m chargeback report` exited "
+            pytest.fail(
+                f"the engine failed a two-contact workspace: `python -m chargeback report` exited "
                 f"{proc.returncode}: {' | '.join(tail)}"
             )
         if not (root / "out" / "ledger.csv").exists():
-            pytest.skip("engine not ready: `chargeback report --format csv` wrote no ledger.csv")
+            pytest.fail("the engine wrote no ledger.csv for a two-contact workspace")
 
 
 # ------------------------------------------------------------------ strategies
