@@ -6,7 +6,9 @@ here, so the app stays a thin shell. Nothing below run.py imports this module.
 
 from __future__ import annotations
 
+import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -38,6 +40,19 @@ FromOption = Annotated[str | None, typer.Option("--from", help="First month, YYY
 ToOption = Annotated[str | None, typer.Option("--to", help="Last month, YYYY-MM.")]
 OutOption = Annotated[
     Path | None, typer.Option("--out", help="Output folder (default: settings' output).")
+]
+
+
+class TextOrJson(StrEnum):
+    """--format for check, explain and diff."""
+
+    text = "text"
+    json = "json"
+
+
+FormatOption = Annotated[
+    TextOrJson,
+    typer.Option("--format", help="text for people; json: exactly one JSON document on stdout."),
 ]
 BadRowsOption = Annotated[
     str,
@@ -107,3 +122,9 @@ def progress() -> Steps:
                 err.print(f"[dim]{name}: {seconds:.1f} s[/]")
 
     return Steps(observe)
+
+
+def print_json(doc: object) -> None:
+    """Exactly one JSON document on stdout (SPEC 9): no rich wrapping, no markup."""
+    sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()

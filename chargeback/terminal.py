@@ -7,12 +7,14 @@ never prints), and tests can read them.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from rich.table import Table
 
 from chargeback.engine.ledger import Ledger, LedgerLine
 from chargeback.errors import display_path
 from chargeback.report import RunResult
+from chargeback.review.check import CheckReport
 
 
 def money(value: object) -> str:
@@ -142,3 +144,96 @@ def value_done(result: RunResult) -> list[str]:
     """The CS-value notes (what data would add a metric), then what was written."""
     notes = [f"note: {note}" for note in (result.value.notes if result.value else [])]
     return [*notes, f"{len(result.periods)} period(s). Wrote " + written_summary(result)]
+
+
+def check_lines(report: CheckReport) -> list[str]:
+    """Every finding with its place, most serious first, then coverage and the verdict."""
+    lines = [report.subject + "."]
+    for f in report.findings:
+        head = f"{f.severity} {f.code}"
+        lines.append(f"{head}  {f.place()}".rstrip() if f.place() else head)
+        lines.append(f"    {f.message}")
+    c = report.coverage
+    share = c["attributed_share"]
+    lines.append(
+        f"Coverage: {Decimal(c['attributed_contacts']):,.3f} of {c['contacts']:,} contacts and "
+        f"{money(Decimal(c['attributed_cost']))} of {money(Decimal(c['cost']))} "
+        f"({'n/a' if share is None else f'{share * 100:.1f}%'}) of the cost are attributed."
+    )
+    errors, warnings = report.errors, report.warnings
+    notes = len(report.findings) - errors - warnings
+    verdict = "OK" if not errors and not warnings else "Found"
+    lines.append(
+        f"{verdict}: {errors} error{'s' if errors != 1 else ''}, "
+        f"{warnings} warning{'s' if warnings != 1 else ''}, "
+        f"{notes} note{'s' if notes != 1 else ''}."
+    )
+    return lines
+
+
+def rule_table(report: CheckReport) -> Table:
+    """Per rule: contacts matched inside its window, and the daily rates leaky-rule compares."""
+    table = Table(title="Rules", title_justify="left", show_edge=False)
+    table.add_column("rule", no_wrap=True)
+    table.add_column("decision", no_wrap=True)
+    table.add_column("matched", justify="right")
+    table.add_column("/day before", justify="right")
+    table.add_column("/day since", justify="right")
+
+    def rate(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:,.1f}"
+
+    for r in report.rules:
+        table.add_row(
+            r.rule,
+            r.decision,
+            f"{r.in_window:,}",
+            rate(r.before_per_day),
+            rate(r.in_window_per_day),
+        )
+    return table
+
+
+def explain_lines(doc: dict[str, Any]) -> list[str]:
+    """One contact's charge, told in the order the engine computes it."""
+    cur = doc["currency"]
+    mark = {True: "✓", False: "✗"}
+    lines = [
+        f"Contact {doc['contact_id']}: {doc['date']} ({doc['period']}), {doc['channel']}, "
+        f"{Decimal(doc['handle_minutes']):.2f} min, cost {doc['cost']} {cur}"
+    ]
+    lines += [f"  {key}: {value}" for key, value in doc["contact"].items()]
+    matched = [r for r in doc["rules"] if r["matched"]]
+    lines.append(f"Rules: {len(matched)} of {len(doc['rules'])} match (overlap: {doc['overlap']})")
+    for r in doc["rules"]:
+        held = "  ".join(f"{k} {mark[v]}" for k, v in r["conditions"].items()) or "every contact"
+        until = r["window"]["to"] or "open-ended"
+        window = f"window {r['window']['from']} to {until} {mark[r['in_window']]}"
+        lines.append(f"  {mark[r['matched']]} {r['id']} -> {r['decision']}")
+        lines.append(f"      {held};  {window}")
+        if not r["matched"]:
+            continue
+        base = r.get("baseline")
+        if base:
+            lines.append(
+                f"      baseline: B={base['B']} in {base['lookback_days']} days "
+                f"(b={Decimal(base['b']):.4f}/day); {doc['period']}: A={base['A']}, "
+                f"D={base['D']}, E={Decimal(base['E']):.4f}"
+            )
+        kept = "kept" if r["kept"] else f"dropped (priority {r['priority']} is not the top)"
+        lines.append(
+            f"      factor {r['factor']} x share {r['share']} = weight {r['weight']}, {kept}"
+        )
+    lines.append("Charged:")
+    for decision, d in doc["decisions"].items():
+        scaled = (
+            f" (scaled from {d['before_normalising']})"
+            if d["before_normalising"] != d["weight"]
+            else ""
+        )
+        lines.append(
+            f"  {decision} ({d['department']}): weight {d['weight']}{scaled}, {d['cost']} {cur}"
+        )
+    rest = doc["unattributed"]
+    lines.append(f"  unattributed: weight {rest['weight']}, {rest['cost']} {cur}")
+    return lines

@@ -657,3 +657,21 @@ def oracle_period_totals(
 ) -> dict[str, str]:
     """Each reported period's total cost: the exact sum rounded half-up to cents."""
     return _compute(Path(workspace), Path(contacts_csv), periods).totals
+
+
+def oracle_contact(
+    workspace: Path, contacts_csv: Path, contact_id: str
+) -> tuple[dict[str, Fraction], Fraction]:
+    """One contact's decision weights (w_d, section 4) and its exact cost: what `explain` shows."""
+    ws = load_workspace(Path(workspace))
+    contacts, header = load_contacts(Path(contacts_csv), ws)
+    assign_costs(contacts, ws.costs)
+    matched = {
+        c.contact_id: {
+            r.id for r in ws.rules if r.in_window(c.local_date) and satisfies(c, r.match, header)
+        }
+        for c in contacts
+    }
+    factors = baseline_factors(ws, contacts, header, matched)
+    (c,) = [c for c in contacts if c.contact_id == contact_id]
+    return contact_weights(ws, c, matched[c.contact_id], factors), c.cost

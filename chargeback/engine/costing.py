@@ -78,7 +78,7 @@ def unpriced_channels(costs: Costs, contacts_by_channel: dict[str, int]) -> list
     return [
         Problem(
             f"channel '{channel}' has no rate and costs has no 'default' "
-            f"({n:,} contact{'s' if n != 1 else ''} use it): price it, even at 0, "
+            f"({n:,} contact{'s use' if n != 1 else ' uses'} it): price it, even at 0, "
             "or set a default",
             place.path if place else None,
             place.line if place else None,

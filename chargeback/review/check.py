@@ -264,6 +264,15 @@ def _priced(
     return [(v, n, c) for v, (n, c) in acc.items()]
 
 
+def _same_story(a: str, b: str, counts: dict[str, int]) -> bool:
+    """Two phrases that overlap in words and in contacts tell one story: list it once."""
+    if a in b or b in a:
+        return True
+    wa, wb = set(a.split()), set(b.split())
+    shared = len(wa & wb) * 2 >= min(len(wa), len(wb))
+    return shared and 5 * min(counts[a], counts[b]) >= 4 * max(counts[a], counts[b])
+
+
 def candidate_findings(
     ws: Workspace, contacts: pl.DataFrame, attribution: Attribution
 ) -> list[Finding]:
@@ -299,7 +308,7 @@ def candidate_findings(
             # ("setting up wi-fi" rather than "setting"), said once
             longer = [p for p in counts if phrase in p and counts[p] * 5 >= u * 4]
             best = max(longer, key=lambda p: (len(p.split()), counts[p], p))
-            if any(best in c or c in best for c in chosen):
+            if any(_same_story(best, c, counts) for c in chosen):
                 continue
             chosen.append(best)
             if len(chosen) == TOP_CANDIDATES:
