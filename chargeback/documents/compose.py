@@ -21,6 +21,7 @@ from chargeback.documents.value_doc import ValueBuilder
 from chargeback.engine.evidence import Evidence, gather
 from chargeback.report import ReportOptions, RunResult, Steps
 from chargeback.resources import templates_dir
+from chargeback.review.check import leaky_rules
 
 
 def render_documents(
@@ -37,7 +38,10 @@ def render_documents(
             evidence = Evidence(lines={}, daily={}, first_date=None, last_date=None)
         generated = datetime.fromisoformat(result.meta["generated_at"])
         today = generated.astimezone(ZoneInfo(ws.settings.timezone)).date()
-        builder = Builder(ws, result.attribution, result.ledger, evidence, result.meta, today)
+        leaky = leaky_rules(ws, result.loaded.frame) if live and not opts.value_only else {}
+        builder = Builder(
+            ws, result.attribution, result.ledger, evidence, result.meta, today, leaky
+        )
         docs = [] if opts.value_only else builder.documents(live)
         if result.value is not None:
             value = ValueBuilder(ws, result.value, result.ledger)

@@ -134,8 +134,10 @@ class Builder:
         evidence: Evidence,
         meta: dict[str, Any],
         generated_on: date,
+        leaky: dict[str, str] | None = None,
     ) -> None:
         self.ws = ws
+        self.leaky = leaky or {}  # rule id -> `check`'s leaky-rule message
         self.attribution = attribution
         self.ledger = ledger
         self.evidence = evidence
@@ -311,6 +313,7 @@ class Builder:
                     "priority": rule.priority,
                     "matched": matched,
                     "baseline": baseline,
+                    "leaky": self.leaky.get(rule.id),
                 }
             )
         rates = [

@@ -214,6 +214,12 @@ def rule_findings(
     return findings, counts
 
 
+def leaky_rules(ws: Workspace, contacts: pl.DataFrame) -> dict[str, str]:
+    """Rule id -> the leaky-rule message, for the statements that rest on such a rule."""
+    findings, _ = rule_findings(ws, *rule_activity(ws, contacts))
+    return {f.rule: f.message for f in findings if f.code == "leaky-rule" and f.rule}
+
+
 def overlap_findings(
     ws: Workspace, aggregates: Aggregates, attribution: Attribution
 ) -> list[Finding]:
