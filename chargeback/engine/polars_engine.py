@@ -47,14 +47,22 @@ def with_text_lower(frame: pl.LazyFrame, ws: Workspace) -> pl.LazyFrame:
     return frame
 
 
-def aggregate(ws: Workspace, contacts: pl.DataFrame) -> Aggregates:
-    """The groups (sorted by month, channel, masks) and every baseline rule's B."""
+def aggregate(
+    ws: Workspace, contacts: pl.DataFrame, periods: set[str] | None = None
+) -> Aggregates:
+    """The groups (sorted by month, channel, masks) and every baseline rule's B.
+
+    `periods` limits the groups to those months (explain needs one); a month's
+    groups, and so its factors and pool shares, do not depend on other months,
+    and the baseline counts always read every contact.
+    """
     rules = ws.rules
     lf = with_text_lower(contacts.lazy(), ws)
     masks = rule_masks(rules, ws)
     mask_names = [f"_m{i}" for i in range(len(masks))]
+    months = lf if periods is None else lf.filter(pl.col("period").is_in(sorted(periods)))
     groups = (
-        lf.select("period", "channel", "hs_us", *masks)
+        months.select("period", "channel", "hs_us", *masks)
         .group_by("period", "channel", *mask_names)
         .agg(pl.len().alias("n"), pl.col("hs_us").cast(pl.Int128).sum().alias("hs"))
         .sort("period", "channel", *mask_names)

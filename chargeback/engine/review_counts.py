@@ -1,10 +1,11 @@
 """The counts `check` reads from the contacts, computed by the embedded engine.
 
-Only counts leave polars: per rule, its matches inside its window and in the
-days before its decision took effect; the data's dates; per value, how often a
-match column holds it; and, for contacts no rule matches, their reasons and
-the word phrases of their text next to those of matched contacts. The review
-layer turns them into findings with exact costs.
+Every rule's match is evaluated once per contact, window ignored, into bit
+masks (`_k0`, `_k1`, ...); everything else is integer and date arithmetic on
+those bits: the windowed matches and the aggregates attribution needs, each
+rule's matches inside its window and in the 56 days before its decision, the
+contacts no rule matches, their reasons and the phrases of their text. Only
+counts leave polars; the review layer turns them into findings with exact costs.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from datetime import date
 
 import polars as pl
 
-from chargeback.engine.compile import match_expr, window_expr
-from chargeback.engine.dates import shift_day
-from chargeback.engine.polars_engine import rule_masks, with_text_lower
-from chargeback.workspace.model import Workspace
+from chargeback.engine.aggregates import Aggregates, Group
+from chargeback.engine.compile import match_expr
+from chargeback.engine.dates import shift_day, window_bounds
+from chargeback.engine.polars_engine import MASK_BITS, decode_masks, with_text_lower
+from chargeback.workspace.model import Rule, Workspace
 
 LEAK_LOOKBACK_DAYS = 56  # SPEC 9: the days before a decision that leaky-rule compares
 MAX_PHRASE_WORDS = 3
+PHRASE_SAMPLE = 200_000  # distinct texts per side read for phrases; counts stay exact
 WORD = r"[\p{L}\p{N}][\p{L}\p{N}'\u2019-]*"  # a word: letters, digits, apostrophes
 VALUE_COLUMNS = ("reason", "channel", "product", "region", "outcome")
 
@@ -44,28 +47,207 @@ class DataSpan:
         return max(0, (end - start).days + 1)
 
 
-def rule_activity(
-    ws: Workspace, contacts: pl.DataFrame
-) -> tuple[dict[str, RuleActivity], DataSpan]:
-    """One pass: every rule's in-window and before-effective counts, and the data's dates."""
-    lf = with_text_lower(contacts.lazy(), ws)
-    exprs: list[pl.Expr] = [
-        pl.col("date").min().alias("_first"),
-        pl.col("date").max().alias("_last"),
-    ]
-    for i, rule in enumerate(ws.rules):
-        decision = ws.decision(rule.decision)
-        match = match_expr(rule.match)
-        start = shift_day(decision.effective, -LEAK_LOOKBACK_DAYS)
-        before = (pl.col("date") >= start) & (pl.col("date") < decision.effective)
-        exprs.append((match & window_expr(rule, decision)).sum().alias(f"_w{i}"))
-        exprs.append((match & before).sum().alias(f"_b{i}"))
-    row = lf.select(exprs).collect().row(0, named=True)
-    activity = {
-        rule.id: RuleActivity(int(row[f"_w{i}"] or 0), int(row[f"_b{i}"] or 0))
-        for i, rule in enumerate(ws.rules)
-    }
-    return activity, DataSpan(row["_first"], row["_last"])
+def before_range(effective: date) -> tuple[date, date]:
+    """[first, last] days leaky-rule looks at before a decision takes effect."""
+    return shift_day(effective, -LEAK_LOOKBACK_DAYS), shift_day(effective, -1)
+
+
+def _bit(rules_index: int) -> pl.Expr:
+    """True where rule `rules_index` matches (window ignored)."""
+    chunk, bit = divmod(rules_index, MASK_BITS)
+    return (pl.col(f"_k{chunk}") & (1 << bit)) != 0
+
+
+def _in(first: date, last: date | None) -> pl.Expr:
+    expr = pl.col("date") >= first
+    return expr if last is None else expr & (pl.col("date") <= last)
+
+
+class MatchFrame:
+    """The contacts with every rule's match as bits: evaluated once, read many times."""
+
+    def __init__(self, ws: Workspace, contacts: pl.DataFrame) -> None:
+        self.ws = ws
+        rules = ws.rules
+        keep = [
+            c
+            for c in ("date", "period", "channel", "hs_us", "reason", "text")
+            if c in contacts.columns
+        ]
+        masks = [
+            pl.sum_horizontal(
+                [
+                    pl.when(match_expr(r.match))
+                    .then(pl.lit(1 << i, dtype=pl.Int64))
+                    .otherwise(pl.lit(0, dtype=pl.Int64))
+                    for i, r in enumerate(rules[start : start + MASK_BITS])
+                ]
+            ).alias(f"_k{start // MASK_BITS}")
+            for start in range(0, len(rules), MASK_BITS)
+        ]
+        lf = with_text_lower(contacts.lazy(), ws)
+        self.frame = lf.select(*keep, *masks).collect()
+        windowed = []
+        for start in range(0, len(rules), MASK_BITS):
+            bits = [
+                pl.when(_bit(start + i) & _in(*window_bounds(r, ws.decision(r.decision))))
+                .then(pl.lit(1 << i, dtype=pl.Int64))
+                .otherwise(pl.lit(0, dtype=pl.Int64))
+                for i, r in enumerate(rules[start : start + MASK_BITS])
+            ]
+            windowed.append(pl.sum_horizontal(bits).alias(f"_m{start // MASK_BITS}"))
+        self.windowed = windowed
+        self.mask_names = [f"_m{i}" for i in range(len(windowed))]
+
+    def unmatched(self) -> pl.Expr:
+        """A contact no rule matches inside its window (its whole cost is unattributed)."""
+        if not self.windowed:
+            return pl.lit(True)
+        return pl.all_horizontal([m == 0 for m in self.windowed])
+
+    def aggregates(self) -> Aggregates:
+        """The same aggregates as polars_engine.aggregate, from the bits."""
+        ws = self.ws
+        groups = (
+            self.frame.lazy()
+            .select("period", "channel", "hs_us", *self.windowed)
+            .group_by("period", "channel", *self.mask_names)
+            .agg(pl.len().alias("n"), pl.col("hs_us").cast(pl.Int128).sum().alias("hs"))
+            .sort("period", "channel", *self.mask_names)
+            .collect()
+        )
+        baseline = [(i, r) for i, r in enumerate(ws.rules) if r.baseline_lookback_days]
+        counts: dict[str, int] = {}
+        if baseline:
+            row = self.frame.select(
+                [(_bit(i) & _lookback(r, ws)).sum().alias(f"_b{i}") for i, r in baseline]
+            ).row(0)
+            counts = {r.id: int(c or 0) for (_, r), c in zip(baseline, row, strict=True)}
+        return Aggregates(
+            groups=tuple(
+                Group(period, channel, decode_masks(masks), int(n), int(hs))
+                for period, channel, *masks, n, hs in groups.iter_rows()
+            ),
+            baseline_counts=counts,
+        )
+
+    def activity(self) -> tuple[dict[str, RuleActivity], DataSpan]:
+        """Every rule's in-window and before-effective counts, and the data's dates."""
+        ws = self.ws
+        exprs = [pl.col("date").min().alias("_first"), pl.col("date").max().alias("_last")]
+        for i, rule in enumerate(ws.rules):
+            decision = ws.decision(rule.decision)
+            window = _in(*window_bounds(rule, decision))
+            exprs.append((_bit(i) & window).sum().alias(f"_w{i}"))
+            exprs.append((_bit(i) & _in(*before_range(decision.effective))).sum().alias(f"_b{i}"))
+        row = self.frame.select(exprs).row(0, named=True)
+        activity = {
+            rule.id: RuleActivity(int(row[f"_w{i}"] or 0), int(row[f"_b{i}"] or 0))
+            for i, rule in enumerate(ws.rules)
+        }
+        return activity, DataSpan(row["_first"], row["_last"])
+
+    def unmatched_reasons(self) -> pl.DataFrame:
+        """(reason, period, channel, n, hs) of contacts no rule matches."""
+        if "reason" not in self.frame.columns:
+            return pl.DataFrame()
+        return (
+            self.frame.lazy()
+            .filter(self.unmatched() & pl.col("reason").is_not_null())
+            .group_by("reason", "period", "channel")
+            .agg(pl.len().alias("n"), pl.col("hs_us").cast(pl.Int128).sum().alias("hs"))
+            .sort("reason", "period", "channel")
+            .collect()
+        )
+
+    def texts(self) -> pl.DataFrame:
+        """Distinct (lower-cased text, unmatched) with how many contacts have each."""
+        if "text" not in self.frame.columns:
+            return pl.DataFrame()
+        return (
+            self.frame.lazy()
+            .filter(pl.col("text").is_not_null())
+            .group_by(pl.col("text").str.to_lowercase().alias("t"), self.unmatched().alias("u"))
+            .agg(pl.len().alias("n"))
+            .collect()
+        )
+
+    def phrase_counts(self) -> tuple[pl.DataFrame, int, int]:
+        """Per word phrase (1 to 3 words): how many unmatched and matched contacts use it.
+
+        Counted once per contact, on the distinct texts (help-desk subjects repeat).
+        Where one side has more than PHRASE_SAMPLE distinct texts, a fixed sample
+        of them (by a hash of the text, so the same data gives the same phrases)
+        finds the phrases; the contacts and cost reported for a chosen phrase
+        are then counted exactly (phrase_costs).
+        """
+        texts = self.texts()
+        if not texts.height:
+            return pl.DataFrame(), 0, 0
+        totals = {bool(u): int(n) for u, n in texts.group_by("u").agg(pl.col("n").sum()).rows()}
+        sample = texts
+        if texts.height > PHRASE_SAMPLE:
+            sample = texts.sort(pl.col("t").hash(seed=0)).filter(
+                pl.int_range(pl.len()).over("u") < PHRASE_SAMPLE
+            )
+        words = sample.select(
+            pl.int_range(pl.len()).alias("_i"),
+            "u",
+            "n",
+            pl.col("t").str.extract_all(WORD).alias("_w"),
+        )
+        grams = []
+        for size in range(1, MAX_PHRASE_WORDS + 1):
+            joined = pl.col("_w")
+            if size > 1:
+                joined = pl.col("_w").list.eval(
+                    pl.concat_str([pl.element().shift(-k) for k in range(size)], separator=" ")
+                )
+            grams.append(words.lazy().select("_i", "u", "n", joined.alias("p")))
+        table = (
+            pl.concat(grams)
+            .explode("p")
+            .drop_nulls("p")
+            .unique(["_i", "p"])
+            .group_by("p")
+            .agg(
+                pl.col("n").filter(pl.col("u")).sum().alias("unmatched"),
+                pl.col("n").filter(~pl.col("u")).sum().alias("matched"),
+            )
+            .rename({"p": "phrase"})
+            .collect()
+        )
+        return table, totals.get(True, 0), totals.get(False, 0)
+
+    def phrase_costs(self, phrases: list[str]) -> pl.DataFrame:
+        """(phrase, period, channel, n, hs) of unmatched contacts whose text holds each phrase."""
+        if not phrases or "text" not in self.frame.columns:
+            return pl.DataFrame()
+        words = pl.col("t").str.extract_all(WORD).list.join(" ")
+        grouped = (
+            self.frame.lazy()
+            .filter(self.unmatched() & pl.col("text").is_not_null())
+            .group_by(pl.col("text").str.to_lowercase().alias("t"), "period", "channel")
+            .agg(pl.len().alias("n"), pl.col("hs_us").cast(pl.Int128).sum().alias("hs"))
+            .with_columns(pl.concat_str([pl.lit(" "), words, pl.lit(" ")]).alias("_padded"))
+            .collect()
+        )
+        parts = [
+            grouped.filter(pl.col("_padded").str.contains(f" {phrase} ", literal=True))
+            .group_by("period", "channel")
+            .agg(pl.col("n").sum(), pl.col("hs").sum())
+            .with_columns(pl.lit(phrase).alias("phrase"))
+            for phrase in phrases
+        ]
+        return pl.concat(parts).select("phrase", "period", "channel", "n", "hs")
+
+
+def _lookback(rule: Rule, ws: Workspace) -> pl.Expr:
+    """The baseline's lookback: [effective - lookback_days, effective)."""
+    decision = ws.decision(rule.decision)
+    assert rule.baseline_lookback_days is not None
+    start = shift_day(decision.effective, -rule.baseline_lookback_days)
+    return (pl.col("date") >= start) & (pl.col("date") < decision.effective)
 
 
 def value_counts(contacts: pl.DataFrame, columns: list[str]) -> dict[str, dict[str, int]]:
@@ -76,100 +258,10 @@ def value_counts(contacts: pl.DataFrame, columns: list[str]) -> dict[str, dict[s
             continue
         col = pl.col(column).cast(pl.String)
         if column == "tags":
-            values = contacts.select(col.str.strip_chars("|").str.split("|").alias("v")).explode(
-                "v"
-            )
+            split = col.str.strip_chars("|").str.split("|").alias("v")
+            values = contacts.select(split).explode("v")
         else:
             values = contacts.select(col.alias("v"))
         counted = values.drop_nulls().group_by("v").len()
         out[column] = {str(v): int(n) for v, n in counted.iter_rows()}
     return out
-
-
-def _unmatched(ws: Workspace, lf: pl.LazyFrame) -> pl.Expr:
-    """True for a contact no rule matches inside its window (its whole cost is unattributed)."""
-    masks = rule_masks(ws.rules, ws)
-    if not masks:
-        return pl.lit(True)
-    return pl.all_horizontal([m == 0 for m in masks])
-
-
-def unmatched_reasons(ws: Workspace, contacts: pl.DataFrame) -> pl.DataFrame:
-    """(reason, period, channel, n, hs) of contacts no rule matches, for pricing per reason."""
-    if "reason" not in contacts.columns:
-        return pl.DataFrame()
-    lf = with_text_lower(contacts.lazy(), ws)
-    return (
-        lf.filter(_unmatched(ws, lf) & pl.col("reason").is_not_null())
-        .group_by("reason", "period", "channel")
-        .agg(pl.len().alias("n"), pl.col("hs_us").cast(pl.Int128).sum().alias("hs"))
-        .sort("reason", "period", "channel")
-        .collect()
-    )
-
-
-def phrase_counts(ws: Workspace, contacts: pl.DataFrame) -> tuple[pl.DataFrame, int, int]:
-    """Per word phrase (1 to 3 words): how many unmatched and matched contacts use it.
-
-    Counted once per contact. Returns the table (phrase, unmatched, matched) and
-    the numbers of unmatched and matched contacts that have text at all.
-    """
-    if "text" not in contacts.columns:
-        return pl.DataFrame(), 0, 0
-    lf = with_text_lower(contacts.lazy(), ws)
-    if "text_lower" not in lf.collect_schema().names():
-        lf = lf.with_columns(pl.col("text").str.to_lowercase().alias("text_lower"))
-    words = pl.col("text_lower").str.extract_all(WORD)
-    base = lf.filter(pl.col("text").is_not_null()).select(
-        pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"),
-        _unmatched(ws, lf).alias("_u"),
-        words.alias("_w"),
-    )
-    sizes = base.group_by("_u").len().collect()
-    totals = {bool(u): int(n) for u, n in sizes.iter_rows()}
-    grams = []
-    for n in range(1, MAX_PHRASE_WORDS + 1):
-        joined = pl.col("_w")
-        if n > 1:
-            joined = pl.col("_w").list.eval(
-                pl.concat_str(
-                    [pl.element().shift(-k) for k in range(n)], separator=" ", ignore_nulls=False
-                )
-            )
-        grams.append(base.select("_i", "_u", joined.alias("_p")))
-    table = (
-        pl.concat(grams)
-        .explode("_p")
-        .drop_nulls("_p")
-        .unique(["_i", "_p"])
-        .group_by("_p")
-        .agg(pl.col("_u").sum().alias("unmatched"), (~pl.col("_u")).sum().alias("matched"))
-        .rename({"_p": "phrase"})
-        .collect()
-    )
-    return table, totals.get(True, 0), totals.get(False, 0)
-
-
-def phrase_costs(ws: Workspace, contacts: pl.DataFrame, phrases: list[str]) -> pl.DataFrame:
-    """(phrase, period, channel, n, hs) of unmatched contacts whose text holds each phrase."""
-    if not phrases:
-        return pl.DataFrame()
-    lf = with_text_lower(contacts.lazy(), ws)
-    if "text_lower" not in lf.collect_schema().names():
-        lf = lf.with_columns(pl.col("text").str.to_lowercase().alias("text_lower"))
-    unmatched = lf.filter(_unmatched(ws, lf) & pl.col("text").is_not_null())
-    words = pl.col("text_lower").str.extract_all(WORD).list.join(" ")
-    padded = pl.concat_str([pl.lit(" "), words, pl.lit(" ")])
-    parts = [
-        unmatched.filter(padded.str.contains(f" {phrase} ", literal=True))
-        .group_by("period", "channel")
-        .agg(pl.len().alias("n"), pl.col("hs_us").cast(pl.Int128).sum().alias("hs"))
-        .with_columns(pl.lit(phrase).alias("phrase"))
-        for phrase in phrases
-    ]
-    return pl.concat(pl.collect_all(parts)).select("phrase", "period", "channel", "n", "hs")
-
-
-def before_range(effective: date) -> tuple[date, date]:
-    """[first, last] days leaky-rule looks at before a decision takes effect."""
-    return shift_day(effective, -LEAK_LOOKBACK_DAYS), shift_day(effective, -1)

@@ -23,7 +23,7 @@ from typing import Any
 import polars as pl
 
 from chargeback.engine.aggregates import Aggregates
-from chargeback.engine.attribute import Attribution
+from chargeback.engine.attribute import Attribution, attribute
 from chargeback.engine.costing import GroupCoster, unpriced_channels
 from chargeback.engine.dates import window_bounds
 from chargeback.engine.ledger import build_ledger, half_up
@@ -31,12 +31,9 @@ from chargeback.engine.review_counts import (
     LEAK_LOOKBACK_DAYS,
     VALUE_COLUMNS,
     DataSpan,
+    MatchFrame,
     RuleActivity,
     before_range,
-    phrase_costs,
-    phrase_counts,
-    rule_activity,
-    unmatched_reasons,
     value_counts,
 )
 from chargeback.errors import display_path
@@ -216,7 +213,7 @@ def rule_findings(
 
 def leaky_rules(ws: Workspace, contacts: pl.DataFrame) -> dict[str, str]:
     """Rule id -> the leaky-rule message, for the statements that rest on such a rule."""
-    findings, _ = rule_findings(ws, *rule_activity(ws, contacts))
+    findings, _ = rule_findings(ws, *MatchFrame(ws, contacts).activity())
     return {f.rule: f.message for f in findings if f.code == "leaky-rule" and f.rule}
 
 
@@ -279,13 +276,11 @@ def _same_story(a: str, b: str, counts: dict[str, int]) -> bool:
     return shared and 5 * min(counts[a], counts[b]) >= 4 * max(counts[a], counts[b])
 
 
-def candidate_findings(
-    ws: Workspace, contacts: pl.DataFrame, attribution: Attribution
-) -> list[Finding]:
+def candidate_findings(ws: Workspace, frame: MatchFrame, attribution: Attribution) -> list[Finding]:
     """The largest reasons, and the most over-represented phrases, of contacts no rule matches."""
     out: list[Finding] = []
     cur = ws.costs.currency
-    reasons = unmatched_reasons(ws, contacts)
+    reasons = frame.unmatched_reasons()
     if reasons.height:
         priced = sorted(_priced(ws, attribution, reasons, "reason"), key=lambda r: (-r[2], r[0]))
         for reason, n, cost in priced[:TOP_CANDIDATES]:
@@ -298,7 +293,7 @@ def candidate_findings(
                     extra={"reason": reason, "contacts": n, "cost": _money(cost)},
                 )
             )
-    table, n_unmatched, n_matched = phrase_counts(ws, contacts)
+    table, n_unmatched, n_matched = frame.phrase_counts()
     if table.height and n_unmatched:
         floor = max(MIN_PHRASE_CONTACTS, math.ceil(n_unmatched * 0.005))
         scored = []
@@ -320,8 +315,7 @@ def candidate_findings(
             if len(chosen) == TOP_CANDIDATES:
                 break
         priced_phrases = {
-            p: (n, c)
-            for p, n, c in _priced(ws, attribution, phrase_costs(ws, contacts, chosen), "phrase")
+            p: (n, c) for p, n, c in _priced(ws, attribution, frame.phrase_costs(chosen), "phrase")
         }
         for phrase in chosen:
             n, cost = priced_phrases.get(phrase, (0, Fraction(0)))
@@ -354,10 +348,15 @@ def coverage(ws: Workspace, attribution: Attribution) -> dict[str, Any]:
     }
 
 
-def check(
-    ws: Workspace, contacts: pl.DataFrame, aggregates: Aggregates, attribution: Attribution
-) -> CheckReport:
-    """Every finding at once, errors first, then by place."""
+def check(ws: Workspace, contacts: pl.DataFrame) -> CheckReport:
+    """Every finding at once, errors first, then by place.
+
+    Each rule's match is evaluated once (MatchFrame); attribution runs on the
+    aggregates made from those bits, the same as the ledger's.
+    """
+    frame = MatchFrame(ws, contacts)
+    aggregates = frame.aggregates()
+    attribution = attribute(ws, aggregates)
     from chargeback.review.shape import channel_findings, tags_finding, value_findings
 
     findings = [
@@ -366,7 +365,7 @@ def check(
         )
         for p in unpriced_channels(ws.costs, aggregates.contacts_by_channel())
     ]
-    activity, span = rule_activity(ws, contacts)
+    activity, span = frame.activity()
     found, counts = rule_findings(ws, activity, span)
     findings += found
     present = value_counts(
@@ -385,6 +384,6 @@ def check(
         }
         findings.append(Finding(**known, extra=doc))
     findings += overlap_findings(ws, aggregates, attribution)
-    findings += candidate_findings(ws, contacts, attribution)
+    findings += candidate_findings(ws, frame, attribution)
     findings.sort(key=lambda f: (SEVERITY_ORDER[f.severity], f.file or "~", f.line or 0))
     return CheckReport(findings, coverage(ws, attribution), counts)
