@@ -10,14 +10,22 @@ rules left alone.
 from __future__ import annotations
 
 import json
+import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import write_workspace
+from hypothesis import HealthCheck, given, settings
+from test_differential import scenarios, write_scenario
 from typer.testing import CliRunner
 
+from chargeback.engine.attribute import attribute
+from chargeback.engine.polars_engine import aggregate
+from chargeback.engine.review_counts import MatchFrame
+from chargeback.report import ReportOptions, Steps
+from chargeback.run import prepare
 from cli import app
 
 runner = CliRunner()
@@ -184,3 +192,20 @@ def test_report_refuses_an_unpriced_channel(planted: Path) -> None:
         result.output
     )
     assert not (planted / "o" / "ledger.csv").exists()
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sc=scenarios())
+def test_check_attributes_exactly_as_the_ledger_does(sc: Any) -> None:
+    """check's one-pass bits give the same aggregates as the engine's own pass."""
+    if not sc.contacts:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        ws_dir, contacts_csv = write_scenario(sc, Path(tmp))
+        ws, loaded = prepare(ReportOptions(workspace=ws_dir, contacts=str(contacts_csv)), Steps())
+        assert MatchFrame(ws, loaded.frame).aggregates() == aggregate(ws, loaded.frame)
+        month = loaded.frame.get_column("period")[0]
+        whole = attribute(ws, aggregate(ws, loaded.frame))
+        alone = attribute(ws, aggregate(ws, loaded.frame, {month}))
+        assert alone.periods[month].contacts == whole.periods[month].contacts
+        assert {k: v for k, v in whole.lines.items() if k[0] == month} == alone.lines
