@@ -98,7 +98,7 @@ def report(
     period_to: ToOption = None,
     out_dir: OutOption = None,
     formats: Annotated[
-        str, typer.Option("--format", help="Comma-separated, any of: pdf, html, csv, json.")
+        str, typer.Option("--format", help="Comma-separated: pdf, html, csv, json, attributions.")
     ] = "pdf,html,csv,json",
     on_bad_rows: BadRowsOption = "stop",
     orders: OrdersOption = None,
@@ -165,8 +165,10 @@ def value(
 ) -> None:
     """What customer service is worth: cs_value.json and the CS-value report per month."""
     chosen = parse_formats(formats)
-    if "csv" in chosen:
-        raise fail(UsageError("chargeback value writes pdf, html and json; csv is the ledger's"))
+    ledger_only = [f for f in chosen if f in ("csv", "attributions")]
+    if ledger_only:
+        why = f"{ledger_only[0]} is the ledger's"
+        raise fail(UsageError(f"chargeback value writes pdf, html and json; {why}"))
     result = _run(
         ReportOptions(
             workspace=workspace,

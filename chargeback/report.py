@@ -20,7 +20,8 @@ from chargeback.engine.ledger import Ledger, LedgerLine, PeriodSummary
 from chargeback.engine.value import ValueReport
 from chargeback.workspace.model import Workspace
 
-FORMATS = ("pdf", "html", "csv", "json")
+FORMATS = ("pdf", "html", "csv", "json")  # what a report writes by default
+KNOWN_FORMATS = (*FORMATS, "attributions")  # attributions.parquet only when asked for
 PDF_VARIANTS = ("pdf/a-3b",)  # WeasyPrint's names; render.py passes them through
 
 

@@ -25,7 +25,7 @@ from chargeback.errors import ChargebackError, Problem, UsageError, WorkspaceErr
 from chargeback.operations.closing import freeze, reopen, serve_closed
 from chargeback.operations.deliver import SendResult, last_period, send_period
 from chargeback.operations.lock import locked
-from chargeback.report import FORMATS, PDF_VARIANTS, Frozen, ReportOptions, RunResult, Steps
+from chargeback.report import KNOWN_FORMATS, PDF_VARIANTS, Frozen, ReportOptions, RunResult, Steps
 from chargeback.workspace.load import find_workspace, load_workspace
 from chargeback.workspace.model import REQUIRED_CONTACT_COLUMNS, Workspace
 
@@ -47,15 +47,15 @@ def check_period_options(opts: ReportOptions) -> None:
         raise UsageError("--from and --to go together")
     if opts.period_from and opts.period_to and opts.period_from > opts.period_to:
         raise UsageError(f"--from {opts.period_from} is after --to {opts.period_to}")
-    unknown = [f for f in opts.formats if f not in FORMATS]
+    unknown = [f for f in opts.formats if f not in KNOWN_FORMATS]
     if unknown:
         raise UsageError(
-            f"unknown --format {', '.join(unknown)} (choose from {', '.join(FORMATS)})"
+            f"unknown --format {', '.join(unknown)} (choose from {', '.join(KNOWN_FORMATS)})"
         )
     if opts.templates is not None and not opts.templates.is_dir():
         raise UsageError(f"--templates '{opts.templates}' is not a folder")
     if not opts.formats:
-        raise UsageError(f"--format is empty (choose from {', '.join(FORMATS)})")
+        raise UsageError(f"--format is empty (choose from {', '.join(KNOWN_FORMATS)})")
     if opts.pdf_variant is not None and opts.pdf_variant not in PDF_VARIANTS:
         raise UsageError(
             f"unknown --pdf-variant '{opts.pdf_variant}' (choose from {', '.join(PDF_VARIANTS)})"
@@ -272,7 +272,7 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
             result.warnings.append(
                 f"the contacts have no '{name}' column, so rules matching on it match nothing"
             )
-    if opts.value_only or opts.formats != ("csv",):
+    if opts.value_only or not set(opts.formats) <= {"csv", "attributions"}:  # pdf, html, json
         result.orders = prepare_orders(opts, ws, steps)
         with steps.step("CS value"):
             result.value = compute_value(

@@ -1,4 +1,4 @@
-"""ledger.csv, ledger.json, cs_value.json and rejected.csv: the run's data files.
+"""ledger.csv, ledger.json, cs_value.json, attributions.parquet and rejected.csv: the data files.
 
 Written together with the rendered documents through files.staged, so a
 failed run leaves none of them half-written.
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from chargeback import __version__
+from chargeback.engine.drilldown import contact_attributions
 from chargeback.engine.ledger import Ledger, LedgerLine, half_up
 from chargeback.engine.value import ValueReport
 from chargeback.errors import display_path
@@ -151,6 +152,16 @@ def ledger_json(result: RunResult, meta: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
+def attributions_parquet(result: RunResult) -> bytes:
+    """SPEC 5's drill-down: every reported contact's weight and cost per decision."""
+    rows = contact_attributions(
+        result.workspace, result.loaded.frame, result.attribution, result.periods
+    )
+    buf = io.BytesIO()
+    rows.write_parquet(buf)
+    return buf.getvalue()
+
+
 def write_outputs(
     result: RunResult, opts: ReportOptions, documents: dict[str, str | bytes] | None = None
 ) -> list[Path]:
@@ -163,6 +174,8 @@ def write_outputs(
             files["ledger.csv"] = ledger_csv(result.ledger)
         if "json" in opts.formats and not opts.value_only:
             files["ledger.json"] = ledger_json(result, meta)
+        if "attributions" in opts.formats and not opts.value_only:
+            files["attributions.parquet"] = attributions_parquet(result)
         if "json" in opts.formats and result.value is not None:
             doc = value_json(result.value, result.workspace, meta)
             files["cs_value.json"] = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
