@@ -6,10 +6,12 @@ never prints), and tests can read them.
 
 from __future__ import annotations
 
+import textwrap
 from decimal import Decimal
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from chargeback.engine.ledger import Ledger, LedgerLine
 from chargeback.errors import display_path
@@ -146,52 +148,67 @@ def value_done(result: RunResult) -> list[str]:
     return [*notes, f"{len(result.periods)} period(s). Wrote " + written_summary(result)]
 
 
-def check_lines(report: CheckReport) -> list[str]:
-    """Every finding with its place, most serious first, then coverage and the verdict."""
-    lines = [report.subject + "."]
-    for f in report.findings:
-        head = f"{f.severity} {f.code}"
-        lines.append(f"{head}  {f.place()}".rstrip() if f.place() else head)
-        lines.append(f"    {f.message}")
+def check_view(report: CheckReport, width: int) -> list[Text | Table]:
+    """check for a person: problems with their places, then overlaps, candidates, rules."""
+    parts: list[Text | Table] = [Text(report.subject + ".")]
+    serious = [f for f in report.findings if f.severity != "info"]
+    for f in serious:
+        parts.append(Text(f"{f.severity} {f.code}  {f.place()}".rstrip()))
+        parts.append(
+            Text(
+                textwrap.fill(
+                    f.message, max(40, width - 1), initial_indent="    ", subsequent_indent="    "
+                )
+            )
+        )
+    overlaps = [f for f in report.findings if f.code == "overlap"]
+    if overlaps:
+        table = Table(
+            title="Decisions sharing contacts (overlap)", title_justify="left", show_edge=False
+        )
+        for name in ("decisions", "contacts", f"cost {report.currency}"):
+            table.add_column(name, justify="left" if name == "decisions" else "right")
+        for f in overlaps:
+            pair = " + ".join(f.decisions or ())
+            table.add_row(pair, f"{f.extra['contacts']:,}", money(Decimal(f.extra["cost"])))
+        parts.append(table)
+    candidates = [f for f in report.findings if f.code == "unattributed-reason"]
+    if candidates:
+        table = Table(
+            title="No rule matches these: candidates for new rules",
+            title_justify="left",
+            show_edge=False,
+        )
+        for name in ("reason or phrase", "contacts", f"cost {report.currency}"):
+            table.add_column(name, justify="left" if name.startswith("reason") else "right")
+        for f in candidates:
+            label = (
+                f"reason {f.extra['reason']}" if "reason" in f.extra else (f"“{f.extra['phrase']}”")
+            )
+            table.add_row(label, f"{f.extra['contacts']:,}", money(Decimal(f.extra["cost"])))
+        parts.append(table)
+    parts.append(rule_table(report))
     c = report.coverage
     share = c["attributed_share"]
-    lines.append(
-        f"Coverage: {Decimal(c['attributed_contacts']):,.3f} of {c['contacts']:,} contacts and "
-        f"{money(Decimal(c['attributed_cost']))} of {money(Decimal(c['cost']))} "
-        f"({'n/a' if share is None else f'{share * 100:.1f}%'}) of the cost are attributed."
+    parts.append(
+        Text(
+            f"Coverage: {Decimal(c['attributed_contacts']):,.3f} of {c['contacts']:,} contacts "
+            f"and {money(Decimal(c['attributed_cost']))} of {money(Decimal(c['cost']))} "
+            f"{report.currency} "
+            f"({'n/a' if share is None else f'{share * 100:.1f}%'}) of the cost are attributed."
+        )
     )
     errors, warnings = report.errors, report.warnings
     notes = len(report.findings) - errors - warnings
     verdict = "OK" if not errors and not warnings else "Found"
-    lines.append(
-        f"{verdict}: {errors} error{'s' if errors != 1 else ''}, "
-        f"{warnings} warning{'s' if warnings != 1 else ''}, "
-        f"{notes} note{'s' if notes != 1 else ''}."
-    )
-    return lines
-
-
-def rule_table(report: CheckReport) -> Table:
-    """Per rule: contacts matched inside its window, and the daily rates leaky-rule compares."""
-    table = Table(title="Rules", title_justify="left", show_edge=False)
-    table.add_column("rule", no_wrap=True)
-    table.add_column("decision", no_wrap=True)
-    table.add_column("matched", justify="right")
-    table.add_column("/day before", justify="right")
-    table.add_column("/day since", justify="right")
-
-    def rate(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:,.1f}"
-
-    for r in report.rules:
-        table.add_row(
-            r.rule,
-            r.decision,
-            f"{r.in_window:,}",
-            rate(r.before_per_day),
-            rate(r.in_window_per_day),
+    parts.append(
+        Text(
+            f"{verdict}: {errors} error{'s' if errors != 1 else ''}, "
+            f"{warnings} warning{'s' if warnings != 1 else ''}, "
+            f"{notes} note{'s' if notes != 1 else ''}."
         )
-    return table
+    )
+    return parts
 
 
 def explain_lines(doc: dict[str, Any]) -> list[str]:
@@ -237,3 +254,30 @@ def explain_lines(doc: dict[str, Any]) -> list[str]:
     rest = doc["unattributed"]
     lines.append(f"  unattributed: weight {rest['weight']}, {rest['cost']} {cur}")
     return lines
+
+
+def rule_table(report: CheckReport) -> Table:
+    """Per rule: contacts matched inside its window, and the daily rates leaky-rule compares."""
+    table = Table(
+        title="Rules: contacts matched in the window; per day before and since the decision",
+        title_justify="left",
+        show_edge=False,
+    )
+    table.add_column("rule", no_wrap=True)
+    table.add_column("decision", no_wrap=True)
+    table.add_column("matched", justify="right")
+    table.add_column("/day before", justify="right")
+    table.add_column("/day since", justify="right")
+
+    def rate(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:,.1f}"
+
+    for r in report.rules:
+        table.add_row(
+            r.rule,
+            r.decision,
+            f"{r.in_window:,}",
+            rate(r.before_per_day),
+            rate(r.in_window_per_day),
+        )
+    return table

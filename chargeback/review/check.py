@@ -90,6 +90,7 @@ class CheckReport:
     coverage: dict[str, Any]
     rules: list[RuleCount]
     subject: str = ""  # what was checked, in one line, for people
+    currency: str = ""
 
     @property
     def errors(self) -> int:
@@ -386,4 +387,4 @@ def check(ws: Workspace, contacts: pl.DataFrame) -> CheckReport:
     findings += overlap_findings(ws, aggregates, attribution)
     findings += candidate_findings(ws, frame, attribution)
     findings.sort(key=lambda f: (SEVERITY_ORDER[f.severity], f.file or "~", f.line or 0))
-    return CheckReport(findings, coverage(ws, attribution), counts)
+    return CheckReport(findings, coverage(ws, attribution), counts, currency=ws.costs.currency)
