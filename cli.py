@@ -16,12 +16,14 @@ from chargeback import __version__
 from chargeback.console import (
     BadRowsOption,
     ContactsOption,
+    FormatOption,
     FromOption,
     OrdersOption,
     OutOption,
     PdfVariantOption,
     PeriodOption,
     TemplatesOption,
+    TextOrJson,
     ToOption,
     WorkspaceOption,
     err,
@@ -29,15 +31,18 @@ from chargeback.console import (
     interactive,
     out,
     parse_formats,
+    print_json,
     print_warnings,
     progress,
 )
 from chargeback.errors import ChargebackError, UsageError, display_path
 from chargeback.report import ReportOptions, RunResult
+from chargeback.review.diff import diff_json, diff_text
 from chargeback.run import (
     check_period_options,
     prepare,
     run_close,
+    run_diff,
     run_journal,
     run_reopen,
     run_report,
@@ -420,6 +425,29 @@ def check(
         f"{len(ws.decisions)} decisions, {len(ws.rules)} rules; "
         f"{loaded.frame.height:,} contacts ({span})."
     )
+
+
+@app.command(epilog="[bold]Examples[/]\n\n  chargeback diff origin/main HEAD --format json")
+def diff(
+    old: Annotated[str, typer.Argument(help="Rules folder or git revision: before.")],
+    new: Annotated[str, typer.Argument(help="Rules folder or git revision: after.")],
+    workspace: WorkspaceOption = None,
+    contacts: ContactsOption = None,
+    period: PeriodOption = None,
+    period_from: FromOption = None,
+    period_to: ToOption = None,
+    fmt: FormatOption = TextOrJson.text,
+) -> None:
+    """How the charges move from rule set OLD to NEW on the same contacts; writes nothing."""
+    opts = ReportOptions(workspace=workspace, contacts=contacts, period=period)
+    opts.period_from, opts.period_to = period_from, period_to
+    try:
+        moved, warnings = run_diff(old, new, opts, progress())
+    except ChargebackError as exc:
+        raise fail(exc) from None
+    print_warnings(warnings)
+    print_json(diff_json(moved)) if fmt is TextOrJson.json else out.print(diff_text(moved))
+
 
 
 if __name__ == "__main__":

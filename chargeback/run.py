@@ -10,6 +10,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from chargeback.operations.closing import freeze, reopen, serve_closed
 from chargeback.operations.deliver import SendResult, last_period, send_period
 from chargeback.operations.lock import locked
 from chargeback.report import KNOWN_FORMATS, PDF_VARIANTS, Frozen, ReportOptions, RunResult, Steps
+from chargeback.review.diff import LedgerDiff, compare
+from chargeback.review.revisions import RuleSet, relabel, resolve_rule_set
 from chargeback.workspace.load import find_workspace, load_workspace
 from chargeback.workspace.model import REQUIRED_CONTACT_COLUMNS, Workspace
 
@@ -104,6 +107,16 @@ def prepare(opts: ReportOptions, steps: Steps) -> tuple[Workspace, Loaded]:
     with steps.step("Reading rules"):
         root = find_workspace(opts.workspace)
         ws = load_workspace(root)
+    loaded = contacts_for(opts, ws, wanted_columns(ws), steps)
+    fields_missing = field_problems(ws, loaded)
+    if fields_missing:
+        raise WorkspaceError(fields_missing)
+    return ws, loaded
+
+
+def contacts_for(opts: ReportOptions, ws: Workspace, wanted: set[str], steps: Steps) -> Loaded:
+    """The contacts `--contacts` or the workspace names, with the columns `wanted`."""
+    root = ws.root
     spec = opts.contacts or ws.settings.contacts or default_contacts(root)
     if not spec:
         raise WorkspaceError(
@@ -114,19 +127,15 @@ def prepare(opts: ReportOptions, steps: Steps) -> tuple[Workspace, Loaded]:
             )
         )
     with steps.step("Loading contacts"):
-        loaded = load_contacts(
+        return load_contacts(
             root if opts.contacts is None else Path.cwd(),
             spec,
             dict(ws.settings.columns),
-            wanted_columns(ws),
+            wanted,
             ws.settings.timezone,
             ws.settings.timestamp_format,
             opts.on_bad_rows,
         )
-    fields_missing = field_problems(ws, loaded)
-    if fields_missing:
-        raise WorkspaceError(fields_missing)
-    return ws, loaded
 
 
 def field_problems(ws: Workspace, loaded: Loaded) -> list[Problem]:
@@ -299,3 +308,65 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
             result.written = write_outputs(result, opts, documents)
     result.timings = steps.timings
     return result
+
+
+def run_diff(
+    old: str, new: str, opts: ReportOptions, steps: Steps | None = None
+) -> tuple[LedgerDiff, list[str]]:
+    """SPEC 9's diff: the ledgers of two rule sets on the workspace's settings and contacts.
+
+    Each side is the ledger `report` computes with that rule set (closed months as
+    the rules compute them, not as filed). The contacts are read once, with the
+    columns both rule sets need, unless the rule sets carry settings that read them
+    differently. Nothing is written; a revision's temporary copy is removed.
+    """
+    check_period_options(opts)
+    steps = steps or Steps()
+    root = find_workspace(opts.workspace)
+    sets: list[RuleSet] = []
+    with ExitStack() as stack:
+        try:
+            with steps.step("Reading rules"):
+                for given in (old, new):
+                    sets.append(resolve_rule_set(given, root, stack))
+                sides = [load_workspace(root, s.folder) for s in sets]
+            if sides[0].settings == sides[1].settings:
+                wanted = wanted_columns(sides[0]) | wanted_columns(sides[1])
+                loads = [contacts_for(opts, sides[0], wanted, steps)] * 2
+            else:
+                loads = [contacts_for(opts, ws, wanted_columns(ws), steps) for ws in sides]
+            pairs = list(zip(sides, loads, strict=True))
+            problems = [p for ws, ld in pairs for p in field_problems(ws, ld)]
+            if problems:
+                raise WorkspaceError(problems)
+            periods = sorted({p for ld in loads for p in select_periods(opts, ld)})
+            ledgers, warnings = [], []
+            with steps.step("Attributing contacts"):
+                for ws, ld in pairs:
+                    aggregates = aggregate(ws, ld.frame)
+                    unpriced = unpriced_channels(ws.costs, aggregates.contacts_by_channel())
+                    if unpriced:
+                        raise WorkspaceError(unpriced)
+                    attribution = attribute(ws, aggregates)
+                    ledgers.append(build_ledger(ws, attribution, periods))
+                    warnings.append(attribution.warnings + _column_warnings(ws, ld))
+        except ChargebackError as exc:
+            raise relabel(exc, sets) from None
+    labels = (sets[0].label, sets[1].label)
+    departments = {d.id for ws in sides for d in ws.departments}
+    notes = [w for w in warnings[0] if w in warnings[1]]
+    for label, side, other in ((labels[0], *warnings), (labels[1], *warnings[::-1])):
+        notes += [f"{label}: {w}" for w in side if w not in other]
+    if ledgers[0].currency != ledgers[1].currency:
+        notes.append(f"the currency changes from {ledgers[0].currency} to {ledgers[1].currency}")
+    return compare(ledgers[0], ledgers[1], departments, labels), notes
+
+
+def _column_warnings(ws: Workspace, loaded: Loaded) -> list[str]:
+    """Match keys on a column the contacts lack (fields: is an error, in field_problems)."""
+    fields = {f for r in ws.rules for f, _ in r.match.fields}
+    return [
+        f"the contacts have no '{name}' column, so rules matching on it match nothing"
+        for name in sorted(loaded.missing)
+        if any(name in r.match.columns() for r in ws.rules) and name not in fields
+    ]

@@ -43,25 +43,30 @@ def find_workspace(explicit: Path | None) -> Path:
     return sample_workspace()
 
 
-def rule_files(root: Path) -> list[Path]:
+def rule_files(root: Path, rules_dir: Path | None = None) -> list[Path]:
     """Every YAML file under rules/, at any depth, in a stable order for stable messages."""
-    rules = root / "rules"
+    rules = rules_dir if rules_dir is not None else root / "rules"
     found = [p for p in rules.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()]
     return sorted(found)
 
 
-def load_workspace(root: Path) -> Workspace:
-    """Read and validate a whole workspace; raise WorkspaceError with every problem."""
+def load_workspace(root: Path, rules_dir: Path | None = None) -> Workspace:
+    """Read and validate a whole workspace; raise WorkspaceError with every problem.
+
+    `rules_dir` reads the rules from another folder (`chargeback diff`: a rule set
+    beside the workspace's own settings and contacts).
+    """
     ck = Collector()
+    rules_path = rules_dir if rules_dir is not None else root / "rules"
     files: list[Path] = []
     documents: list[tuple[Path, Any]] = []
 
     settings_path = root / SETTINGS_FILE
     if settings_path.is_file():
         files.append(settings_path)
-    paths = rule_files(root)
+    paths = rule_files(root, rules_dir)
     if not paths:
-        ck.add(root / "rules", None, "no YAML files (*.yaml, *.yml) in rules/")
+        ck.add(rules_path, None, "no YAML files (*.yaml, *.yml) in rules/")
     files.extend(paths)
     unreadable = False
     for path in files:
@@ -156,7 +161,7 @@ def load_workspace(root: Path) -> Workspace:
                     f"unknown decision '{rule.decision}'{suggest(rule.decision, decision_ids)}",
                 )
         if not costs and documents:
-            ck.add(root / "rules", None, "no 'costs' block: add one (see docs/workspace.md)")
+            ck.add(rules_path, None, "no 'costs' block: add one (see docs/workspace.md)")
     for extra in cost_lines[1:]:
         ck.add(extra.path, extra.line, f"a second 'costs' block (the first is at {cost_lines[0]})")
 
