@@ -40,15 +40,23 @@ from chargeback.report import ReportOptions, RunResult
 from chargeback.review.diff import diff_json, diff_text
 from chargeback.run import (
     check_period_options,
-    prepare,
+    run_check,
     run_close,
     run_diff,
+    run_explain,
     run_journal,
     run_reopen,
     run_report,
     run_send,
 )
-from chargeback.terminal import report_done, summary_tables, value_done, value_table
+from chargeback.terminal import (
+    check_view,
+    explain_lines,
+    report_done,
+    summary_tables,
+    value_done,
+    value_table,
+)
 
 app = typer.Typer(
     name="chargeback",
@@ -407,24 +415,56 @@ def init(
 @app.command(
     epilog="[bold]Examples[/]\n\n"
     "  chargeback check                      # ./rules and its contacts\n\n"
-    "  chargeback check --workspace acme --contacts exports/march.csv",
+    "  chargeback check --workspace acme --contacts exports/march.csv\n\n"
+    "  chargeback check --format json --strict   # for CI: warnings fail too",
 )
 def check(
     workspace: WorkspaceOption = None,
     contacts: ContactsOption = None,
+    fmt: FormatOption = TextOrJson.text,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 on warnings too, not only on errors.")
+    ] = False,
 ) -> None:
-    """Validate rules, settings and contacts without writing anything."""
+    """Check rules against the data: every finding at once, with its place; writes nothing.
+
+    Exit code 1 when there is an error (or, with --strict, a warning).
+    """
     try:
-        ws, loaded = prepare(ReportOptions(workspace=workspace, contacts=contacts), progress())
+        report = run_check(ReportOptions(workspace=workspace, contacts=contacts), progress())
     except ChargebackError as exc:
         raise fail(exc) from None
-    periods = loaded.frame.get_column("period").unique().sort().to_list()
-    span = f"{periods[0]} to {periods[-1]}" if periods else "no periods"
-    out.print(
-        f"OK: {display_path(ws.root)}: {len(ws.departments)} departments, "
-        f"{len(ws.decisions)} decisions, {len(ws.rules)} rules; "
-        f"{loaded.frame.height:,} contacts ({span})."
-    )
+    if fmt is TextOrJson.json:
+        print_json(report.to_json())
+    else:
+        for part in check_view(report, out.width):
+            out.print(part)
+    if report.errors or (strict and report.warnings):
+        raise typer.Exit(1)
+
+
+@app.command(
+    epilog="[bold]Examples[/]\n\n"
+    "  chargeback explain CT00057501                 # the sample workspace\n\n"
+    "  chargeback explain 48213 --workspace acme --format json",
+)
+def explain(
+    contact_id: Annotated[str, typer.Argument(help="The contact's contact_id.")],
+    workspace: WorkspaceOption = None,
+    contacts: ContactsOption = None,
+    fmt: FormatOption = TextOrJson.text,
+) -> None:
+    """How one contact was charged: every rule, the factors, the weights, the cost."""
+    try:
+        doc = run_explain(ReportOptions(workspace=workspace, contacts=contacts), contact_id,
+                          progress())
+    except ChargebackError as exc:
+        raise fail(exc) from None
+    if fmt is TextOrJson.json:
+        print_json(doc)
+    else:
+        for line in explain_lines(doc):
+            out.print(line, markup=False, highlight=False)
 
 
 @app.command(epilog="[bold]Examples[/]\n\n  chargeback diff origin/main HEAD --format json")
@@ -447,7 +487,6 @@ def diff(
         raise fail(exc) from None
     print_warnings(warnings)
     print_json(diff_json(moved)) if fmt is TextOrJson.json else out.print(diff_text(moved))
-
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from chargeback.data.tables import Loaded, format_of, load_contacts, load_orders
 from chargeback.engine.attribute import attribute
 from chargeback.engine.costing import unpriced_channels
@@ -22,12 +24,14 @@ from chargeback.engine.dates import month_range
 from chargeback.engine.ledger import build_ledger
 from chargeback.engine.polars_engine import aggregate
 from chargeback.engine.value import compute_value
-from chargeback.errors import ChargebackError, Problem, UsageError, WorkspaceError
+from chargeback.errors import ChargebackError, Problem, UsageError, WorkspaceError, display_path
 from chargeback.operations.closing import freeze, reopen, serve_closed
 from chargeback.operations.deliver import SendResult, last_period, send_period
 from chargeback.operations.lock import locked
 from chargeback.report import KNOWN_FORMATS, PDF_VARIANTS, Frozen, ReportOptions, RunResult, Steps
+from chargeback.review.check import CheckReport, check
 from chargeback.review.diff import LedgerDiff, compare
+from chargeback.review.explain import explain
 from chargeback.review.revisions import RuleSet, relabel, resolve_rule_set
 from chargeback.workspace.load import find_workspace, load_workspace
 from chargeback.workspace.model import REQUIRED_CONTACT_COLUMNS, Workspace
@@ -75,10 +79,14 @@ def default_contacts(root: Path) -> str | None:
     return None
 
 
+def rule_columns(ws: Workspace) -> set[str]:
+    return {c for rule in ws.rules for c in rule.match.columns()}
+
+
 def wanted_columns(ws: Workspace) -> set[str]:
-    # reason and text feed the statements' evidence; customer_id, outcome and
-    # revenue the CS-value report
-    cols = set(REQUIRED_CONTACT_COLUMNS) | {"handle_seconds", "reason", "text"}
+    # reason and text feed the statements' evidence, tags `check`'s shape warnings;
+    # customer_id, outcome and revenue the CS-value report
+    cols = set(REQUIRED_CONTACT_COLUMNS) | {"handle_seconds", "reason", "text", "tags"}
     cols |= {"customer_id", "outcome", "revenue"}
     for rule in ws.rules:
         cols |= rule.match.columns()
@@ -101,13 +109,22 @@ def prepare_orders(opts: ReportOptions, ws: Workspace, steps: Steps) -> Loaded |
         )
 
 
-def prepare(opts: ReportOptions, steps: Steps) -> tuple[Workspace, Loaded]:
-    """Load and validate everything; nothing is written before this succeeds."""
+def prepare(
+    opts: ReportOptions, steps: Steps, review: bool = False
+) -> tuple[Workspace, Loaded]:
+    """Load and validate everything; nothing is written before this succeeds.
+
+    `review`: only the columns check and explain read (the rules', reason, text,
+    tags), not those the documents and the CS-value report need.
+    """
     check_period_options(opts)
     with steps.step("Reading rules"):
         root = find_workspace(opts.workspace)
         ws = load_workspace(root)
-    loaded = contacts_for(opts, ws, wanted_columns(ws), steps)
+    wanted = wanted_columns(ws)
+    if review:
+        wanted -= {"customer_id", "outcome", "revenue"} - rule_columns(ws)
+    loaded = contacts_for(opts, ws, wanted, steps)
     fields_missing = field_problems(ws, loaded)
     if fields_missing:
         raise WorkspaceError(fields_missing)
@@ -247,6 +264,33 @@ def run_journal(opts: ReportOptions, steps: Steps | None = None) -> tuple[Path, 
     totals["currency"] = result.ledger.currency
     totals["warnings"] = result.warnings
     return result.out_dir / name, totals
+
+
+def run_check(opts: ReportOptions, steps: Steps | None = None) -> CheckReport:
+    """SPEC 9's check: the workspace held against its data; writes nothing."""
+    steps = steps or Steps()
+    ws, loaded = prepare(opts, steps, review=True)
+    with steps.step("Checking rules against the data"):
+        report = check(ws, loaded.frame)
+    periods = sorted(loaded.frame.get_column("period").unique().to_list())
+    span = f"{periods[0]} to {periods[-1]}" if periods else "no periods"
+    report.subject = (
+        f"{display_path(ws.root)}: {len(ws.departments)} departments, "
+        f"{len(ws.decisions)} decisions, {len(ws.rules)} rules; "
+        f"{loaded.frame.height:,} contacts ({span})"
+    )
+    return report
+
+
+def run_explain(opts: ReportOptions, contact_id: str, steps: Steps | None = None) -> dict[str, Any]:
+    """SPEC 9's explain: one contact through the whole run's arithmetic; writes nothing."""
+    steps = steps or Steps()
+    ws, loaded = prepare(opts, steps, review=True)
+    frame = loaded.frame
+    month = frame.filter(pl.col("contact_id") == contact_id).get_column("period").to_list()
+    with steps.step("Attributing contacts"):  # the contact's month is all it needs
+        attribution = attribute(ws, aggregate(ws, frame, set(month)))
+    return explain(ws, frame, attribution, contact_id)
 
 
 def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
