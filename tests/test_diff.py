@@ -525,7 +525,9 @@ def test_the_table_fits_80_columns(tmp_path: Path) -> None:
 
 
 def doc_blocks(lang: str) -> list[str]:
-    text = REVIEWING_MD.read_text(encoding="utf-8")
+    """The page's `lang` blocks in its diff section (other sections have their own tests)."""
+    text = REVIEWING_MD.read_text(encoding="utf-8").split("\n## diff", 1)[1]
+    text = re.split(r"^## ", text, flags=re.M)[0]
     return re.findall(rf"^```{lang}\n(.*?)^```$", text, flags=re.S | re.M)
 
 
