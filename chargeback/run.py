@@ -152,6 +152,7 @@ def contacts_for(opts: ReportOptions, ws: Workspace, wanted: set[str], steps: St
             ws.settings.timezone,
             ws.settings.timestamp_format,
             opts.on_bad_rows,
+            ws.settings.tags_separator,
         )
 
 

@@ -209,3 +209,26 @@ def test_check_attributes_exactly_as_the_ledger_does(sc: Any) -> None:
         alone = attribute(ws, aggregate(ws, loaded.frame, {month}))
         assert alone.periods[month].contacts == whole.periods[month].contacts
         assert {k: v for k, v in whole.lines.items() if k[0] == month} == alone.lines
+
+
+def test_tags_separator_makes_space_separated_tags_match(ws: Path) -> None:
+    rules = RULES + "  - {id: by-tag, decision: fee, match: {tags: [late]}}\n"
+    costs = COSTS + "  default: {per_contact: 0}\n"
+    write_workspace(ws, rules, contacts(), costs=costs)
+    _, before = check(ws)
+    assert codes(before, "tags-separator")
+    assert [f["rule"] for f in codes(before, "dead-rule")] == ["misspelt", "by-tag"]
+    write_workspace(ws, rules, contacts(), costs=costs, settings='tags_separator: " "\n')
+    _, after = check(ws)
+    assert not codes(after, "tags-separator")
+    assert [f["rule"] for f in codes(after, "dead-rule")] == ["misspelt"]
+    counts = {r["rule"]: r["in_window"] for r in after["rules"]}
+    assert counts["by-tag"] == 61 * 2  # the questions of March and April: "fee late"
+
+
+def test_a_tags_separator_outside_the_four_is_a_located_error(ws: Path) -> None:
+    write_workspace(ws, RULES, contacts(), costs=COSTS, settings='tags_separator: "/"\n')
+    result = runner.invoke(app, ["check", "--workspace", str(ws)])
+    assert result.exit_code == 1
+    assert "chargeback.yaml:2" in result.output and "tags_separator" in result.output
+    assert '"|", " " (a space), ",", ";"' in result.output

@@ -55,7 +55,7 @@ def _clean_str(name: str) -> pl.Expr:
 
 
 def typed_columns(
-    spec: TableSpec, raw: pl.DataFrame, tz: str, fmt: str | None
+    spec: TableSpec, raw: pl.DataFrame, tz: str, fmt: str | None, tags_separator: str = "|"
 ) -> list[list[pl.Expr]]:
     """Typing expressions in stages: each stage may use the columns made before it.
 
@@ -70,7 +70,9 @@ def typed_columns(
             continue
         if name == "tags":
             parts = (
-                pl.col("tags").str.split("|") if raw.schema["tags"] == pl.String else pl.col("tags")
+                pl.col("tags").str.split(tags_separator)
+                if raw.schema["tags"] == pl.String
+                else pl.col("tags")
             )
             parts = parts.list.eval(pl.element().str.strip_chars().filter(pl.element() != ""))
             joined = pl.concat_str(pl.lit("|"), parts.list.join("|"), pl.lit("|"))

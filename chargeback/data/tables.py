@@ -94,6 +94,7 @@ def load_table(
     timezone: str,
     timestamp_format: str | None,
     on_bad_rows: str,
+    tags_separator: str = "|",
 ) -> Loaded:
     """Read, map, type-check and stack every file; stop or quarantine on bad rows."""
     frames: list[pl.LazyFrame] = []
@@ -153,7 +154,7 @@ def load_table(
     keep_raw = [spec.timestamp] + [n for n, _ in spec.numeric if n in raw.columns]
     raw = raw.with_columns([pl.col(c).alias(f"_raw_{c}") for c in keep_raw])
     typed = raw
-    for stage in typed_columns(spec, raw, timezone, timestamp_format):
+    for stage in typed_columns(spec, raw, timezone, timestamp_format, tags_separator):
         typed = typed.with_columns(stage)
     checks = row_checks(spec, raw)
     reason = pl.coalesce(
@@ -236,8 +237,16 @@ def load_contacts(
     timezone: str,
     timestamp_format: str | None,
     on_bad_rows: str,
+    tags_separator: str = "|",
 ) -> Loaded:
     files = resolve_files(spec, root)
     return load_table(
-        CONTACTS, files, columns_mapping, wanted, timezone, timestamp_format, on_bad_rows
+        CONTACTS,
+        files,
+        columns_mapping,
+        wanted,
+        timezone,
+        timestamp_format,
+        on_bad_rows,
+        tags_separator,
     )

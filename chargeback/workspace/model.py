@@ -14,6 +14,7 @@ from pathlib import Path
 DECISION_KINDS = ("fee", "launch", "campaign", "policy", "pricing", "outage", "process", "other")
 MATCH_LIST_KEYS = ("reason", "channel", "product", "region", "outcome", "tags", "text")
 OVERLAP_POLICIES = ("split", "priority")
+TAG_SEPARATORS = ("|", " ", ",", ";")  # SPEC 1: what a text tags column may split on
 COST_METHODS = ("rates", "pool")
 
 CONTACT_COLUMNS = (
@@ -193,6 +194,7 @@ class Settings:
     output: str = "reports"
     columns: tuple[tuple[str, str], ...] = ()
     timestamp_format: str | None = None
+    tags_separator: str = "|"  # how a text tags column splits (SPEC 1)
     summary_recipients: tuple[str, ...] = ()
     value: ValueSettings = field(default_factory=ValueSettings)
     smtp: tuple[tuple[str, str], ...] = ()

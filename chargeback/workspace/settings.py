@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from chargeback.workspace.fields import (
+    BadValue,
     Item,
     as_non_negative,
     as_positive_int,
@@ -27,6 +28,7 @@ from chargeback.workspace.model import (
     ORDER_COLUMNS,
     OVERLAP_POLICIES,
     SMTP_KEYS,
+    TAG_SEPARATORS,
     JournalSettings,
     Settings,
     ValueSettings,
@@ -44,6 +46,7 @@ SETTINGS_KEYS = (
     "output",
     "columns",
     "timestamp_format",
+    "tags_separator",
     "summary_recipients",
     "value",
     "smtp",
@@ -142,11 +145,24 @@ def parse_settings(items: list[Item]) -> Settings:
         output=pick("output", as_text, "reports"),
         columns=mapping("columns"),
         timestamp_format=pick("timestamp_format", as_text, None),
+        tags_separator=pick("tags_separator", _separator, "|"),
         summary_recipients=pick("summary_recipients", as_strings, ()),
         value=_value_settings(value_item),
         smtp=mapping("smtp", smtp_item) if smtp_item is not None else (),
         journal=_journal_settings(journal_item),
     )
+
+
+def _separator(value: Any) -> str:
+    """One of TAG_SEPARATORS, as written (a lone space is kept, never trimmed away)."""
+    if not isinstance(value, str) or value not in TAG_SEPARATORS:
+        shown = {" ": '" " (a space)'}
+        raise BadValue(
+            "must be one of "
+            + ", ".join(shown.get(s, f'"{s}"') for s in TAG_SEPARATORS)
+            + f", not {value!r}"
+        )
+    return value
 
 
 def _journal_settings(item: Item | None) -> JournalSettings:
