@@ -188,7 +188,7 @@ def rule_findings(
             )
             continue
         if (
-            rule.baseline_lookback_days is None
+            not rule.has_baseline
             and before_rate is not None
             and in_rate is not None
             and act.before > 0

@@ -201,6 +201,14 @@ def as_share(value: Any) -> Decimal:
     return share
 
 
+def as_level(value: Any) -> Decimal:
+    """A range's confidence level: strictly between 0 and 1 (0.8 for an 80% range)."""
+    level = as_money(value)
+    if not Decimal(0) < level < Decimal(1):
+        raise BadValue(f"must be more than 0 and less than 1, such as 0.8 (got {value})")
+    return level
+
+
 def one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
     """A converter for a fixed set of words, naming them all when the value is not one."""
 

@@ -18,6 +18,7 @@ from chargeback.workspace.fields import (
     as_date,
     as_ident,
     as_int,
+    as_level,
     as_money,
     as_month,
     as_name,
@@ -31,10 +32,12 @@ from chargeback.workspace.fields import (
     one_of,
 )
 from chargeback.workspace.model import (
+    BASELINE_METHODS,
     COST_METHODS,
     DECISION_KINDS,
     MATCH_LIST_KEYS,
     ChannelRate,
+    ControlBaseline,
     Costs,
     Decision,
     Department,
@@ -186,11 +189,15 @@ def parse_rule(item: Item) -> Rule:
         window.check_keys(("start_offset_days", "days"))
         offset = window.get("start_offset_days", as_int, 0)
         days = window.get("days", as_positive_int, None)
-    lookback = None
+    lookback, control = None, None
     baseline = item.sub("baseline")
     if baseline is not None:
-        baseline.check_keys(("lookback_days",))
-        lookback = baseline.get("lookback_days", as_positive_int, None, required=True)
+        method = baseline.get("method", one_of(BASELINE_METHODS), "flat")
+        if method == "control":
+            control = _control(baseline)
+        else:
+            baseline.check_keys(("method", "lookback_days"))
+            lookback = baseline.get("lookback_days", as_positive_int, None, required=True)
     return Rule(
         id=item.get("id", as_name, "", required=True),
         decision=item.get("decision", as_name, "", required=True),
@@ -201,4 +208,16 @@ def parse_rule(item: Item) -> Rule:
         priority=item.get("priority", as_int, 0),
         baseline_lookback_days=lookback,
         place=item.place(),
+        control=control,
+    )
+
+
+def _control(baseline: Item) -> ControlBaseline:
+    """SPEC 4b's block: the fit period, the range's level, and two optional match blocks."""
+    baseline.check_keys(("method", "lookback_days", "interval", "evidence", "control"))
+    return ControlBaseline(
+        lookback_days=baseline.get("lookback_days", as_positive_int, 182),
+        interval=baseline.get("interval", as_level, Decimal("0.8")),
+        evidence=_match(baseline.sub("evidence")) if "evidence" in baseline.node else None,
+        control=_match(baseline.sub("control")) if "control" in baseline.node else None,
     )

@@ -16,6 +16,7 @@ MATCH_LIST_KEYS = ("reason", "channel", "product", "region", "outcome", "tags", 
 OVERLAP_POLICIES = ("split", "priority")
 TAG_SEPARATORS = ("|", " ", ",", ";")  # SPEC 1: what a text tags column may split on
 COST_METHODS = ("rates", "pool")
+BASELINE_METHODS = ("flat", "control")  # SPEC 4 and 4b
 
 CONTACT_COLUMNS = (
     "contact_id",
@@ -151,6 +152,16 @@ class Match:
 
 
 @dataclass(frozen=True)
+class ControlBaseline:
+    """SPEC 4b: the excess over a control series the rule's volume follows."""
+
+    lookback_days: int = 182  # the fit period before the decision
+    interval: Decimal = Decimal("0.8")  # the range printed beside the charge
+    evidence: Match | None = None  # splits an excess shared with other decisions
+    control: Match | None = None  # the series; None: contacts no decision touched
+
+
+@dataclass(frozen=True)
 class Rule:
     id: str
     decision: str
@@ -159,8 +170,13 @@ class Rule:
     days: int | None = None
     share: Decimal = Decimal(1)
     priority: int = 0
-    baseline_lookback_days: int | None = None
+    baseline_lookback_days: int | None = None  # the flat baseline (SPEC 4)
     place: Place | None = None
+    control: ControlBaseline | None = None  # `baseline: {method: control}` (SPEC 4b)
+
+    @property
+    def has_baseline(self) -> bool:
+        return self.baseline_lookback_days is not None or self.control is not None
 
 
 @dataclass(frozen=True)
