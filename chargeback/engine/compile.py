@@ -12,7 +12,7 @@ from functools import reduce
 import polars as pl
 
 from chargeback.engine.dates import shift_day, window_bounds
-from chargeback.workspace.model import Decision, Match, Rule
+from chargeback.workspace.model import Decision, Match, Rule, Workspace
 
 
 def any_of(column: str, values: tuple[str, ...]) -> pl.Expr:
@@ -92,3 +92,10 @@ def _or(parts: list[pl.Expr]) -> pl.Expr:
 
 def _and(parts: list[pl.Expr]) -> pl.Expr:
     return reduce(lambda a, b: a & b, parts)
+
+
+def with_text_lower(frame: pl.LazyFrame, ws: Workspace) -> pl.LazyFrame:
+    """The lower-cased text `text` rules search, made once for every rule."""
+    if any(r.match.text is not None for r in ws.rules):
+        return frame.with_columns(pl.col("text").str.to_lowercase().alias("text_lower"))
+    return frame

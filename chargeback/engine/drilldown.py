@@ -22,9 +22,10 @@ from math import lcm
 import polars as pl
 
 from chargeback.engine.attribute import Attribution, PeriodTotals, decision_weights, rule_factors
+from chargeback.engine.compile import with_text_lower
 from chargeback.engine.costing import GroupCoster
 from chargeback.engine.ledger import UNATTRIBUTED, half_up
-from chargeback.engine.polars_engine import decode_masks, rule_masks, with_text_lower
+from chargeback.engine.polars_engine import decode_masks, rule_masks
 from chargeback.workspace.model import Workspace
 
 COLUMNS = ("contact_id", "period", "department_id", "decision_id", "weight", "cost")

@@ -20,10 +20,10 @@ from fractions import Fraction
 import polars as pl
 
 from chargeback.engine.attribute import Attribution, decision_weights, rule_factors
-from chargeback.engine.compile import match_expr
+from chargeback.engine.compile import match_expr, with_text_lower
 from chargeback.engine.costing import GroupCoster
 from chargeback.engine.ledger import UNATTRIBUTED, Ledger, largest_remainder
-from chargeback.engine.polars_engine import MASK_BITS, decode_masks, rule_masks, with_text_lower
+from chargeback.engine.polars_engine import MASK_BITS, decode_masks, rule_masks
 from chargeback.workspace.model import Workspace
 
 EXAMPLES = 4

@@ -11,7 +11,7 @@ from __future__ import annotations
 import polars as pl
 
 from chargeback.engine.aggregates import Aggregates, Group
-from chargeback.engine.compile import baseline_expr, match_expr, window_expr
+from chargeback.engine.compile import baseline_expr, match_expr, window_expr, with_text_lower
 from chargeback.workspace.model import Rule, Workspace
 
 MASK_BITS = 62  # rules per int64 mask column
@@ -39,12 +39,6 @@ def decode_masks(values: list[int] | tuple[int, ...]) -> frozenset[int]:
         for bit in range(MASK_BITS)
         if value >> bit & 1
     )
-
-
-def with_text_lower(frame: pl.LazyFrame, ws: Workspace) -> pl.LazyFrame:
-    if any(r.match.text is not None for r in ws.rules):
-        return frame.with_columns(pl.col("text").str.to_lowercase().alias("text_lower"))
-    return frame
 
 
 def aggregate(

@@ -16,9 +16,9 @@ from datetime import date
 import polars as pl
 
 from chargeback.engine.aggregates import Aggregates, Group
-from chargeback.engine.compile import match_expr
+from chargeback.engine.compile import match_expr, with_text_lower
 from chargeback.engine.dates import shift_day, window_bounds
-from chargeback.engine.polars_engine import MASK_BITS, decode_masks, with_text_lower
+from chargeback.engine.polars_engine import MASK_BITS, decode_masks
 from chargeback.workspace.model import Rule, Workspace
 
 LEAK_LOOKBACK_DAYS = 56  # SPEC 9: the days before a decision that leaky-rule compares

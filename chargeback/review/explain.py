@@ -18,11 +18,10 @@ from typing import Any
 import polars as pl
 
 from chargeback.engine.attribute import Attribution, decision_weights, rule_factors
-from chargeback.engine.compile import conditions, window_expr
+from chargeback.engine.compile import conditions, window_expr, with_text_lower
 from chargeback.engine.costing import US_PER_MINUTE, GroupCoster
 from chargeback.engine.dates import days_in_window, window_bounds
 from chargeback.engine.ledger import UNATTRIBUTED, half_up
-from chargeback.engine.polars_engine import with_text_lower
 from chargeback.errors import ChargebackError, Problem
 from chargeback.workspace.model import Rule, Workspace
 
