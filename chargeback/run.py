@@ -125,24 +125,10 @@ def prepare(
     if review:
         wanted -= {"customer_id", "outcome", "revenue"} - rule_columns(ws)
     loaded = contacts_for(opts, ws, wanted, steps)
-    fields_missing = field_problems(ws, loaded) + control_problems(ws)
+    fields_missing = field_problems(ws, loaded)
     if fields_missing:
         raise WorkspaceError(fields_missing)
     return ws, loaded
-
-
-def control_problems(ws: Workspace) -> list[Problem]:
-    """Until the control fit is wired into the ledger, say so rather than charge in full."""
-    return [
-        Problem(
-            f"rule '{r.id}': baseline method 'control' (SPEC 4b) is not available in this "
-            "version yet; use the flat baseline (lookback_days) for now",
-            r.place.path if r.place else None,
-            r.place.line if r.place else None,
-        )
-        for r in ws.rules
-        if r.control is not None
-    ]
 
 
 def contacts_for(opts: ReportOptions, ws: Workspace, wanted: set[str], steps: Steps) -> Loaded:

@@ -119,6 +119,20 @@ def run_metadata(result: RunResult, opts: ReportOptions) -> dict[str, Any]:
     }
 
 
+def range_json(line: LedgerLine) -> dict[str, Any]:
+    """SPEC 5: `range` on a line a control baseline weighs on, figures as the line prints them."""
+    if line.range is None:
+        return {}
+    level, contacts, cost = line.range
+    return {
+        "range": {
+            "level": float(level),
+            "contacts": [f"{half_up(c, 3):.3f}" for c in contacts],
+            "cost": [f"{half_up(c, 2):.2f}" for c in cost],
+        }
+    }
+
+
 def ledger_json(result: RunResult, meta: dict[str, Any]) -> str:
     ledger = result.ledger
     periods = {
@@ -140,6 +154,7 @@ def ledger_json(result: RunResult, meta: dict[str, Any]) -> str:
             "title": line.title,
             "kind": line.kind,
             "net_negative": line.net_negative,
+            **range_json(line),
         }
         for line in ledger.lines
     ]

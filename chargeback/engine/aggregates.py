@@ -10,7 +10,9 @@ same from a warehouse table, and the ledger comes out identical.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from chargeback.engine.control import DailySeries
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,10 @@ class Aggregates:
 
     groups: tuple[Group, ...]  # in a stable order: month, channel, matched rules
     baseline_counts: dict[str, int]  # rule id -> B, for rules with a baseline
+    # SPEC 4b: per control rule, its daily counts and its control series' ...
+    control_series: dict[str, DailySeries] = field(default_factory=dict)
+    # ... and the rules whose matches meet it on a contact (their windows leave the fit)
+    sharing: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def contacts_by_channel(self) -> dict[str, int]:
         """How many contacts each channel has, over every month."""

@@ -15,6 +15,10 @@ Order of operations (SPEC section 4), the one place to read the algorithm:
     month is E = B / lookback_days x (days of that month inside the window);
     A = the month's matched contacts; f = max(0, A - E) / A. Only the excess
     over the old normal is charged to the decision.
+    With `baseline: {method: control}` (SPEC 4b), f = X / A instead, where X
+    is the month's excess over a control series fitted on the months before
+    (control_factor.py, control.py); the range's low and high X give each
+    line touched by such a rule a low and a high amount, through steps 4-7.
  4. A rule's weight on a matched contact is share x f.
  5. Overlap. With `overlap: priority`, only the matched rules of the highest
     priority among all rules the contact matches are kept. Under either
@@ -42,6 +46,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from chargeback.engine.aggregates import Aggregates
+from chargeback.engine.control_factor import ControlResult, control_factors
 from chargeback.engine.costing import GroupCoster
 from chargeback.engine.dates import days_in_window, window_bounds
 from chargeback.workspace.model import Workspace
@@ -80,6 +85,10 @@ class Attribution:
     lines: dict[tuple[str, str], Amount]  # (period, decision_id)
     rules: dict[str, RuleStats]
     warnings: list[str]
+    # SPEC 4b: (low, high) amounts of the lines a control rule weighs on ...
+    ranges: dict[tuple[str, str], tuple[Amount, Amount]] = field(default_factory=dict)
+    # ... and each control rule's fit and monthly excess
+    control: dict[str, ControlResult] = field(default_factory=dict)
 
 
 def rule_factors(ws: Workspace, attribution: Attribution) -> dict[tuple[int, str], Fraction]:
@@ -111,10 +120,11 @@ def attribute(ws: Workspace, aggregates: Aggregates) -> Attribution:
         for i in matched:
             matched_count[i, period] += n
     factor: dict[tuple[int, str], Fraction] = {}
+    controlled, ranges, fits = control_factors(ws, aggregates, matched_count)
     for (i, period), a in matched_count.items():
         rule = rules[i]
         stats[rule.id].matched[period] = a
-        f = Fraction(1)
+        f = controlled.get((i, period), Fraction(1))
         if rule.baseline_lookback_days is not None:
             b = Fraction(baseline_counts.get(rule.id, 0), rule.baseline_lookback_days)
             first, last = window_bounds(rule, ws.decision(rule.decision))
@@ -126,11 +136,40 @@ def attribute(ws: Workspace, aggregates: Aggregates) -> Attribution:
         stats[rule.id].factor[period] = f
 
     # Steps 4-7, once per distinct (month, matched set).
-    weights_cache: dict[tuple[str, frozenset[int]], dict[str, Fraction]] = {}
-    lines: dict[tuple[str, str], Amount] = defaultdict(Amount)
-    for period, channel, matched, n, hs in decoded:
+    costs = []
+    for period, channel, _, n, hs in decoded:
         cost = coster.group_cost(period, channel, n, hs, totals[period])
         totals[period].cost += cost
+        costs.append(cost)
+    lines = _amounts(ws, decoded, costs, factor)
+    line_ranges: dict[tuple[str, str], tuple[Amount, Amount]] = {}
+    if ranges:
+        low = _amounts(ws, decoded, costs, {**factor, **{k: r[0] for k, r in ranges.items()}})
+        high = _amounts(ws, decoded, costs, {**factor, **{k: r[1] for k, r in ranges.items()}})
+        for i, period in ranges:
+            key = (period, rules[i].decision)
+            if key in lines:
+                line_ranges[key] = (low.get(key, Amount()), high.get(key, Amount()))
+    return Attribution(
+        periods=dict(totals),
+        lines=lines,
+        rules=stats,
+        warnings=coster.warnings(),
+        ranges=line_ranges,
+        control=fits,
+    )
+
+
+def _amounts(
+    ws: Workspace,
+    decoded: list[tuple[str, str, frozenset[int], int, int]],
+    costs: list[Fraction],
+    factor: dict[tuple[int, str], Fraction],
+) -> dict[tuple[str, str], Amount]:
+    """Step 7: each line's exact contacts, handle time and cost under these factors."""
+    weights_cache: dict[tuple[str, frozenset[int]], dict[str, Fraction]] = {}
+    lines: dict[tuple[str, str], Amount] = defaultdict(Amount)
+    for (period, _, matched, n, hs), cost in zip(decoded, costs, strict=True):
         if not matched:
             continue
         key = (period, matched)
@@ -142,9 +181,7 @@ def attribute(ws: Workspace, aggregates: Aggregates) -> Attribution:
             line.hs_us += w * hs
             line.cost += w * cost
             line.weighted = line.weighted or w > 0
-    return Attribution(
-        periods=dict(totals), lines=dict(lines), rules=stats, warnings=coster.warnings()
-    )
+    return dict(lines)
 
 
 def decision_weights(

@@ -34,6 +34,8 @@ class LedgerLine:
     title: str = ""
     kind: str = ""
     collects: bool = False  # the decision declares revenue
+    # SPEC 4b: (level, (contacts low, high), (cost low, high)) where a control rule weighs
+    range: tuple[Decimal, tuple[Fraction, Fraction], tuple[Fraction, Fraction]] | None = None
 
     @property
     def costs_more_than_it_collects(self) -> bool:
@@ -128,6 +130,24 @@ def revenue_for(ws: Workspace, decision_id: str, period: str) -> Decimal:
     return decision.revenue.for_period(period).quantize(CENT, ROUND_HALF_UP)
 
 
+def _range(
+    ws: Workspace, attribution: Attribution, period: str, decision_id: str
+) -> tuple[Decimal, tuple[Fraction, Fraction], tuple[Fraction, Fraction]] | None:
+    """The line's low and high contacts and cost at its control rules' level (SPEC 4b)."""
+    amounts = attribution.ranges.get((period, decision_id))
+    if amounts is None:
+        return None
+    low, high = amounts
+    level = max(
+        r.control.interval for r in ws.rules if r.decision == decision_id and r.control is not None
+    )
+    return (
+        level,
+        (min(low.contacts, high.contacts), max(low.contacts, high.contacts)),
+        (min(low.cost, high.cost), max(low.cost, high.cost)),
+    )
+
+
 def build_ledger(ws: Workspace, attribution: Attribution, periods: list[str]) -> Ledger:
     lines: list[LedgerLine] = []
     summaries: list[PeriodSummary] = []
@@ -173,6 +193,7 @@ def build_ledger(ws: Workspace, attribution: Attribution, periods: list[str]) ->
                     title=decision.title,
                     kind=decision.kind,
                     collects=decision.revenue is not None,
+                    range=_range(ws, attribution, period, decision.id),
                 )
             )
         unattributed_cost = Decimal(cents[UNATTRIBUTED, UNATTRIBUTED]).scaleb(-2)

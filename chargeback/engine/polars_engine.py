@@ -12,6 +12,7 @@ import polars as pl
 
 from chargeback.engine.aggregates import Aggregates, Group
 from chargeback.engine.compile import baseline_expr, match_expr, window_expr, with_text_lower
+from chargeback.engine.control_series import control_inputs
 from chargeback.workspace.model import Rule, Workspace
 
 MASK_BITS = 62  # rules per int64 mask column
@@ -76,10 +77,13 @@ def aggregate(
             .row(0)
         )
         baseline_counts = {r.id: int(c or 0) for r, c in zip(baseline_rules, counts, strict=True)}
+    series, sharing = control_inputs(ws, contacts)
     return Aggregates(
         groups=tuple(
             Group(period, channel, decode_masks(mask_values), int(n), int(hs))
             for period, channel, *mask_values, n, hs in groups.iter_rows()
         ),
         baseline_counts=baseline_counts,
+        control_series=series,
+        sharing=sharing,
     )

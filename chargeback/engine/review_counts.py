@@ -17,6 +17,7 @@ import polars as pl
 
 from chargeback.engine.aggregates import Aggregates, Group
 from chargeback.engine.compile import match_expr, with_text_lower
+from chargeback.engine.control_series import control_inputs
 from chargeback.engine.dates import shift_day, window_bounds
 from chargeback.engine.polars_engine import MASK_BITS, decode_masks
 from chargeback.workspace.model import Rule, Workspace
@@ -68,6 +69,7 @@ class MatchFrame:
 
     def __init__(self, ws: Workspace, contacts: pl.DataFrame) -> None:
         self.ws = ws
+        self.contacts = contacts  # control baselines read their own daily series
         rules = ws.rules
         keep = [
             c
@@ -123,12 +125,15 @@ class MatchFrame:
                 [(_bit(i) & _lookback(r, ws)).sum().alias(f"_b{i}") for i, r in baseline]
             ).row(0)
             counts = {r.id: int(c or 0) for (_, r), c in zip(baseline, row, strict=True)}
+        series, sharing = control_inputs(ws, self.contacts)
         return Aggregates(
             groups=tuple(
                 Group(period, channel, decode_masks(masks), int(n), int(hs))
                 for period, channel, *masks, n, hs in groups.iter_rows()
             ),
             baseline_counts=counts,
+            control_series=series,
+            sharing=sharing,
         )
 
     def activity(self) -> tuple[dict[str, RuleActivity], DataSpan]:

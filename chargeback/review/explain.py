@@ -11,6 +11,7 @@ so what this shows is exactly what the ledger charged.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -83,6 +84,24 @@ def _baseline(ws: Workspace, rule: Rule, attribution: Attribution, period: str) 
     }
 
 
+def _control(rule: Rule, attribution: Attribution, period: str) -> dict[str, Any]:
+    """The control fit (SPEC 4b) behind the rule's factor in the contact's month."""
+    result = attribution.control[rule.id]
+    got = result.excess[period]
+    return {
+        "method": "control",
+        "lookback_days": rule.control.lookback_days if rule.control else None,
+        "fit_days": result.fit.fit_days,
+        "ratio": f"{math.exp(result.fit.log_ratio):.6f}",
+        "A": got.actual,
+        "expected": f"{got.expected:.3f}",
+        "X": f"{got.excess:.3f}",
+        "range": [f"{got.low:.3f}", f"{got.high:.3f}"],
+        "level": float(result.level),
+        "warnings": list(result.fit.warnings),
+    }
+
+
 def explain(
     ws: Workspace, contacts: pl.DataFrame, attribution: Attribution, contact_id: str
 ) -> dict[str, Any]:
@@ -125,6 +144,8 @@ def explain(
         }
         if rule.baseline_lookback_days is not None and c.matched:
             doc["baseline"] = _baseline(ws, rule, attribution, period)
+        if rule.control is not None and c.matched and rule.id in attribution.control:
+            doc["baseline"] = _control(rule, attribution, period)
         rules_doc.append(doc)
     weights = decision_weights(ws, frozenset(matched), period, factors) if matched else {}
     raw: dict[str, Fraction] = {}
