@@ -17,13 +17,15 @@ import pytest
 from chargeback.engine.control import (
     ControlFit,
     DailySeries,
+    Excess,
+    daily_band,
     excess_by_period,
     expected,
     fit_control,
     simulate_excess,
     wide_range,
 )
-from chargeback.engine.control_range import calibrate_walk, count_noise
+from chargeback.engine.control_range import _end_spread, calibrate_walk, count_noise
 
 START = date(2025, 1, 6)  # a Monday
 
@@ -218,7 +220,19 @@ def test_the_walk_is_found_when_the_ratio_drifts_and_not_when_it_holds() -> None
     drifting = rng.poisson(mu * np.exp(drift)).astype(float)
     walk = calibrate_walk(np.arange(n), drifting, mu)
     assert 0.01 < walk.step_sd < 0.04
-    assert walk.level == pytest.approx(drift[-1] - 0.0, abs=0.08)
+    # a walk over 182 days puts its end about n/3 steps' variance from its average
+    assert walk.end_var == pytest.approx(walk.step_sd**2 * n / 3, rel=0.05)
+    assert steady.end_var < 0.004**2 * n / 3
+
+
+def test_the_walk_spread_at_the_fit_end_matches_the_pairwise_sum() -> None:
+    rng = np.random.default_rng(2)
+    positions = np.sort(rng.choice(200, 60, replace=False))
+    weights = rng.uniform(1, 5, 60)
+    w = weights / weights.sum()
+    u = positions[-1] - positions
+    brute = float(np.sum(np.outer(w, w) * np.minimum.outer(u, u)))
+    assert _end_spread(positions, weights) == pytest.approx(brute, rel=1e-12)
 
 
 def test_negative_binomial_noise_has_the_asked_dispersion() -> None:
@@ -250,3 +264,45 @@ def test_fit_is_a_plain_frozen_value() -> None:
     cov = np.asarray(fit.covariance)
     assert np.allclose(cov, cov.T)
     assert np.all(np.linalg.eigvalsh(cov) > -1e-12)
+
+
+def test_an_empty_period_has_nothing_to_charge() -> None:
+    series, first = _noisy_world(6)
+    fit = fit_control(series, [i < first for i in range(len(series.days))])
+    result = excess_by_period(series, fit, {"empty": [], "one": [first]})
+    assert result["empty"] == Excess(0, 0.0, 0.0, 0.0, 0.0)
+    assert result["one"].actual == series.matched[first]
+
+
+def test_the_chart_band_holds_most_days_without_an_effect() -> None:
+    series, first = _noisy_world(8, effect=0.0)
+    fit = fit_control(series, [i < first for i in range(len(series.days))])
+    days = list(range(first, len(series.days)))
+    low, high = daily_band(series, fit, days, level=0.8, seed=3)
+    assert (low, high) == daily_band(series, fit, days, level=0.8, seed=3)
+    e = expected(series, fit)
+    inside = [lo <= series.matched[d] <= hi for d, lo, hi in zip(days, low, high, strict=True)]
+    assert 0.7 <= sum(inside) / len(days) <= 0.95
+    assert all(lo <= e[d] <= hi for d, lo, hi in zip(days, low, high, strict=True))
+
+
+def test_a_drifting_ratio_widens_the_range_with_distance_from_the_fit() -> None:
+    rng = np.random.default_rng(21)
+    n, first = 182 + 150, 182
+    control = rng.poisson(3000, n)
+    walk = np.cumsum(rng.normal(0, 0.01, n))
+    series = _series(
+        [int(v) for v in rng.poisson(0.03 * control * np.exp(walk))], [int(v) for v in control]
+    )
+    fit = fit_control(series, [i < first for i in range(n)])
+    assert fit.walk_sd > 0.005 and fit.walk_end_var > 0
+    steady = fit_control(_noisy_world(21, n)[0], [i < first for i in range(n)])
+    assert fit.walk_sd > 5 * steady.walk_sd
+    e = expected(series, fit)
+
+    def width(days: list[int]) -> float:
+        low, high = daily_band(series, fit, days, draws=400)
+        return sum(h - lo for lo, h in zip(low, high, strict=True)) / sum(e[d] for d in days)
+
+    # each day's own count noise is in both; the walk adds its spread only far out
+    assert width(list(range(n - 14, n))) > 1.3 * width(list(range(first, first + 14)))

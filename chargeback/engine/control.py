@@ -75,8 +75,7 @@ class ControlFit:
     dispersion: float  # Pearson over-dispersion of the fit (>= 1)
     walk_sd: float  # per-day step of a random walk on the log ratio
     warnings: tuple[str, ...]  # SPEC 4b: short fit, control level moved
-    walk_level: float = 0.0  # the walk's level at the fit's last day (log scale)
-    walk_level_var: float = 0.0  # its variance (intercept uncertainty included)
+    walk_end_var: float = 0.0  # variance of the fit end's log ratio around the fit's average
     noise_dispersion: float = 1.0  # count noise once the walk is taken out (>= 1)
     first_fit_day: int = -1  # index into series.days; -1 without a fit
     last_fit_day: int = -1
@@ -254,8 +253,7 @@ def fit_control(
         dispersion=dispersion,
         walk_sd=walk.step_sd,
         warnings=tuple(warnings),
-        walk_level=walk.level,
-        walk_level_var=walk.level_var,
+        walk_end_var=walk.end_var,
         noise_dispersion=walk.noise_dispersion,
         first_fit_day=int(positions[0]),
         last_fit_day=int(positions[-1]),
@@ -263,24 +261,49 @@ def fit_control(
     )
 
 
-def _log_ratios(series: DailySeries, fit: ControlFit) -> FloatArray:
-    """The fitted log ratio of every day: a + weekday, plus the walk's level after the fit."""
-    dow = weekdays(series)
-    out = fit.log_ratio + np.asarray(fit.weekday)[dow]
-    after = np.arange(len(series.days)) > fit.last_fit_day
-    return np.asarray(out + np.where(after, fit.walk_level, 0.0), dtype=np.float64)
-
-
 def expected(series: DailySeries, fit: ControlFit) -> tuple[float, ...]:
-    """E(t) = C(t) x fitted ratio, every day of the series (0 without a fit).
-
-    After the fit's last day the ratio is the one the walk had reached there
-    (equal to the regression's when the fit shows no drift).
-    """
+    """E(t) = C(t) x fitted ratio, every day of the series (0 without a fit)."""
     if not math.isfinite(fit.log_ratio):
         return (0.0,) * len(series.days)
     c = np.asarray(series.control, dtype=np.float64)
-    return tuple(float(v) for v in c * np.exp(_log_ratios(series, fit)))
+    log_ratio = fit.log_ratio + np.asarray(fit.weekday)[weekdays(series)]
+    return tuple(float(v) for v in c * np.exp(log_ratio))
+
+
+def _simulated_means(
+    series: DailySeries,
+    fit: ControlFit,
+    days: NDArray[np.int64],
+    draws: int,
+    rng: np.random.Generator,
+) -> FloatArray:
+    """draws x days: the counterfactual's daily mean under the fit's uncertainty.
+
+    Each draw takes the ratio's intercept and weekday effects from their
+    covariance, a level for the fit's last day around the fit's average (how far
+    the calibrated walk may have taken it), and one random-walk path from there
+    through the days after the fit (before it, walking back from its first day).
+    """
+    c = np.asarray(series.control, dtype=np.float64)
+    steps = horizons(days, fit.first_fit_day, fit.last_fit_day)
+    cov = np.asarray(fit.covariance, dtype=np.float64)
+    coefs = draw_normal(rng, np.array([fit.log_ratio, *fit.weekday]), cov, draws)
+    end = math.sqrt(fit.walk_end_var) * rng.standard_normal(draws)
+    paths = walk_paths(rng, draws, int(steps.max(initial=0)), fit.walk_sd)
+    outside = (days > fit.last_fit_day) | (days < fit.first_fit_day)
+    dow = weekdays(series)[days]
+    log_mu = (
+        coefs[:, :1]
+        + coefs[:, 1:][:, dow]
+        + np.where(outside[None, :], end[:, None], 0.0)
+        + paths[:, steps]
+    )
+    return np.asarray(c[days][None, :] * np.exp(log_mu), dtype=np.float64)
+
+
+def _rng(seed: int) -> np.random.Generator:
+    """A generator from any int (a hash may be negative or wider than 64 bits)."""
+    return np.random.default_rng(seed & 0xFFFF_FFFF_FFFF_FFFF)
 
 
 def simulate_excess(
@@ -292,37 +315,49 @@ def simulate_excess(
 ) -> tuple[tuple[str, ...], FloatArray]:
     """Simulated X per period: (periods, draws x periods), for ranges of any sum of them.
 
-    Each draw takes a ratio level (the fit's level at its last day, with its
-    variance), weekday effects from their covariance, one random-walk path from
-    the fit's end through the window, and negative-binomial count noise on each
-    period's expected total; X = max(0, A - simulated background).
+    One draw is one counterfactual for all the periods together (the same ratio
+    and walk path), so the range of a decision's total, or of a share of X, can be
+    read from the columns' sums. Count noise is negative binomial on each period's
+    expected total; X = max(0, A - simulated background).
     """
     periods = tuple(sorted(window_days))
     y = np.asarray(series.matched, dtype=np.float64)
-    c = np.asarray(series.control, dtype=np.float64)
-    actual = np.array([y[sorted(set(window_days[p]))].sum() for p in periods], dtype=np.float64)
+    members = [sorted(set(window_days[p])) for p in periods]
+    actual = np.array([y[m].sum() for m in members], dtype=np.float64)
     if not math.isfinite(fit.log_ratio) or not periods:
         return periods, np.tile(actual, (draws, 1))
-    rng = np.random.default_rng(seed & 0xFFFF_FFFF_FFFF_FFFF)
-    all_days = np.array(sorted({i for p in periods for i in window_days[p]}), dtype=np.int64)
-    steps = horizons(all_days, fit.first_fit_day, fit.last_fit_day)
-    cov = np.asarray(fit.covariance, dtype=np.float64)
-    weekday = draw_normal(rng, np.asarray(fit.weekday), cov[1:, 1:], draws)
-    after = all_days > fit.last_fit_day
-    level_sd = math.sqrt(max(fit.walk_level_var, float(cov[0, 0])))
-    level = fit.log_ratio + level_sd * rng.standard_normal(draws)
-    shift = np.where(after, fit.walk_level, 0.0)
-    paths = walk_paths(rng, draws, int(steps.max(initial=0)), fit.walk_sd)
-    dow = weekdays(series)[all_days]
-    log_mu = level[:, None] + weekday[:, dow] + shift[None, :] + paths[:, steps]
-    mu = c[all_days][None, :] * np.exp(log_mu)
+    rng = _rng(seed)
+    all_days = np.array(sorted({i for m in members for i in m}), dtype=np.int64)
+    mu = _simulated_means(series, fit, all_days, draws, rng)
     column = {int(d): k for k, d in enumerate(all_days)}
-    sums = np.stack(
-        [mu[:, [column[int(i)] for i in sorted(set(window_days[p]))]].sum(axis=1) for p in periods],
-        axis=1,
-    )
+    sums = np.stack([mu[:, [column[i] for i in m]].sum(axis=1) for m in members], axis=1)
     background = count_noise(rng, sums, fit.noise_dispersion)
     return periods, np.maximum(actual[None, :] - background, 0.0)
+
+
+def daily_band(
+    series: DailySeries,
+    fit: ControlFit,
+    days: Sequence[int],
+    level: float = 0.8,
+    draws: int = 200,
+    seed: int = 0,
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Low and high of each day's count without the decision, for the chart's band.
+
+    The same draws as the range, with each day's own count noise: where the
+    actual daily count would have fallen `level` of the time had nothing
+    happened. Without a fit the band is 0.
+    """
+    index = np.asarray(days, dtype=np.int64)
+    if not math.isfinite(fit.log_ratio) or len(index) == 0:
+        return (0.0,) * len(index), (0.0,) * len(index)
+    rng = _rng(seed)
+    counts = count_noise(
+        rng, _simulated_means(series, fit, index, draws, rng), fit.noise_dispersion
+    )
+    low, high = percentile_pair(counts, level)
+    return tuple(float(v) for v in low), tuple(float(v) for v in high)
 
 
 def excess_by_period(

@@ -6,8 +6,7 @@ module holds the two pieces that turn that fit into an honest range:
 - `calibrate_walk`: how far the log ratio drifts from day to day. A local-level
   model (random walk plus count noise) is fitted by maximum likelihood to the
   fit period's relative residuals with a Kalman filter. Its step sd says how much
-  less we know about the ratio the further the window lies from the fit, and its
-  level at the fit's last day is where that walk starts.
+  less we know about the ratio the further the window lies from the fit.
 - `simulate_background`: draws of the contacts the window would have had without
   the decision (coefficient draws, a walk path, negative-binomial count noise),
   summed per period, from which `control.excess_by_period` reads percentiles.
@@ -35,8 +34,7 @@ class Walk:
     """A random walk on the log ratio, calibrated on the fit period."""
 
     step_sd: float  # per-day sd of the walk's step
-    level: float  # filtered level at the fit's last day (0 = the regression's ratio)
-    level_var: float  # its variance (includes the intercept's own uncertainty)
+    end_var: float  # variance of the level at the fit's last day around the fit's average
     noise_dispersion: float  # count noise left once the walk is taken out (>= 1)
 
 
@@ -50,17 +48,22 @@ def calibrate_walk(
     The observation variance of day t is phi / mu_t (count noise with dispersion
     phi) and the level walks with variance q * phi per day; phi is profiled out
     analytically, q by a grid (vectorised: one pass over the days). The level is
-    diffuse at the start, so a walk of 0 gives back the regression's intercept.
-    `positions` are day indexes (gaps between fit days add walk steps).
+    diffuse at the start. `positions` are day indexes (gaps between fit days add
+    walk steps).
+
+    The ratio itself stays the regression's (the fit period's average): on our
+    worlds moving it to the walk's last level cost more accuracy where there was
+    no drift than it gained where there was. What the walk changes is the range:
+    the window's ratio may sit away from that average by the walk from the
+    average to the fit's end (`end_var`) plus the walk after it.
     """
     pos = np.asarray(positions, dtype=np.int64)
-    n = len(pos)
     mu = np.asarray(fitted, dtype=np.float64)
     ok = mu > 0
     pos, mu, y = pos[ok], mu[ok], np.asarray(observed, dtype=np.float64)[ok]
     n = len(pos)
     if n < 3:
-        return Walk(0.0, 0.0, 0.0, 1.0)
+        return Walk(0.0, 0.0, 1.0)
     z = y / mu - 1.0
     r = 1.0 / mu  # observation variance per unit of dispersion
     q = _Q_GRID
@@ -82,12 +85,29 @@ def calibrate_walk(
     loglik = -0.5 * log_f - 0.5 * (n - 1) * np.log(np.maximum(phi, 1e-300))
     best = int(np.argmax(loglik))
     dispersion = float(phi[best])
+    step_var = float(q[best] * dispersion)
     return Walk(
-        step_sd=float(np.sqrt(q[best] * dispersion)),
-        level=float(level[best]),
-        level_var=float(var[best] * dispersion),
+        step_sd=float(np.sqrt(step_var)),
+        end_var=step_var * _end_spread(pos, mu),
         noise_dispersion=max(1.0, dispersion),
     )
+
+
+def _end_spread(positions: NDArray[np.int64], weights: FloatArray) -> float:
+    """Var(level at the last day - weighted average level) per unit of step variance.
+
+    With u_s = days from fit day s to the last one and w the regression's weights
+    (its fitted counts, normalised), that is sum over s, s' of w_s w_s' min(u_s, u_s').
+    Sorted by u, it is one cumulative sum: O(n log n).
+    """
+    w = weights / weights.sum()
+    u = (positions[-1] - positions).astype(np.float64)
+    order = np.argsort(u)
+    u, w = u[order], w[order]
+    tail = np.cumsum(w[::-1])[::-1]  # weight of the days at least as far as each one
+    # pairs (s, s') with min(u_s, u_s') = u_k: 2 w_k x (weight farther) + w_k^2
+    farther = tail - w
+    return float(np.sum(u * (2.0 * w * farther + w * w)))
 
 
 def horizons(days: NDArray[np.int64], first_fit: int, last_fit: int) -> NDArray[np.int64]:
