@@ -125,7 +125,9 @@ def _design(dow: NDArray[np.int64]) -> FloatArray:
 
 
 def _penalty(ridge: float) -> FloatArray:
-    """ridge x (sum of all seven squared weekday effects), in the effect-coded parameters."""
+    """The ridge's Hessian term: the objective adds ridge/2 x the sum of all seven
+    squared weekday effects (a N(0, 1/ridge) prior on each; no day is the
+    reference), written in the effect-coded parameters."""
     p = np.zeros((7, 7))
     p[1:, 1:] = ridge * (np.eye(6) + np.ones((6, 6)))
     return p
@@ -193,7 +195,9 @@ def fit_control(
     """Fit log E[y_t] = log C_t + a + weekday(t) on the days fit_mask keeps.
 
     Days with fit_mask False (outside the lookback, or inside any window of a rule
-    sharing contacts) or C_t == 0 are left out. `window` (indexes into
+    sharing contacts) or C_t == 0 are left out. `ridge` penalises the weekday
+    effects only (ridge/2 x their squares), so a weekday with no contacts stays
+    finite and 28 days of each weekday are barely moved. `window` (indexes into
     series.days) is where the level-moved warning compares the control with the
     fit; by default every day after the last fit day.
     """
