@@ -272,13 +272,15 @@ def run_check(opts: ReportOptions, steps: Steps | None = None) -> CheckReport:
     steps = steps or Steps()
     ws, loaded = prepare(opts, steps, review=True)
     with steps.step("Checking rules against the data"):
-        report = check(ws, loaded.frame)
+        report = check(ws, loaded.frame, missing=_missing_columns(ws, loaded))
     periods = sorted(loaded.frame.get_column("period").unique().to_list())
     span = f"{periods[0]} to {periods[-1]}" if periods else "no periods"
+    counts = [(len(ws.departments), "department"), (len(ws.decisions), "decision")]
+    counts.append((len(ws.rules), "rule"))
+    what = ", ".join(f"{n} {word}{'s' if n != 1 else ''}" for n, word in counts)
     report.subject = (
-        f"{display_path(ws.root)}: {len(ws.departments)} departments, "
-        f"{len(ws.decisions)} decisions, {len(ws.rules)} rules; "
-        f"{loaded.frame.height:,} contacts ({span})"
+        f"{display_path(ws.root)}: {what}; {loaded.frame.height:,} "
+        f"contact{'s' if loaded.frame.height != 1 else ''} ({span})"
     )
     return report
 
@@ -288,6 +290,10 @@ def run_explain(opts: ReportOptions, contact_id: str, steps: Steps | None = None
     steps = steps or Steps()
     ws, loaded = prepare(opts, steps, review=True)
     frame = loaded.frame
+    channels = frame.group_by("channel").len().iter_rows()
+    unpriced = unpriced_channels(ws.costs, {str(ch): int(n) for ch, n in channels})
+    if unpriced:  # report refuses them: explain must not show a charge of 0
+        raise WorkspaceError(unpriced)
     month = frame.filter(pl.col("contact_id") == contact_id).get_column("period").to_list()
     with steps.step("Attributing contacts"):  # the contact's month is all it needs
         attribution = attribute(ws, aggregate(ws, frame, set(month)))
@@ -320,12 +326,7 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
             f"months closed in {usual} do not apply to --out {out_dir}: closed months live "
             "in the output folder that closed them"
         )
-    for name in sorted(loaded.missing):
-        used = any(name in r.match.columns() for r in ws.rules)
-        if used and name not in {f for r in ws.rules for f, _ in r.match.fields}:
-            result.warnings.append(
-                f"the contacts have no '{name}' column, so rules matching on it match nothing"
-            )
+    result.warnings.extend(_column_warnings(ws, loaded))
     if opts.value_only or not set(opts.formats) <= {"csv", "attributions"}:  # pdf, html, json
         result.orders = prepare_orders(opts, ws, steps)
         with steps.step("CS value"):
@@ -407,11 +408,18 @@ def run_diff(
     return compare(ledgers[0], ledgers[1], departments, labels), notes
 
 
-def _column_warnings(ws: Workspace, loaded: Loaded) -> list[str]:
+def _missing_columns(ws: Workspace, loaded: Loaded) -> list[str]:
     """Match keys on a column the contacts lack (fields: is an error, in field_problems)."""
     fields = {f for r in ws.rules for f, _ in r.match.fields}
     return [
-        f"the contacts have no '{name}' column, so rules matching on it match nothing"
+        name
         for name in sorted(loaded.missing)
         if any(name in r.match.columns() for r in ws.rules) and name not in fields
+    ]
+
+
+def _column_warnings(ws: Workspace, loaded: Loaded) -> list[str]:
+    return [
+        f"the contacts have no '{name}' column, so rules matching on it match nothing"
+        for name in _missing_columns(ws, loaded)
     ]

@@ -55,7 +55,7 @@ def summary_tables(ledger: Ledger, color: bool, top: int = 5) -> list[Table]:
         shown = lines[:top] + [ln for ln in lines[top:] if flagged(ln)]
         for line in shown:
             table.add_row(
-                line.decision_id,
+                Text(line.decision_id),  # ids are the user's text, never markup
                 line.department_id,
                 f"{float(line.contacts):,.1f}",
                 money(line.cost),
@@ -170,7 +170,7 @@ def check_view(report: CheckReport, width: int) -> list[Text | Table]:
             table.add_column(name, justify="left" if name == "decisions" else "right")
         for f in overlaps:
             pair = " + ".join(f.decisions or ())
-            table.add_row(pair, f"{f.extra['contacts']:,}", money(Decimal(f.extra["cost"])))
+            table.add_row(Text(pair), f"{f.extra['contacts']:,}", money(Decimal(f.extra["cost"])))
         parts.append(table)
     candidates = [f for f in report.findings if f.code == "unattributed-reason"]
     if candidates:
@@ -185,7 +185,7 @@ def check_view(report: CheckReport, width: int) -> list[Text | Table]:
             label = (
                 f"reason {f.extra['reason']}" if "reason" in f.extra else (f"“{f.extra['phrase']}”")
             )
-            table.add_row(label, f"{f.extra['contacts']:,}", money(Decimal(f.extra["cost"])))
+            table.add_row(Text(label), f"{f.extra['contacts']:,}", money(Decimal(f.extra["cost"])))
         parts.append(table)
     parts.append(rule_table(report))
     c = report.coverage
@@ -274,8 +274,8 @@ def rule_table(report: CheckReport) -> Table:
 
     for r in report.rules:
         table.add_row(
-            r.rule,
-            r.decision,
+            Text(r.rule),
+            Text(r.decision),
             f"{r.in_window:,}",
             rate(r.before_per_day),
             rate(r.in_window_per_day),

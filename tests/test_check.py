@@ -141,8 +141,8 @@ def test_shape_mismatches_are_warned_with_a_did_you_mean(planted: Path) -> None:
     values = codes(doc, "unknown-value")
     assert [(v["rule"], v["value"]) for v in values] == [("misspelt", "app.logn")]
     assert "did you mean 'app.login'?" in values[0]["message"]
-    channels = codes(doc, "unnamed-channel")
-    assert [c["channel"] for c in channels] == ["fax"]
+    # fax is an unpriced-channel error here, not also an unnamed-channel warning
+    assert codes(doc, "unnamed-channel") == []
 
 
 def test_unexplained_contacts_suggest_reasons_and_phrases(planted: Path) -> None:
@@ -169,6 +169,7 @@ def test_warnings_pass_unless_strict(ws: Path) -> None:
     write_workspace(ws, RULES, contacts(), costs=COSTS + "  default: {per_contact: 0}\n")
     code, doc = check(ws)
     assert not codes(doc, "unpriced-channel")
+    assert [c["channel"] for c in codes(doc, "unnamed-channel")] == ["fax"]  # the default
     assert code == 0
     code, _ = check(ws, "--strict")
     assert code == 1
@@ -232,3 +233,56 @@ def test_a_tags_separator_outside_the_four_is_a_located_error(ws: Path) -> None:
     assert result.exit_code == 1
     assert "chargeback.yaml:2" in result.output and "tags_separator" in result.output
     assert '"|", " " (a space), ",", ";"' in result.output
+
+
+MINI = """
+decisions:
+  - {id: fee, title: Fee, kind: fee, department: billing, effective: 2026-03-01}
+rules:
+  - {id: r, decision: fee, match: {reason: [a]}}
+"""
+
+
+def test_no_phrase_qualifies_and_data_is_never_markup(ws: Path) -> None:
+    rows = "contact_id,started_at,channel,reason,text\n"
+    rows += "1,2026-03-02T10:00:00,phone,a,hello\n2,2026-03-02T11:00:00,phone,[/],hello\n"
+    rows += "3,2026-03-02T12:00:00,phone,[red]x,hello\n"
+    write_workspace(ws, MINI, rows)
+    result = runner.invoke(app, ["check", "--workspace", str(ws)])
+    assert result.exit_code == 0, result.output
+    assert "reason [/]" in result.output and "reason [red]x" in result.output
+    assert "1 decision, 1 rule; 3 contacts" in result.output
+
+
+def test_a_pool_prices_every_channel(ws: Path) -> None:
+    pool = "costs:\n  currency: USD\n  method: pool\n  pool: {monthly: 100}\n"
+    write_workspace(
+        ws, MINI, "contact_id,started_at,channel,reason\n1,2026-03-02,fax,a\n", costs=pool
+    )
+    _, doc = check(ws)
+    assert not codes(doc, "unnamed-channel") and not codes(doc, "unpriced-channel")
+
+
+def test_a_missing_column_is_said_once_not_as_unknown_values(ws: Path) -> None:
+    write_workspace(ws, MINI, "contact_id,started_at,channel\n1,2026-03-02,phone\n")
+    _, doc = check(ws)
+    (missing,) = codes(doc, "missing-column")
+    assert missing["column"] == "reason"
+    assert not codes(doc, "unknown-value")
+
+
+def test_explain_refuses_an_unpriced_channel_as_report_does(ws: Path) -> None:
+    write_workspace(
+        ws, MINI, "contact_id,started_at,channel,reason\n1,2026-03-02,fax,a\n", costs=COSTS
+    )
+    result = runner.invoke(app, ["explain", "1", "--workspace", str(ws)])
+    assert result.exit_code == 1
+    assert "channel 'fax' has no rate" in result.output
+
+
+def test_the_tags_warning_names_the_separator_that_is_set(ws: Path) -> None:
+    rows = "contact_id,started_at,channel,reason,tags\n1,2026-03-02,phone,a,fee late\n"
+    write_workspace(ws, MINI, rows, settings='tags_separator: ","\n')
+    _, doc = check(ws)
+    (tags,) = codes(doc, "tags-separator")
+    assert "split on a comma" in tags["message"] and tags["separator"] == " "

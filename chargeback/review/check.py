@@ -243,7 +243,7 @@ def overlap_findings(
             + (
                 "they share them"
                 if ws.settings.overlap == "split"
-                else "the higher priority takes them"
+                else "the higher priority takes them (equal priorities share)"
             ),
             decisions=(a, b),
             extra={"contacts": n, "cost": _money(cost)},
@@ -282,7 +282,7 @@ def candidate_findings(ws: Workspace, frame: MatchFrame, attribution: Attributio
     out: list[Finding] = []
     cur = ws.costs.currency
     reasons = frame.unmatched_reasons()
-    if reasons.height:
+    if reasons.height and "reason" in reasons.columns:
         priced = sorted(_priced(ws, attribution, reasons, "reason"), key=lambda r: (-r[2], r[0]))
         for reason, n, cost in priced[:TOP_CANDIDATES]:
             out.append(
@@ -315,9 +315,10 @@ def candidate_findings(ws: Workspace, frame: MatchFrame, attribution: Attributio
             chosen.append(best)
             if len(chosen) == TOP_CANDIDATES:
                 break
-        priced_phrases = {
-            p: (n, c) for p, n, c in _priced(ws, attribution, frame.phrase_costs(chosen), "phrase")
-        }
+        priced_phrases: dict[str, tuple[int, Fraction]] = {}
+        if chosen:  # nothing qualified: no phrase to price
+            rows = frame.phrase_costs(chosen)
+            priced_phrases = {p: (n, c) for p, n, c in _priced(ws, attribution, rows, "phrase")}
         for phrase in chosen:
             n, cost = priced_phrases.get(phrase, (0, Fraction(0)))
             out.append(
@@ -349,12 +350,14 @@ def coverage(ws: Workspace, attribution: Attribution) -> dict[str, Any]:
     }
 
 
-def check(ws: Workspace, contacts: pl.DataFrame) -> CheckReport:
+def check(ws: Workspace, contacts: pl.DataFrame, missing: list[str] | None = None) -> CheckReport:
     """Every finding at once, errors first, then by place.
 
     Each rule's match is evaluated once (MatchFrame); attribution runs on the
-    aggregates made from those bits, the same as the ledger's.
+    aggregates made from those bits, the same as the ledger's. `missing`: match
+    columns the contacts lack (the loader gives them as nulls).
     """
+    missing = missing or []
     frame = MatchFrame(ws, contacts)
     aggregates = frame.aggregates()
     attribution = attribute(ws, aggregates)
@@ -369,10 +372,21 @@ def check(ws: Workspace, contacts: pl.DataFrame) -> CheckReport:
     activity, span = frame.activity()
     found, counts = rule_findings(ws, activity, span)
     findings += found
+    findings += [
+        Finding(
+            "warning",
+            "missing-column",
+            f"the contacts have no '{name}' column, so rules matching on it match nothing",
+            extra={"column": name},
+        )
+        for name in missing
+    ]
     present = value_counts(
         contacts, [*VALUE_COLUMNS, "tags", *{c for r in ws.rules for c, _ in r.match.fields}]
     )
-    shape = [tags_finding(present.get("tags", {}))]
+    for name in missing:
+        present.pop(name, None)
+    shape = [tags_finding(present.get("tags", {}), ws.settings.tags_separator)]
     shape += channel_findings(ws, present.get("channel", {}))
     shape += value_findings(ws, present)
     for doc in shape:

@@ -8,6 +8,7 @@ did-you-mean taken from the values the data does hold.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from chargeback.engine.review_counts import VALUE_COLUMNS
@@ -18,10 +19,11 @@ from chargeback.workspace.model import Rule, Workspace
 SEPARATOR_HINTS = ((" ", "a space"), (",", "a comma"), (";", "a semicolon"))
 
 
-def _occurs(value: str, present: dict[str, int]) -> bool:
+def _occurs(value: str, present: Iterable[str]) -> bool:
+    """A match value found among values (a trailing `*` is a prefix), or a value among them."""
     if value.endswith("*"):
         return any(v.startswith(value[:-1]) for v in present)
-    return value in present
+    return value in present or any(v.endswith("*") and value.startswith(v[:-1]) for v in present)
 
 
 def _place(rule: Rule, line: int | None = None) -> dict[str, Any]:
@@ -35,20 +37,24 @@ def _place(rule: Rule, line: int | None = None) -> dict[str, Any]:
     }
 
 
-def tags_finding(tags: dict[str, int]) -> dict[str, Any] | None:
-    """Tags that hold a separator other than `|`: one tag where the export meant several."""
+def tags_finding(tags: dict[str, int], separator: str = "|") -> dict[str, Any] | None:
+    """Tags that hold another separator than the one set: one tag where the export meant several."""
     if not tags:
         return None
-    for sep, name in SEPARATOR_HINTS:
+    named = dict(SEPARATOR_HINTS) | {"|": "a '|'"}
+    for sep, name in (*SEPARATOR_HINTS, ("|", "a '|'")):
+        if sep == separator:
+            continue
         joined = sum(n for tag, n in tags.items() if sep in tag.strip())
         if joined and joined * 2 >= sum(tags.values()):
             example = next(tag for tag in sorted(tags, key=lambda t: -tags[t]) if sep in tag)
             return {
                 "severity": "warning",
                 "code": "tags-separator",
-                "message": f"the tags column holds values such as '{example}' with {name} "
-                "and no '|': tags are split on '|', so each such value is one tag and tag "
-                f'rules match nothing; set tags_separator: "{sep}" in chargeback.yaml',
+                "message": f"the tags column holds values such as '{example}' with {name}, "
+                f"while tags are split on {named.get(separator, repr(separator))}: each such "
+                f'value is one tag and tag rules match nothing; set tags_separator: "{sep}" '
+                "in chargeback.yaml",
                 "separator": sep,
             }
     return None
@@ -56,29 +62,27 @@ def tags_finding(tags: dict[str, int]) -> dict[str, Any] | None:
 
 def channel_findings(ws: Workspace, channels: dict[str, int]) -> list[dict[str, Any]]:
     """Channels in the data that neither a rate nor a rule names (a mapping slip, usually)."""
+    if ws.costs.method == "pool":
+        return []  # the pool prices every channel; an unnamed one is no surprise
     named = {ch for ch, _ in ws.costs.channels}
     for rule in ws.rules:
         named |= set(rule.match.channel or ())
     out = []
     for channel, n in sorted(channels.items()):
-        if _occurs_named(channel, named):
-            continue
-        priced = "priced by the default rate" if ws.costs.default is not None else "not priced"
+        if _occurs(channel, named) or ws.costs.default is None:
+            continue  # named, or already an unpriced-channel error
         out.append(
             {
                 "severity": "warning",
                 "code": "unnamed-channel",
                 "message": f"channel '{channel}' ({n:,} contact{'s' if n != 1 else ''}) is named "
-                f"by no rate and no rule ({priced}){suggest(channel, sorted(named))}",
+                f"by no rate and no rule (priced by the default rate)"
+                f"{suggest(channel, sorted(named))}",
                 "channel": channel,
                 "contacts": n,
             }
         )
     return out
-
-
-def _occurs_named(channel: str, named: set[str]) -> bool:
-    return channel in named or any(v.endswith("*") and channel.startswith(v[:-1]) for v in named)
 
 
 def value_findings(ws: Workspace, present: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
