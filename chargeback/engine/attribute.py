@@ -154,7 +154,8 @@ def attribute(ws: Workspace, aggregates: Aggregates) -> Attribution:
         periods=dict(totals),
         lines=lines,
         rules=stats,
-        warnings=coster.warnings(),
+        warnings=coster.warnings()
+        + [f"rule '{rid}': {w}" for rid, res in fits.items() for w in res.fit.warnings],
         ranges=line_ranges,
         control=fits,
     )

@@ -78,12 +78,16 @@ def window_expr(rule: Rule, decision: Decision) -> pl.Expr:
     return expr
 
 
-def baseline_expr(rule: Rule, decision: Decision) -> pl.Expr:
-    """Contacts that satisfy the match in the lookback before the decision's effective date."""
+def lookback_expr(rule: Rule, decision: Decision) -> pl.Expr:
+    """The flat baseline's lookback: [effective - lookback_days, effective)."""
     assert rule.baseline_lookback_days is not None
     start = shift_day(decision.effective, -rule.baseline_lookback_days)
-    in_lookback = (pl.col("date") >= start) & (pl.col("date") < decision.effective)
-    return match_expr(rule.match) & in_lookback
+    return (pl.col("date") >= start) & (pl.col("date") < decision.effective)
+
+
+def baseline_expr(rule: Rule, decision: Decision) -> pl.Expr:
+    """Contacts that satisfy the match in the lookback before the decision's effective date."""
+    return match_expr(rule.match) & lookback_expr(rule, decision)
 
 
 def _or(parts: list[pl.Expr]) -> pl.Expr:

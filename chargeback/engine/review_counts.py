@@ -16,11 +16,11 @@ from datetime import date
 import polars as pl
 
 from chargeback.engine.aggregates import Aggregates, Group
-from chargeback.engine.compile import match_expr, with_text_lower
+from chargeback.engine.compile import lookback_expr, match_expr, window_expr, with_text_lower
 from chargeback.engine.control_series import control_inputs
-from chargeback.engine.dates import shift_day, window_bounds
+from chargeback.engine.dates import shift_day
 from chargeback.engine.polars_engine import MASK_BITS, decode_masks
-from chargeback.workspace.model import Rule, Workspace
+from chargeback.workspace.model import Workspace
 
 LEAK_LOOKBACK_DAYS = 56  # SPEC 9: the days before a decision that leaky-rule compares
 MAX_PHRASE_WORDS = 3
@@ -92,7 +92,7 @@ class MatchFrame:
         windowed = []
         for start in range(0, len(rules), MASK_BITS):
             bits = [
-                pl.when(_bit(start + i) & _in(*window_bounds(r, ws.decision(r.decision))))
+                pl.when(_bit(start + i) & window_expr(r, ws.decision(r.decision)))
                 .then(pl.lit(1 << i, dtype=pl.Int64))
                 .otherwise(pl.lit(0, dtype=pl.Int64))
                 for i, r in enumerate(rules[start : start + MASK_BITS])
@@ -122,7 +122,10 @@ class MatchFrame:
         counts: dict[str, int] = {}
         if baseline:
             row = self.frame.select(
-                [(_bit(i) & _lookback(r, ws)).sum().alias(f"_b{i}") for i, r in baseline]
+                [
+                    (_bit(i) & lookback_expr(r, ws.decision(r.decision))).sum().alias(f"_b{i}")
+                    for i, r in baseline
+                ]
             ).row(0)
             counts = {r.id: int(c or 0) for (_, r), c in zip(baseline, row, strict=True)}
         series, sharing = control_inputs(ws, self.contacts)
@@ -142,7 +145,7 @@ class MatchFrame:
         exprs = [pl.col("date").min().alias("_first"), pl.col("date").max().alias("_last")]
         for i, rule in enumerate(ws.rules):
             decision = ws.decision(rule.decision)
-            window = _in(*window_bounds(rule, decision))
+            window = window_expr(rule, decision)
             exprs.append((_bit(i) & window).sum().alias(f"_w{i}"))
             exprs.append((_bit(i) & _in(*before_range(decision.effective))).sum().alias(f"_b{i}"))
         row = self.frame.select(exprs).row(0, named=True)
@@ -245,14 +248,6 @@ class MatchFrame:
             for phrase in phrases
         ]
         return pl.concat(parts).select("phrase", "period", "channel", "n", "hs")
-
-
-def _lookback(rule: Rule, ws: Workspace) -> pl.Expr:
-    """The baseline's lookback: [effective - lookback_days, effective)."""
-    decision = ws.decision(rule.decision)
-    assert rule.baseline_lookback_days is not None
-    start = shift_day(decision.effective, -rule.baseline_lookback_days)
-    return (pl.col("date") >= start) & (pl.col("date") < decision.effective)
 
 
 def value_counts(contacts: pl.DataFrame, columns: list[str]) -> dict[str, dict[str, int]]:

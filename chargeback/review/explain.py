@@ -22,6 +22,7 @@ from chargeback.engine.attribute import Attribution, decision_weights, rule_fact
 from chargeback.engine.compile import conditions, window_expr, with_text_lower
 from chargeback.engine.costing import US_PER_MINUTE, GroupCoster
 from chargeback.engine.dates import days_in_window, window_bounds
+from chargeback.engine.drilldown import COST_PLACES, WEIGHT_PLACES
 from chargeback.engine.ledger import UNATTRIBUTED, half_up
 from chargeback.errors import ChargebackError, Problem
 from chargeback.workspace.model import Rule, Workspace
@@ -30,11 +31,11 @@ SHOWN_COLUMNS = ("reason", "tags", "text", "product", "region", "outcome", "cust
 
 
 def weight_str(value: Fraction) -> str:
-    return f"{half_up(value, 9):.9f}"
+    return f"{half_up(value, WEIGHT_PLACES):.{WEIGHT_PLACES}f}"
 
 
 def cost_str(value: Fraction) -> str:
-    return f"{half_up(value, 6):.6f}"
+    return f"{half_up(value, COST_PLACES):.{COST_PLACES}f}"
 
 
 @dataclass(frozen=True)
