@@ -26,7 +26,6 @@ class GroupCoster:
     def __init__(self, costs: Costs) -> None:
         self.costs = costs
         self._rates: dict[str, tuple[Fraction, Fraction] | None] = {}
-        self._unpriced: dict[str, int] = {}
         self._empty_pools: set[str] = set()
 
     def _rate(self, channel: str) -> tuple[Fraction, Fraction] | None:
@@ -48,18 +47,13 @@ class GroupCoster:
                 return pool * hs_us / totals.hs_us
             return pool * n / totals.contacts
         rate = self._rate(channel)
-        if rate is None:
-            self._unpriced[channel] = self._unpriced.get(channel, 0) + n
+        if rate is None:  # only check gets here: every run refuses it (unpriced_channels)
             return Fraction(0)
         per_contact, per_minute = rate
         return per_contact * n + per_minute * Fraction(hs_us, US_PER_MINUTE)
 
     def warnings(self) -> list[str]:
-        out = [
-            f"channel '{ch}' has no rate and costs has no 'default': "
-            f"its {n} contacts are priced at 0"
-            for ch, n in sorted(self._unpriced.items())
-        ]
+        out = []
         if self._empty_pools:
             out.append(f"the cost pool is 0 for {', '.join(sorted(self._empty_pools))}")
         return out
