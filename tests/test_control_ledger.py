@@ -154,3 +154,80 @@ def test_explain_shows_the_fit_and_agrees_with_the_ledger(
     assert Decimal(base["X"]).quantize(Decimal("0.001")) == Decimal(june["contacts"])
     assert base["range"] == june["range"]["contacts"]
     assert float(rule["factor"]) == pytest.approx(float(base["X"]) / base["A"], abs=1e-5)
+
+
+SHARED = """
+departments:
+  - {id: billing, name: Billing, cost_center: CC-1}
+decisions:
+  - {id: late-fee, title: Late fee, kind: fee, department: billing, effective: 2026-06-01}
+  - {id: paper-fee, title: Paper fee, kind: fee, department: billing, effective: 2026-06-01}
+costs:
+  currency: USD
+  method: rates
+  channels: {phone: {per_contact: 1.00}}
+rules:
+  - id: late-fee-calls
+    decision: late-fee
+    match: {reason: [billing.fee]}
+    window: {days: 61}
+    baseline: {method: control, lookback_days: 150, evidence: {text: ["late fee"]}}
+  - id: paper-fee-calls
+    decision: paper-fee
+    match: {reason: [billing.fee]}
+    window: {days: 61}
+    baseline: {method: control, lookback_days: 150, evidence: {text: [paper]}}
+"""
+
+
+def test_an_excess_two_decisions_share_is_estimated_once_and_split_by_evidence(
+    tmp_path: Path,
+) -> None:
+    """Both rules match the same contacts: one excess, split by which fee the contacts name."""
+    rng = random.Random(5)
+    ws = tmp_path / "ws"
+    (ws / "rules").mkdir(parents=True)
+    (ws / "rules" / "main.yaml").write_text(textwrap.dedent(SHARED))
+    (ws / "chargeback.yaml").write_text("contacts: contacts.csv\n")
+    rows = ["contact_id,started_at,channel,reason,text"]
+    n, injected, late, day = 0, 0, 0, date(2025, 12, 1)
+    while day <= date(2026, 8, 31):
+        base = 150 * (1.2, 1.1, 1.0, 1.0, 0.9, 0.6, 0.5)[day.weekday()]
+        events = [("other", "hello")] * max(0, round(rng.gauss(base, math.sqrt(base))))
+        events += [("billing.fee", "a question")] * max(0, round(rng.gauss(base / 10, 3)))
+        if EFFECTIVE <= day < EFFECTIVE + timedelta(days=61):
+            extra = round(30 * math.exp(-(day - EFFECTIVE).days / 15))
+            injected += extra
+            late += sum(1 for k in range(extra) if k % 5 < 3)
+            events += [
+                ("billing.fee", "late fee again" if k % 5 < 3 else "paper bill")
+                for k in range(extra)
+            ]
+        for reason, text in events:
+            n += 1
+            rows.append(f"c{n},{day}T10:00:00,phone,{reason},{text}")
+        day += timedelta(days=1)
+    (ws / "contacts.csv").write_text("\n".join(rows) + "\n")
+    doc = report(ws, tmp_path / "out")
+    charged = {d: Decimal(0) for d in ("late-fee", "paper-fee")}
+    for line in doc["lines"]:
+        if line["decision_id"] in charged:
+            charged[line["decision_id"]] += Decimal(line["contacts"])
+    total = sum(charged.values())
+    assert abs(total - injected) <= Decimal("0.15") * injected, (charged, injected)
+    share = Decimal(late) / injected  # the injected contacts naming the late fee
+    assert abs(charged["late-fee"] / total - share) <= Decimal("0.01"), (charged, share)
+    contact = next(r.split(",")[0] for r in rows if "2026-06-02" in r and "paper" in r)
+    result = runner.invoke(app, ["explain", contact, "--workspace", str(ws), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    explained = json.loads(result.stdout)
+    (late,) = [r for r in explained["rules"] if r["id"] == "late-fee-calls"]
+    assert late["baseline"]["cell"] == ["late-fee-calls", "paper-fee-calls"]
+    weights = {d: Decimal(v["weight"]) for d, v in explained["decisions"].items()}
+    june = {
+        ln["decision_id"]: Decimal(ln["contacts"])
+        for ln in doc["lines"]
+        if ln["period"] == "2026-06" and ln["decision_id"] in charged
+    }  # every June contact of the cell carries the same two weights
+    ratio = weights["late-fee"] / weights["paper-fee"]
+    assert ratio == pytest.approx(june["late-fee"] / june["paper-fee"], rel=Decimal("0.001"))

@@ -16,6 +16,15 @@ from chargeback.engine.control import DailySeries
 
 
 @dataclass(frozen=True)
+class Cell:
+    """Contacts matched by exactly these control rules (indexes into Workspace.rules)."""
+
+    rules: frozenset[int]
+    series: DailySeries
+    evidence: dict[int, tuple[int, ...]]  # rule index -> the cell's contacts with its evidence
+
+
+@dataclass(frozen=True)
 class Group:
     """Contacts alike for the arithmetic: same month, channel and matched rules."""
 
@@ -24,6 +33,7 @@ class Group:
     matched: frozenset[int]  # indexes into Workspace.rules (window included)
     contacts: int
     handle_us: int  # summed handle time, microseconds (exact)
+    cell: frozenset[int] = frozenset()  # control rules matched, windows ignored (SPEC 4b)
 
 
 @dataclass(frozen=True)
@@ -32,9 +42,9 @@ class Aggregates:
 
     groups: tuple[Group, ...]  # in a stable order: month, channel, matched rules
     baseline_counts: dict[str, int]  # rule id -> B, for rules with a baseline
-    # SPEC 4b: per control rule, its daily counts and its control series' ...
-    control_series: dict[str, DailySeries] = field(default_factory=dict)
-    # ... and the rules whose matches meet it on a contact (their windows leave the fit)
+    # SPEC 4b: per cell of control rules, its daily counts and control series ...
+    cells: dict[frozenset[int], Cell] = field(default_factory=dict)
+    # ... and the rules whose matches meet a control rule on a contact (their windows leave its fit)
     sharing: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def contacts_by_channel(self) -> dict[str, int]:

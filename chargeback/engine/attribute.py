@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from chargeback.engine.aggregates import Aggregates
-from chargeback.engine.control_factor import ControlResult, control_factors
+from chargeback.engine.control_factor import CellKey, ControlResult, control_factors
 from chargeback.engine.costing import GroupCoster
 from chargeback.engine.dates import days_in_window, window_bounds
 from chargeback.workspace.model import Workspace
@@ -87,17 +87,35 @@ class Attribution:
     warnings: list[str]
     # SPEC 4b: (low, high) amounts of the lines a control rule weighs on ...
     ranges: dict[tuple[str, str], tuple[Amount, Amount]] = field(default_factory=dict)
-    # ... and each control rule's fit and monthly excess
-    control: dict[str, ControlResult] = field(default_factory=dict)
+    # ... each control cell's fit and excess, and the factors SPEC 4b gives
+    control: dict[frozenset[int], ControlResult] = field(default_factory=dict)
+    cell_factors: dict[CellKey, Fraction] = field(default_factory=dict)
 
 
-def rule_factors(ws: Workspace, attribution: Attribution) -> dict[tuple[int, str], Fraction]:
-    """f(rule index, period) as attribute() computed it, for re-deriving weights."""
-    return {
+@dataclass(frozen=True)
+class Factors:
+    """f(rule, month): per rule and month, or for control rules per cell and open windows."""
+
+    flat: dict[tuple[int, str], Fraction]
+    cells: dict[CellKey, Fraction] = field(default_factory=dict)
+
+    def of(
+        self, ws: Workspace, i: int, period: str, matched: frozenset[int], cell: frozenset[int]
+    ) -> Fraction:
+        if ws.rules[i].control is None:
+            return self.flat[i, period]
+        open_rules = frozenset(j for j in matched if ws.rules[j].control is not None)
+        return self.cells.get((i, period, cell, open_rules), Fraction(0))
+
+
+def rule_factors(ws: Workspace, attribution: Attribution) -> Factors:
+    """The factors attribute() used, for re-deriving weights (evidence, explain, drill-down)."""
+    flat = {
         (i, period): f
         for i, rule in enumerate(ws.rules)
         for period, f in attribution.rules[rule.id].factor.items()
     }
+    return Factors(flat, attribution.cell_factors)
 
 
 def attribute(ws: Workspace, aggregates: Aggregates) -> Attribution:
@@ -105,26 +123,35 @@ def attribute(ws: Workspace, aggregates: Aggregates) -> Attribution:
     rules = ws.rules
     coster = GroupCoster(ws.costs)
     baseline_counts = aggregates.baseline_counts
-    decoded = [(g.period, g.channel, g.matched, g.contacts, g.handle_us) for g in aggregates.groups]
+    decoded = [
+        (g.period, g.channel, g.matched, g.contacts, g.handle_us, g.cell) for g in aggregates.groups
+    ]
 
     # Step 1: totals for pool spreading.
     totals: dict[str, PeriodTotals] = defaultdict(PeriodTotals)
-    for period, _, _, n, hs in decoded:
+    for period, _, _, n, hs, _ in decoded:
         totals[period].contacts += n
         totals[period].hs_us += hs
 
     # Step 3: A, D, E and f per rule and month.
     stats = {r.id: RuleStats() for r in rules}
     matched_count: dict[tuple[int, str], int] = defaultdict(int)
-    for period, _, matched, n, _ in decoded:
+    for period, _, matched, n, _, _ in decoded:
         for i in matched:
             matched_count[i, period] += n
     factor: dict[tuple[int, str], Fraction] = {}
-    controlled, ranges, fits = control_factors(ws, aggregates, matched_count)
+    control = control_factors(ws, aggregates)
+    effective: dict[tuple[int, str], Fraction] = defaultdict(Fraction)  # control: sum f x n
+    for g in aggregates.groups:
+        for i in g.matched:
+            if rules[i].control is not None:
+                key = (i, g.period, g.cell, frozenset(j for j in g.matched if rules[j].control))
+                effective[i, g.period] += control.factor.get(key, Fraction(0)) * g.contacts
     for (i, period), a in matched_count.items():
         rule = rules[i]
         stats[rule.id].matched[period] = a
-        f = controlled.get((i, period), Fraction(1))
+        # a control rule's factor varies by cell: the month's figure is their average
+        f = effective[i, period] / a if rule.control is not None else Fraction(1)
         if rule.baseline_lookback_days is not None:
             b = Fraction(baseline_counts.get(rule.id, 0), rule.baseline_lookback_days)
             first, last = window_bounds(rule, ws.decision(rule.decision))
@@ -137,45 +164,50 @@ def attribute(ws: Workspace, aggregates: Aggregates) -> Attribution:
 
     # Steps 4-7, once per distinct (month, matched set).
     costs = []
-    for period, channel, _, n, hs in decoded:
+    for period, channel, _, n, hs, _ in decoded:
         cost = coster.group_cost(period, channel, n, hs, totals[period])
         totals[period].cost += cost
         costs.append(cost)
-    lines = _amounts(ws, decoded, costs, factor)
+    lines = _amounts(ws, decoded, costs, Factors(factor, control.factor))
     line_ranges: dict[tuple[str, str], tuple[Amount, Amount]] = {}
-    if ranges:
-        low = _amounts(ws, decoded, costs, {**factor, **{k: r[0] for k, r in ranges.items()}})
-        high = _amounts(ws, decoded, costs, {**factor, **{k: r[1] for k, r in ranges.items()}})
-        for i, period in ranges:
-            key = (period, rules[i].decision)
-            if key in lines:
-                line_ranges[key] = (low.get(key, Amount()), high.get(key, Amount()))
+    if control.factor:
+        low = _amounts(ws, decoded, costs, Factors(factor, control.low))
+        high = _amounts(ws, decoded, costs, Factors(factor, control.high))
+        for i, period, _, _ in control.factor:
+            line = (period, rules[i].decision)
+            if line in lines:
+                line_ranges[line] = (low.get(line, Amount()), high.get(line, Amount()))
     return Attribution(
         periods=dict(totals),
         lines=lines,
         rules=stats,
         warnings=coster.warnings()
-        + [f"rule '{rid}': {w}" for rid, res in fits.items() for w in res.fit.warnings],
+        + [
+            f"control baseline of {', '.join(repr(rules[i].id) for i in sorted(cell))}: {w}"
+            for cell, res in control.results.items()
+            for w in res.fit.warnings
+        ],
         ranges=line_ranges,
-        control=fits,
+        control=control.results,
+        cell_factors=control.factor,
     )
 
 
 def _amounts(
     ws: Workspace,
-    decoded: list[tuple[str, str, frozenset[int], int, int]],
+    decoded: list[tuple[str, str, frozenset[int], int, int, frozenset[int]]],
     costs: list[Fraction],
-    factor: dict[tuple[int, str], Fraction],
+    factors: Factors,
 ) -> dict[tuple[str, str], Amount]:
     """Step 7: each line's exact contacts, handle time and cost under these factors."""
-    weights_cache: dict[tuple[str, frozenset[int]], dict[str, Fraction]] = {}
+    weights_cache: dict[tuple[str, frozenset[int], frozenset[int]], dict[str, Fraction]] = {}
     lines: dict[tuple[str, str], Amount] = defaultdict(Amount)
-    for (period, _, matched, n, hs), cost in zip(decoded, costs, strict=True):
+    for (period, _, matched, n, hs, cell), cost in zip(decoded, costs, strict=True):
         if not matched:
             continue
-        key = (period, matched)
+        key = (period, matched, cell)
         if key not in weights_cache:
-            weights_cache[key] = decision_weights(ws, matched, period, factor)
+            weights_cache[key] = decision_weights(ws, matched, period, factors, cell)
         for decision_id, w in weights_cache[key].items():
             line = lines[period, decision_id]
             line.contacts += w * n
@@ -186,7 +218,11 @@ def _amounts(
 
 
 def decision_weights(
-    ws: Workspace, matched: frozenset[int], period: str, factor: dict[tuple[int, str], Fraction]
+    ws: Workspace,
+    matched: frozenset[int],
+    period: str,
+    factors: Factors,
+    cell: frozenset[int] = frozenset(),
 ) -> dict[str, Fraction]:
     """Steps 4-6 for one contact (or a group of identical ones)."""
     rules = ws.rules
@@ -197,7 +233,7 @@ def decision_weights(
     weights: dict[str, Fraction] = {}
     for i in kept:
         rule = rules[i]
-        w = Fraction(rule.share) * factor[i, period]
+        w = Fraction(rule.share) * factors.of(ws, i, period, matched, cell)
         if rule.decision not in weights or w > weights[rule.decision]:
             weights[rule.decision] = w
     total = sum(weights.values(), Fraction(0))

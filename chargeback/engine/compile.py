@@ -100,6 +100,10 @@ def _and(parts: list[pl.Expr]) -> pl.Expr:
 
 def with_text_lower(frame: pl.LazyFrame, ws: Workspace) -> pl.LazyFrame:
     """The lower-cased text `text` rules search, made once for every rule."""
-    if any(r.match.text is not None for r in ws.rules):
+    blocks = [r.match for r in ws.rules]
+    for r in ws.rules:  # control baselines' evidence and control blocks read text too
+        if r.control is not None:
+            blocks += [b for b in (r.control.evidence, r.control.control) if b is not None]
+    if any(b.text is not None for b in blocks):
         return frame.with_columns(pl.col("text").str.to_lowercase().alias("text_lower"))
     return frame

@@ -1,10 +1,14 @@
-"""The daily counts a control baseline (SPEC 4b) is fitted on, from the polars engine.
+"""The daily counts control baselines (SPEC 4b) are fitted on, from the polars engine.
 
-Per rule with `method: control`: the contacts its match picks up each day
-(window ignored), and the day's control series: the contacts its `control`
-block matches, or, without one, the contacts no rule matches and no rule's
-`evidence` names. Also which rules share contacts with it (window ignored),
-whose windows the fit leaves out. Only daily counts leave polars.
+Contacts are put in cells by the set of control rules their match picks up
+(windows ignored): a contact two decisions' control rules both match belongs to
+one cell, whose excess is estimated once and then split between the decisions
+by their `evidence`. Per cell: its contacts each day, the day's control series
+(the contacts a rule's `control` block matches, or, without one, the contacts
+no rule matches and no rule's `evidence` names), and per rule the cell's
+contacts carrying that rule's evidence. Also which rules share contacts with
+each control rule (windows ignored): their windows leave its fit. Only daily
+counts leave polars.
 """
 
 from __future__ import annotations
@@ -13,65 +17,123 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from chargeback.engine.aggregates import Cell
 from chargeback.engine.compile import match_expr, with_text_lower
 from chargeback.engine.control import DailySeries
 from chargeback.workspace.model import Workspace
 
+MAX_CONTROL_RULES = 62  # cells are int64 bit masks
+
+
+def control_indexes(ws: Workspace) -> list[int]:
+    return [i for i, r in enumerate(ws.rules) if r.control is not None]
+
+
+def cell_expr(ws: Workspace) -> pl.Expr | None:
+    """`_cell`: the control rules a contact's match picks up (windows ignored), as bits."""
+    indexes = control_indexes(ws)
+    if not indexes:
+        return None
+    return pl.sum_horizontal(
+        [
+            pl.when(match_expr(ws.rules[i].match))
+            .then(pl.lit(1 << k, dtype=pl.Int64))
+            .otherwise(pl.lit(0, dtype=pl.Int64))
+            for k, i in enumerate(indexes)
+        ]
+    ).alias("_cell")
+
+
+def decode_cell(ws: Workspace, value: int) -> frozenset[int]:
+    indexes = control_indexes(ws)
+    return frozenset(i for k, i in enumerate(indexes) if value >> k & 1)
+
 
 def control_inputs(
     ws: Workspace, contacts: pl.DataFrame
-) -> tuple[dict[str, DailySeries], dict[str, frozenset[str]]]:
-    """Each control rule's daily series, and the rules sharing contacts with it."""
-    rules = [r for r in ws.rules if r.control is not None]
-    if not rules or contacts.height == 0:
+) -> tuple[dict[frozenset[int], Cell], dict[str, frozenset[str]]]:
+    """Every non-empty cell's daily series, and the rules sharing contacts with control rules."""
+    indexes = control_indexes(ws)
+    if not indexes or contacts.height == 0:
         return {}, {}
+    if len(indexes) > MAX_CONTROL_RULES:
+        raise ValueError(f"at most {MAX_CONTROL_RULES} rules may use a control baseline")
+    cell = cell_expr(ws)
+    assert cell is not None
     lf = with_text_lower(contacts.lazy(), ws)
     matches = [match_expr(r.match).alias(f"_r{i}") for i, r in enumerate(ws.rules)]
-    evidence = [
-        match_expr(r.control.evidence).alias(f"_e{i}")
-        for i, r in enumerate(ws.rules)
-        if r.control is not None and r.control.evidence is not None
-    ]
-    controls = [
-        match_expr(r.control.control).alias(f"_c{i}")
-        for i, r in enumerate(ws.rules)
-        if r.control is not None and r.control.control is not None
-    ]
-    flagged = lf.select("date", *matches, *evidence, *controls).collect()
+    baselines = {i: ws.rules[i].control for i in indexes}
+    evidence = {
+        i: match_expr(b.evidence).alias(f"_e{i}")
+        for i, b in baselines.items()
+        if b is not None and b.evidence is not None
+    }
+    controls = {
+        i: match_expr(b.control).alias(f"_c{i}")
+        for i, b in baselines.items()
+        if b is not None and b.control is not None
+    }
+    flagged = lf.select(
+        "date", cell, *matches, *evidence.values(), *controls.values()
+    ).collect()
     names = [f"_r{i}" for i in range(len(ws.rules))]
-    untouched = ~pl.any_horizontal(
-        [pl.col(n) for n in names + [e.meta.output_name() for e in evidence]]
-    )
-    daily = (
+    untouched = ~pl.any_horizontal([pl.col(n) for n in [*names, *(f"_e{i}" for i in evidence)]])
+    per_day = (
         flagged.lazy()
         .group_by("date")
         .agg(
-            *[pl.col(n).sum() for n in names],
-            *[pl.col(c.meta.output_name()).sum() for c in controls],
+            *[pl.col(f"_c{i}").sum() for i in controls],
             untouched.sum().alias("_untouched"),
         )
+        .collect()
+    )
+    per_cell = (
+        flagged.lazy()
+        .filter(pl.col("_cell") != 0)
+        .group_by("_cell", "date")
+        .agg(pl.len().alias("_n"), *[pl.col(f"_e{i}").sum() for i in evidence])
         .collect()
     )
     first, last = flagged.get_column("date").min(), flagged.get_column("date").max()
     assert isinstance(first, date) and isinstance(last, date)
     days = tuple(first + timedelta(days=k) for k in range((last - first).days + 1))
-    by_day = {row["date"]: row for row in daily.iter_rows(named=True)}
+    position = {d: k for k, d in enumerate(days)}
 
-    def column(name: str) -> tuple[int, ...]:
-        return tuple(int(by_day[d][name]) if d in by_day else 0 for d in days)
+    def daily(rows: list[tuple[date, int]]) -> tuple[int, ...]:
+        counts = [0] * len(days)
+        for d, n in rows:
+            counts[position[d]] = int(n or 0)
+        return tuple(counts)
 
-    # which rules' matches meet on a contact (window ignored)
+    control_cols = {
+        name: daily(list(zip(per_day["date"], per_day[name], strict=True)))
+        for name in ["_untouched", *(f"_c{i}" for i in controls)]
+    }
+    cells: dict[frozenset[int], Cell] = {}
+    for value in sorted(per_cell.get_column("_cell").unique().to_list()):
+        rows = per_cell.filter(pl.col("_cell") == value)
+        members = decode_cell(ws, int(value))
+        # the control series of the first member rule with a control block, else the untouched
+        own = [i for i in sorted(members) if i in controls]
+        control = control_cols[f"_c{own[0]}" if own else "_untouched"]
+        cells[members] = Cell(
+            rules=members,
+            series=DailySeries(
+                days=days,
+                matched=daily(list(zip(rows["date"], rows["_n"], strict=True))),
+                control=control,
+            ),
+            evidence={
+                i: daily(list(zip(rows["date"], rows[f"_e{i}"], strict=True)))
+                for i in members
+                if i in evidence
+            },
+        )
     pairs = flagged.lazy().select(names).unique().collect()
-    sharing: dict[str, set[str]] = {r.id: set() for r in rules}
+    sharing: dict[str, set[str]] = {ws.rules[i].id: set() for i in indexes}
     for row in pairs.iter_rows():
         hit = [ws.rules[i].id for i, v in enumerate(row) if v]
         for rid in hit:
             if rid in sharing:
                 sharing[rid].update(h for h in hit if h != rid)
-    series = {}
-    for i, rule in enumerate(ws.rules):
-        if rule.control is None:
-            continue
-        control = f"_c{i}" if rule.control.control is not None else "_untouched"
-        series[rule.id] = DailySeries(days=days, matched=column(f"_r{i}"), control=column(control))
-    return series, {k: frozenset(v) for k, v in sharing.items()}
+    return cells, {k: frozenset(v) for k, v in sharing.items()}

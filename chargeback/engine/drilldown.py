@@ -21,11 +21,17 @@ from math import lcm
 
 import polars as pl
 
-from chargeback.engine.attribute import Attribution, PeriodTotals, decision_weights, rule_factors
+from chargeback.engine.attribute import (
+    Attribution,
+    Factors,
+    PeriodTotals,
+    decision_weights,
+    rule_factors,
+)
 from chargeback.engine.compile import with_text_lower
 from chargeback.engine.costing import GroupCoster
 from chargeback.engine.ledger import UNATTRIBUTED, half_up
-from chargeback.engine.polars_engine import decode_masks, rule_masks
+from chargeback.engine.polars_engine import decode_group, group_columns
 from chargeback.workspace.model import Workspace
 
 COLUMNS = ("contact_id", "period", "department_id", "decision_id", "weight", "cost")
@@ -74,8 +80,8 @@ def contact_attributions(
     Sorted by period, then the contacts' order in the data, then department_id
     and decision_id (the rest sorting as `unattributed`).
     """
-    masks = rule_masks(ws.rules, ws)
-    keys = ["period", "channel", *(f"_m{i}" for i in range(len(masks)))]
+    masks, names = group_columns(ws)
+    keys = ["period", "channel", *names]
     frame = (
         with_text_lower(contacts.lazy().filter(pl.col("period").is_in(list(periods))), ws)
         .with_row_index("_seq")
@@ -120,7 +126,7 @@ def _parts(
     for period, channel, *values in frame.select(keys).unique().iter_rows():
         mask_key = (period, tuple(values))
         if mask_key not in weights:
-            weights[mask_key] = _weights(ws, decode_masks(values), period, factor)
+            weights[mask_key] = _weights(ws, *decode_group(ws, values), period, factor)
         f0, f1 = _unit_cost(coster, period, channel, attribution.periods[period])
         for department, decision, w in weights[mask_key]:
             terms = rounding_terms(w, f0, f1)
@@ -147,10 +153,10 @@ def _parts(
 
 
 def _weights(
-    ws: Workspace, matched: frozenset[int], period: str, factor: dict[tuple[int, str], Fraction]
+    ws: Workspace, matched: frozenset[int], cell: frozenset[int], period: str, factor: Factors
 ) -> list[tuple[str, str, Fraction]]:
     """(department, decision, weight) for weights > 0, then the unattributed rest when > 0."""
-    by_decision = decision_weights(ws, matched, period, factor) if matched else {}
+    by_decision = decision_weights(ws, matched, period, factor, cell) if matched else {}
     out = [
         (ws.decision(decision).department, decision, w)
         for decision, w in by_decision.items()

@@ -23,7 +23,7 @@ from chargeback.engine.attribute import Attribution, decision_weights, rule_fact
 from chargeback.engine.compile import match_expr, with_text_lower
 from chargeback.engine.costing import GroupCoster
 from chargeback.engine.ledger import UNATTRIBUTED, Ledger, largest_remainder
-from chargeback.engine.polars_engine import MASK_BITS, decode_masks, rule_masks
+from chargeback.engine.polars_engine import MASK_BITS, decode_group, group_columns, rule_masks
 from chargeback.workspace.model import Workspace
 
 EXAMPLES = 4
@@ -91,27 +91,28 @@ def gather(
     in_periods = pl.col("period").is_in(periods)
 
     # Splits by reason and channel, with exact weights and costs per group.
+    keyed, keys = group_columns(ws)
     groups = (
         lf.filter(in_periods)
-        .select("period", "channel", pl.col("reason").fill_null(NO_REASON), "hs_us", *masks)
-        .group_by("period", "channel", "reason", *mask_names)
+        .select("period", "channel", pl.col("reason").fill_null(NO_REASON), "hs_us", *keyed)
+        .group_by("period", "channel", "reason", *keys)
         .agg(pl.len().alias("n"), pl.col("hs_us").cast(pl.Int128).sum().alias("hs"))
         .collect()
     )
     coster = GroupCoster(ws.costs)
     factor = rule_factors(ws, attribution)
-    weights_cache: dict[tuple[str, frozenset[int]], dict[str, Fraction]] = {}
+    weights_cache: dict[tuple[str, frozenset[int], frozenset[int]], dict[str, Fraction]] = {}
     by_reason: dict[tuple[str, str], dict[str, list[Fraction]]] = defaultdict(dict)
     by_channel: dict[tuple[str, str], dict[str, list[Fraction]]] = defaultdict(dict)
     for row in groups.iter_rows():
         period, channel, reason, *mask_values, n, hs = row
-        matched = decode_masks(mask_values)
+        matched, cell = decode_group(ws, mask_values)
         cost = coster.group_cost(period, channel, int(n), int(hs), attribution.periods[period])
         weights: dict[str, Fraction] = {}
         if matched:
-            cache_key = (period, matched)
+            cache_key = (period, matched, cell)
             if cache_key not in weights_cache:
-                weights_cache[cache_key] = decision_weights(ws, matched, period, factor)
+                weights_cache[cache_key] = decision_weights(ws, matched, period, factor, cell)
             weights = weights_cache[cache_key]
         rest = 1 - sum(weights.values(), Fraction(0))
         for decision_id, w in [*weights.items(), (UNATTRIBUTED, rest)]:

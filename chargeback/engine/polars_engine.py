@@ -12,7 +12,7 @@ import polars as pl
 
 from chargeback.engine.aggregates import Aggregates, Group
 from chargeback.engine.compile import baseline_expr, match_expr, window_expr, with_text_lower
-from chargeback.engine.control_series import control_inputs
+from chargeback.engine.control_series import cell_expr, control_inputs, decode_cell
 from chargeback.workspace.model import Rule, Workspace
 
 MASK_BITS = 62  # rules per int64 mask column
@@ -56,11 +56,13 @@ def aggregate(
     masks = rule_masks(rules, ws)
     mask_names = [f"_m{i}" for i in range(len(masks))]
     months = lf if periods is None else lf.filter(pl.col("period").is_in(sorted(periods)))
+    cell = cell_expr(ws)  # only with control baselines: the groups are split by cell too
+    keys = [*mask_names, *(["_cell"] if cell is not None else [])]
     groups = (
-        months.select("period", "channel", "hs_us", *masks)
-        .group_by("period", "channel", *mask_names)
+        months.select("period", "channel", "hs_us", *masks, *([cell] if cell is not None else []))
+        .group_by("period", "channel", *keys)
         .agg(pl.len().alias("n"), pl.col("hs_us").cast(pl.Int128).sum().alias("hs"))
-        .sort("period", "channel", *mask_names)
+        .sort("period", "channel", *keys)
         .collect()
     )
     baseline_rules = [r for r in rules if r.baseline_lookback_days is not None]
@@ -77,13 +79,39 @@ def aggregate(
             .row(0)
         )
         baseline_counts = {r.id: int(c or 0) for r, c in zip(baseline_rules, counts, strict=True)}
-    series, sharing = control_inputs(ws, contacts)
+    cells, sharing = control_inputs(ws, contacts)
     return Aggregates(
-        groups=tuple(
-            Group(period, channel, decode_masks(mask_values), int(n), int(hs))
-            for period, channel, *mask_values, n, hs in groups.iter_rows()
-        ),
+        groups=tuple(groups_from_rows(ws, groups, len(mask_names), cell is not None)),
         baseline_counts=baseline_counts,
-        control_series=series,
+        cells=cells,
         sharing=sharing,
     )
+
+
+def groups_from_rows(ws: Workspace, rows: pl.DataFrame, n_masks: int, cells: bool) -> list[Group]:
+    """(period, channel, masks..., [cell], n, hs) rows as Groups."""
+    out = []
+    for period, channel, *values, n, hs in rows.iter_rows():
+        cell = decode_cell(ws, int(values[n_masks])) if cells else frozenset()
+        out.append(Group(period, channel, decode_masks(values[:n_masks]), int(n), int(hs), cell))
+    return out
+
+
+def group_columns(ws: Workspace) -> tuple[list[pl.Expr], list[str]]:
+    """The windowed rule masks, and the control cell when there are control baselines."""
+    masks = rule_masks(ws.rules, ws)
+    names = [f"_m{i}" for i in range(len(masks))]
+    cell = cell_expr(ws)
+    if cell is not None:
+        masks.append(cell)
+        names.append("_cell")
+    return masks, names
+
+
+def decode_group(
+    ws: Workspace, values: list[int] | tuple[int, ...]
+) -> tuple[frozenset[int], frozenset[int]]:
+    """(matched rules, control cell) from group_columns' values."""
+    n_masks = -(-len(ws.rules) // MASK_BITS)
+    cell = decode_cell(ws, int(values[n_masks])) if len(values) > n_masks else frozenset()
+    return decode_masks(values[:n_masks]), cell

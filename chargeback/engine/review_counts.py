@@ -15,11 +15,11 @@ from datetime import date
 
 import polars as pl
 
-from chargeback.engine.aggregates import Aggregates, Group
+from chargeback.engine.aggregates import Aggregates
 from chargeback.engine.compile import lookback_expr, match_expr, window_expr, with_text_lower
-from chargeback.engine.control_series import control_inputs
+from chargeback.engine.control_series import control_indexes, control_inputs
 from chargeback.engine.dates import shift_day
-from chargeback.engine.polars_engine import MASK_BITS, decode_masks
+from chargeback.engine.polars_engine import MASK_BITS, groups_from_rows
 from chargeback.workspace.model import Workspace
 
 LEAK_LOOKBACK_DAYS = 56  # SPEC 9: the days before a decision that leaky-rule compares
@@ -110,12 +110,19 @@ class MatchFrame:
     def aggregates(self) -> Aggregates:
         """The same aggregates as polars_engine.aggregate, from the bits."""
         ws = self.ws
+        indexes = control_indexes(ws)
+        cell = [
+            pl.sum_horizontal(
+                [_bit(i).cast(pl.Int64) * (1 << k) for k, i in enumerate(indexes)]
+            ).alias("_cell")
+        ] if indexes else []
+        keys = [*self.mask_names, *(["_cell"] if indexes else [])]
         groups = (
             self.frame.lazy()
-            .select("period", "channel", "hs_us", *self.windowed)
-            .group_by("period", "channel", *self.mask_names)
+            .select("period", "channel", "hs_us", *self.windowed, *cell)
+            .group_by("period", "channel", *keys)
             .agg(pl.len().alias("n"), pl.col("hs_us").cast(pl.Int128).sum().alias("hs"))
-            .sort("period", "channel", *self.mask_names)
+            .sort("period", "channel", *keys)
             .collect()
         )
         baseline = [(i, r) for i, r in enumerate(ws.rules) if r.baseline_lookback_days]
@@ -128,14 +135,11 @@ class MatchFrame:
                 ]
             ).row(0)
             counts = {r.id: int(c or 0) for (_, r), c in zip(baseline, row, strict=True)}
-        series, sharing = control_inputs(ws, self.contacts)
+        cells, sharing = control_inputs(ws, self.contacts)
         return Aggregates(
-            groups=tuple(
-                Group(period, channel, decode_masks(masks), int(n), int(hs))
-                for period, channel, *masks, n, hs in groups.iter_rows()
-            ),
+            groups=tuple(groups_from_rows(ws, groups, len(self.mask_names), bool(indexes))),
             baseline_counts=counts,
-            control_series=series,
+            cells=cells,
             sharing=sharing,
         )
 

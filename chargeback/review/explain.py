@@ -20,6 +20,7 @@ import polars as pl
 
 from chargeback.engine.attribute import Attribution, decision_weights, rule_factors
 from chargeback.engine.compile import conditions, window_expr, with_text_lower
+from chargeback.engine.control_factor import excess_for
 from chargeback.engine.costing import US_PER_MINUTE, GroupCoster
 from chargeback.engine.dates import days_in_window, window_bounds
 from chargeback.engine.drilldown import COST_PLACES, WEIGHT_PLACES
@@ -85,12 +86,20 @@ def _baseline(ws: Workspace, rule: Rule, attribution: Attribution, period: str) 
     }
 
 
-def _control(rule: Rule, attribution: Attribution, period: str) -> dict[str, Any]:
-    """The control fit (SPEC 4b) behind the rule's factor in the contact's month."""
-    result = attribution.control[rule.id]
-    got = result.excess[period]
+def _control(
+    ws: Workspace,
+    rule: Rule,
+    attribution: Attribution,
+    period: str,
+    cell: frozenset[int],
+    open_rules: frozenset[int],
+) -> dict[str, Any]:
+    """The control fit (SPEC 4b) of the contact's cell behind the rule's factor."""
+    result = attribution.control[cell]
+    got = excess_for(result, period, open_rules)
     return {
         "method": "control",
+        "cell": sorted(ws.rules[i].id for i in cell),
         "lookback_days": rule.control.lookback_days if rule.control else None,
         "fit_days": result.fit.fit_days,
         "ratio": f"{math.exp(result.fit.log_ratio):.6f}",
@@ -117,13 +126,19 @@ def explain(
     cost = GroupCoster(ws.costs).group_cost(period, channel, 1, hs_us, attribution.periods[period])
     checks = _checks(ws, row.head(1))
     matched = [i for i, c in enumerate(checks) if c.matched]
+    matched_set = frozenset(matched)
+    # SPEC 4b: the control rules whose match holds, windows ignored, and those in window
+    cell = frozenset(
+        i for i, c in enumerate(checks) if c.rule.control and all(c.conditions.values())
+    )
+    open_rules = frozenset(i for i in matched if ws.rules[i].control is not None)
     top = max((ws.rules[i].priority for i in matched), default=0)
     kept = {i for i in matched if ws.settings.overlap == "split" or ws.rules[i].priority == top}
     factors = rule_factors(ws, attribution)
     rules_doc = []
     for i, c in enumerate(checks):
         rule = c.rule
-        factor = factors[i, period] if c.matched else None
+        factor = factors.of(ws, i, period, matched_set, cell) if c.matched else None
         doc: dict[str, Any] = {
             "id": rule.id,
             "decision": rule.decision,
@@ -145,13 +160,13 @@ def explain(
         }
         if rule.baseline_lookback_days is not None and c.matched:
             doc["baseline"] = _baseline(ws, rule, attribution, period)
-        if rule.control is not None and c.matched and rule.id in attribution.control:
-            doc["baseline"] = _control(rule, attribution, period)
+        if rule.control is not None and c.matched and cell in attribution.control:
+            doc["baseline"] = _control(ws, rule, attribution, period, cell, open_rules)
         rules_doc.append(doc)
-    weights = decision_weights(ws, frozenset(matched), period, factors) if matched else {}
+    weights = decision_weights(ws, matched_set, period, factors, cell) if matched else {}
     raw: dict[str, Fraction] = {}
     for i in sorted(kept):
-        w = Fraction(ws.rules[i].share) * factors[i, period]
+        w = Fraction(ws.rules[i].share) * factors.of(ws, i, period, matched_set, cell)
         raw[ws.rules[i].decision] = max(raw.get(ws.rules[i].decision, Fraction(0)), w)
     rest = 1 - sum(weights.values(), Fraction(0))
     shown = {k: str(first[k]) for k in SHOWN_COLUMNS if k in first and first[k] is not None}
