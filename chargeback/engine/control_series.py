@@ -13,6 +13,7 @@ counts leave polars.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 
 import polars as pl
@@ -23,20 +24,22 @@ from chargeback.engine.control import DailySeries
 from chargeback.workspace.model import Workspace
 
 MAX_CONTROL_RULES = 62  # cells are int64 bit masks
+RuleMatch = Callable[[int], pl.Expr]  # rule index -> whether its match holds (window ignored)
 
 
 def control_indexes(ws: Workspace) -> list[int]:
     return [i for i, r in enumerate(ws.rules) if r.control is not None]
 
 
-def cell_expr(ws: Workspace) -> pl.Expr | None:
+def cell_expr(ws: Workspace, matches: RuleMatch | None = None) -> pl.Expr | None:
     """`_cell`: the control rules a contact's match picks up (windows ignored), as bits."""
     indexes = control_indexes(ws)
     if not indexes:
         return None
+    matches = matches or (lambda i: match_expr(ws.rules[i].match))
     return pl.sum_horizontal(
         [
-            pl.when(match_expr(ws.rules[i].match))
+            pl.when(matches(i))
             .then(pl.lit(1 << k, dtype=pl.Int64))
             .otherwise(pl.lit(0, dtype=pl.Int64))
             for k, i in enumerate(indexes)
@@ -50,18 +53,23 @@ def decode_cell(ws: Workspace, value: int) -> frozenset[int]:
 
 
 def control_inputs(
-    ws: Workspace, contacts: pl.DataFrame
+    ws: Workspace, contacts: pl.DataFrame, rule_match: RuleMatch | None = None
 ) -> tuple[dict[frozenset[int], Cell], dict[str, frozenset[str]]]:
-    """Every non-empty cell's daily series, and the rules sharing contacts with control rules."""
+    """Every non-empty cell's daily series, and the rules sharing contacts with control rules.
+
+    `rule_match(i)`: how to read rule i's match on `contacts` (windows ignored); by
+    default its expression, or the bits a one-pass frame already holds.
+    """
     indexes = control_indexes(ws)
     if not indexes or contacts.height == 0:
         return {}, {}
     if len(indexes) > MAX_CONTROL_RULES:
         raise ValueError(f"at most {MAX_CONTROL_RULES} rules may use a control baseline")
-    cell = cell_expr(ws)
+    rule_match = rule_match or (lambda i: match_expr(ws.rules[i].match))
+    cell = cell_expr(ws, rule_match)
     assert cell is not None
     lf = with_text_lower(contacts.lazy(), ws)
-    matches = [match_expr(r.match).alias(f"_r{i}") for i, r in enumerate(ws.rules)]
+    matches = [rule_match(i).alias(f"_r{i}") for i in range(len(ws.rules))]
     baselines = {i: ws.rules[i].control for i in indexes}
     evidence = {
         i: match_expr(b.evidence).alias(f"_e{i}")

@@ -11,8 +11,19 @@ from __future__ import annotations
 import polars as pl
 
 from chargeback.engine.aggregates import Aggregates, Group
-from chargeback.engine.compile import baseline_expr, match_expr, window_expr, with_text_lower
-from chargeback.engine.control_series import cell_expr, control_inputs, decode_cell
+from chargeback.engine.compile import (
+    baseline_expr,
+    lookback_expr,
+    match_expr,
+    window_expr,
+    with_text_lower,
+)
+from chargeback.engine.control_series import (
+    cell_expr,
+    control_indexes,
+    control_inputs,
+    decode_cell,
+)
 from chargeback.workspace.model import Rule, Workspace
 
 MASK_BITS = 62  # rules per int64 mask column
@@ -42,15 +53,17 @@ def decode_masks(values: list[int] | tuple[int, ...]) -> frozenset[int]:
     )
 
 
-def aggregate(
-    ws: Workspace, contacts: pl.DataFrame, periods: set[str] | None = None
-) -> Aggregates:
+def aggregate(ws: Workspace, contacts: pl.DataFrame, periods: set[str] | None = None) -> Aggregates:
     """The groups (sorted by month, channel, masks) and every baseline rule's B.
 
     `periods` limits the groups to those months (explain needs one); a month's
     groups, and so its factors and pool shares, do not depend on other months,
     and the baseline counts always read every contact.
     """
+    if any(r.control is not None for r in ws.rules):
+        # control baselines read every rule's match again (cells, daily series): one
+        # pass into bits serves both (MatchBits)
+        return MatchBits(ws, contacts).aggregates(periods)
     rules = ws.rules
     lf = with_text_lower(contacts.lazy(), ws)
     masks = rule_masks(rules, ws)
@@ -79,12 +92,9 @@ def aggregate(
             .row(0)
         )
         baseline_counts = {r.id: int(c or 0) for r, c in zip(baseline_rules, counts, strict=True)}
-    cells, sharing = control_inputs(ws, contacts)
     return Aggregates(
         groups=tuple(groups_from_rows(ws, groups, len(mask_names), cell is not None)),
         baseline_counts=baseline_counts,
-        cells=cells,
-        sharing=sharing,
     )
 
 
@@ -115,3 +125,94 @@ def decode_group(
     n_masks = -(-len(ws.rules) // MASK_BITS)
     cell = decode_cell(ws, int(values[n_masks])) if len(values) > n_masks else frozenset()
     return decode_masks(values[:n_masks]), cell
+
+
+def bit(rules_index: int) -> pl.Expr:
+    """True where rule `rules_index` matches (window ignored)."""
+    chunk, bit = divmod(rules_index, MASK_BITS)
+    return (pl.col(f"_k{chunk}") & (1 << bit)) != 0
+
+
+class MatchBits:
+    """The contacts with every rule's match as bits: evaluated once, read many times."""
+
+    def __init__(self, ws: Workspace, contacts: pl.DataFrame) -> None:
+        self.ws = ws
+        rules = ws.rules
+        wanted = {"date", "period", "channel", "hs_us", "reason", "text"}
+        for r in rules:  # what control baselines' evidence and control blocks read
+            if r.control is not None:
+                for block in (r.control.evidence, r.control.control):
+                    wanted |= block.columns() if block is not None else set()
+        keep = [c for c in contacts.columns if c in wanted]
+        masks = [
+            pl.sum_horizontal(
+                [
+                    pl.when(match_expr(r.match))
+                    .then(pl.lit(1 << i, dtype=pl.Int64))
+                    .otherwise(pl.lit(0, dtype=pl.Int64))
+                    for i, r in enumerate(rules[start : start + MASK_BITS])
+                ]
+            ).alias(f"_k{start // MASK_BITS}")
+            for start in range(0, len(rules), MASK_BITS)
+        ]
+        lf = with_text_lower(contacts.lazy(), ws)
+        self.frame = lf.select(*keep, *masks).collect()
+        windowed = []
+        for start in range(0, len(rules), MASK_BITS):
+            bits = [
+                pl.when(bit(start + i) & window_expr(r, ws.decision(r.decision)))
+                .then(pl.lit(1 << i, dtype=pl.Int64))
+                .otherwise(pl.lit(0, dtype=pl.Int64))
+                for i, r in enumerate(rules[start : start + MASK_BITS])
+            ]
+            windowed.append(pl.sum_horizontal(bits).alias(f"_m{start // MASK_BITS}"))
+        self.windowed = windowed
+        self.mask_names = [f"_m{i}" for i in range(len(windowed))]
+
+    def unmatched(self) -> pl.Expr:
+        """A contact no rule matches inside its window (its whole cost is unattributed)."""
+        if not self.windowed:
+            return pl.lit(True)
+        return pl.all_horizontal([m == 0 for m in self.windowed])
+
+    def aggregates(self, periods: set[str] | None = None) -> Aggregates:
+        """The same aggregates as the expression path of `aggregate`, from the bits."""
+        ws = self.ws
+        frame = self.frame.lazy()
+        months = frame if periods is None else frame.filter(pl.col("period").is_in(sorted(periods)))
+        indexes = control_indexes(ws)
+        cell = (
+            [
+                pl.sum_horizontal(
+                    [bit(i).cast(pl.Int64) * (1 << k) for k, i in enumerate(indexes)]
+                ).alias("_cell")
+            ]
+            if indexes
+            else []
+        )
+        keys = [*self.mask_names, *(["_cell"] if indexes else [])]
+        groups = (
+            months.select("period", "channel", "hs_us", *self.windowed, *cell)
+            .group_by("period", "channel", *keys)
+            .agg(pl.len().alias("n"), pl.col("hs_us").cast(pl.Int128).sum().alias("hs"))
+            .sort("period", "channel", *keys)
+            .collect()
+        )
+        baseline = [(i, r) for i, r in enumerate(ws.rules) if r.baseline_lookback_days]
+        counts: dict[str, int] = {}
+        if baseline:
+            row = self.frame.select(
+                [
+                    (bit(i) & lookback_expr(r, ws.decision(r.decision))).sum().alias(f"_b{i}")
+                    for i, r in baseline
+                ]
+            ).row(0)
+            counts = {r.id: int(c or 0) for (_, r), c in zip(baseline, row, strict=True)}
+        cells, sharing = control_inputs(ws, self.frame, bit)
+        return Aggregates(
+            groups=tuple(groups_from_rows(ws, groups, len(self.mask_names), bool(indexes))),
+            baseline_counts=counts,
+            cells=cells,
+            sharing=sharing,
+        )

@@ -15,12 +15,9 @@ from datetime import date
 
 import polars as pl
 
-from chargeback.engine.aggregates import Aggregates
-from chargeback.engine.compile import lookback_expr, match_expr, window_expr, with_text_lower
-from chargeback.engine.control_series import control_indexes, control_inputs
+from chargeback.engine.compile import window_expr
 from chargeback.engine.dates import shift_day
-from chargeback.engine.polars_engine import MASK_BITS, groups_from_rows
-from chargeback.workspace.model import Workspace
+from chargeback.engine.polars_engine import MatchBits, bit
 
 LEAK_LOOKBACK_DAYS = 56  # SPEC 9: the days before a decision that leaky-rule compares
 MAX_PHRASE_WORDS = 3
@@ -53,95 +50,13 @@ def before_range(effective: date) -> tuple[date, date]:
     return shift_day(effective, -LEAK_LOOKBACK_DAYS), shift_day(effective, -1)
 
 
-def _bit(rules_index: int) -> pl.Expr:
-    """True where rule `rules_index` matches (window ignored)."""
-    chunk, bit = divmod(rules_index, MASK_BITS)
-    return (pl.col(f"_k{chunk}") & (1 << bit)) != 0
-
-
 def _in(first: date, last: date | None) -> pl.Expr:
     expr = pl.col("date") >= first
     return expr if last is None else expr & (pl.col("date") <= last)
 
 
-class MatchFrame:
-    """The contacts with every rule's match as bits: evaluated once, read many times."""
-
-    def __init__(self, ws: Workspace, contacts: pl.DataFrame) -> None:
-        self.ws = ws
-        self.contacts = contacts  # control baselines read their own daily series
-        rules = ws.rules
-        keep = [
-            c
-            for c in ("date", "period", "channel", "hs_us", "reason", "text")
-            if c in contacts.columns
-        ]
-        masks = [
-            pl.sum_horizontal(
-                [
-                    pl.when(match_expr(r.match))
-                    .then(pl.lit(1 << i, dtype=pl.Int64))
-                    .otherwise(pl.lit(0, dtype=pl.Int64))
-                    for i, r in enumerate(rules[start : start + MASK_BITS])
-                ]
-            ).alias(f"_k{start // MASK_BITS}")
-            for start in range(0, len(rules), MASK_BITS)
-        ]
-        lf = with_text_lower(contacts.lazy(), ws)
-        self.frame = lf.select(*keep, *masks).collect()
-        windowed = []
-        for start in range(0, len(rules), MASK_BITS):
-            bits = [
-                pl.when(_bit(start + i) & window_expr(r, ws.decision(r.decision)))
-                .then(pl.lit(1 << i, dtype=pl.Int64))
-                .otherwise(pl.lit(0, dtype=pl.Int64))
-                for i, r in enumerate(rules[start : start + MASK_BITS])
-            ]
-            windowed.append(pl.sum_horizontal(bits).alias(f"_m{start // MASK_BITS}"))
-        self.windowed = windowed
-        self.mask_names = [f"_m{i}" for i in range(len(windowed))]
-
-    def unmatched(self) -> pl.Expr:
-        """A contact no rule matches inside its window (its whole cost is unattributed)."""
-        if not self.windowed:
-            return pl.lit(True)
-        return pl.all_horizontal([m == 0 for m in self.windowed])
-
-    def aggregates(self) -> Aggregates:
-        """The same aggregates as polars_engine.aggregate, from the bits."""
-        ws = self.ws
-        indexes = control_indexes(ws)
-        cell = [
-            pl.sum_horizontal(
-                [_bit(i).cast(pl.Int64) * (1 << k) for k, i in enumerate(indexes)]
-            ).alias("_cell")
-        ] if indexes else []
-        keys = [*self.mask_names, *(["_cell"] if indexes else [])]
-        groups = (
-            self.frame.lazy()
-            .select("period", "channel", "hs_us", *self.windowed, *cell)
-            .group_by("period", "channel", *keys)
-            .agg(pl.len().alias("n"), pl.col("hs_us").cast(pl.Int128).sum().alias("hs"))
-            .sort("period", "channel", *keys)
-            .collect()
-        )
-        baseline = [(i, r) for i, r in enumerate(ws.rules) if r.baseline_lookback_days]
-        counts: dict[str, int] = {}
-        if baseline:
-            row = self.frame.select(
-                [
-                    (_bit(i) & lookback_expr(r, ws.decision(r.decision))).sum().alias(f"_b{i}")
-                    for i, r in baseline
-                ]
-            ).row(0)
-            counts = {r.id: int(c or 0) for (_, r), c in zip(baseline, row, strict=True)}
-        cells, sharing = control_inputs(ws, self.contacts)
-        return Aggregates(
-            groups=tuple(groups_from_rows(ws, groups, len(self.mask_names), bool(indexes))),
-            baseline_counts=counts,
-            cells=cells,
-            sharing=sharing,
-        )
+class MatchFrame(MatchBits):
+    """The one-pass bits, read for `check`'s counts."""
 
     def activity(self) -> tuple[dict[str, RuleActivity], DataSpan]:
         """Every rule's in-window and before-effective counts, and the data's dates."""
@@ -150,8 +65,8 @@ class MatchFrame:
         for i, rule in enumerate(ws.rules):
             decision = ws.decision(rule.decision)
             window = window_expr(rule, decision)
-            exprs.append((_bit(i) & window).sum().alias(f"_w{i}"))
-            exprs.append((_bit(i) & _in(*before_range(decision.effective))).sum().alias(f"_b{i}"))
+            exprs.append((bit(i) & window).sum().alias(f"_w{i}"))
+            exprs.append((bit(i) & _in(*before_range(decision.effective))).sum().alias(f"_b{i}"))
         row = self.frame.select(exprs).row(0, named=True)
         activity = {
             rule.id: RuleActivity(int(row[f"_w{i}"] or 0), int(row[f"_b{i}"] or 0))
