@@ -81,8 +81,12 @@ def control_inputs(
         for i, b in baselines.items()
         if b is not None and b.control is not None
     }
+    has_reason = "reason" in lf.collect_schema().names()
+    family = (
+        pl.col("reason").str.split(".").list.first() if has_reason else pl.lit(None, pl.String)
+    ).alias("_family")
     flagged = lf.select(
-        "date", cell, *matches, *evidence.values(), *controls.values()
+        "date", cell, family, *matches, *evidence.values(), *controls.values()
     ).collect()
     names = [f"_r{i}" for i in range(len(ws.rules))]
     untouched = ~pl.any_horizontal([pl.col(n) for n in [*names, *(f"_e{i}" for i in evidence)]])
@@ -117,13 +121,18 @@ def control_inputs(
         name: daily(list(zip(per_day["date"], per_day[name], strict=True)))
         for name in ["_untouched", *(f"_c{i}" for i in controls)]
     }
+    families = _family_controls(flagged, untouched, daily, len(days))
     cells: dict[frozenset[int], Cell] = {}
     for value in sorted(per_cell.get_column("_cell").unique().to_list()):
         rows = per_cell.filter(pl.col("_cell") == value)
         members = decode_cell(ws, int(value))
-        # the control series of the first member rule with a control block, else the untouched
+        # the control series of the first member rule with a control block, else the
+        # untouched contacts of the cell's reason family, else all untouched contacts
         own = [i for i in sorted(members) if i in controls]
         control = control_cols[f"_c{own[0]}" if own else "_untouched"]
+        if not own:
+            main = _main_family(flagged, int(value))
+            control = families.get(main, control) if main is not None else control
         cells[members] = Cell(
             rules=members,
             series=DailySeries(
@@ -145,3 +154,46 @@ def control_inputs(
             if rid in sharing:
                 sharing[rid].update(h for h in hit if h != rid)
     return cells, {k: frozenset(v) for k, v in sharing.items()}
+
+
+FAMILY_SHARE = 0.8  # a cell this much of one reason family follows that family's untouched
+FAMILY_DAILY = 20  # ... when the family has this many untouched contacts a day on average
+
+
+def _main_family(flagged: pl.DataFrame, cell: int) -> str | None:
+    """The reason family (`billing` of `billing.late_fee`) of 80% or more of a cell's contacts."""
+    counts = (
+        flagged.lazy()
+        .filter(pl.col("_cell") == cell)
+        .group_by("_family")
+        .len()
+        .sort("len", descending=True)
+        .collect()
+    )
+    if counts.height == 0:
+        return None
+    top, n = counts.row(0)
+    total = int(counts["len"].sum())
+    return str(top) if top is not None and int(n) >= FAMILY_SHARE * total else None
+
+
+def _family_controls(
+    flagged: pl.DataFrame,
+    untouched: pl.Expr,
+    daily: Callable[[list[tuple[date, int]]], tuple[int, ...]],
+    n_days: int,
+) -> dict[str, tuple[int, ...]]:
+    """Untouched contacts per reason family and day, for families with enough of them."""
+    rows = (
+        flagged.lazy()
+        .filter(untouched & pl.col("_family").is_not_null())
+        .group_by("_family", "date")
+        .len()
+        .collect()
+    )
+    out = {}
+    for name in rows.get_column("_family").unique().to_list():
+        part = rows.filter(pl.col("_family") == name)
+        if int(part["len"].sum()) >= FAMILY_DAILY * n_days:
+            out[str(name)] = daily(list(zip(part["date"], part["len"], strict=True)))
+    return out
