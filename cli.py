@@ -445,7 +445,7 @@ def check(
 
 @app.command(
     epilog="[bold]Examples[/]\n\n"
-    "  chargeback explain CT00057501                 # the sample workspace\n\n"
+    "  chargeback explain CT00058836                 # the sample workspace\n\n"
     "  chargeback explain 48213 --workspace acme --format json",
 )
 def explain(

@@ -231,7 +231,18 @@ def explain_lines(doc: dict[str, Any]) -> list[str]:
         if not r["matched"]:
             continue
         base = r.get("baseline")
-        if base:
+        if base and base.get("method") == "control":
+            low, high = base["range"]
+            lines.append(
+                f"      control baseline: fit on {base['fit_days']} days, "
+                f"ratio {base['ratio']} to the control"
+            )
+            lines.append(
+                f"      {doc['period']}: A={base['A']}, expected {base['expected']}, "
+                f"X={base['X']}, {base['level']:.0%} range {low} - {high}"
+            )
+            lines += [f"      warning: {w}" for w in base["warnings"]]
+        elif base:
             lines.append(
                 f"      baseline: B={base['B']} in {base['lookback_days']} days "
                 f"(b={Decimal(base['b']):.4f}/day); {doc['period']}: A={base['A']}, "

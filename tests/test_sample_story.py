@@ -32,7 +32,7 @@ def test_committed_sample_data_is_what_the_story_generates(tmp_path: Path) -> No
 
 def test_the_story_keeps_written_types_and_resolves_names() -> None:
     by_name = {s.name: s for s in STREAMS}
-    assert len(by_name) == len(STREAMS) == 47
+    assert len(by_name) == len(STREAMS) == 48
     assert type(by_name["router-firmware"].decay_days) is int  # written 12
     assert type(by_name["outage"].decay_days) is float  # written 1.5
     assert all(type(w) is float for w in STORY.weekday)

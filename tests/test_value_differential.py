@@ -4,7 +4,10 @@ Two inputs:
 
 - the generated sample workspace (`chargeback sample DIR --contacts 4000 --seed 3`,
   timezone America/New_York as generated, Parquet contacts and orders). The engine
-  reads the Parquet files; the oracle reads a CSV copy of the same rows.
+  reads the Parquet files; the oracle reads a CSV copy of the same rows. The oracle
+  implements SPEC 4's flat baseline, not 4b's control fit, so the sample's
+  control-baseline rules get a flat baseline over the same lookback on both sides
+  (the control ledger has its own tests: test_control_ledger.py, test_control_truth.py).
 - a tiny hand-made workspace (timezone UTC, CSV contacts and orders) built around the
   boundaries of SPEC 7: a repeat exactly at the window, two contacts of a customer
   at the same instant, orders exactly at t0, t0 + h, t - 365 days and t, a saved
@@ -28,6 +31,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+import yaml
 from conftest import write_workspace
 from typer.testing import CliRunner
 from value_oracle import oracle_value
@@ -167,12 +171,27 @@ def parquet_to_csv(source: Path, target: Path) -> Path:
 # ------------------------------------------------------------------------ the sample
 
 
+def flat_baselines(rules: Path) -> None:
+    """Give every `baseline: {method: control}` rule a flat baseline over its lookback."""
+    for path in sorted(rules.rglob("*.yaml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        changed = False
+        for rule in doc.get("rules") or []:
+            baseline = rule.get("baseline")
+            if isinstance(baseline, dict) and baseline.get("method") == "control":
+                rule["baseline"] = {"lookback_days": baseline.get("lookback_days", 182)}
+                changed = True
+        if changed:
+            path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+
+
 def test_sample_workspace_matches_oracle(tmp_path: Path) -> None:
     ws = tmp_path / "sample"
     result = CliRunner().invoke(
         app, ["sample", str(ws), "--contacts", "4000", "--seed", "3"], catch_exceptions=False
     )
     assert result.exit_code == 0, result.output
+    flat_baselines(ws / "rules")  # the oracle's baseline is the flat one
     data = ws / "sample_data"
     contacts_csv = parquet_to_csv(data / "contacts.parquet", tmp_path / "contacts.csv")
     orders_csv = parquet_to_csv(data / "orders.parquet", tmp_path / "orders.csv")
