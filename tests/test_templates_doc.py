@@ -15,7 +15,8 @@
 
 The contexts (statements, summary and CS-value report) are built for the
 sample workspace, 2026-05, once per module, the way chargeback/documents/compose.py
-builds them.
+builds them; a statement and summary of a workspace with a control baseline
+(tests/test_control_ledger.py's world) add the keys only such a rule has.
 """
 
 from __future__ import annotations
@@ -31,13 +32,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from test_control_ledger import world
 from typer.testing import CliRunner
 
 from chargeback.documents.render import money
 from chargeback.documents.statements import Builder, _other_row
 from chargeback.documents.value_doc import ValueBuilder
 from chargeback.engine.evidence import gather
-from chargeback.report import ReportOptions
+from chargeback.report import ReportOptions, RunResult
 from chargeback.run import run_report
 from cli import app
 
@@ -45,7 +47,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "templates.md"
 PERIOD = "2026-05"
 DEPARTMENT = "billing"
-TEMPLATES = ("statement.html.j2", "summary.html.j2", "cs_value.html.j2")
+STATEMENT, SUMMARY = "statement.html.j2", "summary.html.j2"
+TEMPLATES = (STATEMENT, SUMMARY, "cs_value.html.j2")
 CS_VALUE = "cs_value.html.j2"
 
 # Objects that are `none` in the sample month; their keys are those of the row named.
@@ -56,6 +59,7 @@ OPTIONAL_OTHER_ROWS = ("other_lines", "by_cost_other", "by_net_other")
 class Contexts:
     by_template: dict[str, list[dict[str, Any]]]
     other_row: dict[str, Any]  # the shape of other_lines / by_cost_other / by_net_other
+    control: dict[str, list[dict[str, Any]]]  # statement and summary with a control baseline
 
     def statement(self, department_id: str) -> dict[str, Any]:
         found = [
@@ -67,11 +71,9 @@ class Contexts:
         return found[0]
 
 
-@pytest.fixture(scope="module")
-def contexts(tmp_path_factory: pytest.TempPathFactory) -> Contexts:
-    out = tmp_path_factory.mktemp("run")
-    # json (not csv alone) so that the run computes the CS value too
-    result = run_report(ReportOptions(formats=("json",), out=out, period=PERIOD))
+def build(options: ReportOptions) -> tuple[RunResult, dict[str, list[dict[str, Any]]]]:
+    """The run and its documents' contexts by template, as compose.py builds them."""
+    result = run_report(options)
     ws = result.workspace
     assert result.meta is not None
     assert result.value is not None
@@ -88,10 +90,24 @@ def contexts(tmp_path_factory: pytest.TempPathFactory) -> Contexts:
         context["title"] = doc.title  # added by documents/compose.py
         context["subject"] = doc.subject
         by_template.setdefault(doc.template, []).append(context)
+    return result, by_template
+
+
+@pytest.fixture(scope="module")
+def contexts(tmp_path_factory: pytest.TempPathFactory) -> Contexts:
+    out = tmp_path_factory.mktemp("run")
+    # json (not csv alone) so that the run computes the CS value too
+    result, by_template = build(ReportOptions(formats=("json",), out=out, period=PERIOD))
     assert set(by_template) == set(TEMPLATES)
     other = _other_row(result.ledger.lines_for(PERIOD)[:2], Decimal(1), "other decisions")
     assert other is not None
-    return Contexts(by_template, other)
+    root = tmp_path_factory.mktemp("control")
+    world(root / "ws")
+    _, control = build(
+        ReportOptions(workspace=root / "ws", formats=("json",), out=root / "out", period="2026-06")
+    )
+    assert any(line["range"] for c in control[STATEMENT] for line in c["lines"])
+    return Contexts(by_template, other, {t: control[t] for t in (STATEMENT, SUMMARY)})
 
 
 def key_paths(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -110,7 +126,8 @@ def key_paths(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
 def all_paths(contexts: Contexts) -> dict[str, set[str]]:
     """{template: every key path its contexts have}, the optional rows' keys included."""
     found: dict[str, set[str]] = {}
-    for template, items in contexts.by_template.items():
+    everything = [*contexts.by_template.items(), *contexts.control.items()]
+    for template, items in everything:
         paths = found.setdefault(template, set())
         for context in items:
             for path, _ in key_paths(context):

@@ -31,6 +31,10 @@ BAND_WINDOW = 'fill="#1f5fa8" fill-opacity="0.35"'
 EFFECTIVE = 'stroke="#b3261e" stroke-width="1.2" fill="none"'
 EFFECTIVE_TEXT = f'{FONT} fill="#b3261e" font-weight="bold"'
 BASELINE = 'stroke="#2d2d2d" stroke-width="1" stroke-dasharray="4 3" fill="none"'
+EXPECTED_COLOR = "#b85c00"  # a control baseline's E(t) ...
+EXPECTED_BAND_COLOR = "#f6dcbb"  # ... and its band as it looks on white, for legends
+EXPECTED = f'stroke="{EXPECTED_COLOR}" stroke-width="1.2" fill="none" stroke-linejoin="round"'
+EXPECTED_BAND = 'fill="#e08a1e" fill-opacity="0.3" stroke="none"'
 NOTE_TEXT = f'{FONT} fill="#2d2d2d"'
 PALETTE = (
     "#1f5fa8",
@@ -126,6 +130,40 @@ class Baseline:
     start: date  # drawn from here (the lookback's first day) to the chart's end
 
 
+@dataclass(frozen=True)
+class Expected:
+    """A control baseline's counterfactual (SPEC 4b): each day's E(t) and its band."""
+
+    label: str  # written at the line's end when a chart has several
+    days: dict[date, tuple[float, float, float]]  # day -> (expected, band low, band high)
+
+
+def _expected(
+    parts: list[str],
+    line: Expected,
+    days: list[date],
+    x: Callable[[date], float],
+    y: Callable[[float], float],
+    label_at: float | None,
+) -> None:
+    """The band as one filled path through the days' midpoints, then E(t) over it."""
+    drawn = [d for d in days if d in line.days]
+    if not drawn:
+        return
+    half = (x(drawn[0] + timedelta(days=1)) - x(drawn[0])) / 2
+    top = [f"{x(d) + half:.1f} {y(line.days[d][2]):.1f}" for d in drawn]
+    low = [f"{x(d) + half:.1f} {y(line.days[d][1]):.1f}" for d in reversed(drawn)]
+    parts.append(f'<path {EXPECTED_BAND} d="M{"L".join(top + low)}Z"/>')
+    mid = [f"{x(d) + half:.1f} {y(line.days[d][0]):.1f}" for d in drawn]
+    parts.append(f'<path {EXPECTED} d="M{"L".join(mid)}"/>')
+    if label_at is not None:
+        ly = y(line.days[drawn[-1]][0]) - 3
+        parts.append(
+            f'<text {NOTE_TEXT} x="{label_at}" y="{ly:.1f}" text-anchor="end">'
+            f"{esc(line.label)}</text>"
+        )
+
+
 def daily_chart(
     counts: dict[date, int],
     start: date,
@@ -136,13 +174,17 @@ def daily_chart(
     baselines: Sequence[Baseline] = (),
     width: int = 640,
     height: int = 150,
+    expected: Sequence[Expected] = (),
 ) -> Markup:
-    """Daily matched contacts from `start` to `end`, effective date and baselines marked."""
+    """Daily matched contacts from `start` to `end`, effective date and baselines marked;
+    a control baseline's expected line and band drawn over the counts."""
     left, right, top, bottom = 34, width - 6, 14, height - 22
     days = (end - start).days + 1
     values = [counts.get(start + timedelta(days=i), 0) for i in range(days)]
     levels = [float(b.daily) for b in baselines]
-    y_max = nice_ceiling(max([*values, *levels, 1]))
+    shown = [start + timedelta(days=i) for i in range(days)]
+    tops = [max(e.days[d][0], e.days[d][2]) for e in expected for d in shown if d in e.days]
+    y_max = nice_ceiling(max([*values, *levels, *tops, 1]))
     step = (right - left) / days
 
     def x(d: date) -> float:
@@ -175,6 +217,8 @@ def daily_chart(
         d.append(f"L{x0:.1f} {y(v):.1f}L{x0 + step:.1f} {y(v):.1f}")
     d.append(f"L{right} {bottom}Z")
     parts.append(f'<path {AREA} d="{"".join(d)}"/>')
+    for line in expected:
+        _expected(parts, line, shown, x, y, right if len(expected) > 1 else None)
     for b, level in zip(baselines, levels, strict=True):
         bx = x(max(b.start, start))
         by = y(level)

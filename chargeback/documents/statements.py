@@ -19,10 +19,17 @@ from chargeback.documents.charts import (
     PALETTE,
     REST,
     Baseline,
+    Expected,
     daily_chart,
     month_label,
     short_month,
     stacked_bars,
+)
+from chargeback.documents.control_doc import (
+    chart_legend,
+    control_method,
+    expected_lines,
+    line_range,
 )
 from chargeback.documents.ledger_files import lines_csv
 from chargeback.documents.wording import (
@@ -100,6 +107,7 @@ def _line_row(line: LedgerLine, whole: Decimal) -> dict[str, Any]:
         "collects": line.collects,
         "net_negative": line.net_negative,
         "costs_more_than_it_collects": line.costs_more_than_it_collects,
+        "range": line_range(line),
     }
 
 
@@ -184,6 +192,7 @@ class Builder:
         folded = [ln for ln in ranked if ln not in shown]
         evidenced = [ln for ln in ranked if ln.kind != "adjustment"]  # no contacts of their own
         number = statement_number(self.seed, period, department_id)
+        decisions = [self.decision_evidence(period, ln) for ln in evidenced[:TOP_EVIDENCE]]
         context = {
             **self.common(period),
             "kind": "statement",
@@ -199,7 +208,8 @@ class Builder:
                 _line_row(ln, cost) for ln in ranked if ln.costs_more_than_it_collects
             ],
             "other_lines": _other_row(folded, cost, "other decisions"),
-            "decisions": [self.decision_evidence(period, ln) for ln in evidenced[:TOP_EVIDENCE]],
+            "decisions": decisions,
+            "legend": chart_legend(decisions, ws),
             "more_evidence": max(0, len(evidenced) - TOP_EVIDENCE),
             "method": self.method(period, {ln.decision_id for ln in evidenced}),
             "adjustments": [_line_row(ln, cost) for ln in lines if ln.kind == "adjustment"],
@@ -222,6 +232,7 @@ class Builder:
         decision = ws.decision(line.decision_id)
         ev = self.evidence.lines.get((period, line.decision_id))
         rules = [r for r in ws.rules if r.decision == decision.id]
+        chart, expected, flat = self.chart(period, decision, rules)
         return {
             "decision_id": decision.id,
             "title": decision.title,
@@ -232,8 +243,11 @@ class Builder:
             "revenue": line.revenue,
             "net": line.net,
             "costs_more_than_it_collects": line.costs_more_than_it_collects,
+            "range": line_range(line),
             "matched": ev.matched if ev else 0,
-            "chart": self.chart(period, decision, rules),
+            "chart": chart,
+            "expected": bool(expected),
+            "baseline": flat,
             "reasons": _part_rows(ev.reasons, line.cost) if ev else [],
             "channels": _part_rows(ev.channels, line.cost) if ev else [],
             "examples": [
@@ -249,18 +263,23 @@ class Builder:
             "rules": [r.id for r in rules],
         }
 
-    def chart(self, period: str, decision: Decision, rules: list[Rule]) -> str:
+    def chart(
+        self, period: str, decision: Decision, rules: list[Rule]
+    ) -> tuple[str, list[Expected], bool]:
+        """The decision's daily chart, the expected lines it draws, and whether a flat baseline."""
         counts = self.evidence.daily.get(decision.id)
         first, last = self.evidence.first_date, self.evidence.last_date
         if not counts or first is None or last is None:
-            return ""
+            return "", [], False
         p0, p1 = month_bounds(period)
         end = min(p1, last)
-        lookback = max((r.baseline_lookback_days or 0 for r in rules), default=0)
-        start = decision.effective - timedelta(days=max(CHART_BEFORE_DAYS, lookback))
+        lookbacks = [
+            r.control.lookback_days if r.control else r.baseline_lookback_days or 0 for r in rules
+        ]
+        start = decision.effective - timedelta(days=max([CHART_BEFORE_DAYS, *lookbacks]))
         start = max(start, first, end - timedelta(days=CHART_MAX_DAYS - 1))
         if start > end:
-            return ""
+            return "", [], False
         windows = [window_bounds(r, decision) for r in rules]
         w0 = min(w[0] for w in windows)
         w1 = None if any(w[1] is None for w in windows) else max(w[1] for w in windows if w[1])
@@ -275,13 +294,17 @@ class Builder:
                         start=decision.effective - timedelta(days=rule.baseline_lookback_days),
                     )
                 )
-        return daily_chart(counts, start, end, decision.effective, (w0, w1), (p0, p1), baselines)
+        expected = expected_lines(self.ws, self.attribution, decision.id, start, end)
+        chart = daily_chart(
+            counts, start, end, decision.effective, (w0, w1), (p0, p1), baselines, expected=expected
+        )
+        return chart, expected, bool(baselines)
 
     def method(self, period: str, decision_ids: set[str]) -> dict[str, Any]:
         ws = self.ws
         costs = ws.costs
         rules = []
-        for rule in ws.rules:
+        for index, rule in enumerate(ws.rules):
             if rule.decision not in decision_ids:
                 continue
             decision = ws.decision(rule.decision)
@@ -314,6 +337,7 @@ class Builder:
                     "matched": matched,
                     "baseline": baseline,
                     "leaky": self.leaky.get(rule.id),
+                    "control": control_method(ws, self.attribution, index, period),
                 }
             )
         rates = [

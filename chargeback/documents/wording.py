@@ -14,8 +14,10 @@ from fractions import Fraction
 from typing import Any
 
 from chargeback.engine.dates import window_bounds
-from chargeback.engine.ledger import half_up
+from chargeback.engine.ledger import LedgerLine, half_up
 from chargeback.workspace.model import Decision, Match, Rule
+
+RANGE_DASH = "\u2013"  # the en dash between a range's low and high, as the templates print it
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,20 @@ def count(value: Fraction) -> str:
 
 def minutes(value: Fraction) -> str:
     return str(half_up(value, 2))
+
+
+def level_text(level: Decimal) -> str:
+    """A range's level as printed beside it: 0.8 -> '80%', 0.975 -> '97.5%'."""
+    return f"{(level * 100).normalize():f}%"
+
+
+def range_words(line: LedgerLine) -> str:
+    """A line's cost range (SPEC 4b) as e-mails print it, `80% range 1203.10 - 1588.42`
+    (an en dash between), money as the ledger prints it; empty for a line without one."""
+    if line.range is None:
+        return ""
+    level, _, (low, high) = line.range
+    return f"{level_text(level)} range {half_up(low, 2):.2f} {RANGE_DASH} {half_up(high, 2):.2f}"
 
 
 def rate(value: Decimal) -> str:

@@ -22,6 +22,7 @@ class Cell:
     rules: frozenset[int]
     series: DailySeries
     evidence: dict[int, tuple[int, ...]]  # rule index -> the cell's contacts with its evidence
+    family: str | None = None  # the reason family whose untouched contacts are its control
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,13 @@ from decimal import Decimal
 from fractions import Fraction
 
 from chargeback.engine.aggregates import Aggregates, Cell
-from chargeback.engine.control import ControlFit, Excess, excess_by_period, fit_control
+from chargeback.engine.control import (
+    ControlFit,
+    DailySeries,
+    Excess,
+    excess_by_period,
+    fit_control,
+)
 from chargeback.engine.dates import shift_day, window_bounds
 from chargeback.workspace.model import Workspace
 
@@ -42,6 +48,9 @@ class ControlResult:
     fit: ControlFit
     excess: dict[str, Excess]  # "YYYY-MM" when one set of windows is open all month, else
     level: Decimal  # "YYYY-MM|rule,rule" per set of open windows
+    series: DailySeries  # what the fit saw: a statement's chart draws E(t) and its band from it
+    seed: int  # the range's seed, so the chart's band is as deterministic as the range
+    family: str | None = None  # the reason family whose untouched contacts are the control
 
 
 @dataclass
@@ -132,7 +141,9 @@ def control_factors(ws: Workspace, aggregates: Aggregates) -> ControlFactors:
         level = max(levels)
         excess = excess_by_period(cell.series, fit, window_days, level=float(level),
                                   seed=_seed(cell))
-        out.results[members] = ControlResult(members, fit, excess, level)
+        out.results[members] = ControlResult(
+            members, fit, excess, level, cell.series, _seed(cell), cell.family
+        )
         for (period, open_rules), ks in by_open.items():
             got = excess[_key(period, open_rules, per_month[period] == 1)]
             if got.actual == 0:

@@ -130,9 +130,11 @@ def control_inputs(
         # untouched contacts of the cell's reason family, else all untouched contacts
         own = [i for i in sorted(members) if i in controls]
         control = control_cols[f"_c{own[0]}" if own else "_untouched"]
+        reason_family = None
         if not own:
             main = _main_family(flagged, int(value))
-            control = families.get(main, control) if main is not None else control
+            reason_family = main if main is not None and main in families else None
+            control = families[reason_family] if reason_family is not None else control
         cells[members] = Cell(
             rules=members,
             series=DailySeries(
@@ -145,6 +147,7 @@ def control_inputs(
                 for i in members
                 if i in evidence
             },
+            family=reason_family,
         )
     pairs = flagged.lazy().select(names).unique().collect()
     sharing: dict[str, set[str]] = {ws.rules[i].id: set() for i in indexes}

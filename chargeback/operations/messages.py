@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from email.message import EmailMessage
 from email.utils import formatdate
 
+from chargeback.documents.wording import range_words
 from chargeback.engine.ledger import LedgerLine
 from chargeback.report import RunResult
 
@@ -68,13 +70,16 @@ def _bodies(
     rows: list[tuple[str, str]],
     width: int,
     currency: str,
-    flagged: list[tuple[str, str, Decimal]],
+    flagged: list[tuple[str, str, Decimal, str]],
     tail: tuple[str, str],
+    ranged: Sequence[tuple[str, str, Decimal, str]] = (),
 ) -> tuple[str, str]:
     """The text and HTML body: a heading, a table of totals, the flagged decisions.
 
     `heading` and `tail` are (text, HTML) pairs, the HTML already escaped;
-    `flagged` holds (title, whose, net) for "costs more than it collects".
+    `flagged` holds (title, whose, net, range words) for "costs more than it
+    collects"; `ranged` (title, whose, cost, range words) the lines charged
+    against a control baseline (SPEC 4b), whose cost is an estimate with a range.
     """
     text = [heading[0], ""]
     text += [f"{label + ':':{width}} {value:>14} {currency}" for label, value in rows]
@@ -88,13 +93,32 @@ def _bodies(
         ],
         "</table>",
     ]
+    if ranged:
+        text += ["", "Charged over a control baseline (an estimate, with its range):"]
+        text += [
+            f"  - {title} ({whose}): {_m(cost)}, {words}" for title, whose, cost, words in ranged
+        ]
+        body.append(
+            "<p><b>Charged over a control baseline (an estimate, with its range):</b></p><ul>"
+        )
+        body += [
+            f"<li>{html.escape(title)} ({html.escape(whose)}): {_m(cost)}, "
+            f"{html.escape(words)}</li>"
+            for title, whose, cost, words in ranged
+        ]
+        body.append("</ul>")
     if flagged:
         text += ["", "Costs more in customer service than it collects:"]
-        text += [f"  - {title} ({whose}): net {_m(net)}" for title, whose, net in flagged]
+        text += [
+            f"  - {title} ({whose}): net {_m(net)}" + (f"; cost {words}" if words else "")
+            for title, whose, net, words in flagged
+        ]
         body.append("<p><b>Costs more in customer service than it collects:</b></p><ul>")
         body += [
-            f"<li>{html.escape(title)} ({html.escape(whose)}): net {_m(net)}</li>"
-            for title, whose, net in flagged
+            f"<li>{html.escape(title)} ({html.escape(whose)}): net {_m(net)}"
+            + (f"; cost {html.escape(words)}" if words else "")
+            + "</li>"
+            for title, whose, net, words in flagged
         ]
         body.append("</ul>")
     text += ["", tail[0], "", "-- chargeback"]
@@ -131,11 +155,16 @@ def statement_message(
         ],
         34,
         currency,
-        [(ln.title, ln.decision_id, ln.net) for ln in lines if ln.costs_more_than_it_collects],
+        [
+            (ln.title, ln.decision_id, ln.net, range_words(ln))
+            for ln in lines
+            if ln.costs_more_than_it_collects
+        ],
         (
             f"The statement is attached ({name}); its lines ride inside the PDF as CSV.",
             f"<p>The statement is attached ({html.escape(name)}).</p>",
         ),
+        [(ln.title, ln.decision_id, ln.cost, range_words(ln)) for ln in lines if ln.range],
     )
     return Outgoing(
         key=f"{period}/departments/{dept_id}",
@@ -174,7 +203,7 @@ def summary_message(
         ],
         22,
         currency,
-        [(ln.title, ln.department_id, ln.net) for ln in flagged],
+        [(ln.title, ln.department_id, ln.net, range_words(ln)) for ln in flagged],
         (f"The summary is attached ({name}).", ""),
     )
     figures = f"{cost:.2f}|{attributed:.2f}|" + "|".join(
