@@ -231,3 +231,24 @@ def test_an_excess_two_decisions_share_is_estimated_once_and_split_by_evidence(
     }  # every June contact of the cell carries the same two weights
     ratio = weights["late-fee"] / weights["paper-fee"]
     assert ratio == pytest.approx(june["late-fee"] / june["paper-fee"], rel=Decimal("0.001"))
+
+
+def test_a_range_wider_than_half_the_excess_is_a_run_warning(
+    run: tuple[Path, dict[str, int], dict[str, Any]],
+) -> None:
+    from dataclasses import replace
+
+    from chargeback.engine.attribute import _wide
+    from chargeback.engine.control import Excess
+    from chargeback.engine.polars_engine import aggregate
+    from chargeback.report import ReportOptions, Steps
+    from chargeback.run import prepare
+
+    root, _, _ = run
+    ws, loaded = prepare(ReportOptions(workspace=root / "ws"), Steps())
+    from chargeback.engine.attribute import attribute
+
+    (result,) = attribute(ws, aggregate(ws, loaded.frame)).control.values()
+    assert _wide(result) == []  # the real fit: a tight range
+    wide = replace(result, excess={"2026-07": Excess(100, 80.0, 20.0, 5.0, 40.0)})
+    assert _wide(wide) == ["the 80% range of the excess in 2026-07 is wider than +/-50% of it"]

@@ -185,12 +185,21 @@ def attribute(ws: Workspace, aggregates: Aggregates) -> Attribution:
         + [
             f"control baseline of {', '.join(repr(rules[i].id) for i in sorted(cell))}: {w}"
             for cell, res in control.results.items()
-            for w in res.fit.warnings
+            for w in [*res.fit.warnings, *_wide(res)]
         ],
         ranges=line_ranges,
         control=control.results,
         cell_factors=control.factor,
     )
+
+
+def _wide(result: ControlResult) -> list[str]:
+    """SPEC 4b: a range wider than +/-50% of its central excess, said per month."""
+    months = sorted({key[:7] for key, got in result.excess.items() if got.actual and got.wide})
+    return [
+        f"the {float(result.level):.0%} range of the excess in {m} is wider than +/-50% of it"
+        for m in months
+    ]
 
 
 def _amounts(
