@@ -14,6 +14,7 @@ import io
 import json
 import math
 import random
+import shutil
 import textwrap
 from datetime import date, timedelta
 from decimal import Decimal
@@ -252,3 +253,19 @@ def test_a_range_wider_than_half_the_excess_is_a_run_warning(
     assert _wide(result) == []  # the real fit: a tight range
     wide = replace(result, excess={"2026-07": Excess(100, 80.0, 20.0, 5.0, 40.0)})
     assert _wide(wide) == ["the 80% range of the excess in 2026-07 is wider than +/-50% of it"]
+
+
+def test_a_marker_rule_beside_a_control_rule_counts_inside_the_excess(
+    run: tuple[Path, dict[str, int], dict[str, Any]], tmp_path: Path
+) -> None:
+    """Issue 11: a plain rule of the same decision on the same contacts adds nothing."""
+    root, _, doc = run
+    marked = tmp_path / "ws"
+    shutil.copytree(root / "ws", marked)
+    rules = (marked / "rules" / "main.yaml").read_text()
+    rules += (
+        "  - {id: fee-marker, decision: fee, match: {reason: [billing.fee]}, window: {days: 61}}\n"
+    )
+    (marked / "rules" / "main.yaml").write_text(rules)
+    again = report(marked, tmp_path / "out")
+    assert fee_lines(again) == fee_lines(doc)

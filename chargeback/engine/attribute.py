@@ -23,7 +23,8 @@ Order of operations (SPEC section 4), the one place to read the algorithm:
  5. Overlap. With `overlap: priority`, only the matched rules of the highest
     priority among all rules the contact matches are kept. Under either
     policy, a decision's weight on a contact is the largest weight among its
-    kept rules.
+    kept rules; where one of them has a control baseline, among its control
+    rules only (a marker rule counts inside the excess, not on top of it).
  6. If a contact's decision weights add up to more than 1, each is divided by
     that sum, so no contact is charged more than once. Whatever weight is
     left (1 - the sum) belongs to the unattributed line.
@@ -42,6 +43,7 @@ exact (fractions.Fraction), never binary float.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -226,6 +228,18 @@ def _amounts(
     return dict(lines)
 
 
+def counted(ws: Workspace, kept: Iterable[int]) -> list[int]:
+    """The kept rules whose weight counts: where a decision's control rule matches a
+    contact, its other rules (markers) count inside that excess, not on top of it."""
+    kept = sorted(kept)
+    controlled = {ws.rules[i].decision for i in kept if ws.rules[i].control is not None}
+    return [
+        i
+        for i in kept
+        if ws.rules[i].control is not None or ws.rules[i].decision not in controlled
+    ]
+
+
 def decision_weights(
     ws: Workspace,
     matched: frozenset[int],
@@ -240,7 +254,7 @@ def decision_weights(
         top = max(rules[i].priority for i in kept)
         kept = [i for i in kept if rules[i].priority == top]
     weights: dict[str, Fraction] = {}
-    for i in kept:
+    for i in counted(ws, kept):
         rule = rules[i]
         w = Fraction(rule.share) * factors.of(ws, i, period, matched, cell)
         if rule.decision not in weights or w > weights[rule.decision]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from chargeback.engine.attribute import Attribution, decision_weights, rule_factors
+from chargeback.engine.attribute import Attribution, counted, decision_weights, rule_factors
 from chargeback.engine.compile import conditions, window_expr, with_text_lower
 from chargeback.engine.control_factor import excess_for
 from chargeback.engine.costing import US_PER_MINUTE, GroupCoster
@@ -165,7 +165,7 @@ def explain(
         rules_doc.append(doc)
     weights = decision_weights(ws, matched_set, period, factors, cell) if matched else {}
     raw: dict[str, Fraction] = {}
-    for i in sorted(kept):
+    for i in counted(ws, kept):
         w = Fraction(ws.rules[i].share) * factors.of(ws, i, period, matched_set, cell)
         raw[ws.rules[i].decision] = max(raw.get(ws.rules[i].decision, Fraction(0)), w)
     rest = 1 - sum(weights.values(), Fraction(0))
