@@ -13,6 +13,7 @@ import io
 import json
 from pathlib import Path
 
+from conftest import write_workspace
 from typer.testing import CliRunner
 
 from cli import app
@@ -265,3 +266,28 @@ def test_journal_refuses_format_specs_and_departments_without_a_cost_center(
     (bare / "rules" / "all.yaml").write_text(RULES.replace(", cost_center: CC-1", ""))
     code, output = cb(bare, "journal", "--period", "2026-04")
     assert code == 1 and "'billing' has no cost_center" in output
+
+
+def test_a_closed_month_with_thirds_of_a_contact_posts_no_phantom_adjustment(
+    tmp_path: Path,
+) -> None:
+    """Frozen figures keep 9 decimals: unchanged data must compare equal to them."""
+    rules = """
+    decisions:
+      - {id: a, title: A, kind: fee, department: billing, effective: 2026-03-01}
+      - {id: b, title: B, kind: fee, department: billing, effective: 2026-03-01}
+      - {id: c, title: C, kind: fee, department: product, effective: 2026-03-01}
+    rules:
+      - {id: ra, decision: a, match: {reason: [x]}}
+      - {id: rb, decision: b, match: {reason: [x]}}
+      - {id: rc, decision: c, match: {reason: [x]}}
+    """
+    contacts = "contact_id,started_at,channel,reason\n1,2026-03-02,phone,x\n2,2026-04-02,phone,x\n"
+    ws = write_workspace(tmp_path / "ws", rules, contacts)
+    out = str(tmp_path / "out")
+    base = ["--workspace", str(ws), "--out", out]
+    assert runner.invoke(app, ["close", "--period", "2026-03", *base]).exit_code == 0
+    result = runner.invoke(app, ["report", "--format", "csv", *base])
+    assert result.exit_code == 0, result.output
+    assert "would change closed" not in result.output
+    assert "adjustment" not in (tmp_path / "out" / "ledger.csv").read_text()

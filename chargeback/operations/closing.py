@@ -72,6 +72,11 @@ def _exact(value: Fraction) -> str:
     return str(half_up(value, 9))
 
 
+def _stored(value: Fraction) -> Fraction:
+    """A figure as a closed month keeps it (9 decimals), for comparing with one."""
+    return _fraction(_exact(value))
+
+
 def _row(line: LedgerLine) -> dict[str, Any]:
     return {
         **line_values(line),
@@ -271,9 +276,15 @@ def serve_closed(result: RunResult, open_periods_default: bool) -> Served:
         for key in sorted(set(before) | set(now)):
             old, new = before.get(key), now.get(key)
             got = posted.get(key, [Fraction(0), Fraction(0), Decimal(0), Decimal(0)])
-            d_contacts = (new.contacts if new else 0) - (old.contacts if old else 0) - got[0]
+            # the frozen figures were kept to 9 decimals (_exact): compare like with like,
+            # or a weight of 1/3 would post a phantom adjustment of 0.000000000333
+            d_contacts = (
+                (_stored(new.contacts) if new else 0) - (old.contacts if old else 0) - got[0]
+            )
             d_minutes = (
-                (new.handle_minutes if new else 0) - (old.handle_minutes if old else 0) - got[1]
+                (_stored(new.handle_minutes) if new else 0)
+                - (old.handle_minutes if old else 0)
+                - got[1]
             )
             d_cost = (new.cost if new else Decimal(0)) - (old.cost if old else Decimal(0)) - got[2]
             d_revenue = (
