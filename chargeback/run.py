@@ -156,6 +156,13 @@ def contacts_for(opts: ReportOptions, ws: Workspace, wanted: set[str], steps: St
         )
 
 
+def refuse_unpriced(ws: Workspace, contacts_by_channel: dict[str, int]) -> None:
+    """SPEC 3: no contact is priced 0 by omission; report, diff and explain stop here."""
+    unpriced = unpriced_channels(ws.costs, contacts_by_channel)
+    if unpriced:
+        raise WorkspaceError(unpriced)
+
+
 def field_problems(ws: Workspace, loaded: Loaded) -> list[Problem]:
     """Why a rule's `fields` column cannot be matched (SPEC 4: a workspace error)."""
     problems: list[Problem] = []
@@ -291,9 +298,7 @@ def run_explain(opts: ReportOptions, contact_id: str, steps: Steps | None = None
     ws, loaded = prepare(opts, steps, review=True)
     frame = loaded.frame
     channels = frame.group_by("channel").len().iter_rows()
-    unpriced = unpriced_channels(ws.costs, {str(ch): int(n) for ch, n in channels})
-    if unpriced:  # report refuses them: explain must not show a charge of 0
-        raise WorkspaceError(unpriced)
+    refuse_unpriced(ws, {str(ch): int(n) for ch, n in channels})  # as report does
     month = frame.filter(pl.col("contact_id") == contact_id).get_column("period").to_list()
     with steps.step("Attributing contacts"):  # the contact's month is all it needs
         attribution = attribute(ws, aggregate(ws, frame, set(month)))
@@ -308,9 +313,7 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
     periods = select_periods(opts, loaded)
     with steps.step("Attributing contacts"):
         aggregates = aggregate(ws, loaded.frame)
-        unpriced = unpriced_channels(ws.costs, aggregates.contacts_by_channel())
-        if unpriced:
-            raise WorkspaceError(unpriced)
+        refuse_unpriced(ws, aggregates.contacts_by_channel())
         attribution = attribute(ws, aggregates)
         ledger = build_ledger(ws, attribution, periods)
     out_dir = output_dir(opts, ws)
@@ -390,9 +393,7 @@ def run_diff(
             with steps.step("Attributing contacts"):
                 for ws, ld in pairs:
                     aggregates = aggregate(ws, ld.frame)
-                    unpriced = unpriced_channels(ws.costs, aggregates.contacts_by_channel())
-                    if unpriced:
-                        raise WorkspaceError(unpriced)
+                    refuse_unpriced(ws, aggregates.contacts_by_channel())
                     attribution = attribute(ws, aggregates)
                     ledgers.append(build_ledger(ws, attribution, periods))
                     warnings.append(attribution.warnings + _column_warnings(ws, ld))
