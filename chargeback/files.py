@@ -25,34 +25,61 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def made_folders(folder: Path) -> list[Path]:
+    """Create folder (and parents); return the ones this call created, deepest first."""
+    missing: list[Path] = []
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def remove_folders(folders: list[Path]) -> None:
+    """Undo made_folders where the folders are still empty (a failed run leaves no trace)."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def write_error(exc: OSError, out_dir: Path) -> ChargebackError:
+    reason = exc.strerror or str(exc)
+    where = Path(exc.filename) if isinstance(exc.filename, str) else out_dir
+    return ChargebackError(Problem(f"cannot write: {reason}", where))
+
+
 @contextmanager
 def staged(out_dir: Path) -> Iterator[dict[str, str | bytes]]:
-    """Collect {relative name: text or bytes}; write temps, then rename all into place."""
+    """Collect {relative name: text or bytes}; write temps, then rename all into place.
+
+    A temp is named before it is opened, so a write that fails half-way (a full
+    disk) is removed with the others, and so are the folders this run created.
+    """
     files: dict[str, str | bytes] = {}
     yield files
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ChargebackError(
-            Problem(f"cannot create output folder: {exc.strerror}", out_dir)
-        ) from None
+    created: list[Path] = []
     temps: list[tuple[Path, Path]] = []
     try:
+        created = made_folders(out_dir)
         for name, content in files.items():
             final = out_dir / name
-            final.parent.mkdir(parents=True, exist_ok=True)
+            created[:0] = made_folders(final.parent)
             temp = final.parent / f".{final.name}.tmp-{os.getpid()}"
+            temps.append((temp, final))
             if isinstance(content, bytes):
                 temp.write_bytes(content)
             else:
                 temp.write_text(content, encoding="utf-8", newline="")
-            temps.append((temp, final))
         for temp, final in temps:
             os.replace(temp, final)
     except OSError as exc:
         for temp, _ in temps:
             temp.unlink(missing_ok=True)
-        raise ChargebackError(Problem(f"cannot write: {exc.strerror}", out_dir)) from None
+        remove_folders(created)
+        raise write_error(exc, out_dir) from None
 
 
 def write_files(out_dir: Path, files: dict[str, str | bytes]) -> None:

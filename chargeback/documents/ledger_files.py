@@ -6,7 +6,6 @@ failed run leaves none of them half-written.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from chargeback import __version__
+from chargeback.csvwrite import csv_text, frame_csv
 from chargeback.engine.drilldown import contact_attributions
 from chargeback.engine.ledger import Ledger, LedgerLine, half_up
 from chargeback.engine.value import ValueReport
@@ -54,12 +54,8 @@ def line_values(line: LedgerLine) -> dict[str, str]:
 
 def lines_csv(lines: Iterable[LedgerLine]) -> str:
     """Ledger lines in ledger.csv's columns (also the statements' attachments)."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=LEDGER_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for line in lines:
-        writer.writerow(line_values(line))
-    return buf.getvalue()
+    rows = (line_values(line) for line in lines)
+    return csv_text(LEDGER_COLUMNS, ([row[c] for c in LEDGER_COLUMNS] for row in rows))
 
 
 def ledger_csv(ledger: Ledger) -> str:
@@ -195,9 +191,9 @@ def write_outputs(
             doc = value_json(result.value, result.workspace, meta)
             files["cs_value.json"] = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
         if result.loaded.rejected is not None:
-            files["rejected.csv"] = result.loaded.rejected.write_csv()
+            files["rejected.csv"] = frame_csv(result.loaded.rejected)
         if result.orders is not None and result.orders.rejected is not None:
-            files["rejected_orders.csv"] = result.orders.rejected.write_csv()
+            files["rejected_orders.csv"] = frame_csv(result.orders.rejected)
         files.update(documents or {})
     for name, loaded in (("rejected.csv", result.loaded), ("rejected_orders.csv", result.orders)):
         stale = out / name

@@ -3,6 +3,10 @@
 - Jinja runs with autoescape on and StrictUndefined: data that looks like HTML
   stays text, and a template naming a value that does not exist fails loudly
   instead of printing a blank where a number should be.
+- Templates are untrusted code (`--templates` takes any folder): they render in
+  Jinja's immutable sandbox, which refuses `__class__`-style attribute walks and
+  changes to the data, with `*` and `**` bounded so `{{ 9**9**9 }}` or
+  `{{ 'x' * 10**9 }}` is an error, not a hung run or a full memory.
 - WeasyPrint gets a URL fetcher that reads files inside the template folders
   and inline `data:` URLs only; anything else (http, https, ftp, a file
   elsewhere) is refused, so rendering never touches the network.
@@ -29,6 +33,8 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 import jinja2
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from chargeback.errors import ChargebackError, Problem
 
@@ -48,8 +54,37 @@ def money(value: Decimal | int | str) -> str:
     return f"{amount:.2f}"
 
 
+MAX_POWER_BITS = 4096  # how large a number `**` may make
+MAX_REPEAT = 100_000  # items or characters `*` may make
+
+
+class Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja's sandbox, with the two operators that can exhaust a machine bounded."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if (
+            operator == "**"
+            and isinstance(left, int)
+            and isinstance(right, int)
+            and abs(left) > 1
+            and right * abs(left).bit_length() > MAX_POWER_BITS
+        ):
+            raise SecurityError(f"a template's power may have at most {MAX_POWER_BITS} bits")
+        if operator == "*":
+            sized, count = (left, right) if isinstance(right, int) else (right, left)
+            if (
+                isinstance(sized, str | list | tuple)
+                and isinstance(count, int)
+                and len(sized) * count > MAX_REPEAT
+            ):
+                raise SecurityError(f"a template may repeat at most {MAX_REPEAT:,} items")
+        return super().call_binop(context, operator, left, right)
+
+
 def environment(template_dirs: Sequence[Path]) -> jinja2.Environment:
-    env = jinja2.Environment(
+    env = Sandbox(
         loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(d)) for d in template_dirs]),
         autoescape=True,
         undefined=jinja2.StrictUndefined,

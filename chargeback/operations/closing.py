@@ -37,6 +37,7 @@ from chargeback.engine.ledger import (
 )
 from chargeback.errors import ChargebackError, Problem
 from chargeback.files import sha256_file
+from chargeback.operations.seal import check_seal, recorded_seals, write_seal
 from chargeback.report import Frozen, RunResult, Served
 
 CLOSED = "closed"
@@ -88,12 +89,26 @@ def _row(line: LedgerLine) -> dict[str, Any]:
     }
 
 
-def closed_periods(out_dir: Path) -> dict[str, Frozen]:
+def closed_periods(
+    out_dir: Path, notes: list[str] | None = None, *, verify: bool = True
+) -> dict[str, Frozen]:
+    """The closed months under out_dir, each checked against its seal (seal.py).
+
+    `notes` collects warnings (a month closed before seals existed); reopen
+    reads without verifying, since reopening is how a damaged month is mended.
+    """
     found: dict[str, Frozen] = {}
     root = out_dir / CLOSED
     if not root.is_dir():
         return found
+    seals = recorded_seals(root) if verify else {}
     for manifest in sorted(root.glob("*/manifest.json")):
+        if verify:
+            note = check_seal(
+                manifest.parent, manifest.parent.name, seals.get(manifest.parent.name)
+            )
+            if note and notes is not None:
+                notes.append(note)
         try:
             data = json.loads(manifest.read_text(encoding="utf-8"))
             s = data["summary"]
@@ -180,8 +195,12 @@ def freeze(result: RunResult) -> Frozen:
     (staging / "manifest.json").write_text(
         json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
+    seal = write_seal(staging)
     os.replace(staging, target)
-    _history(out, {"action": "close", "period": period, "fingerprint": manifest["fingerprint"]})
+    _history(
+        out,
+        {"action": "close", "period": period, "fingerprint": manifest["fingerprint"], "seal": seal},
+    )
     return closed_periods(out)[period]
 
 
@@ -192,7 +211,7 @@ def reopen(out_dir: Path, period: str) -> Path:
         raise ChargebackError(Problem(f"{period} is not closed", out_dir / CLOSED))
     carriers = [
         p
-        for p, frozen in closed_periods(out_dir).items()
+        for p, frozen in closed_periods(out_dir, verify=False).items()
         if p > period
         and any(ln.decision_id.startswith(f"{ADJUSTMENT}-{period}:") for ln in frozen.lines)
     ]
@@ -217,8 +236,8 @@ def reopen(out_dir: Path, period: str) -> Path:
 
 def serve_closed(result: RunResult, open_periods_default: bool) -> Served:
     """Put frozen figures in place of P's, and post any difference as adjustments."""
-    closed = closed_periods(result.out_dir)
     served = Served(frozen={}, documents={}, warnings=[])
+    closed = closed_periods(result.out_dir, served.warnings)
     if not closed:
         return served
     ws = result.workspace

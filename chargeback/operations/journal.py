@@ -1,7 +1,8 @@
 """A general-ledger journal for one month, laid out for the company's ERP import.
 
-Values are written as they are (an ERP import is not a spreadsheet: no
-formula-guard quotes are added), quoted by the csv module where needed.
+Written through chargeback.csvwrite like every CSV: figures stay plain
+numbers (-3080.24), and a memo or name that would read as a spreadsheet formula
+gets a leading apostrophe, because finance opens this file in a spreadsheet too.
 
 Each department's charge (its ledger lines, prior-period adjustments
 included) is debited to its cost center; the total is credited to the service
@@ -13,12 +14,11 @@ figures, like every other output.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from chargeback.csvwrite import csv_text
 from chargeback.engine.dates import month_bounds
 from chargeback.engine.ledger import UNATTRIBUTED, Ledger
 from chargeback.errors import Problem, WorkspaceError
@@ -103,9 +103,7 @@ def journal_csv(ws: Workspace, ledger: Ledger, period: str) -> tuple[str, dict[s
     day = month_bounds(period)[1]  # booked on the month's last day
     lines = journal_lines(ws, ledger, period)
     columns = settings.columns or DEFAULT_COLUMNS
-    buf = io.StringIO()
-    writer = csv.writer(buf, delimiter=DELIMITERS[settings.delimiter], lineterminator="\n")
-    writer.writerow([header for header, _ in columns])
+    rows: list[list[str]] = []
     debit_total = credit_total = Decimal("0.00")
     for number, line in enumerate(lines, 1):
         debit = line.amount if line.amount > 0 else Decimal("0.00")
@@ -127,9 +125,10 @@ def journal_csv(ws: Workspace, ledger: Ledger, period: str) -> tuple[str, dict[s
             "currency": ledger.currency,
             "memo": line.memo,
         }
-        writer.writerow([template.format(**values) for _, template in columns])
+        rows.append([template.format(**values) for _, template in columns])
+    text = csv_text([header for header, _ in columns], rows, DELIMITERS[settings.delimiter])
     assert debit_total == credit_total, "a journal must balance"
-    return buf.getvalue(), {
+    return text, {
         "lines": len(lines),
         "debit": debit_total,
         "credit": credit_total,

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from chargeback.errors import ChargebackError, Problem
+from chargeback.files import made_folders, remove_folders
 
 LOCK_NAME = ".chargeback.lock"
 
@@ -25,13 +26,18 @@ def locked(out_dir: Path) -> Iterator[None]:
     except ImportError:  # not POSIX: no lock, as before
         yield
         return
+    created: list[Path] = []
+    lock_path = out_dir / LOCK_NAME
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        handle = open(out_dir / LOCK_NAME, "a+")  # noqa: SIM115 (held for the whole run)
+        created = made_folders(out_dir)
+        had_lock = lock_path.exists()
+        handle = open(lock_path, "a+")  # noqa: SIM115 (held for the whole run)
     except OSError as exc:
+        remove_folders(created)
         raise ChargebackError(
             Problem(f"cannot create output folder: {exc.strerror}", out_dir)
         ) from None
+    ok = False
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -51,7 +57,12 @@ def locked(out_dir: Path) -> Iterator[None]:
         handle.flush()
         try:
             yield
+            ok = True
         finally:
+            if not ok and not had_lock:  # a failed run leaves the folder as it found it
+                lock_path.unlink(missing_ok=True)
             fcntl.flock(handle, fcntl.LOCK_UN)
     finally:
         handle.close()
+        if not ok:
+            remove_folders(created)
