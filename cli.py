@@ -22,6 +22,7 @@ from chargeback.console import (
     OutOption,
     PdfVariantOption,
     PeriodOption,
+    SafeGroup,
     TemplatesOption,
     TextOrJson,
     ToOption,
@@ -66,6 +67,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
+    cls=SafeGroup,
 )
 
 def version_callback(value: bool) -> None:
@@ -375,13 +377,18 @@ def journal(
 )
 def sample(
     dest: Annotated[Path, typer.Argument(help="Folder to write the workspace into.")],
-    contacts: Annotated[int, typer.Option(min=1, help="How many contacts.")] = 150_000,
+    contacts: Annotated[
+        int, typer.Option(min=1, max=20_000_000, help="How many contacts.")
+    ] = 150_000,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 7,
 ) -> None:
     """Write the sample workspace with freshly generated, deterministic data."""
     from chargeback.sample.generate import generate_sample
 
-    counts = generate_sample(dest, contacts=contacts, seed=seed)
+    try:
+        counts = generate_sample(dest, contacts=contacts, seed=seed)
+    except ChargebackError as exc:
+        raise fail(exc) from None
     out.print(
         f"Wrote a sample workspace to {display_path(dest)}: "
         + ", ".join(f"{v:,} {k}" for k, v in counts.items())

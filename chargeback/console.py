@@ -7,16 +7,18 @@ here, so the app stays a thin shell. Nothing below run.py imports this module.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
-from chargeback.errors import ChargebackError, UsageError
+from chargeback.errors import ChargebackError, Problem, UsageError
 from chargeback.report import Steps
 
 # Piped or cron output has no terminal width to fit: use a wide one so ids are never cut.
@@ -128,3 +130,43 @@ def print_json(doc: object) -> None:
     """Exactly one JSON document on stdout (SPEC 9): no rich wrapping, no markup."""
     sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     sys.stdout.flush()
+
+
+class SafeGroup(TyperGroup):
+    """The last net under every command: whatever slips past the edge's checks ends
+    as a message and exit code 1, never a traceback (CHARGEBACK_DEBUG=1 shows it).
+
+    Commands turn known problems into located errors themselves (fail above);
+    this only catches what nobody foresaw, and says so.
+    """
+
+    def invoke(self, ctx: Any) -> Any:  # typer's own (vendored) click Context
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException, SystemExit):
+            raise  # usage errors and clean exits keep click's handling
+        except ChargebackError as exc:
+            raise fail(exc) from None
+        except KeyboardInterrupt:
+            err.print("interrupted; nothing was written.")
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            if os.environ.get("CHARGEBACK_DEBUG"):
+                raise
+            raise fail(ChargebackError(unexpected(exc))) from None
+
+
+def unexpected(exc: BaseException) -> Problem:
+    """An exception no check caught, said as plainly as it can be."""
+    if isinstance(exc, OSError):
+        where = exc.filename if isinstance(exc.filename, str) else None
+        return Problem(f"cannot read or write: {exc.strerror or exc}", where)
+    if isinstance(exc, MemoryError):
+        return Problem("out of memory: the input is too large for this machine")
+    if isinstance(exc, RecursionError):
+        return Problem("the input is nested too deeply to read")
+    return Problem(
+        f"unexpected internal error ({type(exc).__name__}: {str(exc)[:300]}). This is a bug in "
+        "chargeback: please report it with the command you ran (CHARGEBACK_DEBUG=1 shows "
+        "the traceback)"
+    )

@@ -75,11 +75,13 @@ def staged(out_dir: Path) -> Iterator[dict[str, str | bytes]]:
                 temp.write_text(content, encoding="utf-8", newline="")
         for temp, final in temps:
             os.replace(temp, final)
-    except OSError as exc:
+    except BaseException as exc:  # a full disk, or anything else: leave no trace
         for temp, _ in temps:
             temp.unlink(missing_ok=True)
         remove_folders(created)
-        raise write_error(exc, out_dir) from None
+        if isinstance(exc, OSError):
+            raise write_error(exc, out_dir) from None
+        raise
 
 
 def write_files(out_dir: Path, files: dict[str, str | bytes]) -> None:

@@ -27,6 +27,7 @@ Why it is built this way:
 from __future__ import annotations
 
 import math
+import os
 import shutil
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -36,6 +37,8 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import yaml
 
+from chargeback.errors import ChargebackError, Problem
+from chargeback.files import made_folders, remove_folders
 from chargeback.resources import sample_workspace
 from chargeback.sample.rand import (
     allocate,
@@ -414,7 +417,35 @@ def generate_sample(dest: Path, contacts: int = 150_000, seed: int = 7) -> dict[
     if contacts < 0:
         raise ValueError(f"contacts must be >= 0 (got {contacts})")
     dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
+    if dest.is_file() or dest.is_symlink() or (dest.is_dir() and any(dest.iterdir())):
+        raise ChargebackError(
+            Problem("already exists and is not an empty folder: choose a new folder", dest)
+        )
+    # Built beside dest and renamed into place: an interrupted or failed run
+    # (a full disk) leaves no half a workspace behind.
+    parent = dest.absolute().parent
+    staging = parent / f".{dest.name}.tmp-{os.getpid()}"
+    try:
+        created = made_folders(parent)
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        try:
+            counts = _generate_into(staging, contacts, seed)
+            if dest.is_dir():
+                dest.rmdir()  # empty, checked above
+            os.replace(staging, dest)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            remove_folders(created)
+            raise
+    except OSError as exc:
+        raise ChargebackError(
+            Problem(f"cannot write the sample: {exc.strerror or exc}", dest)
+        ) from None
+    return counts
+
+
+def _generate_into(dest: Path, contacts: int, seed: int) -> dict[str, int]:
     rule_files = _copy_workspace(dest)
     table, customers = build_contacts(contacts, seed)
     orders = build_orders(table, customers, seed)
