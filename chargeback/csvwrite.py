@@ -13,13 +13,11 @@ statement's attachment or journal.csv, and never runs. The rule:
 
 Reading such a cell back: drop one leading apostrophe when the character after
 it (past any spaces) is one of the trigger characters. `read_cell` does that.
-Quoting (commas, quotes, line breaks inside a cell) is the csv module's, per RFC 4180.
+Cells holding the delimiter, a quote or a line break are quoted per RFC 4180.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Iterable, Sequence
 
@@ -46,15 +44,22 @@ def read_cell(text: str) -> str:
     return text
 
 
+def _quoted(cell: str, delimiter: str) -> str:
+    """RFC 4180 quoting. (Python 3.11's csv module leaves a lone CR unquoted when
+    lines end in LF, which splits a row for every reader: hence our own.)"""
+    if delimiter in cell or any(ch in cell for ch in '"\r\n'):
+        return '"' + cell.replace('"', '""') + '"'
+    return cell
+
+
 def csv_text(
     header: Sequence[str], rows: Iterable[Sequence[object]], delimiter: str = ","
 ) -> str:
     """A whole CSV file's text: header and rows, every cell through safe_cell."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
-    writer.writerow([safe_cell(h) for h in header])
-    writer.writerows([safe_cell(v) for v in row] for row in rows)
-    return buf.getvalue()
+    lines = [header, *rows]
+    return "".join(
+        delimiter.join(_quoted(safe_cell(v), delimiter) for v in row) + "\n" for row in lines
+    )
 
 
 def frame_csv(frame: pl.DataFrame) -> str:

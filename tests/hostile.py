@@ -96,7 +96,7 @@ def assert_refused(
     untouched: tuple[Path, dict[str, bytes]] | None = None,
 ) -> None:
     """The run refused cleanly: exit code, no traceback, the place named, nothing written."""
-    text = result.output + (result.stderr if result.stderr_bytes is not None else "")
+    text = result.output  # stdout and stderr, as a terminal shows them
     assert result.exit_code == code, f"exit {result.exit_code}, wanted {code}:\n{text}"
     assert result.exception is None or isinstance(result.exception, SystemExit), (
         f"crashed with {result.exception!r}:\n{text}"

@@ -26,6 +26,7 @@ Why it is built this way:
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import shutil
@@ -401,9 +402,11 @@ def _count_items(files: Sequence[Path]) -> dict[str, int]:
 
 def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
     """zstd, fixed row groups and no wall-clock metadata: same input, same bytes."""
+    buf = io.BytesIO()  # written by Python, so a full disk is an OSError like any other
     frame.write_parquet(
-        path, compression="zstd", compression_level=9, statistics=True, row_group_size=250_000
+        buf, compression="zstd", compression_level=9, statistics=True, row_group_size=250_000
     )
+    path.write_bytes(buf.getvalue())
 
 
 def generate_sample(dest: Path, contacts: int = 150_000, seed: int = 7) -> dict[str, int]:
