@@ -503,6 +503,7 @@ def test_line_breaks_in_names_do_not_reach_the_headers(ws: Path, smtp: tuple[Han
         rules.read_text().replace("name: Product,", 'name: "Product\\nBcc: x@evil.example",')
     )
     code, output = send(ws, port)
-    assert code == 0, output
-    assert all(envelope[1] != ["x@evil.example"] for envelope in handler.envelopes)
-    assert any("Product Bcc: x@evil.example" in m["Subject"] for m in handler.messages)
+    # refused where it is written (issue 12): a name is one line of text
+    assert code == 1, output
+    assert "org.yaml:" in output and "Traceback" not in output
+    assert handler.envelopes == []

@@ -17,21 +17,38 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chargeback.errors import Problem
+from chargeback.workspace.limits import (
+    MAX_DATE,
+    MAX_DAYS,
+    MAX_ID,
+    MAX_PRIORITY,
+    MAX_REGEX,
+    MAX_TEXT,
+    MIN_DATE,
+    address_problem,
+    bad_char,
+    clean_message,
+    money_problem,
+    shown,
+)
 from chargeback.workspace.model import Place
-from chargeback.workspace.yamlio import YList, YMap
+from chargeback.workspace.yamlio import DateText, YList, YMap
 
-ID_PATTERN = re.compile(r"^[a-z0-9_-]+$")
-DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-MONTH_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+ID_PATTERN = re.compile(r"[a-z0-9_-]+")  # always fullmatch: "$" would let a final newline in
+DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
+MONTH_PATTERN = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 T = TypeVar("T")
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:
     """A ` (did you mean 'x'?)` hint for typos, or ''."""
+    if len(str(word)) > 100:  # no word a user meant is that long
+        return ""
     close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
@@ -44,7 +61,7 @@ class Collector:
 
     def add(self, path: Path | None, line: int | None, message: str) -> None:
         """Record one problem; the loader sorts them by file and line at the end."""
-        self.problems.append(Problem(message, path, line))
+        self.problems.append(Problem(clean_message(message), path, line))
 
 
 @dataclass
@@ -76,7 +93,7 @@ class Item:
         allowed = tuple(allowed)
         for key in self.node:
             if key not in allowed:
-                self.error(key, f"unknown key '{key}'{suggest(str(key), allowed)}")
+                self.error(key, f"unknown key '{shown(key)}'{suggest(str(key), allowed)}")
 
     def get(self, key: str, conv: Callable[[Any], T], default: T, required: bool = False) -> T:
         """`key` converted by `conv`, or `default` (recording why) so checking carries on."""
@@ -88,7 +105,10 @@ class Item:
             return conv(self.node[key])
         except BadValue as exc:
             self.error(key, f"{key}: {exc}")
-            return default
+        except (ArithmeticError, ValueError, TypeError, OverflowError):
+            # a converter's own limit missed a case: still a located refusal, never a crash
+            self.error(key, f"{key}: '{shown(self.node[key])}' cannot be read here")
+        return default
 
     def sub(self, key: str, label: str | None = None) -> Item | None:
         """The nested mapping at `key` as an Item, or None when absent or not a mapping."""
@@ -105,18 +125,43 @@ class BadValue(Exception):
     """A value failed its type check; the message completes "'key' ..."."""
 
 
-def as_text(value: Any) -> str:
-    """Any scalar as text; a mapping, list or yes/no is refused as a likely mistake."""
-    if isinstance(value, bool | YMap | YList):
-        raise BadValue("must be text")
-    return str(value)
+def as_text(value: Any, limit: int = MAX_TEXT) -> str:
+    """Any scalar as one line of text within `limit` characters; a mapping, list or yes/no is
+    refused as a likely mistake, and so is a control character (tab, line break, escape, ...),
+    since texts reach CSV cells, PDFs and e-mail headers."""
+    if isinstance(value, bool | YMap | YList) or not isinstance(value, str | int | Decimal):
+        raise BadValue(
+            "must be text" + (f", not {shown(value)}" if isinstance(value, bool) else "")
+        )
+    text = str(value)
+    if len(text) > limit:
+        raise BadValue(f"is {len(text):,} characters long; at most {limit:,} are read")
+    bad = bad_char(text)
+    if bad:
+        raise BadValue(
+            f"'{shown(text)}' holds {bad}: write it on one line without control characters"
+        )
+    return text
+
+
+def _as_id_text(value: Any) -> str:
+    """An id: text as written, so never a YAML number (1_000 is read 1000) or unquoted date."""
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        raise BadValue(
+            f'{shown(value)} is read as a number; write an id as text, in quotes: "{shown(value)}"'
+        )
+    if isinstance(value, DateText):
+        raise BadValue(
+            f'{shown(value)} is read as a date; write an id as text, in quotes: "{shown(value)}"'
+        )
+    return as_text(value, MAX_ID)
 
 
 def as_ident(value: Any) -> str:
     """Department ids name output files and folders, so a-z, 0-9, '_' and '-' only."""
-    text = as_text(value)
-    if not ID_PATTERN.match(text):
-        raise BadValue(f"'{text}' must use only a-z, 0-9, '_' and '-'")
+    text = _as_id_text(value)
+    if not ID_PATTERN.fullmatch(text):
+        raise BadValue(f"'{shown(text)}' must use only a-z, 0-9, '_' and '-'")
     return not_reserved(text)
 
 
@@ -130,43 +175,61 @@ def not_reserved(text: str) -> str:
 
 
 def as_date(value: Any) -> date:
-    """A YYYY-MM-DD date; the shape is checked first so 2026-3-1 is not guessed at."""
+    """A YYYY-MM-DD date between MIN_DATE and MAX_DATE, so no window or lookback leaves the
+    calendar; the shape is checked first so 2026-3-1 is not guessed at."""
     text = as_text(value)
-    if not DATE_PATTERN.match(text):
-        raise BadValue(f"'{text}' is not a date (YYYY-MM-DD)")
+    if not DATE_PATTERN.fullmatch(text):
+        raise BadValue(f"'{shown(text)}' is not a date (YYYY-MM-DD)")
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise BadValue(f"'{text}' is an impossible date") from None
+    if not MIN_DATE <= day <= MAX_DATE:
+        raise BadValue(f"{text} is outside the dates chargeback reads ({MIN_DATE} to {MAX_DATE})")
+    return day
 
 
 def as_name(value: Any) -> str:
     """Decision and rule ids: any text without surrounding blanks (SPEC limits only departments)."""
-    text = as_text(value)
+    text = _as_id_text(value)
     if not text.strip() or text != text.strip():
-        raise BadValue(f"'{text}' must be non-empty text without leading or trailing blanks")
+        raise BadValue(f"'{shown(text)}' must be non-empty text without leading or trailing blanks")
     return text
 
 
 def as_month(value: Any) -> str:
-    """A YYYY-MM period, kept as text because periods are compared and joined as text."""
+    """A YYYY-MM period in the years dates may have, kept as text (compared and joined as text)."""
     text = as_text(value)
-    if not MONTH_PATTERN.match(text):
-        raise BadValue(f"'{text}' is not a month (YYYY-MM)")
+    if not MONTH_PATTERN.fullmatch(text):
+        raise BadValue(f"'{shown(text)}' is not a month (YYYY-MM)")
+    if not MIN_DATE.year <= int(text[:4]) <= MAX_DATE.year:
+        raise BadValue(
+            f"{text} is outside the months chargeback reads "
+            f"({MIN_DATE.year}-01 to {MAX_DATE.year}-12)"
+        )
     return text
 
 
+_NOT_FINITE = ("nan", "inf", "infinity")
+
+
 def as_money(value: Any) -> Decimal:
-    """An exact Decimal amount (never float), so charges add up to the cent."""
-    if isinstance(value, bool):
+    """An exact Decimal amount (never float), so charges add up to the cent; within the money
+    limits (below 10^15, at most 12 decimal places), so exact fractions stay small and fast."""
+    if isinstance(value, bool | YMap | YList) or value is None:
         raise BadValue("must be a number")
+    if isinstance(value, str) and value.strip().lower().lstrip("+-.") in _NOT_FINITE:
+        raise BadValue(f"'{shown(value)}' is not a finite number")
     try:
         # no thousands separators: "0,40" may be a decimal comma, refused rather than misread
         amount = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
     except (InvalidOperation, TypeError, ValueError):
-        raise BadValue(f"'{value}' is not a number") from None
+        raise BadValue(f"'{shown(value)}' is not a number") from None
     if not amount.is_finite():
-        raise BadValue(f"'{value}' is not a finite number")
+        raise BadValue(f"'{shown(value)}' is not a finite number")
+    problem = money_problem(amount)
+    if problem:
+        raise BadValue(f"{shown(value)} {problem}")
     return amount
 
 
@@ -174,30 +237,33 @@ def as_non_negative(value: Any) -> Decimal:
     """Rates and pools: a negative cost would pay departments for contacts."""
     amount = as_money(value)
     if amount < 0:
-        raise BadValue(f"must not be negative (got {value})")
+        raise BadValue(f"must not be negative (got {shown(value)})")
     return amount
 
 
-def as_int(value: Any) -> int:
-    """A whole number; yes/no and 1.5 are refused rather than truncated."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise BadValue(f"'{value}' must be a whole number")
-    return value
+def int_between(low: int, high: int, what: str = "") -> Callable[[Any], int]:
+    """A converter for a whole number in [low, high]; yes/no and 1.5 are refused, not truncated."""
+
+    def conv(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise BadValue(f"'{shown(value)}' must be a whole number{what}")
+        if not low <= value <= high:
+            raise BadValue(f"must be from {low:,} to {high:,}{what} (got {shown(value)})")
+        return value
+
+    return conv
 
 
-def as_positive_int(value: Any) -> int:
-    """Day counts and horizons, where zero would make an empty window."""
-    number = as_int(value)
-    if number < 1:
-        raise BadValue(f"must be at least 1 (got {number})")
-    return number
+as_priority = int_between(-MAX_PRIORITY, MAX_PRIORITY)  # larger wins under overlap: priority
+as_offset_days = int_between(-MAX_DAYS, MAX_DAYS, " days")  # a window's start offset
+as_positive_int = int_between(1, MAX_DAYS, " days")  # day counts: zero would make an empty window
 
 
 def as_share(value: Any) -> Decimal:
     """A rule's share of a contact: above 0 (else it does nothing) and at most 1."""
     share = as_money(value)
     if not Decimal(0) < share <= Decimal(1):
-        raise BadValue(f"must be more than 0 and at most 1 (got {value})")
+        raise BadValue(f"must be more than 0 and at most 1 (got {shown(value)})")
     return share
 
 
@@ -205,7 +271,7 @@ def as_level(value: Any) -> Decimal:
     """A range's confidence level: strictly between 0 and 1 (0.8 for an 80% range)."""
     level = as_money(value)
     if not Decimal(0) < level < Decimal(1):
-        raise BadValue(f"must be more than 0 and less than 1, such as 0.8 (got {value})")
+        raise BadValue(f"must be more than 0 and less than 1, such as 0.8 (got {shown(value)})")
     return level
 
 
@@ -215,7 +281,9 @@ def one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
     def conv(value: Any) -> str:
         text = as_text(value)
         if text not in choices:
-            raise BadValue(f"'{text}' is not one of {', '.join(choices)}{suggest(text, choices)}")
+            raise BadValue(
+                f"'{shown(text)}' is not one of {', '.join(choices)}{suggest(text, choices)}"
+            )
         return text
 
     return conv
@@ -237,24 +305,79 @@ def any_of(value: Any) -> tuple[str, ...]:
 
 
 def as_strings(value: Any) -> tuple[str, ...]:
-    """One text or a list of texts (recipients, outcomes): a single value needs no list."""
+    """One text or a list of texts (outcomes): a single value needs no list."""
     items = value if isinstance(value, YList) else [value]
     return tuple(as_text(item) for item in items)
 
 
+def as_address(value: Any) -> str:
+    """One plain e-mail address: it goes into a To header and the SMTP envelope as written."""
+    if not isinstance(value, str):
+        raise BadValue(f"{shown(value)} must be an e-mail address such as lead@example.com")
+    text = as_text(value, 254)
+    problem = address_problem(text)
+    if problem:
+        raise BadValue(f"'{shown(text)}' {problem}")
+    return text
+
+
+def as_addresses(value: Any) -> tuple[str, ...]:
+    """One address or a list of them (recipients); each is checked, and named when wrong."""
+    items = value if isinstance(value, YList) else [value]
+    out: list[str] = []
+    for index, item in enumerate(items):
+        try:
+            out.append(as_address(item))
+        except BadValue as exc:
+            where = f"item {index + 1}: " if isinstance(value, YList) else ""
+            raise BadValue(f"{where}{exc}") from None
+    return tuple(out)
+
+
+def as_path(value: Any) -> str:
+    """A file, glob or folder name (contacts, orders, output): text, not empty, and no
+    password inside a URL, since credentials come from the environment (SPEC 10)."""
+    text = as_text(value)
+    if not text.strip():
+        raise BadValue("must name a file or folder, not be empty")
+    if "://" in text:
+        try:
+            password = urlsplit(text).password
+        except ValueError:
+            raise BadValue(f"'{shown(text)}' is not a valid address") from None
+        if password is not None:
+            raise BadValue(
+                "holds a password: credentials are never kept in a file; give them in the "
+                "environment (for PostgreSQL, PGPASSWORD) and leave them out of the address"
+            )
+    return text
+
+
 def as_timezone(value: Any) -> str:
-    """An IANA zone name, checked now so a typo fails here rather than mid-run."""
-    name = as_text(value)
+    """An IANA zone name both Python and polars know, checked now so a typo fails here."""
+    name = as_text(value, 100)
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise BadValue(f"'{name}' is not an IANA time zone (e.g. Europe/Berlin, UTC)") from None
+        known = True
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        known = False
+    if known:
+        import polars as pl
+
+        try:
+            pl.Series([date(2026, 1, 1)]).cast(pl.Datetime("us")).dt.replace_time_zone(name)
+        except (pl.exceptions.PolarsError, pl.exceptions.PanicException):
+            known = False
+    if not known:
+        raise BadValue(
+            f"'{shown(name)}' is not an IANA time zone (e.g. Europe/Berlin, UTC)"
+        ) from None
     return name
 
 
 def as_regex(value: Any) -> str:
     """A pattern the matching engine accepts, so a bad one fails at load, not mid-run."""
-    pattern = as_text(value)
+    pattern = as_text(value, MAX_REGEX)
     problem = regex_problem(pattern)
     if problem:
         raise BadValue(f"is not a valid regular expression: {problem}")
@@ -267,7 +390,7 @@ def regex_problem(pattern: str) -> str | None:
 
     try:
         pl.Series([""], dtype=pl.String).str.contains("(?i)" + pattern)
-    except pl.exceptions.PolarsError as exc:
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip().startswith("error:")]
         return lines[0].removeprefix("error:").strip() if lines else "rejected by the regex engine"
     return None

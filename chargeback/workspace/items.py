@@ -10,27 +10,30 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from chargeback.workspace.fields import (
     BadValue,
     Item,
     any_of,
+    as_addresses,
     as_date,
     as_ident,
-    as_int,
     as_level,
     as_money,
     as_month,
     as_name,
     as_non_negative,
+    as_offset_days,
     as_positive_int,
+    as_priority,
     as_regex,
     as_share,
-    as_strings,
     as_text,
     not_reserved,
     one_of,
 )
+from chargeback.workspace.limits import shown
 from chargeback.workspace.model import (
     BASELINE_METHODS,
     COST_METHODS,
@@ -56,7 +59,7 @@ def parse_department(item: Item) -> Department:
         id=dept_id,
         name=item.get("name", as_text, "") or dept_id,  # statements need a heading
         cost_center=item.get("cost_center", as_text, ""),
-        recipients=item.get("recipients", as_strings, ()),
+        recipients=item.get("recipients", as_addresses, ()),
         place=item.place(),
     )
 
@@ -74,10 +77,10 @@ def _revenue(item: Item | None) -> Revenue | None:
             try:
                 by_period.append((as_month(key), as_money(value)))
             except BadValue as exc:
-                sub.error(key, f"by_period '{key}': {exc}")
-    if monthly is not None and sub is not None:
+                sub.error(key, f"by_period '{shown(key)}': {exc}")
+    if "monthly" in item.node and "by_period" in item.node:
         item.error("by_period", "give either 'monthly' or 'by_period', not both")
-    if monthly is None and sub is None:
+    if item.node.get("monthly") is None and item.node.get("by_period") is None:
         item.error(None, "revenue needs 'monthly' or 'by_period'")
     return Revenue(monthly=monthly, by_period=tuple(sorted(by_period)))
 
@@ -118,10 +121,17 @@ def parse_costs(item: Item) -> Costs:
     chan = item.sub("channels", "costs")
     if chan is not None:
         for name, value in chan.node.items():
-            if not isinstance(value, YMap):
-                chan.error(name, f"channel '{name}' must be a mapping of per_contact/per_minute")
+            try:
+                channel = as_text(name)
+            except BadValue as exc:
+                chan.error(name, f"channel name {exc}")
                 continue
-            channels.append((str(name), _rate(Item(item.ck, value, f"costs channel '{name}'"))))
+            if not isinstance(value, YMap):
+                chan.error(
+                    name, f"channel '{shown(name)}' must be a mapping of per_contact/per_minute"
+                )
+                continue
+            channels.append((channel, _rate(Item(item.ck, value, f"costs channel '{channel}'"))))
     default_item = item.sub("default", "costs default")
     default = _rate(default_item) if default_item is not None else None
     pool_monthly: Decimal | None = None
@@ -136,8 +146,8 @@ def parse_costs(item: Item) -> Costs:
                 try:
                     pool_by_period.append((as_month(key), as_non_negative(value)))
                 except BadValue as exc:
-                    by.error(key, f"by_period '{key}': {exc}")
-        if (pool_monthly is None) == (by is None):
+                    by.error(key, f"by_period '{shown(key)}': {exc}")
+        if (pool.node.get("monthly") is None) == (pool.node.get("by_period") is None):
             pool.error(None, "pool needs exactly one of 'monthly' or 'by_period'")
     if method == "pool" and pool is None:
         item.error(
@@ -148,7 +158,7 @@ def parse_costs(item: Item) -> Costs:
     if method == "rates" and not channels and default is None:
         item.error("method", "method 'rates' needs 'channels' or a 'default' rate")
     return Costs(
-        currency=item.get("currency", as_text, "USD"),
+        currency=item.get("currency", _currency, "USD"),
         method=method,
         channels=tuple(channels),
         default=default,
@@ -171,7 +181,7 @@ def _match(item: Item | None) -> Match:
             try:
                 fields.append((as_text(name), any_of(value)))
             except BadValue as exc:
-                sub.error(name, f"fields: {name}: {exc}")
+                sub.error(name, f"fields: {shown(name)}: {exc}")
     return Match(
         **lists,
         field_lines=tuple((str(n), sub.node.line_of(n)) for n in sub.node) if sub else (),
@@ -187,7 +197,7 @@ def parse_rule(item: Item) -> Rule:
     offset, days = 0, None
     if window is not None:
         window.check_keys(("start_offset_days", "days"))
-        offset = window.get("start_offset_days", as_int, 0)
+        offset = window.get("start_offset_days", as_offset_days, 0)
         days = window.get("days", as_positive_int, None)
     lookback, control = None, None
     baseline = item.sub("baseline")
@@ -205,7 +215,7 @@ def parse_rule(item: Item) -> Rule:
         start_offset_days=offset,
         days=days,
         share=item.get("share", as_share, Decimal(1)),
-        priority=item.get("priority", as_int, 0),
+        priority=item.get("priority", as_priority, 0),
         baseline_lookback_days=lookback,
         place=item.place(),
         control=control,
@@ -221,3 +231,11 @@ def _control(baseline: Item) -> ControlBaseline:
         evidence=_match(baseline.sub("evidence")) if "evidence" in baseline.node else None,
         control=_match(baseline.sub("control")) if "control" in baseline.node else None,
     )
+
+
+def _currency(value: Any) -> str:
+    """A currency code as printed beside every amount: a short word, such as USD or EUR."""
+    text = as_text(value, 10)
+    if not text or any(ch.isspace() for ch in text):
+        raise BadValue(f"'{shown(text)}' must be a currency code such as USD, without blanks")
+    return text

@@ -8,6 +8,7 @@ Both sides read these definitions from here, so they cannot drift apart.
 
 from __future__ import annotations
 
+import re
 import string
 
 FIELDS = (
@@ -26,6 +27,7 @@ FIELDS = (
     "memo",
 )
 DELIMITERS = {",": ",", ";": ";", "tab": "\t", "|": "|"}
+MAX_WIDTH = 999  # a field's padded width in a column template
 
 
 def placeholder_problems(template: str) -> list[str]:
@@ -36,9 +38,16 @@ def placeholder_problems(template: str) -> list[str]:
     finds that here rather than mid-run.
     """
     try:
-        names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+        parts = [(name, spec or "") for _, name, spec, _ in string.Formatter().parse(template)]
     except ValueError as exc:
         return [f"'{template}' is not a valid template ({exc}); write braces as {{{{ and }}}}"]
+    names = [name for name, _ in parts if name is not None]
+    for name, spec in parts:
+        if "{" in spec or re.search(r"\d{4,}", spec):  # {debit:>9999999999} is gigabytes
+            return [
+                f"'{{{name}:{spec}}}' asks for a width or a nested field; a column is at most "
+                f"{MAX_WIDTH} characters wide, such as {{{name}:>12}}"
+            ]
     unknown = [
         f"unknown field '{{{name}}}' (known: {', '.join(FIELDS)})"
         for name in names

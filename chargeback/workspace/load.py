@@ -21,9 +21,16 @@ from chargeback.errors import Problem, WorkspaceError
 from chargeback.resources import sample_workspace
 from chargeback.workspace.fields import Collector, Item, suggest
 from chargeback.workspace.items import parse_costs, parse_decision, parse_department, parse_rule
+from chargeback.workspace.limits import (
+    MAX_FILES,
+    MAX_ITEMS,
+    MAX_PROBLEMS,
+    MAX_TOTAL_BYTES,
+    shown,
+)
 from chargeback.workspace.model import Place, Workspace
 from chargeback.workspace.settings import parse_settings
-from chargeback.workspace.yamlio import YList, YMap, load_yaml_collect
+from chargeback.workspace.yamlio import YList, YMap, load_yaml_collect, read_source
 
 SETTINGS_FILE = "chargeback.yaml"
 TOP_LEVEL_KEYS = ("departments", "decisions", "costs", "rules", "settings")
@@ -43,11 +50,20 @@ def find_workspace(explicit: Path | None) -> Path:
     return sample_workspace()
 
 
-def rule_files(root: Path, rules_dir: Path | None = None) -> list[Path]:
-    """Every YAML file under rules/, at any depth, in a stable order for stable messages."""
-    rules = rules_dir if rules_dir is not None else root / "rules"
-    found = [p for p in rules.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()]
-    return sorted(found)
+def _yaml_paths(rules: Path, ck: Collector) -> list[Path]:
+    """Every *.yaml and *.yml name under rules/, files or not: a folder, a device or a
+    broken link with such a name is read (and refused with its name), never skipped."""
+    try:
+        found = sorted(p for p in rules.rglob("*") if p.suffix in (".yaml", ".yml"))
+    except OSError as exc:
+        ck.add(rules, None, f"cannot list the rules folder: {exc.strerror or exc}")
+        return []
+    yaml_dirs = [p for p in found if p.is_dir()]
+    found = [p for p in found if not any(d in p.parents for d in yaml_dirs)]
+    if len(found) > MAX_FILES:
+        ck.add(rules, None, f"holds {len(found):,} YAML files; a workspace may have {MAX_FILES:,}")
+        return []
+    return found
 
 
 def load_workspace(root: Path, rules_dir: Path | None = None) -> Workspace:
@@ -62,18 +78,27 @@ def load_workspace(root: Path, rules_dir: Path | None = None) -> Workspace:
     documents: list[tuple[Path, Any]] = []
 
     settings_path = root / SETTINGS_FILE
-    if settings_path.is_file():
+    if settings_path.exists() or settings_path.is_symlink():
         files.append(settings_path)
-    paths = rule_files(root, rules_dir)
-    if not paths:
+    paths = _yaml_paths(rules_path, ck)
+    unreadable = bool(ck.problems)  # rules/ could not be listed: its ids are unknown
+    if not paths and not unreadable:
         ck.add(rules_path, None, "no YAML files (*.yaml, *.yml) in rules/")
     files.extend(paths)
-    unreadable = False
+    total = 0
     for path in files:
-        data, problems = load_yaml_collect(path)
+        text, problems = read_source(path)
+        total += len(text.encode("utf-8")) if text is not None else 0
+        if text is not None and total > MAX_TOTAL_BYTES:
+            text, problems = None, [_too_much(path)]
+        data, more = load_yaml_collect(path, text) if text is not None else (None, [])
+        problems.extend(more)
         ck.problems.extend(problems)
         if data is None and problems:
             unreadable = True  # its ids are unknown: reference checks would only echo this
+        elif data is None:  # a file cut short or never written is refused, not read as nothing
+            ck.add(path, 1, "holds no YAML (empty, or only comments): add to it or delete it")
+            unreadable = True
         documents.append((path, data))
 
     # Layer 1: structure.
@@ -95,7 +120,9 @@ def load_workspace(root: Path, rules_dir: Path | None = None) -> Workspace:
             line = doc.line_of(key)
             if key not in TOP_LEVEL_KEYS:
                 ck.add(
-                    path, line, f"unknown top-level key '{key}'{suggest(str(key), TOP_LEVEL_KEYS)}"
+                    path,
+                    line,
+                    f"unknown top-level key '{shown(key)}'{suggest(str(key), TOP_LEVEL_KEYS)}",
                 )
             elif value is None:
                 continue
@@ -110,7 +137,9 @@ def load_workspace(root: Path, rules_dir: Path | None = None) -> Workspace:
                         continue
                     ident = entry.get("id")
                     label = (
-                        f"{singular} '{ident}'" if ident is not None else f"{singular} #{index + 1}"
+                        f"{singular} '{shown(ident)}'"
+                        if ident is not None
+                        else f"{singular} #{index + 1}"
                     )
                     sections[key].append(Item(ck, entry, label))
             elif not isinstance(value, YMap):
@@ -120,6 +149,17 @@ def load_workspace(root: Path, rules_dir: Path | None = None) -> Workspace:
                 cost_lines.append(Place(path, line))
             else:
                 settings_items.append(Item(ck, value, "settings"))
+
+    for key, items in sections.items():
+        if len(items) > MAX_ITEMS:
+            beyond = items[MAX_ITEMS]
+            ck.add(
+                beyond.path,
+                beyond.node.line,
+                f"more than {MAX_ITEMS:,} {key} in the workspace: the limit (this is number "
+                f"{MAX_ITEMS + 1:,})",
+            )
+            del items[MAX_ITEMS:]
 
     # Layer 2: each item's keys and types.
     settings = parse_settings(settings_items)
@@ -166,7 +206,7 @@ def load_workspace(root: Path, rules_dir: Path | None = None) -> Workspace:
         ck.add(extra.path, extra.line, f"a second 'costs' block (the first is at {cost_lines[0]})")
 
     if ck.problems:
-        raise WorkspaceError(sorted(ck.problems, key=_problem_order))
+        raise WorkspaceError(_at_most(sorted(ck.problems, key=_problem_order)))
     return Workspace(
         root=root,
         settings=settings,
@@ -181,3 +221,19 @@ def load_workspace(root: Path, rules_dir: Path | None = None) -> Workspace:
 def _problem_order(problem: Problem) -> tuple[str, int]:
     """By file, then line, so the report reads top to bottom whichever layer found what."""
     return (str(problem.path or ""), problem.line or 0)
+
+
+def _at_most(problems: list[Problem]) -> list[Problem]:
+    """The first MAX_PROBLEMS problems, and how many more: a hostile file cannot flood the run."""
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    rest = len(problems) - MAX_PROBLEMS
+    return [*problems[:MAX_PROBLEMS], Problem(f"... and {rest:,} more problems not shown")]
+
+
+def _too_much(path: Path) -> Problem:
+    return Problem(
+        f"the workspace's YAML files together pass {MAX_TOTAL_BYTES // 1024 // 1024} MB "
+        "(the limit) at this file",
+        path,
+    )

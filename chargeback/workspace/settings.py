@@ -14,7 +14,9 @@ from typing import Any, TypeVar
 from chargeback.workspace.fields import (
     BadValue,
     Item,
+    as_addresses,
     as_non_negative,
+    as_path,
     as_positive_int,
     as_strings,
     as_text,
@@ -23,16 +25,18 @@ from chargeback.workspace.fields import (
     suggest,
 )
 from chargeback.workspace.journal_format import DELIMITERS, placeholder_problems
+from chargeback.workspace.limits import MAX_HORIZONS, shown
+from chargeback.workspace.mail_settings import check_smtp
 from chargeback.workspace.model import (
     CONTACT_COLUMNS,
     ORDER_COLUMNS,
     OVERLAP_POLICIES,
-    SMTP_KEYS,
     TAG_SEPARATORS,
     JournalSettings,
     Settings,
     ValueSettings,
 )
+from chargeback.workspace.time_formats import as_date_format, as_timestamp_format
 from chargeback.workspace.yamlio import YList, YMap
 
 T = TypeVar("T")
@@ -65,7 +69,12 @@ def _value_settings(item: Item | None) -> ValueSettings:
 
     def horizons(value: Any) -> tuple[int, ...]:
         items = value if isinstance(value, YList) else [value]
-        return tuple(as_positive_int(v) for v in items)
+        days = tuple(as_positive_int(v) for v in items)
+        if not 1 <= len(days) <= MAX_HORIZONS:
+            raise BadValue(f"must list 1 to {MAX_HORIZONS} horizons, such as [30, 180, 540]")
+        if len(set(days)) != len(days):
+            raise BadValue("lists a horizon twice")
+        return days
 
     return ValueSettings(
         sale_outcomes=item.get("sale_outcomes", as_strings, base.sale_outcomes),
@@ -102,9 +111,12 @@ def parse_settings(items: list[Item]) -> Settings:
         out = []
         for name, value in sub.node.items():
             if isinstance(value, YMap | YList) or value is None:
-                sub.error(name, f"'{name}' must be a single value")
+                sub.error(name, f"'{shown(name)}' must be a single value")
                 continue
-            out.append((str(name), str(value)))
+            try:
+                out.append((as_text(name), as_text(value)))
+            except BadValue as exc:
+                sub.error(name, f"'{shown(name)}': {exc}")
         return tuple(out)
 
     if "columns" in seen:
@@ -115,40 +127,25 @@ def parse_settings(items: list[Item]) -> Settings:
             hint = suggest(name, known)
             if name not in known and hint:  # other names rename extra columns, on purpose
                 assert columns_item is not None
-                columns_item.error(key, f"'{name}' is not a contacts column{hint}")
+                columns_item.error(key, f"'{shown(name)}' is not a contacts column{hint}")
     smtp_item = seen["smtp"].sub("smtp", "setting 'smtp'") if "smtp" in seen else None
-    for key in smtp_item.node if smtp_item is not None else ():
-        name = str(key)
-        assert smtp_item is not None
-        if name == "password":
-            smtp_item.error(
-                key,
-                "the mail password is never kept in a file: set the environment variable "
-                "CHARGEBACK_SMTP_PASSWORD instead",
-            )
-        elif name not in SMTP_KEYS:
-            smtp_item.error(
-                key,
-                f"unknown smtp setting '{name}'{suggest(name, SMTP_KEYS)}"
-                f" (known: {', '.join(SMTP_KEYS)})",
-            )
     journal_item = (
         seen["journal"].sub("journal", "setting 'journal'") if "journal" in seen else None
     )
     value_item = seen["value"].sub("value", "setting 'value'") if "value" in seen else None
     return Settings(
         company=pick("company", as_text, ""),
-        contacts=pick("contacts", as_text, None),
-        orders=pick("orders", as_text, None),
+        contacts=pick("contacts", as_path, None),
+        orders=pick("orders", as_path, None),
         timezone=pick("timezone", as_timezone, "UTC"),
         overlap=pick("overlap", one_of(OVERLAP_POLICIES), "split"),
-        output=pick("output", as_text, "reports"),
+        output=pick("output", as_path, "reports"),
         columns=mapping("columns"),
-        timestamp_format=pick("timestamp_format", as_text, None),
+        timestamp_format=pick("timestamp_format", as_timestamp_format, None),
         tags_separator=pick("tags_separator", _separator, "|"),
-        summary_recipients=pick("summary_recipients", as_strings, ()),
+        summary_recipients=pick("summary_recipients", as_addresses, ()),
         value=_value_settings(value_item),
-        smtp=mapping("smtp", smtp_item) if smtp_item is not None else (),
+        smtp=check_smtp(smtp_item) if smtp_item is not None else (),
         journal=_journal_settings(journal_item),
     )
 
@@ -177,14 +174,21 @@ def _journal_settings(item: Item | None) -> JournalSettings:
     if sub is not None:
         for key, value in sub.node.items():
             if isinstance(value, YMap | YList) or value is None:
-                sub.error(key, f"column '{key}' must be a text template such as \"{{debit}}\"")
+                sub.error(
+                    key, f"column '{shown(key)}' must be a text template such as \"{{debit}}\""
+                )
                 continue
-            for problem in placeholder_problems(str(value)):
-                sub.error(key, f"column '{key}': {problem}")
-            columns.append((str(key), str(value)))
+            try:
+                header, template = as_text(key), as_text(value)
+            except BadValue as exc:
+                sub.error(key, f"column '{shown(key)}': {exc}")
+                continue
+            for problem in placeholder_problems(template):
+                sub.error(key, f"column '{header}': {problem}")
+            columns.append((header, template))
     delimiter = item.get("delimiter", as_text, ",")
     if delimiter not in DELIMITERS:
-        item.error("delimiter", f"delimiter '{delimiter}' must be one of , ; | tab")
+        item.error("delimiter", f"delimiter '{shown(delimiter)}' must be one of , ; | tab")
         delimiter = ","
     return JournalSettings(
         service_cost_center=item.get("service_cost_center", as_text, ""),
@@ -192,5 +196,5 @@ def _journal_settings(item: Item | None) -> JournalSettings:
         credit_account=item.get("credit_account", as_text, ""),
         columns=tuple(columns),
         delimiter=delimiter,
-        date_format=item.get("date_format", as_text, "%Y-%m-%d"),
+        date_format=item.get("date_format", as_date_format, "%Y-%m-%d"),
     )
