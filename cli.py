@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from chargeback import __version__
 from chargeback.console import (
@@ -18,6 +17,7 @@ from chargeback.console import (
     ContactsOption,
     FormatOption,
     FromOption,
+    LastPeriodOption,
     OrdersOption,
     OutOption,
     PdfVariantOption,
@@ -27,15 +27,16 @@ from chargeback.console import (
     TextOrJson,
     ToOption,
     WorkspaceOption,
-    err,
     fail,
     interactive,
     out,
     parse_formats,
     print_json,
+    print_undelivered,
     print_warnings,
     progress,
 )
+from chargeback.documents.wording import plural
 from chargeback.errors import ChargebackError, UsageError, display_path
 from chargeback.report import ReportOptions, RunResult
 from chargeback.review.diff import diff_json, diff_text
@@ -51,9 +52,11 @@ from chargeback.run import (
     run_send,
 )
 from chargeback.terminal import (
+    SUMMARY_TOP,
     check_view,
     explain_lines,
     report_done,
+    send_done,
     summary_tables,
     value_done,
     value_table,
@@ -100,6 +103,7 @@ def main(
     epilog="[bold]Examples[/]\n\n"
     "  chargeback report                                  # the sample workspace, or ./rules\n\n"
     "  chargeback report --workspace acme --period 2026-03\n\n"
+    "  chargeback report --period last --all              # last month, every decision\n\n"
     "  chargeback report --from 2026-01 --to 2026-06 --format csv --out /srv/chargeback\n\n"
     "  chargeback report --period 2026-03 --format pdf --pdf-variant pdf/a-3b\n\n"
     "  chargeback report --templates my_templates   # your own look (docs/templates.md)\n\n"
@@ -108,7 +112,7 @@ def main(
 def report(
     workspace: WorkspaceOption = None,
     contacts: ContactsOption = None,
-    period: PeriodOption = None,
+    period: LastPeriodOption = None,
     period_from: FromOption = None,
     period_to: ToOption = None,
     out_dir: OutOption = None,
@@ -119,6 +123,9 @@ def report(
     orders: OrdersOption = None,
     templates: TemplatesOption = None,
     pdf_variant: PdfVariantOption = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="List every decision in the summary, not the top 5.")
+    ] = False,
 ) -> None:
     """Attribute contacts to decisions; write the ledger, statements, summary and CS value."""
     result = _run(
@@ -136,7 +143,8 @@ def report(
             pdf_variant=pdf_variant,
         )
     )
-    for table in summary_tables(result.ledger, interactive()):
+    top = None if show_all else SUMMARY_TOP
+    for table in summary_tables(result.ledger, interactive(), top, out.width):
         out.print(table)
         out.print()
     for line in report_done(result):
@@ -167,7 +175,7 @@ def value(
     workspace: WorkspaceOption = None,
     contacts: ContactsOption = None,
     orders: OrdersOption = None,
-    period: PeriodOption = None,
+    period: LastPeriodOption = None,
     period_from: FromOption = None,
     period_to: ToOption = None,
     out_dir: OutOption = None,
@@ -253,25 +261,8 @@ def send(
     except ChargebackError as exc:
         raise fail(exc) from None
     print_warnings(result.warnings)
-    if dry_run:
-        out.print(
-            f"{result.period}: dry run, nothing sent. Wrote {len(result.written)} message(s): "
-            + ", ".join(display_path(p) for p in result.written),
-            markup=False,
-        )
-    else:
-        documents = {doc for doc, _ in result.sent}
-        out.print(
-            f"{result.period}: sent {len(documents)} message(s) to {len(result.sent)} "
-            f"recipient(s); {len(result.already)} delivered before, not sent again.",
-            markup=False,
-        )
-    if result.undelivered:
-        err.print(f"[bold red]error[/]: {len(result.undelivered)} not delivered:")
-        for document, recipient, why in result.undelivered:
-            err.print(f"  {escape(document)} to {escape(recipient)}: {escape(why)}", soft_wrap=True)
-        err.print("Run the same command again to retry them; what was delivered is not sent twice.")
-        raise typer.Exit(1)
+    out.print(send_done(result, dry_run), markup=False)
+    print_undelivered(result.undelivered)
 
 
 @app.command(
@@ -307,7 +298,8 @@ def close(
         raise fail(exc) from None
     print_warnings(result.warnings)
     out.print(
-        f"Closed {period}: {len(frozen.lines)} ledger line(s), {len(frozen.files)} document(s), "
+        f"Closed {period}: {plural(len(frozen.lines), 'ledger line')}, "
+        f"{plural(len(frozen.files), 'document')}, "
         f"{frozen.summary.cost:.2f} {result.ledger.currency}, frozen in "
         f"{display_path(frozen.folder)}",
         markup=False,
@@ -364,8 +356,8 @@ def journal(
         raise fail(exc) from None
     print_warnings(totals["warnings"])
     out.print(
-        f"{period}: {totals['lines']} journal line(s), debits {totals['debit']:.2f} = credits "
-        f"{totals['credit']:.2f} {totals['currency']}. Wrote {display_path(path)}",
+        f"{period}: {plural(totals['lines'], 'journal line')}, debits {totals['debit']:.2f} = "
+        f"credits {totals['credit']:.2f} {totals['currency']}. Wrote {display_path(path)}",
         markup=False,
     )
 
@@ -391,7 +383,7 @@ def sample(
         raise fail(exc) from None
     out.print(
         f"Wrote a sample workspace to {display_path(dest)}: "
-        + ", ".join(f"{v:,} {k}" for k, v in counts.items())
+        + ", ".join(plural(v, k.removesuffix("s"), k) for k, v in counts.items())
         + f". Try: chargeback report --workspace {display_path(dest)}"
     )
 
@@ -413,7 +405,7 @@ def init(
         written = scaffold(dest)
     except ChargebackError as exc:
         raise fail(exc) from None
-    out.print(f"Created {display_path(dest)} with {len(written)} files:", markup=False)
+    out.print(f"Created {display_path(dest)} with {plural(len(written), 'file')}:", markup=False)
     for path in written:
         out.print(f"  {display_path(path)}")
     out.print(f"Next: edit rules/*.yaml, then  chargeback report --workspace {display_path(dest)}")

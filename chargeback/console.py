@@ -6,6 +6,7 @@ here, so the app stays a thin shell. Nothing below run.py imports this module.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -16,19 +17,54 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from typer.core import TyperGroup
+from typer.core import TyperGroup, TyperOption
 
-from chargeback.errors import ChargebackError, Problem, UsageError
+from chargeback.errors import ChargebackError, Problem, UsageError, display_path
 from chargeback.report import Steps
+
+
+def _no_type_after_flags() -> None:
+    """`--help <bool>`: typer 0.2x's rich help asks every option for its type
+    (TyperOption.display_type_rich) and prints it, flags included, although a flag
+    takes no value; click's plain help (get_help_record) skips flags. Skip them here
+    too. A typer without that method (older ones skip booleans themselves) is left alone.
+    """
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None or getattr(shown, "skips_flags", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        if self.is_flag or self.count:
+            return None
+        result: str | None = shown(self, ctx)
+        return result
+
+    display_type_rich.skips_flags = True  # type: ignore[attr-defined]
+    setattr(TyperOption, "display_type_rich", display_type_rich)  # noqa: B010
+
+
+_no_type_after_flags()
 
 # Piped or cron output has no terminal width to fit: use a wide one so ids are never cut.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 132)
 err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 132)
 
 
+def existing_folder(value: Path | None) -> Path | None:
+    """--workspace names a folder that is not there: a usage error (exit 2), like a bad month,
+    caught before anything is read (a folder without rules/ stays a workspace error)."""
+    if value is not None and not value.is_dir():
+        what = "is a file, not a folder" if value.exists() else "no such folder"
+        raise UsageError(f"--workspace '{value}': {what}")
+    return value
+
+
 WorkspaceOption = Annotated[
     Path | None,
-    typer.Option(help="Workspace folder (default: ./ when it has rules/, else the sample)."),
+    typer.Option(
+        help="Workspace folder (default: ./ when it has rules/, else the sample).",
+        callback=existing_folder,
+    ),
 ]
 ContactsOption = Annotated[
     str | None, typer.Option(help="Contacts file, glob or folder (overrides settings).")
@@ -38,6 +74,13 @@ OrdersOption = Annotated[
     typer.Option(help="Orders file, glob or folder for the CS-value report (overrides settings)."),
 ]
 PeriodOption = Annotated[str | None, typer.Option(help="One month, YYYY-MM.")]
+LastPeriodOption = Annotated[
+    str | None,
+    typer.Option(
+        "--period",
+        help="One month, YYYY-MM, or 'last' (the previous month in the workspace's time zone).",
+    ),
+]
 FromOption = Annotated[str | None, typer.Option("--from", help="First month, YYYY-MM (with --to).")]
 ToOption = Annotated[str | None, typer.Option("--to", help="Last month, YYYY-MM.")]
 OutOption = Annotated[
@@ -76,6 +119,17 @@ PdfVariantOption = Annotated[
 ]
 
 
+def print_undelivered(undelivered: list[tuple[str, str, str]]) -> None:
+    """A send's failures, each with why, then exit 1: running again retries exactly these."""
+    if not undelivered:
+        return
+    err.print(f"[bold red]error[/]: {len(undelivered)} not delivered:")
+    for document, recipient, why in undelivered:
+        err.print(f"  {escape(document)} to {escape(recipient)}: {escape(why)}", soft_wrap=True)
+    err.print("Run the same command again to retry them; what was delivered is not sent twice.")
+    raise typer.Exit(1)
+
+
 def print_warnings(warnings: list[str]) -> None:
     for warning in warnings:
         err.print(f"[yellow]warning[/]: {escape(warning)}")
@@ -91,9 +145,23 @@ def interactive() -> bool:
     return sys.stdout.isatty() and sys.stderr.isatty()
 
 
+def in_file_order(problems: list[Problem]) -> list[Problem]:
+    """Several problems at once read top to bottom: by file, then line (or row), stable.
+
+    Problems without a place (hints, notes) keep their order after the placed ones.
+    """
+
+    def key(p: Problem) -> tuple[bool, str, int]:
+        if p.path is None:
+            return (True, "", 0)
+        return (False, display_path(p.path), p.line or p.row or 0)
+
+    return sorted(problems, key=key)
+
+
 def fail(exc: ChargebackError) -> typer.Exit:
     code = 2 if isinstance(exc, UsageError) else 1
-    problems = exc.problems
+    problems = in_file_order(exc.problems)
     for problem in problems:
         label = (
             "[bold red]error[/]" if problem.severity == "error" else f"[cyan]{problem.severity}[/]"
@@ -147,6 +215,10 @@ class SafeGroup(TyperGroup):
             raise  # usage errors and clean exits keep click's handling
         except ChargebackError as exc:
             raise fail(exc) from None
+        except BrokenPipeError:  # `chargeback ... | head`: the reader has what it wanted
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(141) from None
         except KeyboardInterrupt:
             err.print("interrupted; nothing was written.")
             raise typer.Exit(130) from None

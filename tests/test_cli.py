@@ -222,7 +222,7 @@ def test_no_colour_escapes_when_not_a_terminal(ws: Path, monkeypatch: pytest.Mon
     monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
     ok = invoke("report", "--out", "out")
     assert ok.exit_code == 0
-    # late-fee has no revenue, so it is flagged net-negative: the line styled red on a terminal.
+    # on a terminal a flagged line is red and "no revenue" dim; piped, neither is styled
     assert "late-fee" in ok.output
     assert "\x1b[" not in ok.output
     bad = invoke("report", "--period", "2026-13")
@@ -241,11 +241,14 @@ def test_output_folder_gets_ledger_csv_and_json(ws: Path) -> None:
     )
 
 
-def test_format_csv_writes_only_the_csv(ws: Path) -> None:
+def test_format_csv_writes_the_ledger_and_no_documents(ws: Path) -> None:
     result = invoke("report", "--out", "out", "--format", "csv")
     assert result.exit_code == 0, result.output
     assert (ws / "out" / "ledger.csv").is_file()
-    assert not (ws / "out" / "ledger.json").exists()
+    # SPEC 5: ledger.json is the folder's book, written by every report whatever --format
+    assert (ws / "out" / "ledger.json").is_file()
+    assert not (ws / "out" / "cs_value.json").exists()
+    assert not list((ws / "out").rglob("*.pdf")) and not list((ws / "out").rglob("*.html"))
 
 
 def sha256(path: Path) -> str:
@@ -317,11 +320,18 @@ def test_workspace_option_from_elsewhere(tmp_path: Path, monkeypatch: pytest.Mon
     assert [(r["decision_id"], r["cost"]) for r in rows] == [("unattributed", "0.70")]
 
 
-def test_missing_workspace_folder_is_a_user_error(tmp_path: Path) -> None:
+def test_missing_workspace_folder_is_a_usage_error(tmp_path: Path) -> None:
     result = invoke("report", "--workspace", str(tmp_path / "nope"))
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # an option that does not fit, like --period 2026-13
     assert "nope" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_folder_without_rules_is_still_a_workspace_error(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    result = invoke("report", "--workspace", str(tmp_path / "empty"))
+    assert result.exit_code == 1
+    assert "no rules/ folder" in result.output
 
 
 def test_help_shows_no_raw_markup() -> None:

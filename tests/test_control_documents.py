@@ -194,7 +194,7 @@ def test_the_emails_carry_the_range(run: tuple[RunResult, Path, dict[str, Any]])
         PERIOD, "logistics", "Logistics", "CC-2", ("b@example.com",), logistics, "USD", b"%PDF"
     )
     assert "range" not in plain.text and "range" not in plain.html
-    flagged = [ln for ln in lines if ln.costs_more_than_it_collects]
+    flagged = [ln for ln in lines if ln.net_negative]
     assert [ln.decision_id for ln in flagged] == ["fee"]
     summary = summary_message(
         PERIOD, "Co", ("c@example.com",), Decimal(1), Decimal(1), flagged, "USD", b"%PDF"

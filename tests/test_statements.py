@@ -305,7 +305,14 @@ def test_format_selects_what_is_written(tmp_path: Path, server: int) -> None:
     code, output = run(root, "--format", "html", "--period", "2026-03")
     assert code == 0, output
     written = sorted(p.name for p in (root / "out").rglob("[!.]*.*"))
-    assert written == ["billing.html", "cs-value.html", "product.html", "summary.html"]
+    # and the book, ledger.json, whatever --format says (SPEC 5)
+    assert written == [
+        "billing.html",
+        "cs-value.html",
+        "ledger.json",
+        "product.html",
+        "summary.html",
+    ]
 
 
 def test_pdf_a_3b_variant(tmp_path: Path, server: int) -> None:
@@ -332,11 +339,33 @@ def test_a_department_without_lines_loses_its_old_statement(tmp_path: Path, serv
     contacts.write_text(
         "\n".join(line for line in contacts.read_text().splitlines() if "app.crash" not in line)
     )
-    assert run(root, "--period", "2026-03", "--format", "csv")[0] == 0
-    assert stale.exists()  # a csv-only run leaves documents alone
     assert run(root, "--period", "2026-03", "--format", "html")[0] == 0
     assert not stale.exists()
     assert (root / "out/2026-03/departments/billing.html").exists()
+
+
+def test_a_csv_run_leaves_documents_that_still_agree_with_the_book(
+    tmp_path: Path, server: int
+) -> None:
+    """Documents a run does not draw stay while the month is unchanged, and go (with a
+    warning) once the run puts other figures for it in the book (SPEC 5: the book and
+    the files agree)."""
+    root = make_workspace(tmp_path / "ws", server)
+    assert run(root, "--period", "2026-03", "--format", "html")[0] == 0
+    statement = root / "out/2026-03/departments/product.html"
+    code, output = run(root, "--period", "2026-03", "--format", "csv")
+    assert code == 0, output
+    assert statement.exists()  # same inputs, same figures: still the book's month
+    contacts = root / "contacts.csv"
+    contacts.write_text(
+        "\n".join(line for line in contacts.read_text().splitlines() if "app.crash" not in line)
+    )
+    code, output = run(root, "--period", "2026-03", "--format", "csv")
+    assert code == 0, output
+    assert not list((root / "out/2026-03").rglob("*.html"))
+    assert "2026-03: the html documents on disk were not drawn from the figures" in " ".join(
+        output.split()
+    )
 
 
 def test_long_tables_summarise_and_the_attachment_has_every_line(tmp_path: Path) -> None:

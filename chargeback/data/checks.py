@@ -9,15 +9,30 @@ the rejected frame that quarantine writes out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from chargeback.data.sources import line_of
+from chargeback.data.limits import (
+    AFTER_LAST,
+    CONTROL,
+    CONTROL_IN_TEXT,
+    EARLIEST,
+    MAX_HANDLE_SECONDS,
+    MAX_MONEY,
+    MAX_NUMBER_CHARS,
+    MAX_YEAR,
+    MIN_YEAR,
+    char_limit,
+    shown,
+)
 from chargeback.errors import display_path
 
-MAX_HANDLE_SECONDS = 366 * 86_400  # beyond this a value is an export error, not a contact
+MONEY = ("revenue", "amount")  # exact: Decimal(38, 9) from the text as written
+MONEY_TYPE = pl.Decimal(38, 9)
+LineFor = Callable[[int, int], int | None]  # (file index, row) -> the row's line, if any
 
 
 @dataclass(frozen=True)
@@ -43,15 +58,16 @@ def normalise(col: pl.Expr, dtype: pl.DataType, name: str) -> pl.Expr:
         return col.dt.cast_time_unit("us").alias(name)
     if dtype == pl.String or name == "started_at" or name == "ordered_at":
         return col.alias(name)
-    if dtype.is_numeric() and name in ("handle_seconds", "revenue", "amount"):
+    if dtype.is_numeric() and name in MONEY:
+        return col.alias(name)  # typed exactly in _numbers
+    if dtype.is_numeric() and name == "handle_seconds":
         return col.cast(pl.Float64).alias(name)
     return col.cast(pl.String).alias(name)
 
 
 def _clean_str(name: str) -> pl.Expr:
     """Strings with surrounding blanks removed; empty becomes null."""
-    s = pl.col(name).cast(pl.String).str.strip_chars()
-    return pl.when(s == "").then(None).otherwise(s)
+    return pl.col(name).cast(pl.String).str.strip_chars().replace("", None)
 
 
 def typed_columns(
@@ -77,8 +93,11 @@ def typed_columns(
             parts = parts.list.eval(pl.element().str.strip_chars().filter(pl.element() != ""))
             joined = pl.concat_str(pl.lit("|"), parts.list.join("|"), pl.lit("|"))
             first.append(pl.when(parts.list.len() > 0).then(joined).otherwise(None).alias("tags"))
-        elif name in ("handle_seconds", "revenue", "amount"):
-            first.append(_number(name, raw).alias(name))
+        elif name in MONEY or name == "handle_seconds":
+            if raw.schema[name] == pl.String:  # trimmed once, parsed in the next stage
+                first.append(_clean_str(name).alias(f"_txt_{name}"))
+            else:
+                first += _numbers(name, raw.schema[name])
         else:
             first.append(_clean_str(name).alias(name))
     dtype = raw.schema[ts]
@@ -88,6 +107,9 @@ def typed_columns(
     else:
         local = _local_time(dtype, ts, tz, fmt)
     second = [local.alias("local")]
+    for name in raw.columns:
+        if (name in MONEY or name == "handle_seconds") and raw.schema[name] == pl.String:
+            second += _numbers(name, pl.String())
     third = [
         pl.col("local").dt.date().alias("date"),
         pl.col("local").dt.strftime("%Y-%m").alias("period"),
@@ -95,11 +117,27 @@ def typed_columns(
     return [first, second, third]
 
 
-def _number(name: str, raw: pl.DataFrame) -> pl.Expr:
-    if raw.schema[name] == pl.String:
-        # No thousands separators: "1,5" could be a decimal comma; better refused than misread.
-        return _clean_str(name).cast(pl.Float64, strict=False)
-    return pl.col(name).cast(pl.Float64)
+def _numbers(name: str, dtype: pl.DataType) -> list[pl.Expr]:
+    """handle_seconds as a float; money as a float (for its checks) and an exact decimal.
+
+    Text comes trimmed in `_txt_<name>`. No thousands separators: "1,5" could be
+    a decimal comma; better refused than misread. Money is never taken through a
+    binary float: text is read as a decimal as written, and a float column
+    (Parquet, NDJSON) through its shortest text, which is what the export meant
+    (2.675, not 2.67499999999999982236431605997495353221893310546875).
+    """
+    text = dtype == pl.String
+    col = pl.col(f"_txt_{name}" if text else name)
+    number = col.cast(pl.Float64, strict=False)
+    if name not in MONEY:
+        return [number.alias(name)]
+    if text:
+        exact = col.cast(MONEY_TYPE, strict=False)
+    elif dtype.is_float():
+        exact = col.cast(pl.String).cast(MONEY_TYPE, strict=False)
+    else:
+        exact = col.cast(MONEY_TYPE, strict=False)
+    return [number.alias(f"_num_{name}"), exact.alias(name)]
 
 
 def _local_time(dtype: pl.DataType, name: str, tz: str, fmt: str | None) -> pl.Expr:
@@ -120,6 +158,25 @@ def _local_time(dtype: pl.DataType, name: str, tz: str, fmt: str | None) -> pl.E
     if "%z" in fmt or "%#z" in fmt or "%:z" in fmt:
         parsed = parsed.dt.convert_time_zone(tz).dt.replace_time_zone(None)
     return parsed
+
+
+def probe_format(ts: str, tz: str, fmt: str | None) -> str | None:
+    """Why the timestamp parsing cannot run at all (a format polars refuses), or None.
+
+    The very expression the rows go through is tried on one made-up value, so a
+    `timestamp_format` that polars rejects stops the run with a message instead
+    of failing half-way through typing the rows.
+    """
+    if fmt is None:
+        return None
+    sample = pl.DataFrame({ts: ["2026-03-01 09:30:00"]})
+    try:
+        sample.select(_local_time(pl.String(), ts, tz, fmt))
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException, ValueError) as exc:
+        lines = str(exc).strip().splitlines()
+        why = shown(lines[0], 200) if lines else type(exc).__name__
+        return f"timestamp_format '{shown(fmt)}' (chargeback.yaml) cannot be used: {why}"
+    return None
 
 
 def _iso_text(text: pl.Expr) -> pl.Expr:
@@ -148,41 +205,85 @@ def _parse_iso(iso: pl.Expr, tz: str) -> pl.Expr:
 def row_checks(spec: TableSpec, raw: pl.DataFrame) -> list[tuple[pl.Expr, str, str]]:
     """(condition on the typed frame, column, message) for each way a row can be bad.
 
-    The first condition that holds names the row's problem.
+    The first condition that holds names the row's problem. Every value is held
+    to the limits in chargeback.data.limits.
     """
     checks: list[tuple[pl.Expr, str, str]] = []
     ts = spec.timestamp
     numeric = {n for n, _ in spec.numeric}
     for name in spec.required:
         if name in numeric and f"_raw_{name}" in raw.columns:
-            checks.append((_clean_str(f"_raw_{name}").is_null(), name, "missing value (required)"))
+            checks.append((~_given(name, raw), name, "missing value (required)"))
         elif name != ts:
             checks.append((pl.col(name).is_null(), name, "missing value (required)"))
+    checks += _text_checks(spec, raw)
     raw_ts = pl.col(f"_raw_{ts}")
     if raw.schema[ts] == pl.String:
         raw_ts = _clean_str(f"_raw_{ts}")
     checks.append((raw_ts.is_null(), ts, "missing value (required)"))
     checks.append((pl.col("local").is_null(), ts, "unparsable timestamp"))
+    local = pl.col("local")
+    checks.append(
+        ((local < EARLIEST) | (local >= AFTER_LAST), ts, f"outside the years {MIN_YEAR}-{MAX_YEAR}")
+    )
     for name, non_negative in spec.numeric:
-        if name not in raw.columns:
-            continue
-        given = _clean_str(f"_raw_{name}").is_not_null()
-        checks.append((pl.col(name).is_null() & given, name, "not a number"))
-        checks.append((~pl.col(name).is_finite(), name, "not a finite number"))
-        if non_negative:
-            checks.append((pl.col(name) < 0, name, "must not be negative"))
-        if name == "handle_seconds":
-            checks.append(
-                (pl.col(name) > MAX_HANDLE_SECONDS, name, "implausibly long (over a year)")
-            )
+        if name in raw.columns:
+            checks += _number_checks(name, non_negative, raw)
     if spec.id_column:
         later = ~pl.col(spec.id_column).is_first_distinct()
         checks.append((pl.col(spec.id_column).is_not_null() & later, spec.id_column, "duplicate"))
     return checks
 
 
+def _text_checks(spec: TableSpec, raw: pl.DataFrame) -> list[tuple[pl.Expr, str, str]]:
+    """No control characters (tab aside; line breaks in `text`), no overlong value."""
+    numeric = {n for n, _ in spec.numeric}
+    checks: list[tuple[pl.Expr, str, str]] = []
+    for name in raw.columns:
+        if name.startswith("_") or name == spec.timestamp or name in numeric:
+            continue
+        col = pl.col(name)
+        control = CONTROL_IN_TEXT if name == "text" else CONTROL
+        checks.append((col.str.contains_any(control), name, "holds a control character"))
+        limit = char_limit(name)
+        checks.append((col.str.len_chars() > limit, name, f"longer than {limit:,} characters"))
+    return checks
+
+
+def _given(name: str, raw: pl.DataFrame) -> pl.Expr:
+    """A value was written (text: not blank); typed columns need no text pass."""
+    if raw.schema[name] == pl.String:
+        return pl.col(f"_txt_{name}").is_not_null()
+    return pl.col(f"_raw_{name}").is_not_null()
+
+
+def _number_checks(
+    name: str, non_negative: bool, raw: pl.DataFrame
+) -> list[tuple[pl.Expr, str, str]]:
+    given = _given(name, raw)
+    num = pl.col(f"_num_{name}" if name in MONEY else name)
+    checks = [
+        (num.is_null() & given, name, "not a number"),
+        (~num.is_finite(), name, "not a finite number"),
+    ]
+    if raw.schema[name] == pl.String:
+        long = pl.col(f"_txt_{name}").str.len_chars() > MAX_NUMBER_CHARS
+        checks.append((long, name, f"longer than {MAX_NUMBER_CHARS} characters for a number"))
+    if non_negative:
+        checks.append((num < 0, name, "must not be negative"))
+    if name == "handle_seconds":
+        over = f"over {MAX_HANDLE_SECONDS:,} seconds (30 days), the most one contact may take"
+        checks.append((num > MAX_HANDLE_SECONDS, name, over))
+    if name in MONEY:
+        one = {"revenue": "a contact's revenue", "amount": "an order's amount"}.get(name, name)
+        beyond = f"{one} must lie between -{MAX_MONEY:,} and {MAX_MONEY:,} (exclusive)"
+        checks.append((num.abs() >= MAX_MONEY, name, beyond))
+        checks.append((pl.col(name).is_null() & given, name, "not a number"))
+    return checks
+
+
 def describe_bad(
-    bad: pl.DataFrame, raw: pl.DataFrame, files: list[Path]
+    bad: pl.DataFrame, raw: pl.DataFrame, files: list[Path], line_for: LineFor
 ) -> list[tuple[int, int, str, str]]:
     """(file index, row, column, message) for each bad row, quoting the offending value."""
     firsts: dict[str, tuple[int, int]] = {}
@@ -195,21 +296,25 @@ def describe_bad(
             .agg(pl.col("_file").first(), pl.col("_row").first())
         )
         firsts = {str(k): (int(f), int(r)) for k, f, r in first.iter_rows()}
-    value_cols = [c for c in bad.columns if c.startswith("_raw_")]
-    value_cols += [c for c in ("contact_id", "customer_id", "channel") if c in bad.columns]
+    typed = ("local", "date", "period")
+    value_cols = [
+        pl.col(c).cast(pl.String)  # as text: a datetime past year 9999 has no Python value
+        for c in bad.columns
+        if c.startswith("_raw_") or not (c.startswith("_") or c in typed)
+    ]
     out: list[tuple[int, int, str, str]] = []
     for row in bad.select("_file", "_row", "_bad", *value_cols).iter_rows(named=True):
-        column, message = str(row["_bad"]).split("\x1f")
-        value = row.get(f"_raw_{column}", row.get(column))
+        column, message = str(row["_bad"]).split("\x1f", 1)
+        value = row.get(f"_raw_{column}", row.get(column)) if column else None
         if message == "duplicate":
             f, r = firsts.get(str(value), (row["_file"], 0))
-            line = line_of(files[f], r)
+            line = line_for(f, r)
             where = f"line {line}" if line is not None else f"row {r}"
             if f != row["_file"]:
                 where = f"{display_path(files[f])} {where}"
-            message = f"duplicate {column} '{value}' (first at {where})"
+            message = f"duplicate {column} '{shown(value)}' (first at {where})"
         elif value is not None and message != "missing value (required)":
-            message = f"{message}: '{value}'"
+            message = f"{message}: '{shown(value)}'"
         out.append((int(row["_file"]), int(row["_row"]), column, message))
     return out
 

@@ -5,12 +5,20 @@ normalised with expressions, and bad rows are found with expressions too, never
 a Python loop over rows. The result has one canonical shape whatever the
 source: `local` (wall-clock time in the workspace timezone), `date`, `period`
 (YYYY-MM), `hs_us` (handle time in integer microseconds, so sums stay exact),
-`tags` as `|a|b|` (so tag tests are plain substring searches), the other
-canonical and extra columns as strings, and `_file`/`_row` for messages.
+money (`revenue`, `amount`) as exact decimals, `tags` as `|a|b|` (so tag tests
+are plain substring searches), the other canonical and extra columns as strings,
+and `_file`/`_row` for messages.
+
+Every hostile input ends as a DataError that names its place: a file that
+cannot be read (by line, chargeback.data.diagnose), a header that does not fit
+(chargeback.data.header), a row outside the limits of chargeback.data.limits
+(file, line or row, column). A file with no rows is a warning when others have
+rows, and an error (naming each file) when no file has any.
 
 This module stacks the files of one kind of table and decides what happens to
-bad rows; finding and opening the files is in chargeback.data.sources, typing the
-columns and the row checks in chargeback.data.checks.
+bad rows; finding and opening the files is in chargeback.data.sources, reading
+one file in chargeback.data.reading, typing the columns and the row checks in
+chargeback.data.checks.
 """
 
 from __future__ import annotations
@@ -21,16 +29,18 @@ from pathlib import Path
 import polars as pl
 
 from chargeback.data.checks import (
+    MONEY,
     TableSpec,
     describe_bad,
-    normalise,
+    probe_format,
     rejected_frame,
     row_checks,
     typed_columns,
 )
-from chargeback.data.sources import format_of, line_of, resolve_files, scan, short_error
-from chargeback.errors import DataError, Problem
-from chargeback.workspace.fields import suggest
+from chargeback.data.limits import MAX_MONEY_TOTAL
+from chargeback.data.reading import FileRead, LineFinder, read_file
+from chargeback.data.sources import READ_ERRORS, format_of, resolve_files, short_error
+from chargeback.errors import DataError, Problem, display_path
 
 # format_of, resolve_files and TableSpec live below this module; they are
 # exported here too, as the loading side of the data layer
@@ -52,6 +62,7 @@ TIMESTAMP_HINT = (
     "+01:00 or Z) or as a date (2026-03-01); for another layout set timestamp_format in "
     'chargeback.yaml, e.g. timestamp_format: "%d-%b-%y" for 22-Apr-15'
 )
+INTERNAL = ("_bad", "_ts_text", "_shape")
 
 
 CONTACTS = TableSpec(
@@ -80,6 +91,7 @@ class Loaded:
     files: list[Path]
     rejected: pl.DataFrame | None = None
     missing: dict[str, list[Path]] = field(default_factory=dict)  # columns in no file
+    warnings: list[str] = field(default_factory=list)  # e.g. a file without rows, skipped
 
     @property
     def rejected_count(self) -> int:
@@ -97,60 +109,89 @@ def load_table(
     tags_separator: str = "|",
 ) -> Loaded:
     """Read, map, type-check and stack every file; stop or quarantine on bad rows."""
-    frames: list[pl.LazyFrame] = []
-    problems: list[Problem] = []
-    missing: dict[str, list[Path]] = {}
     wanted = set(wanted) | set(spec.required)
-    for index, path in enumerate(files):
-        lf = scan(path)
-        try:
-            header = lf.collect_schema()
-        except (pl.exceptions.PolarsError, OSError) as exc:
-            problems.append(Problem(f"cannot read: {short_error(exc)}", path))
-            continue
-        select: list[pl.Expr] = []
-        for name in sorted(wanted):
-            source = columns_mapping.get(name, name)
-            if source in header:
-                select.append(normalise(pl.col(source), header[source], name))
-            elif name in spec.required or name in columns_mapping:
-                how = (
-                    f"mapped to {name} by columns: in chargeback.yaml"
-                    if name in columns_mapping
-                    else "required"
-                )
-                problems.append(
-                    Problem(
-                        f"missing column '{source}' ({how}){suggest(source, header.names())}; "
-                        f"the file has: {', '.join(header.names())}",
-                        path,
-                        1 if format_of(path) in ("csv", "tsv") else None,
-                    )
-                )
-        if problems:
-            continue
-        present = {e.meta.output_name() for e in select}
-        for name in sorted(wanted - present):
-            missing.setdefault(name, []).append(path)
-            select.append(pl.lit(None, dtype=pl.String).alias(name))  # optional, absent: null
-        lf = lf.with_row_index("_row", offset=1).select(
-            pl.lit(index, dtype=pl.Int32).alias("_file"), pl.col("_row").cast(pl.Int64), *select
+    unusable = probe_format(spec.timestamp, timezone, timestamp_format)
+    if unusable:
+        raise DataError(Problem(unusable, files[0], column=spec.timestamp))
+    reads = [read_file(spec, i, path, columns_mapping, wanted) for i, path in enumerate(files)]
+    problems = [p for r in reads for p in r.problems]
+    if problems:
+        raise DataError(problems)
+    raw, loaded = _stack(spec, reads, tags_separator)
+    try:
+        return _check_rows(
+            spec,
+            raw,
+            loaded,
+            reads,
+            columns_mapping,
+            timezone,
+            timestamp_format,
+            on_bad_rows,
+            tags_separator,
         )
-        frames.append(lf)
-    if problems:
-        raise DataError(problems)
+    except READ_ERRORS as exc:  # a value no check foresaw: still a clean refusal
+        where = files[0] if len(files) == 1 else None
+        raise DataError(
+            Problem(f"cannot read the {spec.kind}: {short_error(exc)}", where)
+        ) from None
 
-    collected: list[pl.DataFrame] = []
-    for path, frame in zip(files, frames, strict=True):
-        try:
-            collected.append(frame.collect())
-        except (pl.exceptions.PolarsError, OSError) as exc:
-            problems.append(Problem(f"cannot read {spec.kind}: {short_error(exc)}", path))
-    if problems:
-        raise DataError(problems)
+
+def _stack(
+    spec: TableSpec, reads: list[FileRead], tags_separator: str
+) -> tuple[pl.DataFrame, Loaded]:
+    """Every file with rows, by column name; files without rows are warned about.
+
+    A run needs at least one row: when no file has any, that is an error naming
+    each file. One empty file among others (a quiet day's export) is a warning.
+    """
+    files = [r.path for r in reads]
+    full = [r for r in reads if r.empty is None and r.frame is not None]
+    if not full:
+        raise DataError([Problem(f"no {spec.kind}: the file {r.empty}", r.path) for r in reads])
+    frames = [
+        r.frame.with_columns([pl.lit(None, dtype=pl.String).alias(n) for n in r.absent])
+        for r in full
+        if r.frame is not None
+    ]
+    if any(isinstance(f.schema.get("tags"), pl.List) for f in frames):
+        # a list column in one file, text in another: split the text ones as lists
+        frames = [
+            f.with_columns(pl.col("tags").cast(pl.String).str.split(tags_separator))
+            if "tags" in f.columns and not isinstance(f.schema["tags"], pl.List)
+            else f
+            for f in frames
+        ]
     # by name: files may differ in which optional columns they have, and in order
-    raw = pl.concat(collected, how="diagonal_relaxed")
+    try:
+        raw = pl.concat(frames, how="diagonal_relaxed")
+    except READ_ERRORS as exc:
+        raise DataError(
+            Problem(f"the files' columns cannot be stacked: {short_error(exc)}", files[0])
+        ) from None
+    # a column is missing when no file with rows has it; some files lacking it gives nulls
+    missing: dict[str, list[Path]] = {}
+    for name in {n for r in full for n in r.absent}:
+        if all(name in r.absent for r in full):
+            missing[name] = [r.path for r in full]
+    warnings = [
+        f"{display_path(r.path)} {r.empty}: no {spec.kind} read from it" for r in reads if r.empty
+    ]
+    return raw, Loaded(frame=raw, files=files, missing=missing, warnings=warnings)
 
+
+def _check_rows(
+    spec: TableSpec,
+    raw: pl.DataFrame,
+    loaded: Loaded,
+    reads: list[FileRead],
+    columns_mapping: dict[str, str],
+    timezone: str,
+    timestamp_format: str | None,
+    on_bad_rows: str,
+    tags_separator: str,
+) -> Loaded:
+    files = loaded.files
     keep_raw = [spec.timestamp] + [n for n, _ in spec.numeric if n in raw.columns]
     raw = raw.with_columns([pl.col(c).alias(f"_raw_{c}") for c in keep_raw])
     typed = raw
@@ -158,14 +199,16 @@ def load_table(
         typed = typed.with_columns(stage)
     checks = row_checks(spec, raw)
     reason = pl.coalesce(
-        *[pl.when(cond).then(pl.lit(f"{col}\x1f{msg}")) for cond, col, msg in checks]
+        pl.concat_str(pl.lit("\x1f"), pl.col("_shape")),
+        *[pl.when(cond).then(pl.lit(f"{col}\x1f{msg}")) for cond, col, msg in checks],
     )
     flagged = typed.with_columns(reason.alias("_bad"))
     bad = flagged.filter(pl.col("_bad").is_not_null())
-    good = flagged.filter(pl.col("_bad").is_null()).drop(
-        "_bad", spec.timestamp, *[f"_raw_{c}" for c in keep_raw], strict=False
-    )
-    good = good.drop("_ts_text", strict=False)
+    good = flagged.filter(pl.col("_bad").is_null())
+    drop = [*INTERNAL, spec.timestamp, *[f"_raw_{c}" for c in keep_raw]]
+    _check_totals(spec, good, files)
+    scratch = [c for c in good.columns if c.startswith(("_num_", "_txt_"))]
+    good = good.drop(*drop, *scratch, strict=False)
     if "handle_seconds" in good.columns:
         good = good.with_columns(
             (pl.col("handle_seconds").fill_null(0.0) * 1_000_000)
@@ -175,40 +218,65 @@ def load_table(
         ).drop("handle_seconds")
     else:
         good = good.with_columns(pl.lit(0, dtype=pl.Int64).alias("hs_us"))
-    # a column is missing when no file has it; some files lacking it just gives nulls
-    missing = {name: paths for name, paths in missing.items() if len(paths) == len(files)}
-    loaded = Loaded(frame=good, files=files, missing=missing)
+    loaded.frame = good
     if bad.height and good.height == 0:
         on_bad_rows = "stop"  # every row rejected is a setup problem, not data to report on
-    if bad.height:
+    if not bad.height:
+        return loaded
+    line_for = LineFinder(files, [r.rows for r in reads])
+    if on_bad_rows != "quarantine":
+        head = bad.head(MAX_LISTED)
         details = [
-            (f, r, columns_mapping.get(c, c), m) for f, r, c, m in describe_bad(bad, raw, files)
+            (f, r, columns_mapping.get(c, c), m)
+            for f, r, c, m in describe_bad(head, raw, files, line_for)
         ]
-        if on_bad_rows != "quarantine":
-            problems = [
-                Problem(msg, files[f], line=line_of(files[f], r), row=r, column=c)
-                for f, r, c, msg in details[:MAX_LISTED]
-            ]
-            if any(m.startswith("unparsable timestamp") for _, _, _, m in details):
-                problems.append(Problem(TIMESTAMP_HINT, severity="hint"))
-            if bad.height > MAX_LISTED:
-                problems.append(
-                    Problem(
-                        severity="note",
-                        message=f"... and {bad.height - MAX_LISTED} more bad rows; fix them, "
-                        "or run with --on-bad-rows quarantine to set them aside in rejected.csv",
-                    )
+        problems = [
+            Problem(msg, files[f], line=line_for(f, r), row=r, column=c or None)
+            for f, r, c, msg in details
+        ]
+        if any(m.startswith("unparsable timestamp") for _, _, _, m in details):
+            problems.append(Problem(TIMESTAMP_HINT, severity="hint"))
+        if bad.height > MAX_LISTED:
+            problems.append(
+                Problem(
+                    severity="note",
+                    message=f"... and {bad.height - MAX_LISTED} more bad rows; fix them, "
+                    "or run with --on-bad-rows quarantine to set them aside in rejected.csv",
                 )
-            raise DataError(problems)
-        rejected = rejected_frame(bad, raw, files, details)
-        loaded.rejected = rejected.rename(
-            {
-                k: v
-                for k, v in columns_mapping.items()
-                if k in rejected.columns and v not in rejected.columns
-            }
-        )
+            )
+        raise DataError(problems)
+    details = [
+        (f, r, columns_mapping.get(c, c), m)
+        for f, r, c, m in describe_bad(bad, raw, files, line_for)
+    ]
+    rejected = rejected_frame(bad, raw, files, details)
+    loaded.rejected = rejected.rename(
+        {
+            k: v
+            for k, v in columns_mapping.items()
+            if k in rejected.columns and v not in rejected.columns
+        }
+    )
     return loaded
+
+
+def _check_totals(spec: TableSpec, good: pl.DataFrame, files: list[Path]) -> None:
+    """Money summed over the whole table must stay exact in 64-bit cents."""
+    for name in MONEY:
+        number = f"_num_{name}"
+        if number not in good.columns or good.height == 0:
+            continue
+        if float(good.select(pl.col(number).abs().sum()).item() or 0) >= MAX_MONEY_TOTAL:
+            sums = good.group_by("_file").agg(pl.col(number).abs().sum().alias("s"))
+            worst = int(sums.sort("s", descending=True).get_column("_file")[0])
+            raise DataError(
+                Problem(
+                    f"the {spec.kind}' {name} values add up to {MAX_MONEY_TOTAL:,} or more "
+                    "(either sign counted): beyond what chargeback sums exactly",
+                    files[worst],
+                    column=name,
+                )
+            )
 
 
 def load_orders(

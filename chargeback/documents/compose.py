@@ -15,9 +15,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from chargeback import __version__
+from chargeback.documents.book import Book
+from chargeback.documents.ledger_files import book_months
 from chargeback.documents.render import PdfJob, environment, render_html, render_pdfs
-from chargeback.documents.statements import Builder
+from chargeback.documents.trend import BookBuilder
 from chargeback.documents.value_doc import ValueBuilder
+from chargeback.documents.wording import plural
 from chargeback.engine.evidence import Evidence, gather
 from chargeback.report import ReportOptions, RunResult, Steps
 from chargeback.resources import templates_dir
@@ -25,9 +28,13 @@ from chargeback.review.check import leaky_rules
 
 
 def render_documents(
-    result: RunResult, opts: ReportOptions, steps: Steps
+    result: RunResult, opts: ReportOptions, steps: Steps, book: Book | None = None
 ) -> dict[str, str | bytes]:
-    """{relative path: content} for every summary and statement of the run's periods."""
+    """{relative path: content} for every summary and statement of the run's periods.
+
+    `book`: the output folder's book before this run; the summaries' trend reads
+    it, with this run's months in it (trend.py).
+    """
     ws = result.workspace
     assert result.meta is not None
     live = [p for p in result.periods if p not in result.served.frozen]  # closed: not redrawn
@@ -39,8 +46,15 @@ def render_documents(
         generated = datetime.fromisoformat(result.meta["generated_at"])
         today = generated.astimezone(ZoneInfo(ws.settings.timezone)).date()
         leaky = leaky_rules(ws, result.loaded.frame) if live and not opts.value_only else {}
-        builder = Builder(
-            ws, result.attribution, result.ledger, evidence, result.meta, today, leaky
+        builder = BookBuilder(
+            ws,
+            result.attribution,
+            result.ledger,
+            evidence,
+            result.meta,
+            today,
+            leaky,
+            book=book_months(result, book),
         )
         docs = [] if opts.value_only else builder.documents(live)
         if result.value is not None:
@@ -56,7 +70,7 @@ def render_documents(
         if wanted and (not opts.value_only or name.endswith(("/cs-value.pdf", "/cs-value.html"))):
             files[name] = data
     jobs: list[tuple[str, PdfJob]] = []
-    with steps.step(f"Rendering {len(docs)} documents"):
+    with steps.step(f"Rendering {plural(len(docs), 'document')}"):
         for doc in docs:
             context = dict(doc.context)
             context["title"] = doc.title

@@ -1,7 +1,8 @@
 """ledger.csv, ledger.json, cs_value.json, attributions.parquet and rejected.csv: the data files.
 
 Written together with the rendered documents through files.staged, so a
-failed run leaves none of them half-written.
+failed run leaves none of them half-written. ledger.json and ledger.csv are the
+output folder's book (book.py): every month in it, not only the run's.
 """
 
 from __future__ import annotations
@@ -16,25 +17,26 @@ from typing import Any
 
 from chargeback import __version__
 from chargeback.csvwrite import csv_text, frame_csv
+from chargeback.documents.book import (
+    BOOK,
+    BOOK_CSV,
+    DOCUMENT_SUFFIXES,
+    LEDGER_COLUMNS,
+    Book,
+    Month,
+    book_csv,
+    book_lines,
+    month_documents,
+    stray_months,
+    stray_warning,
+)
 from chargeback.engine.drilldown import contact_attributions
-from chargeback.engine.ledger import Ledger, LedgerLine, half_up
+from chargeback.engine.ledger import LedgerLine, PeriodSummary, half_up
 from chargeback.engine.value import ValueReport
 from chargeback.errors import display_path
 from chargeback.files import sha256_file, staged
 from chargeback.report import ReportOptions, RunResult
 from chargeback.workspace.model import Workspace
-
-LEDGER_COLUMNS = (
-    "period",
-    "department_id",
-    "cost_center",
-    "decision_id",
-    "contacts",
-    "handle_minutes",
-    "cost",
-    "revenue",
-    "net",
-)
 
 
 def line_values(line: LedgerLine) -> dict[str, str]:
@@ -56,10 +58,6 @@ def lines_csv(lines: Iterable[LedgerLine]) -> str:
     """Ledger lines in ledger.csv's columns (also the statements' attachments)."""
     rows = (line_values(line) for line in lines)
     return csv_text(LEDGER_COLUMNS, ([row[c] for c in LEDGER_COLUMNS] for row in rows))
-
-
-def ledger_csv(ledger: Ledger) -> str:
-    return lines_csv(ledger.lines)
 
 
 def run_metadata(result: RunResult, opts: ReportOptions) -> dict[str, Any]:
@@ -129,36 +127,71 @@ def range_json(line: LedgerLine) -> dict[str, Any]:
     }
 
 
-def ledger_json(result: RunResult, meta: dict[str, Any]) -> str:
-    ledger = result.ledger
-    periods = {
-        p.period: {
-            "contacts": p.contacts,
-            "handle_minutes": str(half_up(p.handle_minutes, 2)),
-            "cost": f"{p.cost:.2f}",
-            "attributed_cost": f"{p.attributed_cost:.2f}",
-            "unattributed_cost": f"{p.unattributed_cost:.2f}",
-            "attributed_share": str(half_up(p.attributed_share, 4)),
-            "revenue": f"{p.revenue:.2f}",
-            "net": f"{p.net:.2f}",
-        }
-        for p in ledger.periods
+def period_json(summary: PeriodSummary, fingerprint: str) -> dict[str, Any]:
+    """A month's entry in ledger.json's `periods`: its totals and the inputs' fingerprint."""
+    return {
+        "contacts": summary.contacts,
+        "handle_minutes": str(half_up(summary.handle_minutes, 2)),
+        "cost": f"{summary.cost:.2f}",
+        "attributed_cost": f"{summary.attributed_cost:.2f}",
+        "unattributed_cost": f"{summary.unattributed_cost:.2f}",
+        "attributed_share": str(half_up(summary.attributed_share, 4)),
+        "revenue": f"{summary.revenue:.2f}",
+        "net": f"{summary.net:.2f}",
+        "fingerprint": fingerprint,
     }
-    lines = [
-        {
-            **line_values(line),
-            "title": line.title,
-            "kind": line.kind,
-            "net_negative": line.net_negative,
-            **range_json(line),
-        }
-        for line in ledger.lines
-    ]
+
+
+def line_json(line: LedgerLine) -> dict[str, Any]:
+    """A line of ledger.json: the CSV columns, title, kind, the flag and any range."""
+    return {
+        **line_values(line),
+        "title": line.title,
+        "kind": line.kind,
+        "net_negative": line.net_negative,
+        **range_json(line),
+    }
+
+
+def month_of(summary: PeriodSummary, lines: Iterable[LedgerLine], fingerprint: str) -> Month:
+    return Month(period_json(summary, fingerprint), [line_json(ln) for ln in lines])
+
+
+def book_months(result: RunResult, book: Book | None) -> dict[str, Month]:
+    """The book after this run: its months as they were, the run's months replaced.
+
+    A closed month is the frozen one (section 8), reported or not; when the book
+    already says exactly what closed/ says, the book's own bytes stay (they keep
+    the `range` a closed month's manifest does not). Every month carries the
+    fingerprint of the inputs that produced it: this run's, or the close's.
+    """
+    assert result.meta is not None  # run_report sets it before writing
+    months = dict(book.months) if book is not None else {}
+    fresh: dict[str, Month] = {}
+    for period, frozen in result.served.closed.items():
+        fingerprint = frozen.fingerprint or result.meta["fingerprint"]  # a manifest without one
+        fresh[period] = month_of(frozen.summary, frozen.lines, fingerprint)
+    summaries = {p.period: p for p in result.ledger.periods}
+    for period in result.periods:
+        if period not in result.served.frozen:
+            fresh[period] = month_of(
+                summaries[period], result.ledger.lines_for(period), result.meta["fingerprint"]
+            )
+    for period, month in fresh.items():
+        kept = months.get(period)
+        closed = period in result.served.closed
+        if not (closed and kept is not None and kept.figures() == month.figures()):
+            months[period] = month
+    return dict(sorted(months.items()))
+
+
+def book_json(result: RunResult, months: dict[str, Month]) -> str:
+    """ledger.json: the whole book, with this run's metadata."""
     doc = {
-        "currency": ledger.currency,
-        "meta": meta,
-        "periods": periods,
-        "lines": lines,
+        "currency": result.ledger.currency,
+        "meta": result.meta,
+        "periods": {period: month.totals for period, month in months.items()},
+        "lines": book_lines(months),
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
@@ -174,17 +207,27 @@ def attributions_parquet(result: RunResult) -> bytes:
 
 
 def write_outputs(
-    result: RunResult, opts: ReportOptions, documents: dict[str, str | bytes] | None = None
+    result: RunResult,
+    opts: ReportOptions,
+    documents: dict[str, str | bytes] | None = None,
+    book: Book | None = None,
 ) -> list[Path]:
-    """The ledger files plus any rendered documents, all-or-nothing."""
+    """The book (ledger.json, ledger.csv) plus the run's other files, all-or-nothing.
+
+    `book` is the output folder's book as read before rendering (None: a
+    `value` run, which writes no ledger files). ledger.json is written whatever
+    --format says (SPEC 5); ledger.csv when `csv` is asked for, or when one is
+    already there, so the two never tell different stories.
+    """
     out = result.out_dir
     meta = result.meta
     assert meta is not None  # run_report sets it before writing
+    months = book_months(result, book) if book is not None else None
     with staged(out) as files:
-        if "csv" in opts.formats and not opts.value_only:
-            files["ledger.csv"] = ledger_csv(result.ledger)
-        if "json" in opts.formats and not opts.value_only:
-            files["ledger.json"] = ledger_json(result, meta)
+        if months is not None:
+            files[BOOK] = book_json(result, months)
+            if "csv" in opts.formats or (out / BOOK_CSV).exists():
+                files[BOOK_CSV] = book_csv(months)
         if "attributions" in opts.formats and not opts.value_only:
             files["attributions.parquet"] = attributions_parquet(result)
         if "json" in opts.formats and result.value is not None:
@@ -201,7 +244,46 @@ def write_outputs(
             stale.unlink()  # a previous run's rejects no longer describe these inputs
     suffixes = {f".{f}" for f in opts.formats if f in ("pdf", "html") and not opts.value_only}
     _remove_stale_statements(out, result.periods, set(files), suffixes)
+    if book is not None and months is not None:
+        periods, removed = _remove_outdated_documents(result, book, months, suffixes)
+        if removed:
+            formats = ",".join(sorted(s.lstrip(".") for s in removed))
+            result.warnings.append(
+                f"{', '.join(periods)}: the {formats} documents on disk were not drawn from "
+                "the figures this run put in the book, so they were removed; run again with "
+                f"--format {formats} to draw them"
+            )
+        stray = sorted(set(stray_months(out, months)) | (set(book.csv_only) - set(months)))
+        if stray:
+            result.warnings.append(stray_warning(out, stray))
     return [out / name for name in files]
+
+
+def _remove_outdated_documents(
+    result: RunResult, book: Book, months: dict[str, Month], drawn: set[str]
+) -> tuple[list[str], set[str]]:
+    """A month's documents agree with its lines in the book, or they go.
+
+    A run that rewrites a month without drawing its PDF (or HTML) leaves the
+    earlier ones only when the month is unchanged: same figures, same inputs.
+    Closed months are served as they were and never count as rewritten.
+    """
+    undrawn = set(DOCUMENT_SUFFIXES) - drawn
+    periods: list[str] = []
+    suffixes: set[str] = set()
+    for period in result.periods if undrawn else []:
+        if period in result.served.frozen:
+            continue
+        before, now = book.months.get(period), months[period]
+        if before is not None and before.totals == now.totals and before.lines == now.lines:
+            continue
+        stale = month_documents(result.out_dir, period, undrawn)
+        for path in stale:
+            path.unlink()
+            suffixes.add(path.suffix)
+        if stale:
+            periods.append(period)
+    return periods, suffixes
 
 
 def _remove_stale_statements(

@@ -45,7 +45,14 @@ from chargeback.documents.wording import (
 from chargeback.engine.attribute import Attribution
 from chargeback.engine.dates import days_in_window, month_bounds, trailing_months, window_bounds
 from chargeback.engine.evidence import Evidence, Part
-from chargeback.engine.ledger import UNATTRIBUTED, Ledger, LedgerLine, build_ledger, half_up
+from chargeback.engine.ledger import (
+    UNATTRIBUTED,
+    Ledger,
+    LedgerLine,
+    build_ledger,
+    flags_net,
+    half_up,
+)
 from chargeback.workspace.model import Decision, Rule, Workspace
 
 TOP_LINES = 40  # decision rows on a statement before "other decisions" (flagged ones always show)
@@ -104,9 +111,8 @@ def _line_row(line: LedgerLine, whole: Decimal) -> dict[str, Any]:
         "revenue": line.revenue,
         "net": line.net,
         "share": pct(line.cost, whole),
-        "collects": line.collects,
+        "has_revenue": line.has_revenue,
         "net_negative": line.net_negative,
-        "costs_more_than_it_collects": line.costs_more_than_it_collects,
         "range": line_range(line),
     }
 
@@ -121,6 +127,7 @@ def _sums(lines: list[LedgerLine]) -> dict[str, Any]:
         "cost": cost,
         "revenue": revenue,
         "net": revenue - cost,
+        "net_negative": flags_net(revenue, cost),  # the lines' own flag, on their sum
     }
 
 
@@ -187,7 +194,7 @@ class Builder:
         ranked = sorted(lines, key=lambda ln: (-ln.cost, ln.net, ln.decision_id))
         # a decision that costs more than it collects is never folded into "other"
         shown = ranked[:TOP_LINES] + [
-            ln for ln in ranked[TOP_LINES:] if ln.costs_more_than_it_collects
+            ln for ln in ranked[TOP_LINES:] if ln.net_negative
         ]
         folded = [ln for ln in ranked if ln not in shown]
         evidenced = [ln for ln in ranked if ln.kind != "adjustment"]  # no contacts of their own
@@ -201,11 +208,11 @@ class Builder:
             "totals": {
                 **totals,
                 "decisions": len(lines),
-                "flagged": sum(1 for ln in lines if ln.costs_more_than_it_collects),
+                "flagged": sum(1 for ln in lines if ln.net_negative),
             },
             "lines": [_line_row(ln, cost) for ln in shown],
             "flagged_lines": [
-                _line_row(ln, cost) for ln in ranked if ln.costs_more_than_it_collects
+                _line_row(ln, cost) for ln in ranked if ln.net_negative
             ],
             "other_lines": _other_row(folded, cost, "other decisions"),
             "decisions": decisions,
@@ -242,7 +249,8 @@ class Builder:
             "cost": line.cost,
             "revenue": line.revenue,
             "net": line.net,
-            "costs_more_than_it_collects": line.costs_more_than_it_collects,
+            "has_revenue": line.has_revenue,
+            "net_negative": line.net_negative,
             "range": line_range(line),
             "matched": ev.matched if ev else 0,
             "chart": chart,
@@ -383,7 +391,7 @@ class Builder:
                     "decisions": len(mine),
                     **sums,
                     "share": pct(sums["cost"], totals.cost),
-                    "flagged": sum(1 for ln in mine if ln.costs_more_than_it_collects),
+                    "flagged": sum(1 for ln in mine if ln.net_negative),
                 }
             )
         departments.sort(key=lambda d: (-Decimal(d["cost"]), str(d["id"])))
@@ -403,6 +411,7 @@ class Builder:
                 "unattributed_handle_minutes": minutes(unattributed.handle_minutes),
                 "revenue": totals.revenue,
                 "net": totals.net,
+                "net_negative": flags_net(totals.revenue, totals.cost),
                 "decisions": len(decisions),
             },
             "unattributed_reasons": (
@@ -413,7 +422,7 @@ class Builder:
             "by_net": [_line_row(ln, totals.cost) for ln in by_net[:TOP_RANKED]],
             "by_net_other": _other_row(by_net[TOP_RANKED:], totals.cost, "other decisions"),
             "flagged": [
-                _line_row(ln, totals.cost) for ln in by_net if ln.costs_more_than_it_collects
+                _line_row(ln, totals.cost) for ln in by_net if ln.net_negative
             ],
             "departments": departments,
             "trend": self.trend(period),

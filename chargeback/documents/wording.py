@@ -33,6 +33,11 @@ class Document:
     attachment: tuple[str, str] | None = None  # (file name, CSV text) for the PDF
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """`1 period`, `2 periods`, `1,204 contacts`: messages never say `period(s)`."""
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
+
+
 def pct(part: Fraction | Decimal, whole: Fraction | Decimal | int) -> str:
     if not whole:
         return "—"
@@ -94,7 +99,7 @@ def describe_window(rule: Rule, decision: Decision) -> str:
     if rule.days is not None and last is not None and last != date.max:
         text += f" to {last.isoformat()}"
         if decision.ends is None or last < decision.ends:
-            text += f" ({rule.days} days)"
+            text += f" ({plural(rule.days, 'day')})"
     elif last is not None and last != date.max:
         text += f" to {last.isoformat()} (the decision ends)"
     else:

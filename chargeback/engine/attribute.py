@@ -49,8 +49,9 @@ from fractions import Fraction
 
 from chargeback.engine.aggregates import Aggregates
 from chargeback.engine.control_factor import CellKey, ControlResult, control_factors
-from chargeback.engine.costing import GroupCoster
+from chargeback.engine.costing import GroupCoster, too_costly
 from chargeback.engine.dates import days_in_window, window_bounds
+from chargeback.errors import WorkspaceError
 from chargeback.workspace.model import Workspace
 
 
@@ -170,6 +171,9 @@ def attribute(ws: Workspace, aggregates: Aggregates) -> Attribution:
         cost = coster.group_cost(period, channel, n, hs, totals[period])
         totals[period].cost += cost
         costs.append(cost)
+    unpayable = too_costly(ws.costs, {period: t.cost for period, t in totals.items()})
+    if unpayable:
+        raise WorkspaceError(unpayable)
     lines = _amounts(ws, decoded, costs, Factors(factor, control.factor))
     line_ranges: dict[tuple[str, str], tuple[Amount, Amount]] = {}
     if control.factor:

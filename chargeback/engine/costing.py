@@ -9,6 +9,11 @@ from chargeback.errors import Problem
 from chargeback.workspace.model import Costs
 
 US_PER_MINUTE = 60_000_000
+# A month's cost beyond this is a pricing mistake (a rate in cents read as dollars,
+# a per-minute rate meant per hour ...), and past it the figures would no longer
+# print exactly: every later step keeps money in Decimals of 28 digits and in
+# 64-bit cents, and 10**15 leaves both room to sum many months.
+MAX_PERIOD_COST = 10**15
 
 
 class _Totals(Protocol):
@@ -79,4 +84,21 @@ def unpriced_channels(costs: Costs, contacts_by_channel: dict[str, int]) -> list
         )
         for channel, n in sorted(contacts_by_channel.items())
         if channel not in listed
+    ]
+
+
+def too_costly(costs: Costs, period_costs: dict[str, Fraction]) -> list[Problem]:
+    """Months whose contacts the costs price at MAX_PERIOD_COST or more, at the costs' place."""
+    place = costs.place
+    return [
+        Problem(
+            f"the contacts of {period} cost {float(cost):.4g} {costs.currency} at these "
+            f"{'rates' if costs.method == 'rates' else 'pools'}, beyond the {MAX_PERIOD_COST:.0e} "
+            "a month a ledger carries to the cent: check the amounts (a rate per hour "
+            "given per minute, cents given as units)",
+            place.path if place else None,
+            place.line if place else None,
+        )
+        for period, cost in sorted(period_costs.items())
+        if cost >= MAX_PERIOD_COST
     ]

@@ -9,7 +9,7 @@ largest remainders; ties by department_id, then decision_id (SPEC 4).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from fractions import Fraction
 
 from chargeback.engine.attribute import Attribution
@@ -33,19 +33,8 @@ class LedgerLine:
     revenue: Decimal
     title: str = ""
     kind: str = ""
-    collects: bool = False  # the decision declares revenue
     # SPEC 4b: (level, (contacts low, high), (cost low, high)) where a control rule weighs
     range: tuple[Decimal, tuple[Fraction, Fraction], tuple[Fraction, Fraction]] | None = None
-
-    @property
-    def costs_more_than_it_collects(self) -> bool:
-        """The flag people act on: a decision that collects money, but less than it costs.
-
-        A decision that collects nothing (an outage) is a cost, not a bad bargain,
-        so it is not flagged here even though its net is negative; nor is one whose
-        net is negative only because its declared revenue is (no service cost).
-        """
-        return self.collects and self.cost > 0 and self.net_negative
 
     @property
     def net(self) -> Decimal:
@@ -56,9 +45,30 @@ class LedgerLine:
         return self.decision_id == UNATTRIBUTED
 
     @property
+    def has_revenue(self) -> bool:
+        """Revenue declared for this period, as printed to the cent (SPEC 4)."""
+        return half_up_units(Fraction(self.revenue), 2) != 0
+
+    @property
     def net_negative(self) -> bool:
-        """Costs more in service than it collects."""
-        return not self.is_unattributed and self.net < 0
+        """The one flag (SPEC 4): it costs more in service than it collects.
+
+        Every output reads this property: ledger.json's `net_negative`, the
+        terminal's ▲, the statements, the summary and the e-mails.
+        """
+        return not self.is_unattributed and flags_net(self.revenue, self.cost)
+
+
+def flags_net(revenue: Decimal, cost: Decimal) -> bool:
+    """Revenue and a negative net, both as printed to the cent (SPEC 4, "Revenue and net").
+
+    A figure without revenue (an outage, a launch) is a cost, not a bad bargain:
+    its net is -cost but it is never flagged. Shared by lines and the totals of
+    several lines (a department's net on its statement), so they cannot disagree.
+    """
+    revenue_cents = half_up_units(Fraction(revenue), 2)  # exact at any size, unlike quantize
+    net_cents = revenue_cents - half_up_units(Fraction(cost), 2)
+    return revenue_cents != 0 and net_cents < 0
 
 
 @dataclass(frozen=True)
@@ -90,11 +100,22 @@ class Ledger:
         return [line for line in self.lines if line.period == period]
 
 
+def half_up_units(value: Fraction, places: int) -> int:
+    """An exact value in units of 10**-places, rounded half-up (away from zero on .5)."""
+    scaled = abs(value) * 10**places
+    units = int((scaled.numerator * 2 + scaled.denominator) // (scaled.denominator * 2))
+    return units if value >= 0 else -units
+
+
+def units_decimal(units: int, places: int) -> Decimal:
+    """units x 10**-places as a Decimal, exactly: built from its digits, so no decimal
+    context (28 significant digits by default) rounds it, as scaleb or * would."""
+    return Decimal(f"{units}E-{places}")
+
+
 def half_up(value: Fraction, places: int) -> Decimal:
     """Round an exact value half-up (away from zero on .5) to `places` decimals."""
-    scaled = abs(value) * 10**places
-    units = (scaled.numerator * 2 + scaled.denominator) // (scaled.denominator * 2)
-    return Decimal(units if value >= 0 else -units).scaleb(-places)
+    return units_decimal(half_up_units(value, places), places)
 
 
 def largest_remainder(
@@ -127,7 +148,8 @@ def revenue_for(ws: Workspace, decision_id: str, period: str) -> Decimal:
     first, last = month_bounds(period)
     if not decision.in_force_during(first, last):
         return Decimal("0.00")
-    return decision.revenue.for_period(period).quantize(CENT, ROUND_HALF_UP)
+    # exactly, whatever its size: Decimal.quantize raises past the context's 28 digits
+    return half_up(Fraction(decision.revenue.for_period(period)), 2)
 
 
 def _range(
@@ -156,7 +178,7 @@ def build_ledger(ws: Workspace, attribution: Attribution, periods: list[str]) ->
         n = totals.contacts if totals else 0
         hs = totals.hs_us if totals else 0
         exact_total = totals.cost if totals else Fraction(0)
-        total_cents = int(half_up(exact_total, 2) * 100)
+        total_cents = half_up_units(exact_total, 2)
 
         candidates = []
         for decision in ws.decisions:
@@ -188,15 +210,15 @@ def build_ledger(ws: Workspace, attribution: Attribution, periods: list[str]) ->
                     decision_id=decision.id,
                     contacts=contacts,
                     handle_minutes=hs_w / US_PER_MINUTE,
-                    cost=Decimal(cents[decision.department, decision.id]).scaleb(-2),
+                    cost=units_decimal(cents[decision.department, decision.id], 2),
                     revenue=revenue,
                     title=decision.title,
                     kind=decision.kind,
-                    collects=decision.revenue is not None,
                     range=_range(ws, attribution, period, decision.id),
                 )
             )
-        unattributed_cost = Decimal(cents[UNATTRIBUTED, UNATTRIBUTED]).scaleb(-2)
+        unattributed_cents = cents[UNATTRIBUTED, UNATTRIBUTED]
+        unattributed_cost = units_decimal(unattributed_cents, 2)
         lines.append(
             LedgerLine(
                 period=period,
@@ -209,16 +231,15 @@ def build_ledger(ws: Workspace, attribution: Attribution, periods: list[str]) ->
                 revenue=Decimal("0.00"),
             )
         )
-        total = Decimal(total_cents).scaleb(-2)
         summaries.append(
             PeriodSummary(
                 period=period,
                 contacts=n,
                 handle_minutes=Fraction(hs, US_PER_MINUTE),
-                cost=total,
-                attributed_cost=total - unattributed_cost,
+                cost=units_decimal(total_cents, 2),
+                attributed_cost=units_decimal(total_cents - unattributed_cents, 2),
                 unattributed_cost=unattributed_cost,
-                revenue=sum((r for _, _, r in candidates), Decimal("0.00")),
+                revenue=half_up(sum((Fraction(r) for _, _, r in candidates), Fraction(0)), 2),
             )
         )
     lines.sort(key=lambda ln: (ln.period, ln.department_id, ln.decision_id))

@@ -30,7 +30,7 @@ import polars as pl
 from chargeback.engine.attribute import Attribution, PeriodTotals
 from chargeback.engine.costing import GroupCoster
 from chargeback.engine.dates import trailing_months
-from chargeback.engine.ledger import build_ledger, half_up
+from chargeback.engine.ledger import build_ledger, half_up_units
 from chargeback.engine.value_after import after_contact, repeats
 from chargeback.engine.value_units import (
     DAY_US,
@@ -108,11 +108,11 @@ def compute_value(
     for period in periods:
         parts = exact[period]
         total = sum((c for _, c in parts), Fraction(0))
-        cents_total = int(half_up(total, 2) * 100)
+        cents_total = half_up_units(total, 2)
         period_cents[period] = cents_total
         # each channel's own exact cost, rounded half-up: what anyone recomputing one
         # channel gets (the channels may then differ from the total by a cent or two)
-        placed = {key: int(half_up(cost, 2) * 100) for key, cost in parts}
+        placed = {key: half_up_units(cost, 2) for key, cost in parts}
         n_total = totals[period].contacts
         entry = out[period]
         entry["contacts"] = n_total

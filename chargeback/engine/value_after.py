@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 
 from chargeback.engine.costing import GroupCoster
-from chargeback.engine.ledger import half_up
+from chargeback.engine.ledger import half_up_units
 from chargeback.engine.value_units import (
     DAY_US,
     MIN_US,
@@ -83,8 +83,8 @@ def repeats(
         entry.setdefault("repeat_rate", None)
         costs = cost_by_reason.get(period, {})
         total = sum(costs.values(), Fraction(0))
-        entry["repeat_cost"] = cents_str(int(half_up(total, 2) * 100))
-        placed = {(r, ""): int(half_up(c, 2) * 100) for r, c in costs.items()}  # each its own
+        entry["repeat_cost"] = cents_str(half_up_units(total, 2))
+        placed = {(r, ""): half_up_units(c, 2) for r, c in costs.items()}  # each its own
         reasons = by_reason.get(period, {})
         for reason, item in reasons.items():
             item["repeat_rate"] = ratio(item["repeats"], item["contacts"])

@@ -46,12 +46,13 @@ def instant(tz: str) -> pl.Expr:
 def money_cents(column: str) -> pl.Expr:
     """Whole cents, half away from zero on the decimal value (2.675 -> 268, as written).
 
-    Rounding x * 100 to 6 places first removes the binary representation error
-    (2.675 is stored as 2.67499999...), so the half-up step sees the .5 the
-    export meant.
+    The data layer reads money as an exact Decimal(38, 9) from the text as written
+    (chargeback.data.checks), so the rounding sees the .5 the export meant, and its
+    limits keep every sum of cents inside 64 bits. (A float column, in a frame built
+    by hand, is taken at its value rounded to 9 decimals.)
     """
-    scaled = (pl.col(column).cast(pl.Float64) * 100).round(6)
-    return scaled.round(0, mode="half_away_from_zero").cast(pl.Int64)
+    exact = pl.col(column).cast(pl.Decimal(38, 9), strict=False)
+    return (exact * 100).round(0, mode="half_away_from_zero").cast(pl.Int64)
 
 
 def parse_cents(text: str) -> int:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from chargeback.documents.ledger_files import line_values, lines_csv
+from chargeback.documents.wording import plural
 from chargeback.engine.dates import shift_month
 from chargeback.engine.ledger import (
     UNATTRIBUTED,
@@ -64,7 +65,8 @@ def _line_from(row: dict[str, Any]) -> LedgerLine:
         revenue=Decimal(row["revenue"]),
         title=row.get("title", ""),
         kind=row.get("kind", ""),
-        collects=bool(row.get("collects", False)),
+        # manifests closed before 0.1.0's single flag carry "collects": not needed any
+        # more (the flag reads revenue and net), so it is ignored, not refused
     )
 
 
@@ -85,7 +87,6 @@ def _row(line: LedgerLine) -> dict[str, Any]:
         "handle_minutes_exact": _exact(line.handle_minutes),
         "title": line.title,
         "kind": line.kind,
-        "collects": line.collects,
     }
 
 
@@ -129,6 +130,7 @@ def closed_periods(
                 summary=summary,
                 files=dict(data["files"]),
                 cs_value=data.get("cs_value"),
+                fingerprint=str(data.get("fingerprint") or ""),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ChargebackError(
@@ -238,6 +240,7 @@ def serve_closed(result: RunResult, open_periods_default: bool) -> Served:
     """Put frozen figures in place of P's, and post any difference as adjustments."""
     served = Served(frozen={}, documents={}, warnings=[])
     closed = closed_periods(result.out_dir, served.warnings)
+    served.closed = closed  # the book keeps them all, reported or not (ledger_files.py)
     if not closed:
         return served
     ws = result.workspace
@@ -366,7 +369,8 @@ def serve_closed(result: RunResult, open_periods_default: bool) -> Served:
         )
         served.warnings.append(
             f"the current data would change closed {period} by {cost:.2f} {ledger.currency}: "
-            f"posted as prior-period adjustments in {target} ({len(posted_lines)} line(s))"
+            f"posted as prior-period adjustments in {target} "
+            f"({plural(len(posted_lines), 'line')})"
         )
     lines.sort(key=lambda ln: (ln.period, ln.department_id, ln.decision_id))
     result.periods = sorted(periods)

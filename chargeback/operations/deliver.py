@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from chargeback.engine.dates import shift_month
 from chargeback.errors import ChargebackError, Problem
 from chargeback.operations.lock import locked
-from chargeback.operations.messages import Outgoing, outgoing
+from chargeback.operations.messages import Outgoing, has_charges, outgoing
 from chargeback.operations.smtp import configured_sender, deliver, smtp_settings
 from chargeback.report import RunResult
 
@@ -118,6 +118,30 @@ class SendResult:
     undelivered: list[tuple[str, str, str]] = field(default_factory=list)  # + why
     written: list[Path] = field(default_factory=list)  # .eml files of a dry run
     warnings: list[str] = field(default_factory=list)
+    idle: str = ""  # why nothing was (or, dry, would be) sent, when nothing was
+
+
+def why_nothing(result: RunResult, messages: list[Outgoing], send: SendResult) -> str:
+    """Why a send has nothing to send, in words a newcomer can act on; "" when it has."""
+    if send.sent or send.written or send.undelivered:
+        return ""
+    if messages:
+        return "every message was delivered before (--resend sends them again)"
+    period = send.period
+    lines = result.ledger.lines_for(period)
+    charged = [
+        d.id
+        for d in result.workspace.departments
+        if has_charges([ln for ln in lines if ln.department_id == d.id])
+    ]
+    if not charged:
+        why = f"no department has charges in {period}"
+    else:
+        why = (
+            f"no department with charges has recipients ({', '.join(charged)}: add "
+            "`recipients:` to the department in its rules file)"
+        )
+    return why + ", and chargeback.yaml has no `summary_recipients:` for the executive summary"
 
 
 def last_period(timezone: str, now: datetime | None = None) -> str:
@@ -184,4 +208,5 @@ def send_period(
                 send.undelivered.append((out.key, rcpt, why))
             if attempt.failed and (attempt.unreachable or attempt.fatal):
                 unreachable = f"not tried: {attempt.failed}"
+    send.idle = why_nothing(result, messages, send)
     return send

@@ -158,7 +158,7 @@ def statement_message(
         [
             (ln.title, ln.decision_id, ln.net, range_words(ln))
             for ln in lines
-            if ln.costs_more_than_it_collects
+            if ln.net_negative
         ],
         (
             f"The statement is attached ({name}); its lines ride inside the PDF as CSV.",
@@ -223,6 +223,11 @@ def summary_message(
     )
 
 
+def has_charges(lines: list[LedgerLine]) -> bool:
+    """A department gets a statement for a month with charges or credits (revenue alone: no)."""
+    return any(ln.cost != 0 or ln.contacts != 0 for ln in lines)
+
+
 def outgoing(result: RunResult) -> tuple[list[Outgoing], list[str]]:
     """The period's messages: one per department with charges, and the summary."""
     ws = result.workspace
@@ -233,7 +238,7 @@ def outgoing(result: RunResult) -> tuple[list[Outgoing], list[str]]:
     lines = result.ledger.lines_for(period)
     for dept in ws.departments:
         mine = [ln for ln in lines if ln.department_id == dept.id]
-        if not any(ln.cost != 0 or ln.contacts != 0 for ln in mine):
+        if not has_charges(mine):
             continue  # no charges (or credits) this month
         if not dept.recipients:
             notes.append(f"department '{dept.id}' has no recipients; its statement was not sent")
@@ -253,7 +258,7 @@ def outgoing(result: RunResult) -> tuple[list[Outgoing], list[str]]:
         )
     summary = next(p for p in result.ledger.periods if p.period == period)
     if ws.settings.summary_recipients:
-        flagged = [ln for ln in lines if ln.costs_more_than_it_collects]
+        flagged = [ln for ln in lines if ln.net_negative]
         messages.append(
             summary_message(
                 period,

@@ -24,6 +24,7 @@ from typing import Any
 
 from chargeback.errors import Problem, WorkspaceError
 from chargeback.operations.messages import Outgoing
+from chargeback.workspace.limits import host_problem, mailbox_problem, shown
 from chargeback.workspace.model import SMTP_KEYS, Workspace
 
 SECURITY = ("starttls", "ssl", "none")
@@ -69,7 +70,13 @@ def _given(ws: Workspace, environ: Mapping[str, str]) -> tuple[dict[str, str], d
 
 def configured_sender(ws: Workspace, environ: Mapping[str, str] = os.environ) -> str:
     """The sender a real send would use (for dry runs, which read no other setting)."""
-    return sender_of(_given(ws, environ)[0])
+    given, source = _given(ws, environ)
+    sender = sender_of(given)
+    why = mailbox_problem(sender)
+    if why:  # a CR/LF here would write headers of its own into every message
+        where = source.get("from") or source.get("user") or "smtp: in chargeback.yaml"
+        raise WorkspaceError(Problem(f"smtp sender '{shown(sender)}' ({where}) {why}"))
+    return sender
 
 
 def smtp_settings(ws: Workspace, environ: Mapping[str, str] = os.environ) -> SmtpSettings:
@@ -106,6 +113,8 @@ def smtp_settings(ws: Workspace, environ: Mapping[str, str] = os.environ) -> Smt
         return value
 
     host = given.get("host", "")
+    if host and (why := host_problem(host)):
+        problems.append(Problem(f"smtp host '{shown(host)}' ({source['host']}) {why}"))
     if not host:
         problems.append(
             Problem(
@@ -114,6 +123,9 @@ def smtp_settings(ws: Workspace, environ: Mapping[str, str] = os.environ) -> Smt
             )
         )
     sender = sender_of(given)
+    if why := mailbox_problem(sender):
+        where = source.get("from") or source.get("user") or "smtp: in chargeback.yaml"
+        problems.append(Problem(f"smtp sender '{shown(sender)}' ({where}) {why}"))
     user = given.get("user") or None
     password = environ.get(ENV + "PASSWORD") or None
     if user and password is None:
