@@ -21,6 +21,7 @@ from typer.core import TyperGroup, TyperOption
 
 from chargeback.errors import ChargebackError, Problem, UsageError, display_path
 from chargeback.report import Steps
+from chargeback.workspace.load import SETTINGS_FILE
 
 
 def _no_type_after_flags() -> None:
@@ -56,6 +57,15 @@ def existing_folder(value: Path | None) -> Path | None:
     if value is not None and not value.is_dir():
         what = "is a file, not a folder" if value.exists() else "no such folder"
         raise UsageError(f"--workspace '{value}': {what}")
+    here = Path.cwd()
+    if value is None and not (here / "rules").exists() and not (here / SETTINGS_FILE).exists():
+        # never a silent sample: figures from Harborline must not pass for your own
+        err.print(
+            "Using the built-in sample workspace (Harborline Communications, invented data); "
+            "start your own with: chargeback init DIR",
+            markup=False,
+            soft_wrap=True,
+        )
     return value
 
 

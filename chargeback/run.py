@@ -153,6 +153,8 @@ def contacts_for(opts: ReportOptions, ws: Workspace, wanted: set[str], steps: St
             ws.settings.timestamp_format,
             opts.on_bad_rows,
             ws.settings.tags_separator,
+            values=ws.settings.values,
+            optional_columns=ws.settings.optional_columns,
         )
 
 

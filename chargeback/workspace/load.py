@@ -47,6 +47,16 @@ def find_workspace(explicit: Path | None) -> Path:
     here = Path.cwd()
     if (here / "rules").is_dir():
         return here
+    if (here / SETTINGS_FILE).exists() or (here / "rules").exists():
+        # a workspace half set up: running the sample instead would pass its figures off
+        raise WorkspaceError(
+            Problem(
+                f"this folder has {SETTINGS_FILE} but no rules/ folder: put the rules in "
+                "rules/*.yaml (chargeback init DIR writes a starter workspace), or give "
+                "--workspace",
+                here / "rules",
+            )
+        )
     return sample_workspace()
 
 
