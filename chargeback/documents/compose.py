@@ -127,6 +127,8 @@ class RenderCache:
             )
         except (OSError, ValueError):
             self.entries = {}
+        if not isinstance(self.entries, dict):  # damaged: a cache is only ever a shortcut
+            self.entries = {}
         digest = hashlib.sha256(__version__.encode())
         for folder in template_dirs:
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
