@@ -390,25 +390,32 @@ def sample(
 
 @app.command(
     epilog="[bold]Examples[/]\n\n"
-    "  chargeback init acme\n\n"
-    "  chargeback init acme && chargeback report --workspace acme",
+    "  chargeback init acme && chargeback report --workspace acme\n\n"
+    "  chargeback init --from-export exports/tickets.csv acme   # set up for your export",
 )
 def init(
     dest: Annotated[
-        Path, typer.Argument(help="New workspace folder (must not exist or be empty).")
-    ],
+        Path | None,
+        typer.Argument(help="Workspace folder: new or empty (with --from-export: default here)."),
+    ] = None,
+    from_export: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-export",
+            metavar="FILE",
+            help="Your platform's export (CSV, Parquet, NDJSON): write a chargeback.yaml for it.",
+        ),
+    ] = None,
 ) -> None:
-    """Start a new workspace: commented rules, settings and a tiny contacts file."""
-    from chargeback.workspace.scaffold import scaffold
+    """Start a workspace: commented rules and settings, with a tiny contacts file or your export."""
+    from chargeback.data.export_init import init_workspace
 
     try:
-        written = scaffold(dest)
+        lines = init_workspace(dest, from_export)
     except ChargebackError as exc:
         raise fail(exc) from None
-    out.print(f"Created {display_path(dest)} with {plural(len(written), 'file')}:", markup=False)
-    for path in written:
-        out.print(f"  {display_path(path)}")
-    out.print(f"Next: edit rules/*.yaml, then  chargeback report --workspace {display_path(dest)}")
+    for line in lines:
+        out.print(line, markup=False, highlight=False)
 
 
 @app.command(

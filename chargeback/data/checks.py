@@ -9,7 +9,7 @@ the rejected frame that quarantine writes out.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,14 +71,22 @@ def _clean_str(name: str) -> pl.Expr:
 
 
 def typed_columns(
-    spec: TableSpec, raw: pl.DataFrame, tz: str, fmt: str | None, tags_separator: str = "|"
+    spec: TableSpec,
+    raw: pl.DataFrame,
+    tz: str,
+    fmt: str | None,
+    tags_separator: str = "|",
+    values: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[list[pl.Expr]]:
     """Typing expressions in stages: each stage may use the columns made before it.
 
     Staging matters for speed: polars does not share a subexpression between
     columns of one select, so the normalised timestamp text is made once and
-    parsed after, and `date`/`period` come from the parsed column.
+    parsed after, and `date`/`period` come from the parsed column. `values:`
+    (SPEC 1) is applied here, to the trimmed text and to each tag, so every
+    check, match and price after sees the mapped words.
     """
+    values = values or {}
     ts = spec.timestamp
     first: list[pl.Expr] = []
     for name in raw.columns:
@@ -90,7 +98,11 @@ def typed_columns(
                 if raw.schema["tags"] == pl.String
                 else pl.col("tags")
             )
-            parts = parts.list.eval(pl.element().str.strip_chars().filter(pl.element() != ""))
+            tag = pl.element().str.strip_chars()
+            kept = tag.filter(tag != "")
+            if values.get("tags"):
+                kept = kept.replace(dict(values["tags"]))
+            parts = parts.list.eval(kept)
             joined = pl.concat_str(pl.lit("|"), parts.list.join("|"), pl.lit("|"))
             first.append(pl.when(parts.list.len() > 0).then(joined).otherwise(None).alias("tags"))
         elif name in MONEY or name == "handle_seconds":
@@ -98,6 +110,8 @@ def typed_columns(
                 first.append(_clean_str(name).alias(f"_txt_{name}"))
             else:
                 first += _numbers(name, raw.schema[name])
+        elif values.get(name):
+            first.append(_clean_str(name).replace(dict(values[name])).alias(name))
         else:
             first.append(_clean_str(name).alias(name))
     dtype = raw.schema[ts]
@@ -158,6 +172,22 @@ def _local_time(dtype: pl.DataType, name: str, tz: str, fmt: str | None) -> pl.E
     if "%z" in fmt or "%#z" in fmt or "%:z" in fmt:
         parsed = parsed.dt.convert_time_zone(tz).dt.replace_time_zone(None)
     return parsed
+
+
+def reads_as_timestamps(texts: list[str], fmt: str | None) -> int:
+    """How many of these texts the loader reads as timestamps in layout `fmt` (None: ISO).
+
+    The very expression the rows go through, so `init --from-export` suggests
+    only a layout the run will read.
+    """
+    frame = pl.DataFrame({"t": texts}, schema={"t": pl.String})
+    try:
+        parsed = frame.select(_local_time(pl.String(), "t", "UTC", fmt).alias("t"))
+        # in the years the rows are held to: %Y reads "26" as the year 26, a bad row
+        good = parsed.filter(pl.col("t").dt.year().is_between(MIN_YEAR, MAX_YEAR))
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException, ValueError):
+        return 0
+    return good.height
 
 
 def probe_format(ts: str, tz: str, fmt: str | None) -> str | None:

@@ -16,6 +16,7 @@ What polars cannot tell on its own is settled here, cheaply on the clean path:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,8 +57,14 @@ class FileRead:
 
 
 def read_file(
-    spec: TableSpec, index: int, path: Path, mapping: dict[str, str], wanted: set[str]
+    spec: TableSpec,
+    index: int,
+    path: Path,
+    mapping: dict[str, str],
+    wanted: set[str],
+    optional: Collection[str] = (),
 ) -> FileRead:
+    """One file's wanted columns; `optional` mappings (a preset's) apply where the header is."""
     out = FileRead(path)
     try:
         if path.stat().st_size == 0:
@@ -78,6 +85,7 @@ def read_file(
         else:
             out.problems += _unreadable(path, exc)[0]
         return out
+    mapping = {k: v for k, v in mapping.items() if k not in optional or v in header}
     plan = plan_columns(spec, path, header, mapping, wanted)
     out.problems += plan.problems
     out.absent = plan.absent

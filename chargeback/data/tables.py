@@ -23,6 +23,7 @@ chargeback.data.checks.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,10 +38,11 @@ from chargeback.data.checks import (
     row_checks,
     typed_columns,
 )
-from chargeback.data.limits import MAX_MONEY_TOTAL
+from chargeback.data.limits import MAX_MONEY_TOTAL, shown
 from chargeback.data.reading import FileRead, LineFinder, read_file
 from chargeback.data.sources import READ_ERRORS, format_of, resolve_files, short_error
-from chargeback.errors import DataError, Problem, display_path
+from chargeback.errors import DataError, Problem, WorkspaceError, display_path
+from chargeback.workspace.model import CONTACT_COLUMNS, ValueMap
 
 # format_of, resolve_files and TableSpec live below this module; they are
 # exported here too, as the loading side of the data layer
@@ -107,17 +109,29 @@ def load_table(
     timestamp_format: str | None,
     on_bad_rows: str,
     tags_separator: str = "|",
+    *,
+    values: Sequence[ValueMap] = (),
+    optional_columns: Collection[str] = (),
 ) -> Loaded:
-    """Read, map, type-check and stack every file; stop or quarantine on bad rows."""
-    wanted = set(wanted) | set(spec.required)
+    """Read, map, type-check and stack every file; stop or quarantine on bad rows.
+
+    `optional_columns` are mappings (a preset's) that apply only in a file with
+    that header; `values` maps the export's words to yours (SPEC 1).
+    """
+    extra = {vm.column for vm in values if vm.column not in CONTACT_COLUMNS}
+    wanted = set(wanted) | set(spec.required) | extra
     unusable = probe_format(spec.timestamp, timezone, timestamp_format)
     if unusable:
         raise DataError(Problem(unusable, files[0], column=spec.timestamp))
-    reads = [read_file(spec, i, path, columns_mapping, wanted) for i, path in enumerate(files)]
+    reads = [
+        read_file(spec, i, path, columns_mapping, wanted, optional_columns)
+        for i, path in enumerate(files)
+    ]
     problems = [p for r in reads for p in r.problems]
     if problems:
         raise DataError(problems)
     raw, loaded = _stack(spec, reads, tags_separator)
+    _check_value_columns(values, extra, loaded)
     try:
         return _check_rows(
             spec,
@@ -129,12 +143,35 @@ def load_table(
             timestamp_format,
             on_bad_rows,
             tags_separator,
+            {vm.column: dict(vm.pairs) for vm in values if vm.pairs},
         )
     except READ_ERRORS as exc:  # a value no check foresaw: still a clean refusal
         where = files[0] if len(files) == 1 else None
         raise DataError(
             Problem(f"cannot read the {spec.kind}: {short_error(exc)}", where)
         ) from None
+
+
+def _check_value_columns(values: Sequence[ValueMap], extra: set[str], loaded: Loaded) -> None:
+    """`values:` naming a column no file has: a workspace error at its line in chargeback.yaml.
+
+    A canonical column may be absent (a preset maps channel words whatever else
+    the export holds); any other name must be a column of the contacts.
+    """
+    problems = []
+    for vm in values:
+        if vm.column in extra and vm.column in loaded.missing:
+            files = ", ".join(p.name for p in loaded.missing[vm.column][:5])
+            problems.append(
+                Problem(
+                    f"values: '{shown(vm.column)}' is not a column of the contacts ({files}); "
+                    "values: names columns as chargeback knows them, after columns:",
+                    vm.place.path if vm.place else None,
+                    vm.place.line if vm.place else None,
+                )
+            )
+    if problems:
+        raise WorkspaceError(problems)
 
 
 def _stack(
@@ -190,12 +227,13 @@ def _check_rows(
     timestamp_format: str | None,
     on_bad_rows: str,
     tags_separator: str,
+    values: dict[str, dict[str, str]],
 ) -> Loaded:
     files = loaded.files
     keep_raw = [spec.timestamp] + [n for n, _ in spec.numeric if n in raw.columns]
     raw = raw.with_columns([pl.col(c).alias(f"_raw_{c}") for c in keep_raw])
     typed = raw
-    for stage in typed_columns(spec, raw, timezone, timestamp_format, tags_separator):
+    for stage in typed_columns(spec, raw, timezone, timestamp_format, tags_separator, values):
         typed = typed.with_columns(stage)
     checks = row_checks(spec, raw)
     reason = pl.coalesce(
@@ -306,7 +344,11 @@ def load_contacts(
     timestamp_format: str | None,
     on_bad_rows: str,
     tags_separator: str = "|",
+    *,
+    values: Sequence[ValueMap] = (),
+    optional_columns: Collection[str] = (),
 ) -> Loaded:
+    """SPEC 2's contacts: `columns:` (a preset's optional ones too) and `values:` applied."""
     files = resolve_files(spec, root)
     return load_table(
         CONTACTS,
@@ -317,4 +359,6 @@ def load_contacts(
         timestamp_format,
         on_bad_rows,
         tags_separator,
+        values=values,
+        optional_columns=optional_columns,
     )

@@ -201,6 +201,20 @@ class JournalSettings:
 
 
 @dataclass(frozen=True)
+class ValueMap:
+    """`values:` for one contacts column: the platform's words to yours (SPEC 1).
+
+    Applied once, after `columns:` and before any check, match or price; a value
+    not listed stays as it is. `place` is where the column is named in
+    chargeback.yaml (None when only a preset maps it).
+    """
+
+    column: str
+    pairs: tuple[tuple[str, str], ...]
+    place: Place | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     company: str = ""  # printed on statements; empty -> the workspace folder's name
     contacts: str | None = None
@@ -208,7 +222,11 @@ class Settings:
     timezone: str = "UTC"
     overlap: str = "split"
     output: str = "reports"
-    columns: tuple[tuple[str, str], ...] = ()
+    columns: tuple[tuple[str, str], ...] = ()  # canonical -> header, a preset's merged in
+    # a preset's optional columns: mapped only in a file that has the preset's header
+    optional_columns: tuple[str, ...] = ()
+    preset: str | None = None  # `columns: zendesk` (chargeback.workspace.presets)
+    values: tuple[ValueMap, ...] = ()
     timestamp_format: str | None = None
     tags_separator: str = "|"  # how a text tags column splits (SPEC 1)
     summary_recipients: tuple[str, ...] = ()

@@ -2,13 +2,16 @@
 
 A setting may be given in only one place, so the blocks are merged first and a
 key set twice is reported with both places. The nested settings (value, smtp,
-journal, columns) are checked here too, so a typo in a mail or journal setting
-is reported at load time with every other problem, not when that output runs.
+journal, columns, values) are checked here too, so a typo in a mail or journal
+setting is reported at load time with every other problem, not when that
+output runs. `columns:` may name a preset (chargeback.workspace.presets), whose
+defaults give way to every setting written out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from chargeback.workspace.fields import (
@@ -28,15 +31,15 @@ from chargeback.workspace.journal_format import DELIMITERS, placeholder_problems
 from chargeback.workspace.limits import MAX_HORIZONS, shown
 from chargeback.workspace.mail_settings import check_smtp
 from chargeback.workspace.model import (
-    CONTACT_COLUMNS,
-    ORDER_COLUMNS,
     OVERLAP_POLICIES,
-    TAG_SEPARATORS,
     JournalSettings,
     Settings,
+    ValueMap,
     ValueSettings,
 )
+from chargeback.workspace.presets import Preset, find_preset, preset_names
 from chargeback.workspace.time_formats import as_date_format, as_timestamp_format
+from chargeback.workspace.value_maps import as_separator, column_pairs, merged_values, value_maps
 from chargeback.workspace.yamlio import YList, YMap
 
 T = TypeVar("T")
@@ -51,6 +54,7 @@ SETTINGS_KEYS = (
     "columns",
     "timestamp_format",
     "tags_separator",
+    "values",
     "summary_recipients",
     "value",
     "smtp",
@@ -102,32 +106,8 @@ def parse_settings(items: list[Item]) -> Settings:
     def pick(key: str, conv: Callable[[Any], T], default: T) -> T:
         return seen[key].get(key, conv, default) if key in seen else default
 
-    def mapping(key: str, sub: Item | None = None) -> tuple[tuple[str, str], ...]:
-        """A setting of single values; `sub` when the caller has already taken it apart."""
-        if sub is None and key in seen:
-            sub = seen[key].sub(key, f"setting '{key}'")
-        if sub is None:
-            return ()
-        out = []
-        for name, value in sub.node.items():
-            if isinstance(value, YMap | YList) or value is None:
-                sub.error(name, f"'{shown(name)}' must be a single value")
-                continue
-            try:
-                out.append((as_text(name), as_text(value)))
-            except BadValue as exc:
-                sub.error(name, f"'{shown(name)}': {exc}")
-        return tuple(out)
-
-    if "columns" in seen:
-        columns_item = seen["columns"].sub("columns", "setting 'columns'")
-        for key in columns_item.node if columns_item else ():
-            name = str(key)
-            known = (*CONTACT_COLUMNS, *(f"orders.{c}" for c in ORDER_COLUMNS))
-            hint = suggest(name, known)
-            if name not in known and hint:  # other names rename extra columns, on purpose
-                assert columns_item is not None
-                columns_item.error(key, f"'{shown(name)}' is not a contacts column{hint}")
+    export = _export(seen.get("columns"), seen.get("values"))
+    preset = export.preset
     smtp_item = seen["smtp"].sub("smtp", "setting 'smtp'") if "smtp" in seen else None
     journal_item = (
         seen["journal"].sub("journal", "setting 'journal'") if "journal" in seen else None
@@ -140,9 +120,14 @@ def parse_settings(items: list[Item]) -> Settings:
         timezone=pick("timezone", as_timezone, "UTC"),
         overlap=pick("overlap", one_of(OVERLAP_POLICIES), "split"),
         output=pick("output", as_path, "reports"),
-        columns=mapping("columns"),
-        timestamp_format=pick("timestamp_format", as_timestamp_format, None),
-        tags_separator=pick("tags_separator", _separator, "|"),
+        columns=export.columns,
+        optional_columns=export.optional,
+        preset=preset.name if preset else None,
+        values=export.values,
+        timestamp_format=_timestamp_format(seen.get("timestamp_format"), preset),
+        tags_separator=pick(
+            "tags_separator", as_separator, (preset.tags_separator if preset else None) or "|"
+        ),
         summary_recipients=pick("summary_recipients", as_addresses, ()),
         value=_value_settings(value_item),
         smtp=check_smtp(smtp_item) if smtp_item is not None else (),
@@ -150,16 +135,73 @@ def parse_settings(items: list[Item]) -> Settings:
     )
 
 
-def _separator(value: Any) -> str:
-    """One of TAG_SEPARATORS, as written (a lone space is kept, never trimmed away)."""
-    if not isinstance(value, str) or value not in TAG_SEPARATORS:
-        shown = {" ": '" " (a space)'}
-        raise BadValue(
-            "must be one of "
-            + ", ".join(shown.get(s, f'"{s}"') for s in TAG_SEPARATORS)
-            + f", not {value!r}"
+@dataclass(frozen=True)
+class _Export:
+    """`columns:` and `values:` with a preset's laid under them."""
+
+    columns: tuple[tuple[str, str], ...] = ()
+    optional: tuple[str, ...] = ()
+    values: tuple[ValueMap, ...] = ()
+    preset: Preset | None = None
+
+
+def _export(columns_owner: Item | None, values_owner: Item | None) -> _Export:
+    """The export's shape: `columns:` (a mapping, a preset's name, or both) and `values:`.
+
+    The merge rule (docs/workspace.md): a header the user maps wins over the
+    preset's for that column; `values:` are merged key by key, the user's
+    winning; `timestamp_format` and `tags_separator` are taken up by the caller.
+    """
+    preset: Preset | None = None
+    explicit: tuple[tuple[str, str], ...] = ()
+    if columns_owner is not None:
+        node = columns_owner.node["columns"]
+        if isinstance(node, YMap):
+            sub = Item(columns_owner.ck, node, "setting 'columns'")
+            if "preset" in node:
+                preset = _preset(sub, "preset", node["preset"])
+            explicit = column_pairs(sub, skip=("preset",))
+        elif node is not None:
+            preset = _preset(columns_owner, "columns", node)
+    mine = dict(explicit)
+    columns = dict(preset.columns) if preset else {}
+    columns.update(mine)
+    optional = tuple(c for c in (preset.optional() if preset else ()) if c not in mine)
+    explicit_values: tuple[ValueMap, ...] = ()
+    if values_owner is not None:
+        sub_values = values_owner.sub("values", "setting 'values'")
+        renamed = {header: name for name, header in columns.items()}
+        explicit_values = value_maps(sub_values, renamed) if sub_values is not None else ()
+    values = merged_values(preset.values if preset else (), explicit_values)
+    return _Export(tuple(columns.items()), optional, values, preset)
+
+
+def _preset(item: Item, key: str, value: Any) -> Preset | None:
+    """`columns: zendesk` (or `preset: zendesk` inside the mapping): a shipped preset."""
+    names = preset_names()
+    try:
+        name = as_text(value, 100)
+    except BadValue:
+        name = None
+    preset = find_preset(name) if name else None
+    if preset is None:
+        what = f"'{shown(value)}' is not a preset" if name else "must be a mapping or a preset"
+        hint = suggest(name.lower(), names) if name else ""
+        item.error(
+            key,
+            f"columns: {what}{hint}; the presets are {', '.join(names)}, or map the headers "
+            'yourself, such as columns: {contact_id: "Ticket ID", started_at: "Created at"}',
         )
-    return value
+    return preset
+
+
+def _timestamp_format(owner: Item | None, preset: Preset | None) -> str | None:
+    """The user's layout; `timestamp_format: null` sets a preset's aside (ISO 8601 again)."""
+    if owner is None:
+        return preset.timestamp_format if preset else None
+    if owner.node.get("timestamp_format") is None:
+        return None
+    return owner.get("timestamp_format", as_timestamp_format, None)
 
 
 def _journal_settings(item: Item | None) -> JournalSettings:
