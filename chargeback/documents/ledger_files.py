@@ -91,6 +91,16 @@ def run_metadata(result: RunResult, opts: ReportOptions) -> dict[str, Any]:
         "periods": result.periods,
         "on_bad_rows": opts.on_bad_rows,
     }
+    # how the export was read (a preset's words and layout included, which the
+    # workspace's files alone do not pin down); only when set, so a workspace
+    # that sets none keeps the fingerprint it had
+    read_as = {
+        "values": {v.column: dict(v.pairs) for v in ws.settings.values},
+        "timestamp_format": ws.settings.timestamp_format,
+        "tags_separator": ws.settings.tags_separator if ws.settings.tags_separator != "|" else None,
+        "optional_columns": sorted(ws.settings.optional_columns),
+    }
+    settings.update({key: value for key, value in read_as.items() if value})
     # Same inputs and settings -> same fingerprint, wherever and whenever it runs:
     # file contents only (no paths), no timestamps, and not which months were
     # asked for (a month's figures do not depend on its neighbours being reported,
