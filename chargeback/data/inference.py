@@ -286,6 +286,14 @@ def _timestamps(found: Inference, frame: pl.DataFrame) -> None:
         )
 
 
+def layout_for(texts: list[str]) -> str | None:
+    """The first known layout that reads every one of these timestamps (for a hint)."""
+    for fmt in LAYOUTS:
+        if reads_as_timestamps(texts, fmt) == len(texts):
+            return fmt
+    return None
+
+
 def _day_month_swapped(fmt: str) -> str | None:
     for a, b in (("%m/%d/", "%d/%m/"), ("%d/%m/", "%m/%d/")):
         if fmt.startswith(a):

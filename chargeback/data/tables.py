@@ -65,6 +65,26 @@ TIMESTAMP_HINT = (
     'chargeback.yaml, e.g. timestamp_format: "%d-%b-%y" for 22-Apr-15'
 )
 INTERNAL = ("_bad", "_ts_text", "_shape")
+UNPARSABLE = "unparsable timestamp: '"
+
+
+def timestamp_hint(stamps: list[str]) -> str:
+    """A layout that fits the failing values themselves, when one of the usual ones does."""
+    from chargeback.data.inference import layout_for  # the error path only
+
+    fmt = layout_for(stamps)
+    if fmt is None:
+        return TIMESTAMP_HINT
+    swapped = (
+        ""
+        if "%d/%m" not in fmt and "%m/%d" not in fmt
+        else (" (check whether the day or the month comes first)")
+    )
+    return (
+        f"'{stamps[0]}' reads with timestamp_format: \"{fmt}\" in chargeback.yaml{swapped}; "
+        "without it timestamps are read as ISO 8601 (2026-03-01T09:30:00, optionally with an "
+        "offset such as +01:00 or Z)"
+    )
 
 
 CONTACTS = TableSpec(
@@ -272,8 +292,9 @@ def _check_rows(
             Problem(msg, files[f], line=line_for(f, r), row=r, column=c or None)
             for f, r, c, msg in details
         ]
-        if any(m.startswith("unparsable timestamp") for _, _, _, m in details):
-            problems.append(Problem(TIMESTAMP_HINT, severity="hint"))
+        stamps = [m[len(UNPARSABLE) : -1] for _, _, _, m in details if m.startswith(UNPARSABLE)]
+        if stamps:
+            problems.append(Problem(timestamp_hint(stamps), severity="hint"))
         if bad.height > MAX_LISTED:
             problems.append(
                 Problem(
