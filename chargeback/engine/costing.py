@@ -93,9 +93,9 @@ def too_costly(costs: Costs, period_costs: dict[str, Fraction]) -> list[Problem]
     return [
         Problem(
             f"the contacts of {period} cost {float(cost):.4g} {costs.currency} at these "
-            f"{'rates' if costs.method == 'rates' else 'pools'}, beyond the {MAX_PERIOD_COST:.0e} "
-            "a month a ledger carries to the cent: check the amounts (a rate per hour "
-            "given per minute, cents given as units)",
+            f"{'rates' if costs.method == 'rates' else 'pools'}: a month's cost must be below "
+            f"{MAX_PERIOD_COST:,} (10^15) to be carried to the cent; check the amounts "
+            "(a rate per hour given per minute, cents given as units)",
             place.path if place else None,
             place.line if place else None,
         )
