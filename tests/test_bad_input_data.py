@@ -537,3 +537,12 @@ def test_list_tags_in_one_file_and_text_tags_in_another_stack(tmp_path: Path) ->
         }
     ).write_parquet(ws / "drop" / "b.parquet")
     assert contacts_counted(report_ok(ws, "--contacts", str(ws / "drop"))) == 2
+
+
+def test_a_header_that_is_not_utf8_is_named_even_when_every_row_is(tmp_path: Path) -> None:
+    """polars reads header names lossily: the header line is checked on its own."""
+    contacts = b"contact_id,started_at,channel,r\xe9gion\nc1,2026-03-02T09:00:00,phone,x\n"
+    root = workspace(tmp_path / "ws", contacts=contacts)
+    result = run(["report", "--workspace", root, "--out", root / "out", "--format", "csv"])
+    assert_refused(result, "contacts.csv:1")
+    assert "not UTF-8" in result.output

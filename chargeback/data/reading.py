@@ -28,6 +28,7 @@ from chargeback.data.diagnose import (
     blank_text,
     csv_records,
     decoded,
+    encoding_problem,
     ragged_message,
     record_lines,
     text_problems,
@@ -56,6 +57,21 @@ class FileRead:
     problems: list[Problem] = field(default_factory=list)
 
 
+def _header_encoding(path: Path) -> Problem | None:
+    """A text table's header line must be UTF-8 too: polars reads header names lossily,
+    so a Latin-1 header would otherwise slip through, or fail later without a place."""
+    if not is_text_table(path) or path.name.lower().endswith(".gz"):
+        return None
+    try:
+        with path.open("rb") as handle:
+            head = handle.readline(1 << 20)
+    except OSError:
+        return None  # the read below names the file
+    if len(head) == 1 << 20:
+        head = head[:-3]  # a character cut at the limit is not a bad byte
+    return encoding_problem(path, head)
+
+
 def read_file(
     spec: TableSpec,
     index: int,
@@ -72,6 +88,10 @@ def read_file(
             return out
     except OSError as exc:
         out.problems.append(Problem(f"cannot read: {exc.strerror or exc}", path))
+        return out
+    header_problem = _header_encoding(path)
+    if header_problem is not None:
+        out.problems.append(header_problem)
         return out
     lf = scan(path)
     try:
