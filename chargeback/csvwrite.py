@@ -25,7 +25,7 @@ import polars as pl
 
 _TRIGGER_CLASS = "[=+\\-@\\t\\r\\n\\x00\\uFF1D\\uFF0B\\uFF0D\\uFF20]"
 _STARTS_LIKE_FORMULA = re.compile(f"^ *{_TRIGGER_CLASS}")
-_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 _PLAIN_NUMBER = re.compile(_NUMBER)
 
 

@@ -62,6 +62,12 @@ def staged(out_dir: Path) -> Iterator[dict[str, str | bytes]]:
     yield files
     created: list[Path] = []
     temps: list[tuple[Path, Path]] = []
+    for name in files:  # checked before anything is written: a rename that fails half-way
+        final = out_dir / name  # through would leave some files new and some old
+        if final.is_dir() and not final.is_symlink():
+            raise ChargebackError(
+                Problem("cannot write: a folder is in the way of this file; move it", final)
+            )
     try:
         created = made_folders(out_dir)
         for name, content in files.items():

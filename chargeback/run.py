@@ -36,7 +36,7 @@ from chargeback.review.revisions import RuleSet, relabel, resolve_rule_set
 from chargeback.workspace.load import find_workspace, load_workspace
 from chargeback.workspace.model import REQUIRED_CONTACT_COLUMNS, Workspace
 
-PERIOD = re.compile(r"^[12]\d{3}-(0[1-9]|1[0-2])$")
+PERIOD = re.compile(r"[12][0-9]{3}-(0[1-9]|1[0-2])")
 RESERVED_COLUMNS = ("local", "date", "period", "hs_us", "text_lower", "_file", "_row")
 
 
@@ -46,7 +46,7 @@ def check_period_options(opts: ReportOptions) -> None:
         ("--from", opts.period_from),
         ("--to", opts.period_to),
     ):
-        if value is not None and not PERIOD.match(value):
+        if value is not None and not PERIOD.fullmatch(value):
             raise UsageError(f"{flag} '{value}' is not a month (YYYY-MM)")
     if opts.period and (opts.period_from or opts.period_to):
         raise UsageError("give either --period or --from/--to, not both")

@@ -411,3 +411,67 @@ def test_bad_mail_settings_from_the_environment_are_named(
     args = ["send", "--period", "2026-03", "--workspace", root, "--out", root / "out"]
     result = run([*args, *(["--dry-run"] if dry else [])])
     assert_refused(result, place, untouched=before)
+
+
+# --------------------------------------------------------------------------- found by review
+
+
+def test_a_forged_closed_folder_is_not_served(ws: Path) -> None:
+    import shutil
+
+    folder = _closed(ws)
+    forged = folder.parent / "zz-forged"
+    shutil.copytree(folder, forged)
+    before = kept(ws)
+    assert_refused(run(report(ws, "--format", "csv")), "zz-forged", untouched=before)
+
+
+def test_a_closed_manifest_for_another_month_is_refused(ws: Path) -> None:
+    from chargeback.operations.seal import write_seal
+
+    folder = _closed(ws)
+    path = folder / "manifest.json"
+    path.write_text(path.read_text().replace('"period": "2026-03"', '"period": "2026-04"'))
+    write_seal(folder)
+    (ws / "out" / "closed" / "history.jsonl").unlink()  # as if closed before seals
+    before = kept(ws)
+    assert_refused(run(report(ws, "--format", "csv")), "manifest.json", untouched=before)
+
+
+def test_a_symlinked_lock_never_writes_through(ws: Path, tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (ws / "out" / ".chargeback.lock").symlink_to(victim)
+    result = run(report(ws, "--format", "csv"))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert victim.read_text() == "precious\n"
+
+
+def test_a_template_link_out_of_its_folder_is_refused(ws: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0\n")
+    folder = _templates(tmp_path, '\n{% include "leak.html" %}\n')
+    (folder / "leak.html").symlink_to(secret)
+    before = kept(ws)
+    result = run(report(ws, "--format", "html", "--period", "2026-03", "--templates", str(folder)))
+    assert_refused(result, "leak.html", untouched=before)
+    assert "root:x" not in result.output
+
+
+@pytest.mark.parametrize("period", ["2026-03\n", "\uff12\uff10\uff12\uff16-03", "2026-03 "])
+def test_a_month_is_ascii_digits_and_nothing_else(ws: Path, period: str) -> None:
+    before = kept(ws)
+    assert_refused(
+        run(report(ws, "--format", "csv", "--period", period)), "--period", code=2, untouched=before
+    )
+
+
+def test_a_folder_in_the_way_stops_the_run_before_anything_is_replaced(ws: Path) -> None:
+    (ws / "out" / "cs_value.json").mkdir()
+    before = kept(ws)
+    assert_refused(run(report(ws, "--format", "csv,json")), "cs_value.json", untouched=before)
+
+
+@pytest.mark.parametrize("value", ["-\u0661\u0660\u0660", "-\U0001d7cf\U0001d7ce", "+\u0663"])
+def test_only_ascii_numbers_stay_unguarded(value: str) -> None:
+    assert safe_cell(value) == "'" + value

@@ -42,7 +42,7 @@ TOTALS = (
     "revenue",
     "net",
 )
-MONTH = re.compile(r"^[12]\d{3}-(0[1-9]|1[0-2])$")
+MONTH = re.compile(r"[12][0-9]{3}-(0[1-9]|1[0-2])")
 FINGERPRINT = re.compile(r"^[0-9a-f]{16,128}$")
 DOCUMENT_SUFFIXES = (".pdf", ".html")
 
@@ -124,7 +124,7 @@ def _months(doc: dict[str, Any], meta: dict[str, Any]) -> dict[str, Month]:
         raise TypeError("'periods' is not an object or 'lines' not a list")
     months: dict[str, Month] = {}
     for period, totals in periods.items():
-        if not MONTH.match(period) or not isinstance(totals, dict):
+        if not MONTH.fullmatch(period) or not isinstance(totals, dict):
             raise ValueError(f"'periods' has {period!r}, not a month's totals")
         contacts = totals.get("contacts")
         if not isinstance(contacts, int) or isinstance(contacts, bool):
@@ -173,7 +173,7 @@ def _csv_months(path: Path) -> list[str]:
             found = {row.get("period", "") for row in csv.DictReader(handle)}
     except (OSError, UnicodeDecodeError, csv.Error):
         return []
-    return sorted(p for p in found if MONTH.match(p))
+    return sorted(p for p in found if MONTH.fullmatch(p))
 
 
 def book_csv(months: dict[str, Month]) -> str:
@@ -203,7 +203,7 @@ def stray_months(folder: Path, months: dict[str, Month]) -> list[str]:
     if not folder.is_dir():
         return []
     stray = []
-    for month in sorted(p for p in folder.iterdir() if p.is_dir() and MONTH.match(p.name)):
+    for month in sorted(p for p in folder.iterdir() if p.is_dir() and MONTH.fullmatch(p.name)):
         if month.name in months:
             continue
         statements = month_documents(folder, month.name, set(DOCUMENT_SUFFIXES))

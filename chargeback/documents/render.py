@@ -21,7 +21,7 @@ import hashlib
 import logging
 import os
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,6 +58,21 @@ MAX_POWER_BITS = 4096  # how large a number `**` may make
 MAX_REPEAT = 100_000  # items or characters `*` may make
 
 
+class FolderLoader(jinja2.FileSystemLoader):
+    """Templates from inside their folder only: a symlink pointing out of it
+    (`leak.html -> /etc/passwd`) is refused, not rendered into a statement."""
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        source, filename, uptodate = super().get_source(environment, template)
+        real = Path(filename).resolve()
+        roots = [Path(s).resolve() for s in self.searchpath]
+        if not any(real.is_relative_to(root) for root in roots):
+            raise jinja2.TemplateNotFound(f"{template} (a link to a file outside the folder)")
+        return source, filename, uptodate
+
+
 class Sandbox(ImmutableSandboxedEnvironment):
     """Jinja's sandbox, with the two operators that can exhaust a machine bounded."""
 
@@ -85,7 +100,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
 
 def environment(template_dirs: Sequence[Path]) -> jinja2.Environment:
     env = Sandbox(
-        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(d)) for d in template_dirs]),
+        loader=jinja2.ChoiceLoader([FolderLoader(str(d)) for d in template_dirs]),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

@@ -17,6 +17,7 @@ import getpass
 import hashlib
 import json
 import os
+import re
 import shutil
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -42,6 +43,7 @@ from chargeback.operations.seal import check_seal, recorded_seals, write_seal
 from chargeback.report import Frozen, RunResult, Served
 
 CLOSED = "closed"
+CLOSED_MONTH = re.compile(r"[12][0-9]{3}-(0[1-9]|1[0-2])")
 ADJUSTMENT = "adjustment"
 
 
@@ -104,6 +106,16 @@ def closed_periods(
         return found
     seals = recorded_seals(root) if verify else {}
     for manifest in sorted(root.glob("*/manifest.json")):
+        if manifest.parent.name.startswith("."):
+            continue  # a close that was cut short: its staging folder, never served
+        if not CLOSED_MONTH.fullmatch(manifest.parent.name):
+            raise ChargebackError(
+                Problem(
+                    "not a closed month: closed/ holds only folders named YYYY-MM (and "
+                    "reopened/); move this one away",
+                    manifest.parent,
+                )
+            )
         if verify:
             note = check_seal(
                 manifest.parent, manifest.parent.name, seals.get(manifest.parent.name)
@@ -112,6 +124,8 @@ def closed_periods(
                 notes.append(note)
         try:
             data = json.loads(manifest.read_text(encoding="utf-8"))
+            if data["period"] != manifest.parent.name:
+                raise ValueError(f"it says period {str(data['period'])[:20]!r}")
             s = data["summary"]
             summary = PeriodSummary(
                 period=data["period"],

@@ -31,7 +31,9 @@ def locked(out_dir: Path) -> Iterator[None]:
     try:
         created = made_folders(out_dir)
         had_lock = lock_path.exists()
-        handle = open(lock_path, "a+")  # noqa: SIM115 (held for the whole run)
+        # O_NOFOLLOW: a symlink planted as the lock must not make the run write elsewhere
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        handle = os.fdopen(fd, "r+")
     except OSError as exc:
         remove_folders(created)
         raise ChargebackError(

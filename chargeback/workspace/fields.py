@@ -39,8 +39,8 @@ from chargeback.workspace.model import Place
 from chargeback.workspace.yamlio import DateText, YList, YMap
 
 ID_PATTERN = re.compile(r"[a-z0-9_-]+")  # always fullmatch: "$" would let a final newline in
-DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
-MONTH_PATTERN = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+MONTH_PATTERN = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 
 T = TypeVar("T")
 
