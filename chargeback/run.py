@@ -34,7 +34,7 @@ from chargeback.review.diff import LedgerDiff, compare
 from chargeback.review.explain import explain
 from chargeback.review.revisions import RuleSet, relabel, resolve_rule_set
 from chargeback.workspace.load import find_workspace, load_workspace
-from chargeback.workspace.model import REQUIRED_CONTACT_COLUMNS, Workspace
+from chargeback.workspace.model import REQUIRED_CONTACT_COLUMNS, Match, Rule, Workspace
 
 PERIOD = re.compile(r"[12][0-9]{3}-(0[1-9]|1[0-2])")
 RESERVED_COLUMNS = ("local", "date", "period", "hs_us", "text_lower", "_file", "_row")
@@ -79,8 +79,17 @@ def default_contacts(root: Path) -> str | None:
     return None
 
 
+def matches_of(rule: Rule) -> list[Match]:
+    """Every condition a rule reads the contacts with: its match, and its control
+    baseline's `control` and `evidence` (SPEC 4b), which need their columns too."""
+    found = [rule.match]
+    if rule.control is not None:
+        found += [m for m in (rule.control.control, rule.control.evidence) if m is not None]
+    return found
+
+
 def rule_columns(ws: Workspace) -> set[str]:
-    return {c for rule in ws.rules for c in rule.match.columns()}
+    return {c for rule in ws.rules for m in matches_of(rule) for c in m.columns()}
 
 
 def wanted_columns(ws: Workspace) -> set[str]:
@@ -88,9 +97,7 @@ def wanted_columns(ws: Workspace) -> set[str]:
     # customer_id, outcome and revenue the CS-value report
     cols = set(REQUIRED_CONTACT_COLUMNS) | {"handle_seconds", "reason", "text", "tags"}
     cols |= {"customer_id", "outcome", "revenue"}
-    for rule in ws.rules:
-        cols |= rule.match.columns()
-    return cols
+    return cols | rule_columns(ws)
 
 
 def prepare_orders(opts: ReportOptions, ws: Workspace, steps: Steps) -> Loaded | None:
@@ -168,8 +175,8 @@ def refuse_unpriced(ws: Workspace, contacts_by_channel: dict[str, int]) -> None:
 def field_problems(ws: Workspace, loaded: Loaded) -> list[Problem]:
     """Why a rule's `fields` column cannot be matched (SPEC 4: a workspace error)."""
     problems: list[Problem] = []
-    for rule in ws.rules:
-        for name, _ in rule.match.fields:
+    for rule, match in ((r, m) for r in ws.rules for m in matches_of(r)):
+        for name, _ in match.fields:
             reasons = []
             if name in loaded.missing:
                 files = ", ".join(p.name for p in loaded.missing[name])
@@ -184,7 +191,7 @@ def field_problems(ws: Workspace, loaded: Loaded) -> list[Problem]:
                     "is a name chargeback uses internally; "
                     "rename that column with columns: in chargeback.yaml"
                 )
-            line = dict(rule.match.field_lines).get(name, rule.place.line if rule.place else 0)
+            line = dict(match.field_lines).get(name, rule.place.line if rule.place else 0)
             path = rule.place.path if rule.place else None
             problems += [
                 Problem(f"rule '{rule.id}': match field '{name}' {r}", path, line) for r in reasons

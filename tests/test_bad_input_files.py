@@ -475,3 +475,34 @@ def test_a_folder_in_the_way_stops_the_run_before_anything_is_replaced(ws: Path)
 @pytest.mark.parametrize("value", ["-\u0661\u0660\u0660", "-\U0001d7cf\U0001d7ce", "+\u0663"])
 def test_only_ascii_numbers_stay_unguarded(value: str) -> None:
     assert safe_cell(value) == "'" + value
+
+
+def test_a_control_baseline_field_that_is_not_a_column_is_located(tmp_path: Path) -> None:
+    rules = GOOD_RULES.replace(
+        '      reason: ["billing.late_fee*"]\n',
+        '      reason: ["billing.late_fee*"]\n'
+        "    baseline: {method: control, control: {fields: {nosuch: [x]}}}\n",
+    )
+    root = workspace(tmp_path / "ws", rules)
+    for command in (["check"], ["explain", "c1"], ["report", "--out", str(root / "out")]):
+        result = run([command[0], "--workspace", root, *command[1:]])
+        assert_refused(result, "main.yaml:22")
+
+
+def test_a_jinja_filter_assertion_is_a_template_error(ws: Path, tmp_path: Path) -> None:
+    folder = _templates(tmp_path, '\n{{ "abcdef"|truncate(1) }}\n')
+    before = kept(ws)
+    result = run(report(ws, "--format", "html", "--period", "2026-03", "--templates", str(folder)))
+    assert_refused(result, "_layout.html.j2", untouched=before)
+
+
+@pytest.mark.parametrize("address", ["lead@b\u00fccher.example", "x" * 65 + "@example.com"])
+def test_addresses_the_mailer_cannot_speak_are_refused_at_their_line(
+    tmp_path: Path, address: str
+) -> None:
+    rules = GOOD_RULES.replace(
+        "cost_center: CC-100}", f"cost_center: CC-100, recipients: ['{address}']}}"
+    )
+    root = workspace(tmp_path / "ws", rules)
+    result = run(["send", "--period", "2026-03", "--dry-run", "--workspace", root])
+    assert_refused(result, "main.yaml:2")

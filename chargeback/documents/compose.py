@@ -153,7 +153,10 @@ class RenderCache:
             return None
         if hashlib.sha256(pdf).hexdigest() != entry.get("sha256"):
             return None  # changed or replaced since: draw it again
-        return pdf, list(entry.get("warnings", []))
+        warnings = entry.get("warnings", [])
+        if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
+            return None  # a damaged entry: draw it again
+        return pdf, warnings
 
     def put(self, name: str, job: PdfJob, pdf: bytes, warnings: list[str]) -> None:
         self.fresh[name] = {

@@ -139,6 +139,7 @@ def render_html(env: jinja2.Environment, template: str, context: dict[str, Any])
         AttributeError,
         KeyError,
         IndexError,
+        AssertionError,  # Jinja's own filters assert on some arguments (truncate)
     ) as exc:
         path, line = _template_frame(exc)
         message = f"template error: {exc} (docs/templates.md lists what templates get)"

@@ -169,14 +169,18 @@ def send_period(
         unreachable = ""
         for out in messages:
             todo = []
+            # one mailbox once, however often (or in whatever case) the YAML lists it
+            first: dict[str, str] = {}
             for rcpt in out.recipients:
+                first.setdefault(rcpt.lower(), rcpt)
+            for rcpt in first.values():
                 before = log.delivered(out.key, rcpt)
                 if before and not resend:
                     send.already.append((out.key, rcpt))
                     if before.get("figures_sha256") not in (None, out.figures_hash):
                         send.warnings.append(
                             f"the figures of {out.key} changed since it was sent to {rcpt} on "
-                            f"{before.get('delivered_at', '?')[:10]}; not sent again "
+                            f"{str(before.get('delivered_at', '?'))[:10]}; not sent again "
                             "(--resend sends it)"
                         )
                 else:

@@ -132,7 +132,11 @@ def address_problem(text: str) -> str | None:
         return "must be one e-mail address without blanks, such as billing-lead@example.com"
     if text.count("@") != 1 or any(ch in text for ch in ',;<>()[]\\"'):
         return "must be exactly one plain e-mail address, such as billing-lead@example.com"
+    if not text.isascii():  # SMTPUTF8 and IDNA are not spoken here: refused, not half-sent
+        return "must be written in ASCII (internationalised addresses are not supported)"
     local, domain = text.split("@")
+    if len(local) > 64 or any(len(label) > 63 for label in domain.split(".")):
+        return "has a part too long for an e-mail address (64 before the @, 63 per domain label)"
     if not local or not domain or domain.startswith(".") or domain.endswith(".") or ".." in domain:
         return "must be an e-mail address with a name and a domain, such as lead@example.com"
     try:
@@ -161,6 +165,8 @@ def host_problem(text: str) -> str | None:
     """Why text cannot be a mail server's host name or address (None when it can)."""
     if not text or len(text) > 253 or bad_char(text) or any(ch.isspace() for ch in text):
         return "must be a host name or address without blanks or control characters"
+    if any(len(label) > 63 for label in text.split(".")):
+        return "has a label longer than 63 characters, which no host name has"
     if not re.fullmatch(r"[A-Za-z0-9._:\[\]-]+", text):
         return "must be a host name or address (letters, digits, '.', '-', ':')"
     return None
