@@ -18,7 +18,7 @@ from chargeback import __version__
 from chargeback.documents.book import Book
 from chargeback.documents.ledger_files import book_months
 from chargeback.documents.render import PdfJob, environment, render_html, render_pdfs
-from chargeback.documents.trend import BookBuilder
+from chargeback.documents.statements import Builder
 from chargeback.documents.value_doc import ValueBuilder
 from chargeback.documents.wording import plural
 from chargeback.engine.evidence import Evidence, gather
@@ -46,7 +46,7 @@ def render_documents(
         generated = datetime.fromisoformat(result.meta["generated_at"])
         today = generated.astimezone(ZoneInfo(ws.settings.timezone)).date()
         leaky = leaky_rules(ws, result.loaded.frame) if live and not opts.value_only else {}
-        builder = BookBuilder(
+        builder = Builder(
             ws,
             result.attribution,
             result.ledger,

@@ -9,21 +9,19 @@ key; keep it in step with this module.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from chargeback import __version__
+from chargeback.documents.book import Month
 from chargeback.documents.charts import (
-    PALETTE,
-    REST,
     Baseline,
     Expected,
     daily_chart,
     month_label,
-    short_month,
-    stacked_bars,
 )
 from chargeback.documents.control_doc import (
     chart_legend,
@@ -32,6 +30,7 @@ from chargeback.documents.control_doc import (
     line_range,
 )
 from chargeback.documents.ledger_files import lines_csv
+from chargeback.documents.trend import trend
 from chargeback.documents.wording import (
     Document,
     count,
@@ -43,13 +42,12 @@ from chargeback.documents.wording import (
     statement_number,
 )
 from chargeback.engine.attribute import Attribution
-from chargeback.engine.dates import days_in_window, month_bounds, trailing_months, window_bounds
+from chargeback.engine.dates import days_in_window, month_bounds, window_bounds
 from chargeback.engine.evidence import Evidence, Part
 from chargeback.engine.ledger import (
     UNATTRIBUTED,
     Ledger,
     LedgerLine,
-    build_ledger,
     flags_net,
     half_up,
 )
@@ -150,8 +148,10 @@ class Builder:
         meta: dict[str, Any],
         generated_on: date,
         leaky: dict[str, str] | None = None,
+        book: Mapping[str, Month] | None = None,
     ) -> None:
         self.ws = ws
+        self.book = dict(book or {})  # months already reported: the trend draws them as kept
         self.leaky = leaky or {}  # rule id -> `check`'s leaky-rule message
         self.attribution = attribution
         self.ledger = ledger
@@ -438,50 +438,5 @@ class Builder:
         )
 
     def trend(self, period: str) -> dict[str, Any]:
-        """Monthly cost by department, the 12 months to `period` that have contacts."""
-        # from the first month with contacts (or this one); a quiet month shows as 0
-        first = min([*self.attribution.periods, period])
-        months = [m for m in trailing_months(period, 12) if m >= first]
-        ledger = build_ledger(self.ws, self.attribution, months)
-        names = [d.id for d in self.ws.departments] + [UNATTRIBUTED]
-        series: list[dict[str, Any]] = []
-        for index, dept_id in enumerate(names):
-            values = [
-                sum(
-                    (ln.cost for ln in ledger.lines_for(m) if ln.department_id == dept_id),
-                    Decimal("0.00"),
-                )
-                for m in months
-            ]
-            if any(values):
-                label = (
-                    "unattributed" if dept_id == UNATTRIBUTED else self.ws.department(dept_id).name
-                )
-                series.append(
-                    {
-                        "id": dept_id,
-                        "name": label,
-                        "color": REST if dept_id == UNATTRIBUTED else PALETTE[index % len(PALETTE)],
-                        "amounts": values,
-                    }
-                )
-        rows = [
-            {
-                "period": m,
-                "label": short_month(m),
-                "amounts": [s["amounts"][i] for s in series],
-                "total": ledger.periods[i].cost,
-            }
-            for i, m in enumerate(months)
-        ]
-        chart = stacked_bars(
-            [short_month(m) for m in months],
-            [(s["color"], s["amounts"]) for s in series],
-        )
-        return {
-            "months": months,
-            "month_labels": [short_month(m) for m in months],
-            "series": series,
-            "rows": rows,
-            "chart": chart,
-        }
+        """The summary's 12 months, read from the book (documents/trend.py)."""
+        return trend(self.ws, self.attribution, self.book, period)

@@ -9,84 +9,66 @@ Only a month the book lacks is computed from the data (a quiet month shows 0).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from chargeback.documents.book import Month
 from chargeback.documents.charts import PALETTE, REST, short_month, stacked_bars
-from chargeback.documents.statements import Builder
 from chargeback.engine.attribute import Attribution
 from chargeback.engine.dates import trailing_months
-from chargeback.engine.evidence import Evidence
-from chargeback.engine.ledger import UNATTRIBUTED, Ledger, build_ledger
+from chargeback.engine.ledger import UNATTRIBUTED, build_ledger
 from chargeback.workspace.model import Workspace
 
 ZERO = Decimal("0.00")
 
 
-class BookBuilder(Builder):
-    """The documents' Builder, with the trend taken from the book after this run."""
-
-    def __init__(
-        self,
-        ws: Workspace,
-        attribution: Attribution,
-        ledger: Ledger,
-        evidence: Evidence,
-        meta: dict[str, Any],
-        generated_on: date,
-        leaky: dict[str, str] | None = None,
-        book: Mapping[str, Month] | None = None,
-    ) -> None:
-        super().__init__(ws, attribution, ledger, evidence, meta, generated_on, leaky)
-        self.book = dict(book or {})
-
-    def trend(self, period: str) -> dict[str, Any]:
-        """Monthly cost by department, the 12 months to `period` from the first on record."""
-        first = min([*self.attribution.periods, *self.book, period])
-        months = [m for m in trailing_months(period, 12) if m >= first]
-        costs = month_costs(self.ws, self.attribution, self.book, months)
-        known = [d.id for d in self.ws.departments]
-        gone = {d for by_dept, _ in costs.values() for d in by_dept} - {*known, UNATTRIBUTED}
-        names = [*known, *sorted(gone), UNATTRIBUTED]  # a department since removed keeps its bars
-        series: list[dict[str, Any]] = []
-        for index, dept_id in enumerate(names):
-            values = [costs[m][0].get(dept_id, ZERO) for m in months]
-            if any(values):
-                label = dept_id
-                if dept_id == UNATTRIBUTED:
-                    label = "unattributed"
-                elif dept_id in known:
-                    label = self.ws.department(dept_id).name
-                series.append(
-                    {
-                        "id": dept_id,
-                        "name": label,
-                        "color": REST if dept_id == UNATTRIBUTED else PALETTE[index % len(PALETTE)],
-                        "amounts": values,
-                    }
-                )
-        rows = [
-            {
-                "period": m,
-                "label": short_month(m),
-                "amounts": [s["amounts"][i] for s in series],
-                "total": costs[m][1],
-            }
-            for i, m in enumerate(months)
-        ]
-        chart = stacked_bars(
-            [short_month(m) for m in months],
-            [(s["color"], s["amounts"]) for s in series],
-        )
-        return {
-            "months": months,
-            "month_labels": [short_month(m) for m in months],
-            "series": series,
-            "rows": rows,
-            "chart": chart,
+def trend(
+    ws: Workspace, attribution: Attribution, book: Mapping[str, Month], period: str
+) -> dict[str, Any]:
+    """Monthly cost by department, the 12 months to `period` from the first on record."""
+    first = min([*attribution.periods, *book, period])
+    months = [m for m in trailing_months(period, 12) if m >= first]
+    costs = month_costs(ws, attribution, book, months)
+    known = [d.id for d in ws.departments]
+    gone = {d for by_dept, _ in costs.values() for d in by_dept} - {*known, UNATTRIBUTED}
+    names = [*known, *sorted(gone), UNATTRIBUTED]  # a department since removed keeps its bars
+    series: list[dict[str, Any]] = []
+    for index, dept_id in enumerate(names):
+        values = [costs[m][0].get(dept_id, ZERO) for m in months]
+        if any(values):
+            label = dept_id
+            if dept_id == UNATTRIBUTED:
+                label = "unattributed"
+            elif dept_id in known:
+                label = ws.department(dept_id).name
+            series.append(
+                {
+                    "id": dept_id,
+                    "name": label,
+                    "color": REST if dept_id == UNATTRIBUTED else PALETTE[index % len(PALETTE)],
+                    "amounts": values,
+                }
+            )
+    rows = [
+        {
+            "period": m,
+            "label": short_month(m),
+            "amounts": [s["amounts"][i] for s in series],
+            "total": costs[m][1],
         }
+        for i, m in enumerate(months)
+    ]
+    chart = stacked_bars(
+        [short_month(m) for m in months],
+        [(s["color"], s["amounts"]) for s in series],
+    )
+    return {
+        "months": months,
+        "month_labels": [short_month(m) for m in months],
+        "series": series,
+        "rows": rows,
+        "chart": chart,
+    }
 
 
 def month_costs(
