@@ -71,12 +71,20 @@ def _given(ws: Workspace, environ: Mapping[str, str]) -> tuple[dict[str, str], d
 def configured_sender(ws: Workspace, environ: Mapping[str, str] = os.environ) -> str:
     """The sender a real send would use (for dry runs, which read no other setting)."""
     given, source = _given(ws, environ)
+    problem = _sender_problem(given, source)
+    if problem is not None:
+        raise WorkspaceError(problem)
+    return sender_of(given)
+
+
+def _sender_problem(given: Mapping[str, str], source: Mapping[str, str]) -> Problem | None:
+    """A sender that is not one address (a CR/LF would write headers into every message)."""
     sender = sender_of(given)
     why = mailbox_problem(sender)
-    if why:  # a CR/LF here would write headers of its own into every message
-        where = source.get("from") or source.get("user") or "smtp: in chargeback.yaml"
-        raise WorkspaceError(Problem(f"smtp sender '{shown(sender)}' ({where}) {why}"))
-    return sender
+    if why is None:
+        return None
+    where = source.get("from") or source.get("user") or "smtp: in chargeback.yaml"
+    return Problem(f"smtp sender '{shown(sender)}' ({where}) {why}")
 
 
 def smtp_settings(ws: Workspace, environ: Mapping[str, str] = os.environ) -> SmtpSettings:
@@ -123,9 +131,8 @@ def smtp_settings(ws: Workspace, environ: Mapping[str, str] = os.environ) -> Smt
             )
         )
     sender = sender_of(given)
-    if why := mailbox_problem(sender):
-        where = source.get("from") or source.get("user") or "smtp: in chargeback.yaml"
-        problems.append(Problem(f"smtp sender '{shown(sender)}' ({where}) {why}"))
+    if (problem := _sender_problem(given, source)) is not None:
+        problems.append(problem)
     user = given.get("user") or None
     password = environ.get(ENV + "PASSWORD") or None
     if user and password is None:
