@@ -7,7 +7,6 @@ what it did, so the CLI (and tests) decide what the user sees.
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
@@ -20,7 +19,7 @@ import polars as pl
 from chargeback.data.tables import Loaded, format_of, load_contacts, load_orders
 from chargeback.engine.attribute import attribute
 from chargeback.engine.costing import unpriced_channels
-from chargeback.engine.dates import month_range
+from chargeback.engine.dates import MONTH, month_range
 from chargeback.engine.ledger import build_ledger
 from chargeback.engine.polars_engine import aggregate
 from chargeback.engine.value import compute_value
@@ -36,7 +35,6 @@ from chargeback.review.revisions import RuleSet, relabel, resolve_rule_set
 from chargeback.workspace.load import find_workspace, load_workspace
 from chargeback.workspace.model import REQUIRED_CONTACT_COLUMNS, Match, Rule, Workspace
 
-PERIOD = re.compile(r"[12][0-9]{3}-(0[1-9]|1[0-2])")
 RESERVED_COLUMNS = ("local", "date", "period", "hs_us", "text_lower", "_file", "_row")
 
 
@@ -46,7 +44,7 @@ def check_period_options(opts: ReportOptions) -> None:
         ("--from", opts.period_from),
         ("--to", opts.period_to),
     ):
-        if value is not None and not PERIOD.fullmatch(value):
+        if value is not None and not MONTH.fullmatch(value):
             raise UsageError(f"{flag} '{value}' is not a month (YYYY-MM)")
     if opts.period and (opts.period_from or opts.period_to):
         raise UsageError("give either --period or --from/--to, not both")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from chargeback.csvwrite import csv_text
+from chargeback.engine.dates import MONTH
 from chargeback.errors import ChargebackError, Problem, display_path
 
 BOOK = "ledger.json"
@@ -42,7 +43,6 @@ TOTALS = (
     "revenue",
     "net",
 )
-MONTH = re.compile(r"[12][0-9]{3}-(0[1-9]|1[0-2])")
 FINGERPRINT = re.compile(r"^[0-9a-f]{16,128}$")
 DOCUMENT_SUFFIXES = (".pdf", ".html")
 

@@ -7,9 +7,14 @@ the journal and closing count months and windows the same way.
 from __future__ import annotations
 
 import calendar
+import re
 from datetime import date, timedelta
 
 from chargeback.workspace.model import Decision, Rule
+
+# A period as every part of the product names one: YYYY-MM in ASCII digits, matched
+# whole (fullmatch), so "2026-03\n" or full-width digits never pass for a month.
+MONTH = re.compile(r"[12][0-9]{3}-(0[1-9]|1[0-2])")
 
 
 def month_bounds(period: str) -> tuple[date, date]:

@@ -17,7 +17,6 @@ import getpass
 import hashlib
 import json
 import os
-import re
 import shutil
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -28,7 +27,7 @@ from typing import Any
 
 from chargeback.documents.ledger_files import line_values, lines_csv
 from chargeback.documents.wording import plural
-from chargeback.engine.dates import shift_month
+from chargeback.engine.dates import MONTH, shift_month
 from chargeback.engine.ledger import (
     UNATTRIBUTED,
     Ledger,
@@ -43,7 +42,6 @@ from chargeback.operations.seal import check_seal, recorded_seals, write_seal
 from chargeback.report import Frozen, RunResult, Served
 
 CLOSED = "closed"
-CLOSED_MONTH = re.compile(r"[12][0-9]{3}-(0[1-9]|1[0-2])")
 ADJUSTMENT = "adjustment"
 
 
@@ -108,7 +106,7 @@ def closed_periods(
     for manifest in sorted(root.glob("*/manifest.json")):
         if manifest.parent.name.startswith("."):
             continue  # a close that was cut short: its staging folder, never served
-        if not CLOSED_MONTH.fullmatch(manifest.parent.name):
+        if not MONTH.fullmatch(manifest.parent.name):
             raise ChargebackError(
                 Problem(
                     "not a closed month: closed/ holds only folders named YYYY-MM (and "
