@@ -13,6 +13,7 @@ import polars as pl
 
 from chargeback.engine.dates import shift_day, window_bounds
 from chargeback.workspace.model import Decision, Match, Rule, Workspace
+from chargeback.workspace.re2 import to_rust
 
 
 def any_of(column: str, values: tuple[str, ...]) -> pl.Expr:
@@ -54,7 +55,8 @@ def conditions(match: Match) -> list[tuple[str, pl.Expr]]:
     if match.text is not None:
         parts.append(("text", text_any_of(match.text)))
     if match.text_regex is not None:
-        parts.append(("text_regex", pl.col("text").str.contains("(?i)" + match.text_regex)))
+        pattern = "(?i)" + to_rust(match.text_regex)  # RE2's meaning, in Rust's syntax
+        parts.append(("text_regex", pl.col("text").str.contains(pattern)))
     for column, values in match.fields:
         # tags are stored as |a|b|, so `fields: {tags: ...}` takes the tags rule
         expr = tags_any_of(values) if column == "tags" else any_of(column, values)

@@ -385,11 +385,17 @@ def as_regex(value: Any) -> str:
 
 
 def regex_problem(pattern: str) -> str | None:
-    """Check with the engine that will run it (Rust regex): Python's re accepts more."""
+    """RE2's grammar first (SPEC 4), then the engine that will run it (Rust regex)."""
     import polars as pl
 
+    from chargeback.workspace.re2 import Re2Error, to_rust
+
     try:
-        pl.Series([""], dtype=pl.String).str.contains("(?i)" + pattern)
+        translated = to_rust(pattern)
+    except Re2Error as exc:
+        return str(exc)
+    try:
+        pl.Series([""], dtype=pl.String).str.contains("(?i)" + translated)
     except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip().startswith("error:")]
         return lines[0].removeprefix("error:").strip() if lines else "rejected by the regex engine"
