@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from chargeback.errors import ChargebackError, Problem
 from chargeback.files import made_folders, remove_folders
@@ -54,17 +55,26 @@ def locked(out_dir: Path) -> Iterator[None]:
                 )
             ) from None
         handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
+        before = handle.read()
+        _rewrite(handle, f"pid {os.getpid()}")
         try:
             yield
             ok = True
         finally:
-            if not ok and not had_lock:  # a failed run leaves the folder as it found it
-                lock_path.unlink(missing_ok=True)
+            if not ok:  # a failed run leaves the folder as it found it
+                if had_lock:
+                    _rewrite(handle, before)
+                else:
+                    lock_path.unlink(missing_ok=True)
             fcntl.flock(handle, fcntl.LOCK_UN)
     finally:
         handle.close()
         if not ok:
             remove_folders(created)
+
+
+def _rewrite(handle: IO[str], text: str) -> None:
+    handle.seek(0)
+    handle.truncate()
+    handle.write(text)
+    handle.flush()
