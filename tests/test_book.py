@@ -202,6 +202,18 @@ def _line_twice(text: str) -> str:
     return json.dumps(doc, indent=2)
 
 
+def _infinite(text: str) -> str:
+    doc = json.loads(text)
+    doc["periods"]["2026-03"]["net"] = "Infinity"
+    return json.dumps(doc, indent=2)
+
+
+def _line_nan(text: str) -> str:
+    doc = json.loads(text)
+    doc["lines"][0]["revenue"] = "NaN"
+    return json.dumps(doc, indent=2)
+
+
 def _no_lines(text: str) -> str:
     doc = json.loads(text)
     del doc["lines"]
@@ -218,8 +230,20 @@ def _no_lines(text: str) -> str:
         (_cost_edited, "is damaged (2026-03's lines add up to"),
         (_line_twice, "is damaged (two lines for 2026-03 billing fee)"),
         (_no_lines, "is damaged (no 'lines')"),
+        (_infinite, "is damaged (2026-03: 'net' is 'Infinity', not an amount)"),
+        (_line_nan, "is damaged (2026-03: 'revenue' is 'NaN', not an amount)"),
     ],
-    ids=["truncated", "foreign", "not-an-object", "currency", "figures", "twice", "no-lines"],
+    ids=[
+        "truncated",
+        "foreign",
+        "not-an-object",
+        "currency",
+        "figures",
+        "twice",
+        "no-lines",
+        "infinity",
+        "nan",
+    ],
 )
 def test_a_damaged_or_foreign_book_is_refused_not_overwritten(
     tmp_path: Path, damage: Any, says: str

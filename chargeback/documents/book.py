@@ -44,6 +44,9 @@ TOTALS = (
     "net",
 )
 FINGERPRINT = re.compile(r"^[0-9a-f]{16,128}$")
+# a figure as chargeback writes it: Decimal() alone would take "Infinity", "NaN" and "1e99"
+FIGURE = re.compile(r"-?[0-9]{1,16}(\.[0-9]{1,6})?")
+LINE_FIGURES = ("contacts", "handle_minutes", "cost", "revenue", "net")
 DOCUMENT_SUFFIXES = (".pdf", ".html")
 
 
@@ -130,7 +133,7 @@ def _months(doc: dict[str, Any], meta: dict[str, Any]) -> dict[str, Month]:
         if not isinstance(contacts, int) or isinstance(contacts, bool):
             raise ValueError(f"{period}: 'contacts' is not a whole number")
         for key in TOTALS:
-            Decimal(_text(totals, key, period))
+            _figure(totals, key, period)
         if "fingerprint" not in totals:  # an earlier book: the one run that wrote it all
             totals = {**totals, "fingerprint": meta["fingerprint"]}
         if not FINGERPRINT.match(_text(totals, "fingerprint", period)):
@@ -142,6 +145,8 @@ def _months(doc: dict[str, Any], meta: dict[str, Any]) -> dict[str, Month]:
             raise TypeError("a line is not an object")
         for column in LEDGER_COLUMNS:
             _text(line, column, str(line.get("period")))
+        for column in LINE_FIGURES:
+            _figure(line, column, str(line.get("period")))
         place = (line["period"], line["department_id"], line["decision_id"])
         month = months.get(place[0])
         if month is None:
@@ -164,6 +169,13 @@ def _text(obj: dict[str, Any], key: str, period: str) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{period}: {key!r} is not a string")
     return value
+
+
+def _figure(obj: dict[str, Any], key: str, period: str) -> Decimal:
+    text = _text(obj, key, period)
+    if not FIGURE.fullmatch(text):
+        raise ValueError(f"{period}: {key!r} is {text!r}, not an amount")
+    return Decimal(text)
 
 
 def _csv_months(path: Path) -> list[str]:
