@@ -364,14 +364,14 @@ def journal(
 
 @app.command(
     epilog="[bold]Examples[/]\n\n"
-    "  chargeback sample demo                      # 150,000 contacts, seed 7\n\n"
+    "  chargeback sample demo                      # 300,000 contacts, seed 7\n\n"
     "  chargeback sample bench --contacts 1000000 --seed 1",
 )
 def sample(
     dest: Annotated[Path, typer.Argument(help="Folder to write the workspace into.")],
     contacts: Annotated[
         int, typer.Option(min=1, max=20_000_000, help="How many contacts.")
-    ] = 150_000,
+    ] = 300_000,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 7,
 ) -> None:
     """Write the sample workspace with freshly generated, deterministic data."""

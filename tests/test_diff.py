@@ -486,7 +486,7 @@ def test_rule_sets_that_read_the_contacts_differently(tmp_path: Path) -> None:
 
 
 def test_the_sample_company_with_a_rule_change(tmp_path: Path) -> None:
-    """150,000 contacts and the sample's own rules, one rule's share halved."""
+    """300,000 contacts and the sample's own rules, one rule's share halved."""
     sample = ROOT if (ROOT / "sample_data" / "contacts.parquet").is_file() else None
     if sample is None:
         pytest.skip("the sample data is not in this checkout")

@@ -24,7 +24,7 @@ def test_committed_sample_data_is_what_the_story_generates(tmp_path: Path) -> No
     committed = sample_workspace() / "sample_data"
     if not (committed / "contacts.parquet").is_file():
         pytest.skip("sample_data has not been generated")
-    generate_sample(tmp_path, contacts=150_000, seed=7)
+    generate_sample(tmp_path, contacts=300_000, seed=7)
     for name in ("contacts.parquet", "orders.parquet"):
         fresh = pl.read_parquet(tmp_path / "sample_data" / name)
         assert fresh.equals(pl.read_parquet(committed / name)), name
@@ -32,7 +32,7 @@ def test_committed_sample_data_is_what_the_story_generates(tmp_path: Path) -> No
 
 def test_the_story_keeps_written_types_and_resolves_names() -> None:
     by_name = {s.name: s for s in STREAMS}
-    assert len(by_name) == len(STREAMS) == 48
+    assert len(by_name) == len(STREAMS) == 58
     assert type(by_name["router-firmware"].decay_days) is int  # written 12
     assert type(by_name["outage"].decay_days) is float  # written 1.5
     assert all(type(w) is float for w in STORY.weekday)
@@ -66,7 +66,7 @@ MISTAKES = [
         "  - name: bg-login\n",
         "  - name: bg-autopay\n",
         "a second stream",
-        "bg-autopay\n    weight: 1.4",
+        "bg-autopay\n    weight: 2.8",
     ),
     (
         '        "Order status": 3\n',

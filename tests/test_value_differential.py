@@ -199,7 +199,7 @@ def test_sample_workspace_matches_oracle(tmp_path: Path) -> None:
     got = run_value(ws, tmp_path / "out")
     expected = oracle_value(ws, contacts_csv, orders_csv)
 
-    assert len(expected) == 12  # Dec 2025 - Nov 2026 in New York time
+    assert len(expected) == 24  # Dec 2024 - Nov 2026 in New York time
     problems = compare(expected, got)
     assert not problems, "\n".join(problems)
 

@@ -2,7 +2,7 @@
 
 The sample company is Harborline Communications, a US provider of mobile
 plans, home fiber and the Harbor+ streaming add-on, with its contact centre
-in New York time. Over the twelve months Dec 2025 - Nov 2026 fourteen
+in New York time. Over the twenty-four months Dec 2024 - Nov 2026 eighteen
 decisions of seven departments each set off a wave of contacts on top of an
 ordinary, seasonal base load; the rules in `rules/*.yaml` are written to find
 those waves. The story is data, `story.yaml` next to this module (read and
@@ -305,8 +305,9 @@ def build_contacts(contacts: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame
 def build_orders(contacts: pl.DataFrame, customers: pl.DataFrame, seed: int) -> pl.DataFrame:
     """Orders that answer SPEC 7: good contacts are followed by purchases, bad ones by fewer.
 
-    Base orders are spread over the customers and 18 months (six before the
-    contacts, so saves have a purchase history); after a customer's first bad
+    Base orders are spread over the customers and 36 months (twelve before
+    the contacts, so saves have a purchase history and every month's
+    12-month look-back is full); after a customer's first bad
     contact some of their later orders vanish; each well-handled contact may
     add an order within weeks.
     """
@@ -409,7 +410,7 @@ def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
     path.write_bytes(buf.getvalue())
 
 
-def generate_sample(dest: Path, contacts: int = 150_000, seed: int = 7) -> dict[str, int]:
+def generate_sample(dest: Path, contacts: int = 300_000, seed: int = 7) -> dict[str, int]:
     """Write a complete workspace into dest: rules/*.yaml, chargeback.yaml,
     sample_data/contacts.parquet, sample_data/orders.parquet. Return counts,
     e.g. {"contacts": n, "orders": m, "rules": k}.
