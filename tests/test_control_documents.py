@@ -140,7 +140,7 @@ def test_the_chart_draws_the_expected_line_and_band_only_for_a_control_rule(
     logistics = page(out, "departments/logistics")
     assert EXPECTED_STROKE not in logistics and BAND_FILL not in logistics
     assert "expected without the decision" not in logistics
-    assert "baseline (usual level before)" in logistics  # the legend as it always was
+    assert "baseline (usual level before)" not in logistics  # each legend names what it draws
 
 
 def test_the_method_names_the_control_series_the_fit_and_the_ratio(

@@ -36,6 +36,7 @@ EXPECTED_BAND_COLOR = "#f6dcbb"  # ... and its band as it looks on white, for le
 EXPECTED = f'stroke="{EXPECTED_COLOR}" stroke-width="1.2" fill="none" stroke-linejoin="round"'
 EXPECTED_BAND = 'fill="#e08a1e" fill-opacity="0.3" stroke="none"'
 NOTE_TEXT = f'{FONT} fill="#2d2d2d"'
+LABEL_BAND = 16  # px above a daily chart's plot, where its effective-date label goes
 PALETTE = (
     "#1f5fa8",
     "#e08a1e",
@@ -110,12 +111,25 @@ def _zero(parts: list[str], left: float, bottom: float) -> None:
     parts.append(f'<text {AXIS_TEXT} x="{left - 4}" y="{bottom + 3}" text-anchor="end">0</text>')
 
 
+LABEL_CHAR = 5.0  # a generous width of one axis-label character (8px DejaVu Sans)
+
+
+def label_every(labels: Sequence[str], slot: float) -> int:
+    """Label every k-th slot so labels never touch: 24 months fit a 640px chart as 12."""
+    widest = max((len(label) for label in labels), default=0) * LABEL_CHAR + 4
+    return max(1, math.ceil(widest / slot)) if slot > 0 else 1
+
+
 def _x_labels(
     parts: list[str], left: float, right: float, bottom: float, slot: float, labels: Sequence[str]
 ) -> None:
-    """The x axis line, and one centred label per slot."""
+    """The x axis line, and a centred label per slot (every k-th when they would touch)."""
     parts.append(f'<path {AXIS} d="M{left} {bottom}H{right}"/>')
+    every = label_every(labels, slot)
+    last = len(labels) - 1
     for i, label in enumerate(labels):
+        if (last - i) % every:  # counted back from the newest month, which always shows
+            continue
         cx = left + i * slot + slot / 2
         parts.append(
             f'<text {AXIS_TEXT} x="{cx:.1f}" y="{bottom + 12}" text-anchor="middle">'
@@ -173,12 +187,16 @@ def daily_chart(
     period: tuple[date, date],
     baselines: Sequence[Baseline] = (),
     width: int = 640,
-    height: int = 150,
+    height: int = 132,
     expected: Sequence[Expected] = (),
 ) -> Markup:
     """Daily matched contacts from `start` to `end`, effective date and baselines marked;
-    a control baseline's expected line and band drawn over the counts."""
-    left, right, top, bottom = 34, width - 6, 14, height - 22
+    a control baseline's expected line and band drawn over the counts.
+
+    The effective date's label sits in a band above the plot, so it never covers
+    a bar; baselines are named in the chart's legend (statements.py), not on it.
+    """
+    left, right, top, bottom = 34, width - 6, LABEL_BAND, height - 22
     days = (end - start).days + 1
     values = [counts.get(start + timedelta(days=i), 0) for i in range(days)]
     levels = [float(b.daily) for b in baselines]
@@ -223,17 +241,13 @@ def daily_chart(
         bx = x(max(b.start, start))
         by = y(level)
         parts.append(f'<path {BASELINE} d="M{bx:.1f} {by:.1f}H{right}"/>')
-        parts.append(
-            f'<text {NOTE_TEXT} x="{right}" y="{by - 3:.1f}" text-anchor="end">'
-            f"{esc(b.label)}</text>"
-        )
     if start <= effective <= end:
         ex = x(effective)
-        parts.append(f'<path {EFFECTIVE} d="M{ex:.1f} {top}V{bottom}"/>')
+        parts.append(f'<path {EFFECTIVE} d="M{ex:.1f} {top - 3}V{bottom}"/>')
         anchor = "start" if ex < (left + right) / 2 else "end"
         dx = 3 if anchor == "start" else -3
         parts.append(
-            f'<text {EFFECTIVE_TEXT} x="{ex + dx:.1f}" y="{top + 8}" text-anchor="{anchor}">'
+            f'<text {EFFECTIVE_TEXT} x="{ex + dx:.1f}" y="{top - 4}" text-anchor="{anchor}">'
             f"effective {effective.isoformat()}</text>"
         )
     # x axis: month starts
@@ -244,12 +258,14 @@ def daily_chart(
         if month >= start:
             labels.append(month)
         month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
-    every = max(1, math.ceil(len(labels) / 12))
+    every = max(math.ceil(len(labels) / 12), label_every(["Mmm 2026"], 28 * step))
+    year = 0
     for i, m in enumerate(labels):
         mx = x(m)
         parts.append(f'<path {AXIS} d="M{mx:.1f} {bottom}V{bottom + 6}"/>')
-        if i % every == 0:
-            text = MONTHS[m.month - 1] + (f" {m.year}" if m.month == 1 or i == 0 else "")
+        if i % every == 0:  # the year on the first label drawn, and where it changes
+            text = MONTHS[m.month - 1] + (f" {m.year}" if m.year != year else "")
+            year = m.year
             parts.append(f'<text {AXIS_TEXT} x="{mx + 2:.1f}" y="{bottom + 15}">{esc(text)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
@@ -379,41 +395,5 @@ def hbars(
             f'<text {NOTE_TEXT} x="{label_w + w + 4:.1f}" y="{y0 + row_height * 0.68:.1f}">'
             f"{esc(shown)}</text>"
         )
-    parts.append("</svg>")
-    return Markup("".join(parts))
-
-
-def grouped_bars(
-    groups: Sequence[str],
-    series: Sequence[tuple[str, str, Sequence[float | None]]],
-    width: int = 640,
-    height: int = 180,
-) -> Markup:
-    """Bars per group (an outcome) for each series (a horizon); None = not yet observable."""
-    left, right, top, bottom = 46, width - 6, 10, height - 18
-    values = [v for _, _, vs in series for v in vs if v is not None]
-    y_max = nice_ceiling(max(values, default=1.0))
-    slot = (right - left) / max(1, len(groups))
-    bar = slot * 0.8 / max(1, len(series))
-
-    def y(v: float) -> float:
-        return bottom - (bottom - top) * v / y_max
-
-    parts = _svg_open("groups", width, height)
-    _y_grid(parts, left, right, y, y_max)
-    for s, (color, _, vs) in enumerate(series):
-        for g, v in enumerate(vs):
-            x0 = left + g * slot + slot * 0.1 + s * bar
-            if v is None:
-                parts.append(
-                    f'<text {AXIS_TEXT} x="{x0 + bar / 2:.1f}" y="{bottom - 3}" '
-                    f'text-anchor="middle">n/a</text>'
-                )
-                continue
-            parts.append(
-                f'<rect fill="{esc(color)}" x="{x0:.1f}" y="{y(v):.1f}" width="{bar - 1:.1f}" '
-                f'height="{bottom - y(v):.1f}"/>'
-            )
-    _x_labels(parts, left, right, bottom, slot, groups)
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -13,13 +13,18 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from chargeback.documents.charts import EXPECTED_BAND_COLOR, EXPECTED_COLOR, Expected
+from chargeback.documents.charts import (
+    EXPECTED_BAND_COLOR,
+    EXPECTED_COLOR,
+    Baseline,
+    Expected,
+)
 from chargeback.documents.wording import count, describe_match, level_text, pct
 from chargeback.engine.attribute import Attribution
 from chargeback.engine.control import daily_band, expected, wide_range
 from chargeback.engine.control_factor import ControlResult
 from chargeback.engine.ledger import LedgerLine, half_up
-from chargeback.workspace.model import Workspace
+from chargeback.workspace.model import Decision, Rule, Workspace
 
 UNTOUCHED = "contacts no rule matches and no rule's evidence names"
 
@@ -166,4 +171,27 @@ def chart_legend(decisions: list[dict[str, Any]], ws: Workspace) -> dict[str, An
         "band_color": EXPECTED_BAND_COLOR,
         "level": " or ".join(level_text(v) for v in levels),
         "baseline": any(d["baseline"] for d in decisions),
+    }
+
+
+def decision_legend(
+    ws: Workspace,
+    decision: Decision,
+    rules: list[Rule],
+    shown: tuple[date, date],
+    window: tuple[date, date | None],
+    expected: list[Expected],
+    baselines: list[Baseline],
+) -> dict[str, Any]:
+    """One chart's legend: each thing it draws, and nothing it does not."""
+    start, end = shown
+    levels = sorted({r.control.interval for r in rules if r.control is not None})
+    return {
+        "effective": start <= decision.effective <= end,
+        "window": window[0] <= end and (window[1] is None or window[1] >= start),
+        "expected": bool(expected),
+        "expected_color": EXPECTED_COLOR,
+        "band_color": EXPECTED_BAND_COLOR,
+        "level": " or ".join(level_text(v) for v in levels) if expected else "",
+        "baselines": [b.label for b in baselines],
     }

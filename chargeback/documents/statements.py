@@ -26,10 +26,12 @@ from chargeback.documents.charts import (
 from chargeback.documents.control_doc import (
     chart_legend,
     control_method,
+    decision_legend,
     expected_lines,
     line_range,
 )
 from chargeback.documents.ledger_files import lines_csv
+from chargeback.documents.reconcile_doc import reconciliation
 from chargeback.documents.trend import trend
 from chargeback.documents.wording import (
     Document,
@@ -51,6 +53,7 @@ from chargeback.engine.ledger import (
     flags_net,
     half_up,
 )
+from chargeback.engine.reconcile import Reconciliation, reconcile
 from chargeback.workspace.model import Decision, Rule, Workspace
 
 TOP_LINES = 40  # decision rows on a statement before "other decisions" (flagged ones always show)
@@ -159,6 +162,19 @@ class Builder:
         self.meta = meta
         self.generated_on = generated_on
         self.seed = meta["fingerprint"]
+        self._reconciled: dict[str, dict[str, Reconciliation]] = {}
+
+    def reconciled(self, period: str, line: LedgerLine) -> dict[str, Any] | None:
+        """The line's matched-to-charged steps (reconcile_doc.py), worked out once a month."""
+        if period not in self._reconciled:
+            self._reconciled[period] = reconcile(self.ws, self.attribution, period)
+        matches = [
+            stats.matched.get(period, 0)
+            for r in self.ws.rules
+            if r.decision == line.decision_id and (stats := self.attribution.rules.get(r.id))
+        ]
+        found = self._reconciled[period].get(line.decision_id)
+        return reconciliation(found, line.contacts, matches)
 
     def common(self, period: str) -> dict[str, Any]:
         ws = self.ws
@@ -239,7 +255,7 @@ class Builder:
         decision = ws.decision(line.decision_id)
         ev = self.evidence.lines.get((period, line.decision_id))
         rules = [r for r in ws.rules if r.decision == decision.id]
-        chart, expected, flat = self.chart(period, decision, rules)
+        chart, expected, legend = self.chart(period, decision, rules)
         return {
             "decision_id": decision.id,
             "title": decision.title,
@@ -255,7 +271,8 @@ class Builder:
             "matched": ev.matched if ev else 0,
             "chart": chart,
             "expected": bool(expected),
-            "baseline": flat,
+            "baseline": bool(legend.get("baselines")),
+            "legend": legend,
             "reasons": _part_rows(ev.reasons, line.cost) if ev else [],
             "channels": _part_rows(ev.channels, line.cost) if ev else [],
             "examples": [
@@ -269,16 +286,18 @@ class Builder:
                 for e in (ev.examples if ev else [])
             ],
             "rules": [r.id for r in rules],
+            "reconcile": self.reconciled(period, line),
         }
 
     def chart(
         self, period: str, decision: Decision, rules: list[Rule]
-    ) -> tuple[str, list[Expected], bool]:
-        """The decision's daily chart, the expected lines it draws, and whether a flat baseline."""
+    ) -> tuple[str, list[Expected], dict[str, Any]]:
+        """The decision's daily chart, the expected lines it draws, and its own legend:
+        only what this chart draws (control_doc.decision_legend)."""
         counts = self.evidence.daily.get(decision.id)
         first, last = self.evidence.first_date, self.evidence.last_date
         if not counts or first is None or last is None:
-            return "", [], False
+            return "", [], {}
         p0, p1 = month_bounds(period)
         end = min(p1, last)
         lookbacks = [
@@ -287,7 +306,7 @@ class Builder:
         start = decision.effective - timedelta(days=max([CHART_BEFORE_DAYS, *lookbacks]))
         start = max(start, first, end - timedelta(days=CHART_MAX_DAYS - 1))
         if start > end:
-            return "", [], False
+            return "", [], {}
         windows = [window_bounds(r, decision) for r in rules]
         w0 = min(w[0] for w in windows)
         w1 = None if any(w[1] is None for w in windows) else max(w[1] for w in windows if w[1])
@@ -297,7 +316,8 @@ class Builder:
             if stats and stats.baseline_daily is not None and rule.baseline_lookback_days:
                 baselines.append(
                     Baseline(
-                        label=f"baseline {float(stats.baseline_daily):.1f}/day ({rule.id})",
+                        label=f"baseline (usual level before): {float(stats.baseline_daily):.1f}"
+                        f"/day ({rule.id})",
                         daily=stats.baseline_daily,
                         start=decision.effective - timedelta(days=rule.baseline_lookback_days),
                     )
@@ -306,7 +326,9 @@ class Builder:
         chart = daily_chart(
             counts, start, end, decision.effective, (w0, w1), (p0, p1), baselines, expected=expected
         )
-        return chart, expected, bool(baselines)
+        shown = (start, end)
+        legend = decision_legend(self.ws, decision, rules, shown, (w0, w1), expected, baselines)
+        return chart, expected, legend
 
     def method(self, period: str, decision_ids: set[str]) -> dict[str, Any]:
         ws = self.ws
@@ -377,6 +399,10 @@ class Builder:
         unattributed = next(ln for ln in lines if ln.is_unattributed)
         by_cost = sorted(decisions, key=lambda ln: (-ln.cost, ln.decision_id))
         by_net = sorted(decisions, key=lambda ln: (ln.net, ln.decision_id))
+        rows = {
+            ln.decision_id: {**_line_row(ln, totals.cost), "reconcile": self.reconciled(period, ln)}
+            for ln in [*by_cost[:TOP_RANKED], *by_net[:TOP_RANKED]]
+        }
         departments: list[dict[str, Any]] = []
         for dept in ws.departments:
             mine = [ln for ln in decisions if ln.department_id == dept.id]
@@ -417,9 +443,9 @@ class Builder:
             "unattributed_reasons": (
                 _part_rows(ev.reasons, unattributed.cost, TOP_UNATTRIBUTED) if ev else []
             ),
-            "by_cost": [_line_row(ln, totals.cost) for ln in by_cost[:TOP_RANKED]],
+            "by_cost": [rows[ln.decision_id] for ln in by_cost[:TOP_RANKED]],
             "by_cost_other": _other_row(by_cost[TOP_RANKED:], totals.cost, "other decisions"),
-            "by_net": [_line_row(ln, totals.cost) for ln in by_net[:TOP_RANKED]],
+            "by_net": [rows[ln.decision_id] for ln in by_net[:TOP_RANKED]],
             "by_net_other": _other_row(by_net[TOP_RANKED:], totals.cost, "other decisions"),
             "flagged": [
                 _line_row(ln, totals.cost) for ln in by_net if ln.net_negative

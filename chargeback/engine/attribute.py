@@ -47,7 +47,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from chargeback.engine.aggregates import Aggregates
+from chargeback.engine.aggregates import Aggregates, Group
 from chargeback.engine.control_factor import CellKey, ControlResult, control_factors
 from chargeback.engine.costing import GroupCoster, too_costly
 from chargeback.engine.dates import days_in_window, window_bounds
@@ -93,6 +93,8 @@ class Attribution:
     # ... each control cell's fit and excess, and the factors SPEC 4b gives
     control: dict[frozenset[int], ControlResult] = field(default_factory=dict)
     cell_factors: dict[CellKey, Fraction] = field(default_factory=dict)
+    # the groups it was computed from, so documents can reconcile matches to charges
+    groups: tuple[Group, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,7 @@ def attribute(ws: Workspace, aggregates: Aggregates) -> Attribution:
         ranges=line_ranges,
         control=control.results,
         cell_factors=control.factor,
+        groups=aggregates.groups,
     )
 
 

@@ -1,0 +1,122 @@
+"""A decision's matched-to-charged reconciliation, worded so it adds up as printed.
+
+engine/reconcile.py gives the exact steps; here they are rounded to thousandths
+by largest remainder onto the line's printed contacts (half-up, as ledger.csv
+prints them), so `1480 - 73 = 1407 - 279.424 = 1127.576` holds to the last
+digit on paper. Whole steps (duplicates, priority) stay whole numbers.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+from chargeback.engine.ledger import half_up_units, largest_remainder, units_decimal
+from chargeback.engine.reconcile import (
+    BASELINE,
+    CONTROL,
+    DUPLICATE,
+    PRIORITY,
+    SHARE,
+    SPLIT,
+    Reconciliation,
+    Step,
+)
+
+MINUS = "\u2212"
+
+
+def _names(others: tuple[str, ...]) -> str:
+    if len(others) <= 1:
+        return "".join(others)
+    return ", ".join(others[:-1]) + " and " + others[-1]
+
+
+def step_words(step: Step) -> str:
+    """What a step takes away, in a few words (after its number)."""
+    if step.kind == DUPLICATE:
+        return "matched by two or more of its rules, counted once"
+    if step.kind == PRIORITY:
+        return f"taken by higher-priority rules of {_names(step.others)}"
+    if step.kind == BASELINE:
+        return "at the usual level before the decision (baseline)"
+    if step.kind == CONTROL:
+        return "expected anyway (control baseline)"
+    if step.kind == SHARE:
+        return "left out by rule shares below 100%"
+    return (
+        f"split with {_names(step.others)}"
+        f" ({step.shared} contact{'' if step.shared == 1 else 's'} shared)"
+    )
+
+
+SHORT = {
+    DUPLICATE: "counted once",
+    PRIORITY: "lost on priority to",
+    BASELINE: "baseline",
+    CONTROL: "expected anyway",
+    SHARE: "rule shares",
+    SPLIT: "split with",
+}
+
+
+def _number(units: int, whole: bool) -> str:
+    if whole and units % 1000 == 0:
+        return str(units // 1000)
+    return str(units_decimal(units, 3))
+
+
+def reconciliation(
+    rec: Reconciliation | None, charged: Fraction, rule_matches: list[int] | None = None
+) -> dict[str, Any] | None:
+    """The template's `reconcile` dict for a line charged `charged` contacts; None when the
+    run's groups do not give exactly that (a document built without them)."""
+    if rec is None or rec.charged != charged:
+        return None
+    steps = rec.ordered()
+    target = rec.matches * 1000 - half_up_units(charged, 3)
+    placed = (
+        largest_remainder([((str(k), ""), s.contacts * 10) for k, s in enumerate(steps)], target)
+        if steps
+        else {}
+    )
+    rows = []
+    for k, step in enumerate(steps):
+        units = placed[str(k), ""]
+        rows.append(
+            {
+                "kind": step.kind,
+                "contacts": _number(units, step.kind in (DUPLICATE, PRIORITY)),
+                "units": units,
+                "words": step_words(step),
+                "short": SHORT[step.kind],
+                "others": list(step.others),
+                "shared": step.shared,
+            }
+        )
+    charged_text = str(units_decimal(half_up_units(charged, 3), 3))
+    addends = [str(m) for m in rule_matches or [] if m]
+    if sum(int(m) for m in addends) != rec.matches:
+        addends = []
+    text = (
+        " + ".join(addends) + " = " if len(addends) > 1 else ""
+    ) + f"{rec.matches} rule match{'' if rec.matches == 1 else 'es'}"
+    short = f"{rec.matches} rule match{'' if rec.matches == 1 else 'es'}"
+    for k, (row, step) in enumerate(zip(rows, steps, strict=True)):
+        text += f" {MINUS} {row['contacts']} {row['words']}"
+        short += f" {MINUS} {row['contacts']} {row['short']}"
+        if step.kind in (PRIORITY, SPLIT):
+            short += " " + _names(step.others)
+        if row["kind"] == DUPLICATE and k < len(rows) - 1:
+            text += f" = {rec.contacts} contacts matched"
+    text += f" = {charged_text} charged"
+    short += f" = {charged_text} charged"
+    return {
+        "matches": rec.matches,
+        "contacts": rec.contacts,
+        "charged": charged_text,
+        "steps": rows,
+        "differs": bool(rows),
+        "text": text,
+        "short": short,
+    }
