@@ -241,3 +241,12 @@ def test_orders_without_customer_ids_fall_back_to_the_save_value_setting(tmp_pat
     assert (p["save_value_total"], p["save_value_method"]) == ("200.00", "fixed")
     assert "repeats" not in p and "after_contact" not in p
     assert any("'customer_id' column" in note for note in doc["notes"])
+
+
+def test_the_last_order_date_is_the_local_date(tmp_path: Path) -> None:
+    """An order at 22:00 in New York on 30 June is 1 July in UTC: the data ends on 30 June."""
+    root = make(tmp_path / "ws", SETTINGS.replace("timezone: UTC", "timezone: America/New_York"))
+    (root / "orders.csv").write_text(ORDERS.replace("2026-06-30T10:00:00", "2026-06-30T22:00:00"))
+    code, output, doc = value(root)
+    assert code == 0, output
+    assert doc["last_order_date"] == "2026-06-30"

@@ -11,17 +11,12 @@ import json
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from chargeback.documents.charts import (
-    PALETTE,
-    grouped_bars,
-    hbars,
-    line_chart,
-    month_label,
-    short_month,
-)
+from chargeback.documents.charts import PALETTE, hbars, line_chart, month_label, short_month
+from chargeback.documents.value_charts import money_bars
+from chargeback.documents.value_cohort_doc import cohort_view
 from chargeback.documents.wording import Document, pct
 from chargeback.engine.dates import trailing_months
-from chargeback.engine.ledger import Ledger
+from chargeback.engine.ledger import Ledger, LedgerLine
 from chargeback.engine.value import ValueReport, horizon_list
 from chargeback.workspace.model import Workspace
 
@@ -34,13 +29,17 @@ DEFINITIONS = {
     "unattributed_cost": "Cost of contacts no decision explains: the cost of serving customers.",
     "revenue_won": "Revenue from contacts whose outcome is a sale outcome (sales made in service).",
     "saves": "Contacts whose outcome is a save outcome: a customer who meant to leave and stayed.",
-    "save_value_total": "With order data: what each saved customer ordered in the 365 days "
-    "before the save, summed. Without it: saves times the save value setting.",
+    "save_value_total": "With order data: for each save, what that customer ordered in the "
+    "365 days before it, summed. Without it: saves times the save value setting.",
     "repeat_rate": "Share of contacts (with a customer id) that follow an earlier contact of "
     "the same customer within the repeat window.",
     "repeat_cost": "Cost of those repeat contacts: what not resolving the first time costs.",
-    "after_contact": "For each customer's first contact of the month: their order amounts in "
-    "the {horizons} days after it, by how that contact ended.",
+    "after_contact": "Each month's contacted customers, from their first contact of the month: "
+    "what they ordered in the {horizons} days after it, by how that contact ended.",
+    "comparison": "Customers who ordered in the 12 months before the month and did not "
+    "contact in it, measured from the middle of the month: what buying customers do anyway.",
+    "lift": "What contacted customers ordered per customer (or the share who ordered) minus "
+    "the comparison group's: what an outcome goes with, not proof of what the contact caused.",
     "active_after": "Share of those customers who ordered at least once in that time.",
     "net_value": "Revenue won plus save value minus cost: what customer service brings in "
     "beyond what it costs.",
@@ -49,6 +48,11 @@ DEFINITIONS = {
 
 def _money(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
+
+
+def _count(n: int, word: str) -> str:
+    """'1 save', '155 saves': plain digits, as every figure in this report."""
+    return f"{n} {word if n == 1 else word + 's'}"
 
 
 def _pct(value: float | None) -> str:
@@ -87,6 +91,7 @@ class ValueBuilder:
             "trailing_from": trailing["from"],
             "trailing_months": trailing["months"],
             "levers": levers,
+            "lever_note": self.lever_note(period),
             "channels": [
                 {
                     "channel": ch,
@@ -102,6 +107,11 @@ class ValueBuilder:
             "avoidable": self.avoidable(period),
             "repeats": self.repeats(entry),
             "after_contact": self.after_contact(entry),
+            "cohorts": cohort_view(
+                entry.get("cohorts"),
+                self.ws.settings.value.horizons_days,
+                self.ws.costs.currency,
+            ),
         }
         figures = {"period": period, **entry, "trailing_12_months": trailing}
         return Document(
@@ -138,28 +148,38 @@ class ValueBuilder:
         }
 
     def levers(self, period: str, entry: dict[str, Any]) -> list[dict[str, Any]]:
-        """The three biggest sums a CS leader can move, with what moving them means."""
+        """The three biggest sums a CS leader can move, with what moving them means.
+
+        A decision is a lever only when it costs more in service than it brings
+        (a negative net, or no revenue declared): fixing one that nets a profit
+        would be bad advice.
+        """
         found: list[dict[str, Any]] = []
-        lines = [ln for ln in self.ledger.lines_for(period) if not ln.is_unattributed]
+        lines = self.costly_decisions(period)
         if lines:
-            top = max(lines, key=lambda ln: (ln.cost, ln.decision_id))
-            if top.cost > 0:
-                found.append(
-                    {
-                        "name": "Avoidable cost of one decision",
-                        "amount": top.cost,
-                        "text": f"Contacts caused by “{top.title}” ({top.department_id}) cost "
-                        "this much; fixing what drives them saves it.",
-                    }
-                )
+            top = lines[0]
+            brings = (
+                f"it brings {top.revenue:.2f} in revenue, {-top.net:.2f} less than it costs"
+                if top.has_revenue
+                else "no revenue is declared against it"
+            )
+            found.append(
+                {
+                    "name": "A decision that costs more than it brings",
+                    "amount": top.cost,
+                    "text": f"Contacts caused by “{top.title}” ({top.department_id}) cost "
+                    f"this much and {brings}; fixing what drives them saves it.",
+                }
+            )
+        days = self.ws.settings.value.repeat_window_days
         if entry.get("repeat_cost") and Decimal(entry["repeat_cost"]) > 0:
             found.append(
                 {
                     "name": "Repeat contacts",
                     "amount": Decimal(entry["repeat_cost"]),
-                    "text": f"{entry['repeats']} contacts came back within "
-                    f"{self.ws.settings.value.repeat_window_days} days; resolving the first "
-                    "contact avoids this cost.",
+                    "text": f"{_count(entry['repeats'], 'repeat contact')}: the same customer "
+                    f"back within {_count(days, 'day')}; resolving the first contact avoids "
+                    "this cost.",
                 }
             )
         if entry.get("revenue_won") and Decimal(entry["revenue_won"]) > 0:
@@ -167,19 +187,50 @@ class ValueBuilder:
                 {
                     "name": "Revenue won in contacts",
                     "amount": Decimal(entry["revenue_won"]),
-                    "text": f"{entry['sales']} contacts ended in a sale.",
+                    "text": f"{_count(entry['sales'], 'contact')} ended in a sale.",
                 }
             )
         if entry.get("save_value_total") and Decimal(entry["save_value_total"]) > 0:
             found.append(
                 {
-                    "name": "Customers saved",
+                    "name": "Saves",
                     "amount": Decimal(entry["save_value_total"]),
-                    "text": f"{entry['saves']} customers who meant to leave stayed.",
+                    "text": f"{_count(entry['saves'], 'save')}, each a contact in which a "
+                    "customer who meant to leave stayed. The amount is "
+                    + (
+                        "what those customers ordered in the year before."
+                        if entry.get("save_value_method") == "orders"
+                        else "saves times the save value setting."
+                    ),
                 }
             )
         found.sort(key=lambda lever: -lever["amount"])
         return found[:3]
+
+    def costly_decisions(self, period: str) -> list[LedgerLine]:
+        """Decision lines that cost more in service than they bring, costliest first."""
+        return sorted(
+            (
+                ln
+                for ln in self.ledger.lines_for(period)
+                if not ln.is_unattributed
+                and ln.cost > 0
+                and (ln.net_negative or not ln.has_revenue)
+            ),
+            key=lambda ln: (-ln.cost, ln.decision_id),
+        )
+
+    def lever_note(self, period: str) -> str:
+        """Say so when no decision is worth fixing for its service cost alone."""
+        caused = [
+            ln for ln in self.ledger.lines_for(period) if not ln.is_unattributed and ln.cost > 0
+        ]
+        if caused and not self.costly_decisions(period):
+            return (
+                "Every decision that caused contacts this month brings in more revenue than "
+                "its service cost, so none is listed as a lever to fix."
+            )
+        return ""
 
     def cost_trend(self, period: str) -> str:
         months = [m for m in trailing_months(period, 12) if m in self.report.periods]
@@ -254,9 +305,11 @@ class ValueBuilder:
         }
 
     def after_contact(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """The reported month's own after-contact figures (custom templates use them)."""
         data = entry.get("after_contact")
         if data is None:
             return {"available": False, "rows": [], "chart": "", "horizons": [], "legend": []}
+        currency = self.ws.costs.currency
         horizons = [str(h) for h in self.ws.settings.value.horizons_days]
         outcomes = sorted(data, key=lambda o: -data[o][horizons[0]]["customers"] if horizons else 0)
         rows = []
@@ -298,5 +351,9 @@ class ValueBuilder:
                 {"label": f"{h} days", "color": PALETTE[i % len(PALETTE)]}
                 for i, h in enumerate(horizons)
             ],
-            "chart": grouped_bars([r["outcome"] for r in rows], series) if rows else "",
+            "chart": money_bars(
+                [r["outcome"] for r in rows], series, f"{currency} ordered per customer"
+            )
+            if rows
+            else "",
         }

@@ -11,7 +11,9 @@ fractions doing the money:
 - `revenue` and order `amount`s are taken to whole cents per row, then summed
   as integers;
 - time comparisons (repeat windows, horizons, the 365 days before a save) use
-  exact instants in UTC microseconds, not local wall-clock time.
+  exact instants in UTC microseconds, not local wall-clock time;
+- after-contact figures also come as monthly cohorts beside a comparison group
+  of customers who did not contact (value_cohorts.py).
 
 A metric whose input is missing (no orders, no outcome or customer_id column)
 is left out, and `notes` says what would enable it.
@@ -21,9 +23,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -32,6 +36,7 @@ from chargeback.engine.costing import GroupCoster
 from chargeback.engine.dates import trailing_months
 from chargeback.engine.ledger import build_ledger, half_up_units
 from chargeback.engine.value_after import after_contact, repeats
+from chargeback.engine.value_cohorts import cohorts, running_totals
 from chargeback.engine.value_units import (
     DAY_US,
     cents_str,
@@ -183,9 +188,17 @@ def compute_value(
         notes.append("repeat rate and repeat cost need a 'customer_id' column in the contacts")
 
     # 5. after-contact behaviour at each horizon, by outcome of the first contact
+    # and the same customers as monthly cohorts beside those who did not contact
     last_order: str | None = None
     if orders is not None and "customer_id" in has and orders.height:
-        last_order = after_contact(frame, orders, tz, out, settings.horizons_days)
+        prepared = order_instants(orders, tz)
+        running = running_totals(prepared)
+        followed = after_contact(frame, prepared, running, out, settings.horizons_days)
+        cohorts(frame, prepared, running, followed, tz, settings.horizons_days, out)
+        # the local date, like every other date in the report (an order at 22:00 New
+        # York time on 30 November is already 1 December in UTC)
+        when = datetime.fromtimestamp(followed.last / 1_000_000, UTC).astimezone(ZoneInfo(tz))
+        last_order = when.date().isoformat()
     elif orders is None:
         notes.append(
             f"after-contact behaviour (orders in the {horizon_list(settings.horizons_days)} days "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 
@@ -11,12 +10,11 @@ import polars as pl
 
 from chargeback.engine.costing import GroupCoster
 from chargeback.engine.ledger import half_up_units
+from chargeback.engine.value_cohorts import Followed, window_sums
 from chargeback.engine.value_units import (
     DAY_US,
-    MIN_US,
     NO_OUTCOME,
     cents_str,
-    order_instants,
     parse_cents,
     ratio,
 )
@@ -96,17 +94,16 @@ def repeats(
 
 def after_contact(
     frame: pl.DataFrame,
-    orders: pl.DataFrame,
-    tz: str,
+    prepared: pl.DataFrame,
+    running: pl.DataFrame,
     out: dict[str, dict[str, Any]],
     horizons: tuple[int, ...],
-) -> str:
+) -> Followed:
     """Orders in (t0, t0 + h days] after each customer's first contact of the month.
 
-    Each customer's orders become running totals; the sum over (t0, t0 + h] is
-    then the total at t0 + h minus the total at t0, both found by an as-of join
-    (the last order at or before that instant), without pairing every contact
-    with every order.
+    `prepared` is the orders as order_instants gives them, `running` their
+    running totals (value_cohorts.running_totals); the cohorts reuse what this
+    returns, so the contacted customers' figures are the same numbers.
     """
     firsts = (
         frame.filter(pl.col("customer_id").is_not_null())
@@ -122,59 +119,8 @@ def after_contact(
             else pl.lit(NO_OUTCOME).alias("outcome"),
         )
     )
-    prepared = order_instants(orders, tz)
     last = int(prepared.get_column("o").max())  # type: ignore[arg-type]
-    # Running totals over all orders sorted by customer, plus one empty order per
-    # customer at the start of time: a lookup then always lands on that
-    # customer's rows, and the difference of two lookups is that customer's sum.
-    per_instant = prepared.group_by("customer_id", "o").agg(
-        pl.col("amount_cents").sum().alias("a"), pl.len().cast(pl.Int64).alias("n")
-    )
-    starts = (
-        per_instant.select("customer_id")
-        .unique()
-        .with_columns(
-            pl.lit(MIN_US, dtype=pl.Int64).alias("o"),
-            pl.lit(0, dtype=pl.Int64).alias("a"),
-            pl.lit(0, dtype=pl.Int64).alias("n"),
-        )
-    )
-    running = (
-        pl.concat([starts, per_instant.select(starts.columns)], how="vertical_relaxed")
-        .sort("customer_id", "o")
-        .with_columns(pl.col("a").cum_sum().alias("cum_a"), pl.col("n").cum_sum().alias("cum_n"))
-        .select("customer_id", "o", "cum_a", "cum_n")
-        .sort("o")
-    )
-
-    # lookups are matched back to their customer by row number, not by joining
-    # on (period, customer_id) strings again
-    firsts = firsts.with_row_index("i")
-
-    def totals_at(instants: pl.Expr) -> pl.DataFrame:
-        """Running totals (amount, count) at each first contact's given instant."""
-        return (
-            firsts.select("i", "customer_id", instants.alias("at"))
-            .sort("at")
-            .join_asof(
-                running,
-                left_on="at",
-                right_on="o",
-                by="customer_id",
-                strategy="backward",
-                check_sortedness=False,
-            )
-            .sort("i")
-            .select(pl.col("cum_a").fill_null(0), pl.col("cum_n").fill_null(0))
-        )
-
-    start = totals_at(pl.col("t0"))
-    columns = [firsts.get_column(c) for c in ("period", "outcome", "t0")]
-    for h in horizons:
-        end = totals_at(pl.col("t0") + h * DAY_US)
-        columns.append((end["cum_a"] - start["cum_a"]).alias(f"sum{h}"))
-        columns.append((end["cum_n"] > start["cum_n"]).alias(f"any{h}"))
-    per_customer = pl.DataFrame(columns)
+    per_customer = window_sums(firsts, running, horizons)
     latest = per_customer.group_by("period").agg(pl.col("t0").max().alias("latest"))
     observable = {p: int(t) for p, t in latest.iter_rows()}
     summary = per_customer.group_by("period", "outcome").agg(
@@ -203,4 +149,4 @@ def after_contact(
         result[period][row["outcome"]] = horizons_out
     for period in out:
         out[period]["after_contact"] = result.get(period, {})
-    return datetime.fromtimestamp(last / 1_000_000, UTC).date().isoformat()
+    return Followed(summary=summary, latest=observable, last=last)
