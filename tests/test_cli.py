@@ -248,7 +248,8 @@ def test_format_csv_writes_the_ledger_and_no_documents(ws: Path) -> None:
     # SPEC 5: ledger.json is the folder's book, written by every report whatever --format
     assert (ws / "out" / "ledger.json").is_file()
     assert not (ws / "out" / "cs_value.json").exists()
-    assert not list((ws / "out").rglob("*.pdf")) and not list((ws / "out").rglob("*.html"))
+    assert not list((ws / "out").rglob("*.pdf")) and not list((ws / "out").rglob("*/*.html"))
+    assert (ws / "out" / "index.html").is_file()  # the book's page, like ledger.json
 
 
 def sha256(path: Path) -> str:

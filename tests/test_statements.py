@@ -179,6 +179,7 @@ def test_every_document_is_written(rendered: Path) -> None:
         "2026-03/summary.html",
         "2026-03/summary.pdf",
         "cs_value.json",
+        "index.html",
         "ledger.csv",
         "ledger.json",
     ]
@@ -305,10 +306,11 @@ def test_format_selects_what_is_written(tmp_path: Path, server: int) -> None:
     code, output = run(root, "--format", "html", "--period", "2026-03")
     assert code == 0, output
     written = sorted(p.name for p in (root / "out").rglob("[!.]*.*"))
-    # and the book, ledger.json, whatever --format says (SPEC 5)
+    # and the book, ledger.json and its index.html, whatever --format says (SPEC 5)
     assert written == [
         "billing.html",
         "cs-value.html",
+        "index.html",
         "ledger.json",
         "product.html",
         "summary.html",

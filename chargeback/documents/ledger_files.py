@@ -30,6 +30,7 @@ from chargeback.documents.book import (
     stray_months,
     stray_warning,
 )
+from chargeback.documents.index_page import INDEX, index_page
 from chargeback.engine.drilldown import contact_attributions
 from chargeback.engine.ledger import LedgerLine, PeriodSummary, half_up
 from chargeback.engine.value import ValueReport
@@ -233,6 +234,11 @@ def write_outputs(
     meta = result.meta
     assert meta is not None  # run_report sets it before writing
     months = book_months(result, book) if book is not None else None
+    suffixes = {f".{f}" for f in opts.formats if f in ("pdf", "html") and not opts.value_only}
+    # what the run removes, known before writing so index.html links only what stays
+    outdated = _outdated_documents(result, book, months, suffixes) if book and months else {}
+    doomed = _stale_statements(out, result.periods, set(documents or {}), suffixes)
+    doomed += [path for paths in outdated.values() for path in paths]
     with staged(out) as files:
         if months is not None:
             files[BOOK] = book_json(result, months)
@@ -248,18 +254,20 @@ def write_outputs(
         if result.orders is not None and result.orders.rejected is not None:
             files["rejected_orders.csv"] = frame_csv(result.orders.rejected)
         files.update(documents or {})
+        if months is not None:
+            files[INDEX] = index_page(result, opts, months, set(files), doomed)
     for name, loaded in (("rejected.csv", result.loaded), ("rejected_orders.csv", result.orders)):
         stale = out / name
         if (loaded is None or loaded.rejected is None) and stale.exists() and name not in files:
             stale.unlink()  # a previous run's rejects no longer describe these inputs
-    suffixes = {f".{f}" for f in opts.formats if f in ("pdf", "html") and not opts.value_only}
-    _remove_stale_statements(out, result.periods, set(files), suffixes)
+    for path in doomed:
+        path.unlink(missing_ok=True)
     if book is not None and months is not None:
-        periods, removed = _remove_outdated_documents(result, book, months, suffixes)
-        if removed:
-            formats = ",".join(sorted(s.lstrip(".") for s in removed))
+        if outdated:
+            gone = {p.suffix.lstrip(".") for paths in outdated.values() for p in paths}
+            formats = ",".join(sorted(gone))
             result.warnings.append(
-                f"{', '.join(periods)}: the {formats} documents on disk were not drawn from "
+                f"{', '.join(outdated)}: the {formats} documents on disk were not drawn from "
                 "the figures this run put in the book, so they were removed; run again with "
                 f"--format {formats} to draw them"
             )
@@ -269,9 +277,9 @@ def write_outputs(
     return [out / name for name in files]
 
 
-def _remove_outdated_documents(
+def _outdated_documents(
     result: RunResult, book: Book, months: dict[str, Month], drawn: set[str]
-) -> tuple[list[str], set[str]]:
+) -> dict[str, list[Path]]:
     """A month's documents agree with its lines in the book, or they go.
 
     A run that rewrites a month without drawing its PDF (or HTML) leaves the
@@ -279,8 +287,7 @@ def _remove_outdated_documents(
     Closed months are served as they were and never count as rewritten.
     """
     undrawn = set(DOCUMENT_SUFFIXES) - drawn
-    periods: list[str] = []
-    suffixes: set[str] = set()
+    outdated: dict[str, list[Path]] = {}
     for period in result.periods if undrawn else []:
         if period in result.served.frozen:
             continue
@@ -288,26 +295,25 @@ def _remove_outdated_documents(
         if before is not None and before.totals == now.totals and before.lines == now.lines:
             continue
         stale = month_documents(result.out_dir, period, undrawn)
-        for path in stale:
-            path.unlink()
-            suffixes.add(path.suffix)
         if stale:
-            periods.append(period)
-    return periods, suffixes
+            outdated[period] = stale
+    return outdated
 
 
-def _remove_stale_statements(
+def _stale_statements(
     out: Path, periods: list[str], written: set[str], suffixes: set[str]
-) -> None:
+) -> list[Path]:
     """A department with no line this time must not keep last run's statement."""
+    stale: list[Path] = []
     for period in periods:
         folder = out / period / "departments"
         if not folder.is_dir():
             continue
-        for path in folder.iterdir():
+        for path in sorted(folder.iterdir()):
             name = f"{period}/departments/{path.name}"
             if path.suffix in suffixes and name not in written:
-                path.unlink()
+                stale.append(path)
+    return stale
 
 
 def value_json(report: ValueReport, ws: Workspace, meta: dict[str, Any]) -> dict[str, Any]:
