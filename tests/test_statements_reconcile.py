@@ -180,7 +180,7 @@ def test_the_method_and_the_summary_carry_it(split_world: Path) -> None:
     assert f"fee : 6 + 3 = 9 rule matches {MINUS} 3 matched by two" in method
     summary = text_of((split_world / "summary.html").read_text())
     short = (
-        f"Contacts: 12 matched {MINUS} 10.333 baseline {MINUS} 0.051 split with bundle"
+        f"Contacts: 12 rule matches {MINUS} 10.333 baseline {MINUS} 0.051 split with bundle"
         " = 1.616 charged"
     )
     assert summary.count(short) == 2  # ranked by cost and by net
