@@ -10,9 +10,13 @@ apart per group of identical contacts, with the run's factors and weights
   - contacts two or more of the decision's rules matched (counted once)
   = contacts matched
   - contacts its rules lost to higher-priority rules (overlap: priority)
-  - what the baseline leaves out: 1 - the largest factor f among its rules
-  - rule shares below 100%: that factor less the largest share x f
-  - overlaps split with other decisions: share x f less the final weight
+  - what the baseline leaves out: 1 - f of the rule that sets the weight (the
+    rule w with the largest share x f); for a control rule, 1 - the cell's
+    whole excess factor (its decisions' parts added up): expected anyway
+  - rule shares below 100%: f_w x (1 - share_w)
+  - split with other decisions: a control cell's excess that is the other
+    decisions' part (cell factor - f_w), and share_w x f_w less the final
+    weight where weights over 1 are scaled down
   = contacts charged
 
 Every step is a sum of n x (a weight before - a weight after) over groups, so
@@ -24,7 +28,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from chargeback.engine.attribute import Attribution, counted, decision_weights, rule_factors
+from chargeback.engine.attribute import (
+    Attribution,
+    Factors,
+    counted,
+    decision_weights,
+    rule_factors,
+)
 from chargeback.workspace.model import Workspace
 
 DUPLICATE = "duplicate"  # matched by two or more rules of the decision
@@ -94,13 +104,42 @@ def reconcile(ws: Workspace, attribution: Attribution, period: str) -> dict[str,
                 rec.take(PRIORITY, Fraction(n), n, winners)
                 continue
             f = {i: factors.of(ws, i, period, g.matched, g.cell) for i in own}
-            top_f = max(f.values())
-            raw = max(Fraction(rules[i].share) * f[i] for i in own)
+            # the rule that sets the weight: the largest share x f (first on a tie)
+            w = max(own, key=lambda i: (Fraction(rules[i].share) * f[i], -i))
+            raw = Fraction(rules[w].share) * f[w]
             final = weights.get(decision, Fraction(0))
-            kind = CONTROL if any(rules[i].control is not None for i in own) else BASELINE
-            rec.take(kind, n * (1 - top_f), n)
-            rec.take(SHARE, n * (top_f - raw), n)
-            others = tuple(sorted(d for d, w in weights.items() if d != decision and w > 0))
-            rec.take(SPLIT, n * (raw - final), n, others)
+            others = {d for d, x in weights.items() if d != decision and x > 0}
+            split = raw - final
+            if rules[w].control is not None:
+                # the cell's excess is one, split by evidence between its decisions:
+                # what is not excess is expected anyway, the others' part a split
+                cell = _cell_factor(ws, factors, period, g.matched, g.cell)
+                rec.take(CONTROL, n * (1 - cell), n)
+                split += cell - f[w]
+                if cell > f[w]:
+                    others |= _cell_decisions(ws, g.matched) - {decision}
+            else:
+                rec.take(BASELINE, n * (1 - f[w]), n)
+            rec.take(SHARE, n * f[w] * (1 - Fraction(rules[w].share)), n)
+            rec.take(SPLIT, n * split, n, tuple(sorted(others)))
             rec.charged += n * final
     return out
+
+
+def _cell_decisions(ws: Workspace, matched: frozenset[int]) -> set[str]:
+    """The decisions whose control rules match these contacts: one excess between them."""
+    return {ws.rules[i].decision for i in matched if ws.rules[i].control is not None}
+
+
+def _cell_factor(
+    ws: Workspace, factors: Factors, period: str, matched: frozenset[int], cell: frozenset[int]
+) -> Fraction:
+    """The cell's whole excess over its contacts: each open decision's part, added up
+    (a decision's control rules in a cell all carry its part)."""
+    parts: dict[str, Fraction] = {}
+    for i in matched:
+        if ws.rules[i].control is not None:
+            f = factors.of(ws, i, period, matched, cell)
+            d = ws.rules[i].decision
+            parts[d] = max(parts.get(d, Fraction(0)), f)
+    return min(Fraction(1), sum(parts.values(), Fraction(0)))
