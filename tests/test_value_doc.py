@@ -100,7 +100,7 @@ def test_after_a_contact_blocks_and_the_cohort_table(tmp_path: Path) -> None:
     cohorts = context(make_cohorts(tmp_path / "ws"), "2026-03")["cohorts"]
     assert cohorts["available"] and cohorts["first"] == "Jan 2026"
     ten, forty = cohorts["blocks"]
-    assert ten["heading"] == "10 days on: contacts in Mar 2026, 10 days after"
+    assert ten["heading"] == "10 days on: contacts in Mar 2026"  # not "10 days after" again
     assert ten["verdict"] == (
         "Contacted customers: +13.50 USD per customer vs. customers who did not contact "
         "(100.0% ordered at all, against 66.7%)."
@@ -111,8 +111,12 @@ def test_after_a_contact_blocks_and_the_cohort_table(tmp_path: Path) -> None:
         ("All contacted customers", "2", Decimal("17.50"), "+13.50"),
         ("Customers who did not contact", "3", Decimal("4.00"), ""),
     ]
-    # the latest observable month at 40 days has no contacted customers
-    assert forty["month"] == "2026-02" and forty["verdict"].startswith("No comparison")
+    # the latest observable month at 40 days (Feb, cs_value.json's `latest`) has no
+    # contacted customers: the block shows January, the latest one that has
+    assert forty["month"] == "2026-01" and forty["heading"] == "40 days on: contacts in Jan 2026"
+    assert forty["verdict"].startswith("Contacted customers: +41.68 USD per customer")
+    assert [h["header"] for h in cohorts["horizons"]] == ["10 days", "40 days"]
+    assert not cohorts["not_yet"]
     assert [(row["month"], [c["text"] for c in row["cells"]]) for row in cohorts["table"]] == [
         ("Jan 2026", ["-8.83", "+41.68"]),
         ("Feb 2026", ["no contacts", "no contacts"]),
@@ -132,8 +136,51 @@ def test_the_report_renders_the_cohorts(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     page = (out / "2026-03" / "cs-value.html").read_text(encoding="utf-8")
-    assert "10 days on: contacts in Mar 2026, 10 days after" in page
+    assert "10 days on: contacts in Mar 2026" in page and "10 days after" not in page
     assert "+13.50 USD per customer vs. customers who did not contact" in page
     assert "USD ordered per customer" in page and "orders per customer" not in page.lower()
     assert "not yet" in page and "no contacts" in page
     assert "3 contacts ·" in page and "1 contacts" not in page
+
+
+def test_horizons_in_words_are_never_repeated() -> None:
+    from chargeback.documents.value_cohort_doc import horizon_header, horizon_words
+
+    words = {d: horizon_words(d) for d in (1, 7, 30, 40, 180, 365, 540, 730)}
+    assert words == {
+        1: "1 day",
+        7: "7 days",
+        30: "1 month",
+        40: "40 days",
+        180: "6 months",
+        365: "1 year",
+        540: "18 months",
+        730: "2 years",
+    }
+    assert horizon_header(180) == "6 months (180 days)"
+    assert horizon_header(365) == "1 year (365 days)"
+    assert horizon_header(7) == "7 days"
+
+
+def test_the_cohort_chart_says_why_a_bar_is_missing(tmp_path: Path) -> None:
+    """n/a only for a horizon not yet observable; an empty group says "no customers"."""
+    from chargeback.documents.value_cohort_doc import cohort_view
+
+    root = make_cohorts(tmp_path / "ws")
+    result = run_report(ReportOptions(workspace=root, out=root / "out", formats=("json",)))
+    assert result.value is not None
+    real = result.value.periods["2026-03"]["cohorts"]
+    view = cohort_view(real, (10, 40), "USD")
+    assert ">n/a<" not in view["chart"] and not view["not_yet"]
+    # March (10 days) has resolved and saved, January (40 days) resolved and unresolved:
+    # each block lacks one outcome, drawn as "no customers" (twice), never as n/a
+    assert view["chart"].count(">no customers<") == 2
+    # 40 days not yet observable anywhere: its bars are n/a, and the legend names it
+    later = {
+        **real,
+        "latest": {**real["latest"], "40": None},
+        "cells": {m: {**c, "40": None} for m, c in real["cells"].items()},
+    }
+    view = cohort_view(later, (10, 40), "USD")
+    assert view["not_yet"] and ">n/a<" in view["chart"]
+    assert ">no customers<" not in view["chart"]  # only March is shown: all its groups

@@ -3,6 +3,10 @@
 What customers ordered per customer is money (refunds can make it negative),
 so this chart has a zero line anywhere on its axis and says in its title what
 the axis measures. (It replaced a bar chart drawn from zero up, titled in orders.)
+
+A bar that cannot be drawn says why in its place: None is "n/a" (a horizon not
+yet observable), a text is its own label ("no customers": the group is empty),
+written upright so it fits a narrow bar.
 """
 
 from __future__ import annotations
@@ -21,14 +25,18 @@ def _tick(value: float) -> str:
 
 def money_bars(
     groups: Sequence[str],
-    series: Sequence[tuple[str, str, Sequence[float | None]]],
+    series: Sequence[tuple[str, str, Sequence[float | str | None]]],
     axis_title: str,
     width: int = 640,
     height: int = 170,
 ) -> Markup:
-    """Bars per group (an outcome) for each series (a horizon); None = not yet observable."""
+    """Bars per group (an outcome) for each series (a horizon).
+
+    A value is a bar (float), None (not yet observable: "n/a") or a label to
+    write instead of a bar ("no customers").
+    """
     left, right, top, bottom_axis = 58, width - 6, 8, height - 18
-    values = [v for _, _, vs in series for v in vs if v is not None]
+    values = [v for _, _, vs in series for v in vs if isinstance(v, float | int)]
     high = nice_ceiling(max(max(values, default=0.0), 0.0)) if values else 1.0
     low_raw = min(min(values, default=0.0), 0.0)
     low = -nice_ceiling(-low_raw) if low_raw < 0 else 0.0
@@ -66,6 +74,16 @@ def money_bars(
                 parts.append(
                     f'<text {AXIS_TEXT} x="{x0 + bar / 2:.1f}" y="{zero - 3:.1f}" '
                     f'text-anchor="middle">n/a</text>'
+                )
+                continue
+            if isinstance(v, str):
+                # upright, from the zero line into the larger side of the plot
+                up = zero - top >= bottom_axis - zero
+                tx, ty = x0 + bar / 2 + 3, zero - 3 if up else zero + 3
+                parts.append(
+                    f'<text {AXIS_TEXT} x="{tx:.1f}" y="{ty:.1f}" '
+                    f'text-anchor="{"start" if up else "end"}" '
+                    f'transform="rotate(-90 {tx:.1f} {ty:.1f})">{esc(v)}</text>'
                 )
                 continue
             top_y, bottom_y = sorted((y(v), zero))

@@ -1,8 +1,9 @@
 """The CS-value report's "after a contact" pages, from cs_value.json's `cohorts`.
 
 The month people run never has an 18-month horizon, so each horizon shows the
-latest contact month the data can already see, beside customers who did not
-contact, and a table of every cohort's lift. Words say "goes with", never
+latest contact month the data can already see that has contacted customers
+(cs_value.json's `latest` may be a later month nobody contacted in), beside
+customers who did not contact, and a table of every cohort's lift. Words say "goes with", never
 "caused": the comparison group is customers who were buying anyway.
 """
 
@@ -16,14 +17,42 @@ from chargeback.documents.value_charts import money_bars
 from chargeback.documents.wording import pct
 
 COMPARISON = "did not contact"
+NOT_YET = None  # a chart value: the horizon is not yet observable ("n/a")
+EMPTY = "no customers"  # a chart value: the group has nobody in it
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word if n == 1 else word + 's'}"
 
 
 def horizon_words(days: int) -> str:
-    """30 -> '1 month', 180 -> '6 months'; other horizons stay in days."""
-    if days % 30 == 0:
-        months = days // 30
-        return f"{months} month" if months == 1 else f"{months} months"
-    return f"{days} days"
+    """365 -> '1 year', 30 -> '1 month', 540 -> '18 months'; other horizons in days."""
+    if days > 0 and days % 365 == 0:
+        return _plural(days // 365, "year")
+    if days > 0 and days % 30 == 0:
+        return _plural(days // 30, "month")
+    return _plural(days, "day")
+
+
+def horizon_header(days: int) -> str:
+    """A table header: '6 months (180 days)', but '45 days' once, never '45 days (45 days)'."""
+    words = horizon_words(days)
+    return words if words == _plural(days, "day") else f"{words} ({days} days)"
+
+
+def shown_month(cohorts: dict[str, Any], days: int) -> str | None:
+    """The month a horizon's block shows: the latest observable one with contacted customers.
+
+    When no observable month has any, `latest` (observable, nobody contacted), or
+    None when nothing is observable yet.
+    """
+    key = str(days)
+    for month in reversed(cohorts["months"]):
+        cell = cohorts["cells"][month][key]
+        if cell is not None and cell["contacted"]["customers"]:
+            return str(month)
+    latest = cohorts["latest"].get(key)
+    return None if latest is None else str(latest)
 
 
 def signed(text: str | None) -> str:
@@ -61,7 +90,7 @@ def _row(name: str, group: dict[str, Any], kind: str = "") -> dict[str, Any]:
 
 def _block(cohorts: dict[str, Any], days: int, currency: str) -> dict[str, Any]:
     key = str(days)
-    month = cohorts["latest"].get(key)
+    month = shown_month(cohorts, days)
     block: dict[str, Any] = {"days": key, "month": month}
     if month is None:
         block.update(observable=False, heading=f"{horizon_words(days)} after a contact")
@@ -84,7 +113,8 @@ def _block(cohorts: dict[str, Any], days: int, currency: str) -> dict[str, Any]:
         )
     block.update(
         observable=True,
-        heading=f"{horizon_words(days)} on: contacts in {month_label(month)}, {key} days after",
+        heading=f"{horizon_words(days)} on: contacts in {month_label(month)}"
+        + ("" if horizon_header(days) == horizon_words(days) else f", {key} days after"),
         rows=[
             *(_row(outcome, group) for outcome, group in outcomes),
             _row("All contacted customers", contacted, "total"),
@@ -119,15 +149,16 @@ def _table(cohorts: dict[str, Any], horizons: tuple[int, ...]) -> list[dict[str,
     return rows
 
 
-def _chart(blocks: list[dict[str, Any]], currency: str) -> tuple[str, list[dict[str, str]]]:
+def _chart(blocks: list[dict[str, Any]], currency: str) -> tuple[str, list[dict[str, str]], bool]:
+    """The chart, its legend, and whether it draws an "n/a" (a horizon not yet observable)."""
     shown = [b for b in blocks if b["observable"]]
     if not shown:
-        return "", []
+        return "", [], False
     names: list[str] = []
     for b in shown:
         names += [r["name"] for r in b["rows"] if not r["kind"] and r["name"] not in names]
     groups = [*names, COMPARISON]
-    series: list[tuple[str, str, list[float | None]]] = []
+    series: list[tuple[str, str, list[float | str | None]]] = []
     legend = []
     for i, b in enumerate(blocks):
         color = PALETTE[i % len(PALETTE)]
@@ -135,7 +166,7 @@ def _chart(blocks: list[dict[str, Any]], currency: str) -> tuple[str, list[dict[
         label = f"{b['days']} days{month}"
         legend.append({"label": label, "color": color})
         if not b["observable"]:
-            series.append((color, label, [None for _ in groups]))
+            series.append((color, label, [NOT_YET for _ in groups]))
             continue
         per = {
             COMPARISON if r["kind"] == "other" else r["name"]: r["per_customer"]
@@ -143,9 +174,10 @@ def _chart(blocks: list[dict[str, Any]], currency: str) -> tuple[str, list[dict[
             if r["kind"] != "total"
         }
         series.append(
-            (color, label, [None if per.get(g) is None else float(per[g]) for g in groups])
+            (color, label, [EMPTY if per.get(g) is None else float(per[g]) for g in groups])
         )
-    return money_bars(groups, series, f"{currency} ordered per customer"), legend
+    not_yet = len(shown) < len(blocks)
+    return money_bars(groups, series, f"{currency} ordered per customer"), legend, not_yet
 
 
 def cohort_view(
@@ -155,13 +187,17 @@ def cohort_view(
     if cohorts is None:
         return {"available": False}
     blocks = [_block(cohorts, days, currency) for days in horizons]
-    chart, legend = _chart(blocks, currency)
+    chart, legend, not_yet = _chart(blocks, currency)
     return {
         "available": True,
         "blocks": blocks,
         "chart": chart,
         "legend": legend,
-        "horizons": [{"days": str(d), "label": horizon_words(d)} for d in horizons],
+        "not_yet": not_yet,
+        "horizons": [
+            {"days": str(d), "label": horizon_words(d), "header": horizon_header(d)}
+            for d in horizons
+        ],
         "table": _table(cohorts, horizons),
         "first": month_label(cohorts["months"][0]) if cohorts["months"] else "",
     }

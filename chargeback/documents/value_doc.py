@@ -46,6 +46,9 @@ DEFINITIONS = {
 }
 
 
+ADJUSTMENT = "adjustment"  # a prior-period adjustment line's kind (operations/closing.py)
+
+
 def _money(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
 
@@ -210,22 +213,25 @@ class ValueBuilder:
     def costly_decisions(self, period: str) -> list[LedgerLine]:
         """Decision lines that cost more in service than they bring, costliest first."""
         return sorted(
-            (
-                ln
-                for ln in self.ledger.lines_for(period)
-                if not ln.is_unattributed
-                and ln.cost > 0
-                and (ln.net_negative or not ln.has_revenue)
-            ),
+            (ln for ln in self.decision_lines(period) if ln.net_negative or not ln.has_revenue),
             key=lambda ln: (-ln.cost, ln.decision_id),
         )
 
+    def decision_lines(self, period: str) -> list[LedgerLine]:
+        """The month's decisions that caused contacts costing something.
+
+        A prior-period adjustment (kind "adjustment", SPEC 4) is a correction of a
+        closed month's figures, not a decision made this month: never a lever.
+        """
+        return [
+            ln
+            for ln in self.ledger.lines_for(period)
+            if not ln.is_unattributed and ln.kind != ADJUSTMENT and ln.cost > 0
+        ]
+
     def lever_note(self, period: str) -> str:
         """Say so when no decision is worth fixing for its service cost alone."""
-        caused = [
-            ln for ln in self.ledger.lines_for(period) if not ln.is_unattributed and ln.cost > 0
-        ]
-        if caused and not self.costly_decisions(period):
+        if self.decision_lines(period) and not self.costly_decisions(period):
             return (
                 "Every decision that caused contacts this month brings in more revenue than "
                 "its service cost, so none is listed as a lever to fix."
@@ -338,10 +344,15 @@ class ValueBuilder:
             rows.append({"outcome": outcome, "customers": str(customers), "cells": cells})
         series = []
         for i, h in enumerate(horizons):
-            values: list[float | None] = []
+            values: list[float | str | None] = []
             for row in rows:
                 cell = row["cells"][i]
-                values.append(float(cell["per_customer"]) if cell["observable"] else None)
+                if not cell["observable"]:
+                    values.append(None)  # "n/a": not yet observable
+                elif cell["per_customer"] is None:
+                    values.append("no customers")
+                else:
+                    values.append(float(cell["per_customer"]))
             series.append((PALETTE[i % len(PALETTE)], f"{h} days", values))
         return {
             "available": True,
