@@ -214,6 +214,7 @@ def output_dir(opts: ReportOptions, ws: Workspace) -> Path:
 
 def run_close(opts: ReportOptions, steps: Steps | None = None) -> tuple[Frozen, RunResult]:
     """Render the month as it stands and freeze it (closing.py)."""
+    from chargeback.documents.ledger_files import refresh_index
 
     if opts.period is None:
         raise UsageError("close needs --period YYYY-MM")
@@ -228,7 +229,10 @@ def run_close(opts: ReportOptions, steps: Steps | None = None) -> tuple[Frozen, 
                     frozen.folder,
                 )
             )
-        return freeze(result), result
+        frozen = freeze(result)
+        result.served.closed[opts.period] = frozen
+        refresh_index(result, opts)  # the page the report step drew showed the month open
+        return frozen, result
 
 
 def run_reopen(opts: ReportOptions, force: bool) -> Path:

@@ -280,6 +280,9 @@ def test_a_closed_month_is_marked_closed(tmp_path: Path) -> None:
         app, ["close", "--workspace", str(root), "--out", str(out), "--period", "2026-01"]
     )
     assert closed.exit_code == 0, closed.output
+    right_after = (out / "index.html").read_text(encoding="utf-8")
+    row = [r for r in right_after.split("<tr") if 'class="sub">2026-01<' in r]
+    assert len(row) == 1 and '<span class="badge"' in row[0]  # close itself marks it
     report(root, out, "--period", "2026-02", "--format", "csv")
     text = (out / "index.html").read_text(encoding="utf-8")
     rows = {m: [r for r in text.split("<tr") if f'class="sub">{m}<' in r] for m in MONTHS[:2]}

@@ -27,6 +27,7 @@ from chargeback.documents.book import (
     book_csv,
     book_lines,
     month_documents,
+    read_book,
     stray_months,
     stray_warning,
 )
@@ -275,6 +276,15 @@ def write_outputs(
         if stray:
             result.warnings.append(stray_warning(out, stray))
     return [out / name for name in files]
+
+
+def refresh_index(result: RunResult, opts: ReportOptions) -> None:
+    """index.html drawn again from the book on disk, after `close` froze a month the
+    page had just shown as open (the caller adds it to result.served.closed)."""
+    book = read_book(result.out_dir, result.ledger.currency)
+    if book.months:
+        with staged(result.out_dir) as files:
+            files[INDEX] = index_page(result, opts, book.months, set(), [])
 
 
 def _outdated_documents(
