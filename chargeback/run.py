@@ -278,6 +278,7 @@ def run_send(
 
 def run_journal(opts: ReportOptions, steps: Steps | None = None) -> tuple[Path, dict[str, Any]]:
     """<out>/<period>/journal.csv from the month's ledger (its frozen figures when closed)."""
+    from chargeback.documents.ledger_files import JOURNAL_FILE
     from chargeback.files import write_files
     from chargeback.operations.journal import journal_csv, settings_problem
 
@@ -288,7 +289,7 @@ def run_journal(opts: ReportOptions, steps: Steps | None = None) -> tuple[Path, 
     if problem is not None:
         raise WorkspaceError(problem)
     text, totals = journal_csv(result.workspace, result.ledger, opts.period)
-    name = f"{opts.period}/journal.csv"
+    name = f"{opts.period}/{JOURNAL_FILE}"
     with locked(result.out_dir):
         write_files(result.out_dir, {name: text})
     totals["currency"] = result.ledger.currency

@@ -291,3 +291,21 @@ def test_a_closed_month_with_thirds_of_a_contact_posts_no_phantom_adjustment(
     assert result.exit_code == 0, result.output
     assert "would change closed" not in result.output
     assert "adjustment" not in (tmp_path / "out" / "ledger.csv").read_text()
+
+
+def test_a_journal_goes_when_report_changes_its_month(tmp_path: Path) -> None:
+    """The journal is drawn from the month's figures; a report that changes them
+    removes it (with the command to draw it again), one that does not keeps it."""
+    root = workspace(tmp_path, "journal: {service_cost_center: CC-9000}\n")
+    assert cb(root, "report", "--period", "2026-04", "--format", "csv")[0] == 0
+    assert cb(root, "journal", "--period", "2026-04")[0] == 0
+    journal = root / "out/2026-04/journal.csv"
+    code, output = cb(root, "report", "--period", "2026-04", "--format", "csv")
+    assert code == 0 and journal.exists(), output  # same figures: still the month's journal
+    add(root, "c7,2026-04-07T10:00:00,phone,app")
+    code, output = cb(root, "report", "--period", "2026-04", "--format", "csv")
+    assert code == 0, output
+    assert not journal.exists()
+    said = " ".join(output.split())
+    assert "2026-04: journal.csv was made from figures this run changed" in said
+    assert "chargeback journal --period 2026-04" in said

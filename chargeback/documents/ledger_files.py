@@ -40,6 +40,8 @@ from chargeback.files import sha256_file, staged
 from chargeback.report import ReportOptions, RunResult
 from chargeback.workspace.model import Workspace
 
+JOURNAL_FILE = "journal.csv"  # `chargeback journal` writes it into the month's folder
+
 
 def line_values(line: LedgerLine) -> dict[str, str]:
     """A ledger line as SPEC 5 prints it."""
@@ -237,9 +239,11 @@ def write_outputs(
     months = book_months(result, book) if book is not None else None
     suffixes = {f".{f}" for f in opts.formats if f in ("pdf", "html") and not opts.value_only}
     # what the run removes, known before writing so index.html links only what stays
-    outdated = _outdated_documents(result, book, months, suffixes) if book and months else {}
+    outdated, journals = (
+        _outdated_documents(result, book, months, suffixes) if book and months else ({}, [])
+    )
     doomed = _stale_statements(out, result.periods, set(documents or {}), suffixes)
-    doomed += [path for paths in outdated.values() for path in paths]
+    doomed += [path for paths in outdated.values() for path in paths] + journals
     with staged(out) as files:
         if months is not None:
             files[BOOK] = book_json(result, months)
@@ -264,6 +268,13 @@ def write_outputs(
     for path in doomed:
         path.unlink(missing_ok=True)
     if book is not None and months is not None:
+        if journals:
+            periods = ", ".join(p.parent.name for p in journals)
+            result.warnings.append(
+                f"{periods}: journal.csv was made from figures this run changed, so it was "
+                f"removed; run chargeback journal --period {journals[0].parent.name} again"
+                + (" (and for each month named)" if len(journals) > 1 else "")
+            )
         if outdated:
             gone = {p.suffix.lstrip(".") for paths in outdated.values() for p in paths}
             formats = ",".join(sorted(gone))
@@ -289,25 +300,31 @@ def refresh_index(result: RunResult, opts: ReportOptions) -> None:
 
 def _outdated_documents(
     result: RunResult, book: Book, months: dict[str, Month], drawn: set[str]
-) -> dict[str, list[Path]]:
-    """A month's documents agree with its lines in the book, or they go.
+) -> tuple[dict[str, list[Path]], list[Path]]:
+    """A month's documents and journal agree with its lines in the book, or they go.
 
     A run that rewrites a month without drawing its PDF (or HTML) leaves the
     earlier ones only when the month is unchanged: same figures, same inputs.
-    Closed months are served as they were and never count as rewritten.
+    A journal (`chargeback journal`) is never redrawn by `report`, so a changed
+    month always drops it. Closed months are served as they were and never
+    count as rewritten.
     """
     undrawn = set(DOCUMENT_SUFFIXES) - drawn
     outdated: dict[str, list[Path]] = {}
-    for period in result.periods if undrawn else []:
+    journals: list[Path] = []
+    for period in result.periods:
         if period in result.served.frozen:
             continue
         before, now = book.months.get(period), months[period]
         if before is not None and before.totals == now.totals and before.lines == now.lines:
             continue
-        stale = month_documents(result.out_dir, period, undrawn)
+        stale = month_documents(result.out_dir, period, undrawn) if undrawn else []
         if stale:
             outdated[period] = stale
-    return outdated
+        journal = result.out_dir / period / JOURNAL_FILE
+        if journal.is_file():
+            journals.append(journal)
+    return outdated, journals
 
 
 def _stale_statements(
