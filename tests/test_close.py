@@ -297,11 +297,15 @@ def test_a_journal_goes_when_report_changes_its_month(tmp_path: Path) -> None:
     """The journal is drawn from the month's figures; a report that changes them
     removes it (with the command to draw it again), one that does not keeps it."""
     root = workspace(tmp_path, "journal: {service_cost_center: CC-9000}\n")
-    assert cb(root, "report", "--period", "2026-04", "--format", "csv")[0] == 0
-    assert cb(root, "journal", "--period", "2026-04")[0] == 0
+    assert cb(root, "journal", "--period", "2026-04")[0] == 0  # before any report
     journal = root / "out/2026-04/journal.csv"
+    assert cb(root, "report", "--period", "2026-04", "--format", "csv")[0] == 0
+    assert journal.exists()  # the book had no April to compare with: it stays
     code, output = cb(root, "report", "--period", "2026-04", "--format", "csv")
     assert code == 0 and journal.exists(), output  # same figures: still the month's journal
+    add(root, "c6,2026-05-02T10:00:00,phone,app")  # new inputs, April's figures unchanged
+    code, output = cb(root, "report", "--period", "2026-04", "--format", "csv")
+    assert code == 0 and journal.exists(), output
     add(root, "c7,2026-04-07T10:00:00,phone,app")
     code, output = cb(root, "report", "--period", "2026-04", "--format", "csv")
     assert code == 0, output

@@ -305,8 +305,8 @@ def _outdated_documents(
 
     A run that rewrites a month without drawing its PDF (or HTML) leaves the
     earlier ones only when the month is unchanged: same figures, same inputs.
-    A journal (`chargeback journal`) is never redrawn by `report`, so a changed
-    month always drops it. Closed months are served as they were and never
+    A journal (`chargeback journal`) is never redrawn by `report`, so a month
+    whose figures changed drops it. Closed months are served as they were and never
     count as rewritten.
     """
     undrawn = set(DOCUMENT_SUFFIXES) - drawn
@@ -322,7 +322,10 @@ def _outdated_documents(
         if stale:
             outdated[period] = stale
         journal = result.out_dir / period / JOURNAL_FILE
-        if journal.is_file():
+        # the journal prints figures, not the inputs' fingerprint: new inputs with the
+        # same figures leave it true; a month new to the book (`journal` writes no book)
+        # gives nothing to compare with, so its journal stays
+        if journal.is_file() and before is not None and before.figures() != now.figures():
             journals.append(journal)
     return outdated, journals
 
