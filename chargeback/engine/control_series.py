@@ -13,8 +13,10 @@ counts leave polars.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import polars as pl
 
@@ -24,6 +26,8 @@ from chargeback.engine.control import DailySeries
 from chargeback.workspace.model import Workspace
 
 MAX_CONTROL_RULES = 62  # cells are int64 bit masks
+FAMILY_SHARE = 0.8  # a cell this much of one reason family follows that family's untouched
+FAMILY_DAILY = 20  # ... when the family has this many untouched contacts a day on average
 RuleMatch = Callable[[int], pl.Expr]  # rule index -> whether its match holds (window ignored)
 
 
@@ -108,95 +112,129 @@ def control_inputs(
     )
     first, last = flagged.get_column("date").min(), flagged.get_column("date").max()
     assert isinstance(first, date) and isinstance(last, date)
-    days = tuple(first + timedelta(days=k) for k in range((last - first).days + 1))
-    position = {d: k for k, d in enumerate(days)}
-
-    def daily(rows: list[tuple[date, int]]) -> tuple[int, ...]:
-        counts = [0] * len(days)
-        for d, n in rows:
-            counts[position[d]] = int(n or 0)
-        return tuple(counts)
-
-    control_cols = {
-        name: daily(list(zip(per_day["date"], per_day[name], strict=True)))
-        for name in ["_untouched", *(f"_c{i}" for i in controls)]
-    }
-    families = _family_controls(flagged, untouched, daily, len(days))
-    cells: dict[frozenset[int], Cell] = {}
-    for value in sorted(per_cell.get_column("_cell").unique().to_list()):
-        rows = per_cell.filter(pl.col("_cell") == value)
-        members = decode_cell(ws, int(value))
-        # the control series of the first member rule with a control block, else the
-        # untouched contacts of the cell's reason family, else all untouched contacts
-        own = [i for i in sorted(members) if i in controls]
-        control = control_cols[f"_c{own[0]}" if own else "_untouched"]
-        reason_family = None
-        if not own:
-            main = _main_family(flagged, int(value))
-            reason_family = main if main is not None and main in families else None
-            control = families[reason_family] if reason_family is not None else control
-        cells[members] = Cell(
-            rules=members,
-            series=DailySeries(
-                days=days,
-                matched=daily(list(zip(rows["date"], rows["_n"], strict=True))),
-                control=control,
-            ),
-            evidence={
-                i: daily(list(zip(rows["date"], rows[f"_e{i}"], strict=True)))
-                for i in members
-                if i in evidence
-            },
-            family=reason_family,
-        )
-    pairs = flagged.lazy().select(names).unique().collect()
-    sharing: dict[str, set[str]] = {ws.rules[i].id: set() for i in indexes}
-    for row in pairs.iter_rows():
-        hit = [ws.rules[i].id for i, v in enumerate(row) if v]
-        for rid in hit:
-            if rid in sharing:
-                sharing[rid].update(h for h in hit if h != rid)
-    return cells, {k: frozenset(v) for k, v in sharing.items()}
-
-
-FAMILY_SHARE = 0.8  # a cell this much of one reason family follows that family's untouched
-FAMILY_DAILY = 20  # ... when the family has this many untouched contacts a day on average
-
-
-def _main_family(flagged: pl.DataFrame, cell: int) -> str | None:
-    """The reason family (`billing` of `billing.late_fee`) of 80% or more of a cell's contacts."""
-    counts = (
-        flagged.lazy()
-        .filter(pl.col("_cell") == cell)
-        .group_by("_family")
-        .len()
-        .sort("len", descending=True)
-        .collect()
-    )
-    if counts.height == 0:
-        return None
-    top, n = counts.row(0)
-    total = int(counts["len"].sum())
-    return str(top) if top is not None and int(n) >= FAMILY_SHARE * total else None
-
-
-def _family_controls(
-    flagged: pl.DataFrame,
-    untouched: pl.Expr,
-    daily: Callable[[list[tuple[date, int]]], tuple[int, ...]],
-    n_days: int,
-) -> dict[str, tuple[int, ...]]:
-    """Untouched contacts per reason family and day, for families with enough of them."""
-    rows = (
+    family_rows = (
         flagged.lazy()
         .filter(untouched & pl.col("_family").is_not_null())
         .group_by("_family", "date")
         .len()
         .collect()
     )
-    out = {}
-    for name in rows.get_column("_family").unique().to_list():
-        part = rows.filter(pl.col("_family") == name)
-        if int(part["len"].sum()) >= FAMILY_DAILY * n_days:
-            out[str(name)] = daily(list(zip(part["date"], part["len"], strict=True)))
+    cell_families = flagged.lazy().group_by("_cell", "_family").len().collect()
+    counts = CellCounts(
+        first=first,
+        last=last,
+        untouched=list(zip(per_day["date"], per_day["_untouched"], strict=True)),
+        controls={
+            i: list(zip(per_day["date"], per_day[f"_c{i}"], strict=True)) for i in controls
+        },
+        families=grouped(family_rows.iter_rows()),
+        cells=cell_rows(per_cell.iter_rows()),
+        mains=main_families(cell_families.iter_rows()),
+        pairs=list(flagged.lazy().select(names).unique().collect().iter_rows()),
+    )
+    return assemble_cells(ws, list(controls), list(evidence), counts)
+
+
+@dataclass
+class CellCounts:
+    """What an engine counts for the control cells, as plain rows; assemble_cells does the rest,
+    so every engine (polars, SQL) builds the same cells from the same counts."""
+
+    first: date  # the data's first and last calendar day
+    last: date
+    untouched: list[tuple[date, int]]  # contacts no rule matches and no evidence names
+    controls: dict[int, list[tuple[date, int]]]  # rule index -> its control block's contacts
+    families: dict[str, list[tuple[date, int]]]  # untouched contacts per reason family
+    # cell mask -> (day, contacts, the evidence rules' counts in rule order), cells != 0
+    cells: dict[int, list[tuple[date, int, tuple[int, ...]]]]
+    mains: dict[int, str | None]  # cell mask -> the reason family of 80% of its contacts
+    pairs: list[tuple[Any, ...]]  # the distinct rows of every rule's match (windows ignored)
+
+
+def grouped(rows: Iterable[tuple[Any, ...]]) -> dict[str, list[tuple[date, int]]]:
+    """(key, day, n) rows as key -> [(day, n)]."""
+    out: dict[str, list[tuple[date, int]]] = {}
+    for key, day, n in rows:
+        out.setdefault(str(key), []).append((day, int(n)))
     return out
+
+
+def cell_rows(
+    rows: Iterable[tuple[Any, ...]],
+) -> dict[int, list[tuple[date, int, tuple[int, ...]]]]:
+    """(cell, day, n, evidence counts...) rows as cell -> [(day, n, evidence counts)]."""
+    out: dict[int, list[tuple[date, int, tuple[int, ...]]]] = {}
+    for value, day, n, *evidence in rows:
+        out.setdefault(int(value), []).append((day, n, tuple(evidence)))
+    return out
+
+
+def main_families(rows: Iterable[tuple[Any, ...]]) -> dict[int, str | None]:
+    """Per cell, from (cell, family, n) rows, the reason family (`billing` of
+    `billing.late_fee`) of 80% or more of its contacts, or None."""
+    totals: dict[int, int] = {}
+    top: dict[int, tuple[int, str | None]] = {}
+    for value, fam, n in rows:
+        value, n = int(value), int(n)
+        totals[value] = totals.get(value, 0) + n
+        if value not in top or n > top[value][0]:
+            top[value] = (n, fam)
+    return {
+        v: (str(fam) if fam is not None and n >= FAMILY_SHARE * totals[v] else None)
+        for v, (n, fam) in top.items()
+    }
+
+
+def assemble_cells(
+    ws: Workspace, controls: list[int], evidence: list[int], counts: CellCounts
+) -> tuple[dict[frozenset[int], Cell], dict[str, frozenset[str]]]:
+    """The cells' daily series and the rules sharing contacts with control rules."""
+    first = counts.first
+    days = tuple(first + timedelta(days=k) for k in range((counts.last - first).days + 1))
+
+    def daily(rows: Iterable[tuple[date, int | None]]) -> tuple[int, ...]:
+        out = [0] * len(days)
+        for d, n in rows:
+            out[(d - first).days] = int(n or 0)
+        return tuple(out)
+
+    untouched = daily(counts.untouched)
+    control_cols = {i: daily(rows) for i, rows in counts.controls.items()}
+    families = {
+        name: daily(rows)
+        for name, rows in counts.families.items()
+        if sum(n for _, n in rows) >= FAMILY_DAILY * len(days)
+    }
+    cells: dict[frozenset[int], Cell] = {}
+    for value in sorted(counts.cells):
+        rows = counts.cells[value]
+        members = decode_cell(ws, value)
+        # the control series of the first member rule with a control block, else the
+        # untouched contacts of the cell's reason family, else all untouched contacts
+        own = [i for i in sorted(members) if i in controls]
+        control = control_cols[own[0]] if own else untouched
+        reason_family = None
+        if not own:
+            main = counts.mains.get(value)
+            reason_family = main if main is not None and main in families else None
+            control = families[reason_family] if reason_family is not None else control
+        cells[members] = Cell(
+            rules=members,
+            series=DailySeries(
+                days=days, matched=daily((d, n) for d, n, _ in rows), control=control
+            ),
+            evidence={
+                i: daily((d, ev[k]) for d, _, ev in rows)
+                for k, i in enumerate(evidence)
+                if i in members
+            },
+            family=reason_family,
+        )
+    sharing: dict[str, set[str]] = {ws.rules[i].id: set() for i in control_indexes(ws)}
+    for row in counts.pairs:
+        hit = [ws.rules[i].id for i, v in enumerate(row) if v]
+        for rid in hit:
+            if rid in sharing:
+                sharing[rid].update(h for h in hit if h != rid)
+    return cells, {k: frozenset(v) for k, v in sharing.items()}
+
