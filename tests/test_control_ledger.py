@@ -181,12 +181,10 @@ rules:
 """
 
 
-def test_an_excess_two_decisions_share_is_estimated_once_and_split_by_evidence(
-    tmp_path: Path,
-) -> None:
-    """Both rules match the same contacts: one excess, split by which fee the contacts name."""
+def write_shared_world(ws: Path) -> tuple[list[str], int, int]:
+    """SHARED in `ws` with nine months of contacts and a wave from EFFECTIVE that both fees'
+    rules match: the contact rows, the injected contacts, and those naming the late fee."""
     rng = random.Random(5)
-    ws = tmp_path / "ws"
     (ws / "rules").mkdir(parents=True)
     (ws / "rules" / "main.yaml").write_text(textwrap.dedent(SHARED))
     (ws / "chargeback.yaml").write_text("contacts: contacts.csv\n")
@@ -209,6 +207,15 @@ def test_an_excess_two_decisions_share_is_estimated_once_and_split_by_evidence(
             rows.append(f"c{n},{day}T10:00:00,phone,{reason},{text}")
         day += timedelta(days=1)
     (ws / "contacts.csv").write_text("\n".join(rows) + "\n")
+    return rows, injected, late
+
+
+def test_an_excess_two_decisions_share_is_estimated_once_and_split_by_evidence(
+    tmp_path: Path,
+) -> None:
+    """Both rules match the same contacts: one excess, split by which fee the contacts name."""
+    ws = tmp_path / "ws"
+    rows, injected, late = write_shared_world(ws)
     doc = report(ws, tmp_path / "out")
     charged = {d: Decimal(0) for d in ("late-fee", "paper-fee")}
     for line in doc["lines"]:

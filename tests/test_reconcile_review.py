@@ -8,14 +8,11 @@
 
 from __future__ import annotations
 
-import math
-import random
 import re
-import textwrap
-from datetime import date, timedelta
 from pathlib import Path
 
 from conftest import write_workspace
+from test_control_ledger import write_shared_world
 from test_statements_reconcile import COSTS, DEPARTMENTS, MINUS, text_of
 from typer.testing import CliRunner
 
@@ -66,50 +63,10 @@ def test_a_baseline_cut_is_not_called_a_rule_share(tmp_path: Path) -> None:
     assert f"{MINUS} 2.500 left out by rule shares below 100%" in page
 
 
-SHARED = """
-departments:
-  - {id: billing, name: Billing, cost_center: CC-1}
-decisions:
-  - {id: late-fee, title: Late fee, kind: fee, department: billing, effective: 2026-06-01}
-  - {id: paper-fee, title: Paper fee, kind: fee, department: billing, effective: 2026-06-01}
-costs:
-  currency: USD
-  method: rates
-  channels: {phone: {per_contact: 1.00}}
-rules:
-  - id: late-fee-calls
-    decision: late-fee
-    match: {reason: [billing.fee]}
-    window: {days: 61}
-    baseline: {method: control, lookback_days: 150, evidence: {text: ["late fee"]}}
-  - id: paper-fee-calls
-    decision: paper-fee
-    match: {reason: [billing.fee]}
-    window: {days: 61}
-    baseline: {method: control, lookback_days: 150, evidence: {text: [paper]}}
-"""
-
-
 def test_a_shared_control_excess_is_split_not_expected_anyway(tmp_path: Path) -> None:
+    """tests/test_control_ledger.py's late fee and paper fee sharing one control cell."""
     ws = tmp_path / "ws"
-    (ws / "rules").mkdir(parents=True)
-    (ws / "rules" / "main.yaml").write_text(textwrap.dedent(SHARED))
-    (ws / "chargeback.yaml").write_text("contacts: contacts.csv\n")
-    rng, n, day = random.Random(5), 0, date(2025, 12, 1)
-    rows = ["contact_id,started_at,channel,reason,text"]
-    effective = date(2026, 6, 1)
-    while day <= date(2026, 8, 31):
-        base = 150 * (1.2, 1.1, 1.0, 1.0, 0.9, 0.6, 0.5)[day.weekday()]
-        events = [("other", "hello")] * max(0, round(rng.gauss(base, math.sqrt(base))))
-        events += [("billing.fee", "a question")] * max(0, round(rng.gauss(base / 10, 3)))
-        if effective <= day < effective + timedelta(days=61):
-            extra = round(30 * math.exp(-(day - effective).days / 15))
-            events += [("billing.fee", "late fee" if k % 5 < 3 else "paper") for k in range(extra)]
-        for reason, text in events:
-            n += 1
-            rows.append(f"c{n},{day}T10:00:00,phone,{reason},{text}")
-        day += timedelta(days=1)
-    (ws / "contacts.csv").write_text("\n".join(rows) + "\n")
+    write_shared_world(ws)
     out = tmp_path / "out"
     invoke(
         "report",
