@@ -46,6 +46,15 @@ class _Reader:
         self.i += 1
         return c
 
+    def braced(self) -> str:
+        """The text between the `{` at the reader and its `}` (both taken): `\\p{Greek}`."""
+        text = ""
+        self.take()
+        while self.peek() != "}":
+            text += self.take()
+        self.take()
+        return text
+
     def done(self) -> bool:
         return self.i >= len(self.p)
 
@@ -75,22 +84,10 @@ def _escape(r: _Reader, in_class: bool) -> str:
         return "\\" + c
     if c in "pP":
         if r.peek() == "{":
-            name = ""
-            r.take()
-            while r.peek() != "}":
-                name += r.take()
-            r.take()
-            return f"\\{c}{{{name}}}"
+            return f"\\{c}{{{r.braced()}}}"
         return f"\\{c}{r.take()}"
     if c == "x":
-        if r.peek() == "{":
-            digits = ""
-            r.take()
-            while r.peek() != "}":
-                digits += r.take()
-            r.take()
-        else:
-            digits = r.take() + r.take()
+        digits = r.braced() if r.peek() == "{" else r.take() + r.take()
         try:
             code = int(digits, 16)
             if 0xD800 <= code <= 0xDFFF:
