@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,23 @@ class Problem:
     def __str__(self) -> str:
         place = self.place()
         return f"{place}: {self.message}" if place else self.message
+
+
+class Located(Protocol):
+    """Where something was declared (workspace.model.Place)."""
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def line(self) -> int: ...
+
+
+def problem_at(message: str, place: Located | None) -> Problem:
+    """A problem at a declaration's file and line, or at no place when it has none."""
+    if place is None:
+        return Problem(message)
+    return Problem(message, place.path, place.line)
 
 
 def display_path(path: Path | str) -> str:

@@ -41,7 +41,7 @@ from chargeback.data.checks import (
 from chargeback.data.limits import MAX_MONEY_TOTAL, shown
 from chargeback.data.reading import FileRead, LineFinder, read_file
 from chargeback.data.sources import READ_ERRORS, format_of, resolve_files, short_error
-from chargeback.errors import DataError, Problem, WorkspaceError, display_path
+from chargeback.errors import DataError, Problem, WorkspaceError, display_path, problem_at
 from chargeback.workspace.model import CONTACT_COLUMNS, ValueMap
 
 # format_of, resolve_files and TableSpec live below this module; they are
@@ -183,11 +183,10 @@ def _check_value_columns(values: Sequence[ValueMap], extra: set[str], loaded: Lo
         if vm.column in extra and vm.column in loaded.missing:
             files = ", ".join(p.name for p in loaded.missing[vm.column][:5])
             problems.append(
-                Problem(
+                problem_at(
                     f"values: '{shown(vm.column)}' is not a column of the contacts ({files}); "
                     "values: names columns as chargeback knows them, after columns:",
-                    vm.place.path if vm.place else None,
-                    vm.place.line if vm.place else None,
+                    vm.place,
                 )
             )
     if problems:

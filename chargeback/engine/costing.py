@@ -5,7 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Protocol
 
-from chargeback.errors import Problem
+from chargeback.errors import Problem, problem_at
 from chargeback.workspace.model import Costs
 
 US_PER_MINUTE = 60_000_000
@@ -73,14 +73,12 @@ def unpriced_channels(costs: Costs, contacts_by_channel: dict[str, int]) -> list
     if costs.method != "rates" or costs.default is not None:
         return []
     listed = dict(costs.channels)
-    place = costs.place
     return [
-        Problem(
+        problem_at(
             f"channel '{channel}' has no rate and costs has no 'default' "
             f"({n:,} contact{'s use' if n != 1 else ' uses'} it): price it, even at 0, "
             "or set a default",
-            place.path if place else None,
-            place.line if place else None,
+            costs.place,
         )
         for channel, n in sorted(contacts_by_channel.items())
         if channel not in listed
@@ -89,15 +87,13 @@ def unpriced_channels(costs: Costs, contacts_by_channel: dict[str, int]) -> list
 
 def too_costly(costs: Costs, period_costs: dict[str, Fraction]) -> list[Problem]:
     """Months whose contacts the costs price at MAX_PERIOD_COST or more, at the costs' place."""
-    place = costs.place
     return [
-        Problem(
+        problem_at(
             f"the contacts of {period} cost {float(cost):.4g} {costs.currency} at these "
             f"{'rates' if costs.method == 'rates' else 'pools'}: a month's cost must be below "
             f"{MAX_PERIOD_COST:,} (10^15) to be carried to the cent; check the amounts "
             "(a rate per hour given per minute, cents given as units)",
-            place.path if place else None,
-            place.line if place else None,
+            costs.place,
         )
         for period, cost in sorted(period_costs.items())
         if cost >= MAX_PERIOD_COST
