@@ -21,23 +21,24 @@ NOT_YET = None  # a chart value: the horizon is not yet observable ("n/a")
 EMPTY = "no customers"  # a chart value: the group has nobody in it
 
 
-def _plural(n: int, word: str) -> str:
+def counted(n: int, word: str) -> str:
+    """'1 save', '155 saves': plain digits, as every figure in the CS-value report."""
     return f"{n} {word if n == 1 else word + 's'}"
 
 
 def horizon_words(days: int) -> str:
     """365 -> '1 year', 30 -> '1 month', 540 -> '18 months'; other horizons in days."""
     if days > 0 and days % 365 == 0:
-        return _plural(days // 365, "year")
+        return counted(days // 365, "year")
     if days > 0 and days % 30 == 0:
-        return _plural(days // 30, "month")
-    return _plural(days, "day")
+        return counted(days // 30, "month")
+    return counted(days, "day")
 
 
 def horizon_header(days: int) -> str:
     """A table header: '6 months (180 days)', but '45 days' once, never '45 days (45 days)'."""
     words = horizon_words(days)
-    return words if words == _plural(days, "day") else f"{words} ({days} days)"
+    return words if words == counted(days, "day") else f"{words} ({days} days)"
 
 
 def shown_month(cohorts: dict[str, Any], days: int) -> str | None:
@@ -60,18 +61,15 @@ def signed(text: str | None) -> str:
     if text is None:
         return "—"
     value = Decimal(text)
-    if value > 0:
-        return f"+{value:.2f}"
-    if value < 0:
-        return f"{value:.2f}"
-    return f"{value:.2f}"
+    return f"{value:+.2f}" if value else "0.00"
 
 
 def share(value: float | None) -> str:
+    """A JSON share as a percentage, the statements' way."""
     return "—" if value is None else pct(Decimal(repr(value)), 1)
 
 
-def _money_or_none(text: str | None) -> Decimal | None:
+def money_or_none(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
 
 
@@ -81,7 +79,7 @@ def _row(name: str, group: dict[str, Any], kind: str = "") -> dict[str, Any]:
         "name": name,
         "kind": kind,
         "customers": str(group["customers"]),
-        "per_customer": _money_or_none(group["per_customer"]),
+        "per_customer": money_or_none(group["per_customer"]),
         "active": share(group["active_after"]),
         "lift": signed(lift) if "lift" in group else "",
         "loss": lift is not None and Decimal(lift) < 0,

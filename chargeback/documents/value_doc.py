@@ -13,8 +13,8 @@ from typing import Any
 
 from chargeback.documents.charts import PALETTE, hbars, line_chart, month_label, short_month
 from chargeback.documents.value_charts import money_bars
-from chargeback.documents.value_cohort_doc import cohort_view
-from chargeback.documents.wording import Document, pct
+from chargeback.documents.value_cohort_doc import cohort_view, counted, money_or_none, share
+from chargeback.documents.wording import Document
 from chargeback.engine.dates import trailing_months
 from chargeback.engine.ledger import Ledger, LedgerLine
 from chargeback.engine.value import ValueReport, horizon_list
@@ -47,20 +47,6 @@ DEFINITIONS = {
 
 
 ADJUSTMENT = "adjustment"  # a prior-period adjustment line's kind (operations/closing.py)
-
-
-def _money(text: str | None) -> Decimal | None:
-    return None if text is None else Decimal(text)
-
-
-def _count(n: int, word: str) -> str:
-    """'1 save', '155 saves': plain digits, as every figure in this report."""
-    return f"{n} {word if n == 1 else word + 's'}"
-
-
-def _pct(value: float | None) -> str:
-    """A JSON share as a percentage, the statements' way."""
-    return "—" if value is None else pct(Decimal(repr(value)), 1)
 
 
 class ValueBuilder:
@@ -100,7 +86,7 @@ class ValueBuilder:
                     "channel": ch,
                     "contacts": str(item["contacts"]),
                     "cost": Decimal(item["cost"]),
-                    "cost_per_contact": _money(item["cost_per_contact"]),
+                    "cost_per_contact": money_or_none(item["cost_per_contact"]),
                 }
                 for ch, item in sorted(
                     entry["by_channel"].items(), key=lambda kv: -Decimal(kv[1]["cost"])
@@ -135,19 +121,19 @@ class ValueBuilder:
         """The headline figures of a month (or a trailing view); absent metrics are None."""
         return {
             "contacts": str(entry.get("contacts", 0)),
-            "cost": _money(entry.get("cost")),
-            "cost_per_contact": _money(entry.get("cost_per_contact")),
-            "avoidable_cost": _money(entry.get("avoidable_cost")),
-            "avoidable_share": _pct(entry.get("avoidable_share")),
-            "unattributed_cost": _money(entry.get("unattributed_cost")),
-            "revenue_won": _money(entry.get("revenue_won")),
+            "cost": money_or_none(entry.get("cost")),
+            "cost_per_contact": money_or_none(entry.get("cost_per_contact")),
+            "avoidable_cost": money_or_none(entry.get("avoidable_cost")),
+            "avoidable_share": share(entry.get("avoidable_share")),
+            "unattributed_cost": money_or_none(entry.get("unattributed_cost")),
+            "revenue_won": money_or_none(entry.get("revenue_won")),
             "sales": str(entry["sales"]) if "sales" in entry else None,
             "saves": str(entry["saves"]) if "saves" in entry else None,
-            "save_value_total": _money(entry.get("save_value_total")),
+            "save_value_total": money_or_none(entry.get("save_value_total")),
             "repeats": str(entry["repeats"]) if "repeats" in entry else None,
-            "repeat_rate": _pct(entry.get("repeat_rate")) if "repeats" in entry else None,
-            "repeat_cost": _money(entry.get("repeat_cost")),
-            "net_value": _money(entry.get("net_value")),
+            "repeat_rate": share(entry.get("repeat_rate")) if "repeats" in entry else None,
+            "repeat_cost": money_or_none(entry.get("repeat_cost")),
+            "net_value": money_or_none(entry.get("net_value")),
         }
 
     def levers(self, period: str, entry: dict[str, Any]) -> list[dict[str, Any]]:
@@ -180,8 +166,8 @@ class ValueBuilder:
                 {
                     "name": "Repeat contacts",
                     "amount": Decimal(entry["repeat_cost"]),
-                    "text": f"{_count(entry['repeats'], 'repeat contact')}: the same customer "
-                    f"back within {_count(days, 'day')}; resolving the first contact avoids "
+                    "text": f"{counted(entry['repeats'], 'repeat contact')}: the same customer "
+                    f"back within {counted(days, 'day')}; resolving the first contact avoids "
                     "this cost.",
                 }
             )
@@ -190,7 +176,7 @@ class ValueBuilder:
                 {
                     "name": "Revenue won in contacts",
                     "amount": Decimal(entry["revenue_won"]),
-                    "text": f"{_count(entry['sales'], 'contact')} ended in a sale.",
+                    "text": f"{counted(entry['sales'], 'contact')} ended in a sale.",
                 }
             )
         if entry.get("save_value_total") and Decimal(entry["save_value_total"]) > 0:
@@ -198,7 +184,7 @@ class ValueBuilder:
                 {
                     "name": "Saves",
                     "amount": Decimal(entry["save_value_total"]),
-                    "text": f"{_count(entry['saves'], 'save')}, each a contact in which a "
+                    "text": f"{counted(entry['saves'], 'save')}, each a contact in which a "
                     "customer who meant to leave stayed. The amount is "
                     + (
                         "what those customers ordered in the year before."
@@ -291,7 +277,7 @@ class ValueBuilder:
                     "reason": r,
                     "contacts": str(item["contacts"]),
                     "repeats": str(item["repeats"]),
-                    "repeat_rate": _pct(item["repeat_rate"]),
+                    "repeat_rate": share(item["repeat_rate"]),
                     "repeat_cost": Decimal(item["repeat_cost"]),
                 }
                 for r, item in top
@@ -299,7 +285,7 @@ class ValueBuilder:
             "chart": hbars(
                 sorted(
                     (
-                        (r, (item["repeat_rate"] or 0) * 100, _pct(item["repeat_rate"]))
+                        (r, (item["repeat_rate"] or 0) * 100, share(item["repeat_rate"]))
                         for r, item in top
                     ),
                     key=lambda bar: -bar[1],
@@ -333,11 +319,11 @@ class ValueBuilder:
                     {
                         "horizon": h,
                         "observable": observable,
-                        "orders_after": _money(item["orders_after"]),
+                        "orders_after": money_or_none(item["orders_after"]),
                         "per_customer": per_customer.quantize(Decimal("0.01"), ROUND_HALF_UP)
                         if per_customer is not None
                         else None,
-                        "active_after": _pct(item["active_after"]),
+                        "active_after": share(item["active_after"]),
                     }
                 )
             customers = data[outcome][horizons[0]]["customers"] if horizons else 0
