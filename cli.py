@@ -6,27 +6,33 @@ the place), 2 a usage error (options that do not fit).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from chargeback import __version__
 from chargeback.console import (
     BadRowsOption,
     ContactsOption,
+    EngineOption,
     FormatOption,
+    FromExportOption,
     FromOption,
+    InitDestArgument,
     LastPeriodOption,
     OrdersOption,
     OutOption,
     PdfVariantOption,
     PeriodOption,
     SafeGroup,
+    SampleDestArgument,
+    SampleSizeOption,
+    SeedOption,
+    ShowSqlOption,
     TemplatesOption,
     TextOrJson,
     ToOption,
     WorkspaceOption,
+    engine_options,
     fail,
     interactive,
     out,
@@ -35,13 +41,14 @@ from chargeback.console import (
     print_undelivered,
     print_warnings,
     progress,
+    version_callback,
 )
 from chargeback.documents.wording import plural
 from chargeback.errors import ChargebackError, UsageError, display_path
+from chargeback.inputs import check_period_options
 from chargeback.report import ReportOptions, RunResult
 from chargeback.review.diff import diff_json, diff_text
 from chargeback.run import (
-    check_period_options,
     run_check,
     run_close,
     run_diff,
@@ -72,11 +79,6 @@ app = typer.Typer(
     rich_markup_mode="rich",
     cls=SafeGroup,
 )
-
-def version_callback(value: bool) -> None:
-    if value:
-        out.print(f"chargeback {__version__}")
-        raise typer.Exit()
 
 
 @app.callback(
@@ -126,6 +128,8 @@ def report(
     show_all: Annotated[
         bool, typer.Option("--all", help="List every decision in the summary, not the top 5.")
     ] = False,
+    engine: EngineOption = None,
+    show_sql: ShowSqlOption = False,
 ) -> None:
     """Attribute contacts to decisions; write the ledger, statements, summary and CS value."""
     result = _run(
@@ -141,6 +145,7 @@ def report(
             on_bad_rows=on_bad_rows,
             templates=templates,
             pdf_variant=pdf_variant,
+            **engine_options(engine, show_sql),
         )
     )
     top = None if show_all else SUMMARY_TOP
@@ -368,11 +373,7 @@ def journal(
     "  chargeback sample bench --contacts 1000000 --seed 1",
 )
 def sample(
-    dest: Annotated[Path, typer.Argument(help="Folder to write the workspace into.")],
-    contacts: Annotated[
-        int, typer.Option(min=1, max=20_000_000, help="How many contacts.")
-    ] = 300_000,
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 7,
+    dest: SampleDestArgument, contacts: SampleSizeOption = 300_000, seed: SeedOption = 7
 ) -> None:
     """Write the sample workspace with freshly generated, deterministic data."""
     from chargeback.sample.generate import generate_sample
@@ -393,20 +394,7 @@ def sample(
     "  chargeback init acme && chargeback report --workspace acme\n\n"
     "  chargeback init --from-export exports/tickets.csv acme   # set up for your export",
 )
-def init(
-    dest: Annotated[
-        Path | None,
-        typer.Argument(help="Workspace folder: new or empty (with --from-export: default here)."),
-    ] = None,
-    from_export: Annotated[
-        Path | None,
-        typer.Option(
-            "--from-export",
-            metavar="FILE",
-            help="Your platform's export (CSV, Parquet, NDJSON): write a chargeback.yaml for it.",
-        ),
-    ] = None,
-) -> None:
+def init(dest: InitDestArgument = None, from_export: FromExportOption = None) -> None:
     """Start a workspace: commented rules and settings, with a tiny contacts file or your export."""
     from chargeback.data.export_init import init_workspace
 
@@ -431,13 +419,16 @@ def check(
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 1 on warnings too, not only on errors.")
     ] = False,
+    engine: EngineOption = None,
+    show_sql: ShowSqlOption = False,
 ) -> None:
     """Check rules against the data: every finding at once, with its place; writes nothing.
 
     Exit code 1 when there is an error (or, with --strict, a warning).
     """
     try:
-        report = run_check(ReportOptions(workspace=workspace, contacts=contacts), progress())
+        opts = ReportOptions(workspace, contacts, **engine_options(engine, show_sql))
+        report = run_check(opts, progress())
     except ChargebackError as exc:
         raise fail(exc) from None
     if fmt is TextOrJson.json:
@@ -459,11 +450,13 @@ def explain(
     workspace: WorkspaceOption = None,
     contacts: ContactsOption = None,
     fmt: FormatOption = TextOrJson.text,
+    engine: EngineOption = None,
+    show_sql: ShowSqlOption = False,
 ) -> None:
     """How one contact was charged: every rule, the factors, the weights, the cost."""
     try:
-        doc = run_explain(ReportOptions(workspace=workspace, contacts=contacts), contact_id,
-                          progress())
+        opts = ReportOptions(workspace, contacts, **engine_options(engine, show_sql))
+        doc = run_explain(opts, contact_id, progress())
     except ChargebackError as exc:
         raise fail(exc) from None
     if fmt is TextOrJson.json:
@@ -483,9 +476,11 @@ def diff(
     period_from: FromOption = None,
     period_to: ToOption = None,
     fmt: FormatOption = TextOrJson.text,
+    engine: EngineOption = None,
+    show_sql: ShowSqlOption = False,
 ) -> None:
     """How the charges move from rule set OLD to NEW on the same contacts; writes nothing."""
-    opts = ReportOptions(workspace=workspace, contacts=contacts, period=period)
+    opts = ReportOptions(workspace, contacts, period=period, **engine_options(engine, show_sql))
     opts.period_from, opts.period_to = period_from, period_to
     try:
         moved, warnings = run_diff(old, new, opts, progress())

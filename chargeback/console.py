@@ -128,6 +128,59 @@ PdfVariantOption = Annotated[
     typer.Option(help="pdf/a-3b: archival PDF/A-3b documents (their figures embedded as CSV)."),
 ]
 
+EngineOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Where the grouped sums run: polars, duckdb, postgres or spark "
+        "(overrides the engine: setting; see docs/engines.md).",
+    ),
+]
+ShowSqlOption = Annotated[
+    bool,
+    typer.Option(
+        "--show-sql", help="Print each SQL statement as it is sent to the engine (to stderr)."
+    ),
+]
+SampleDestArgument = Annotated[Path, typer.Argument(help="Folder to write the workspace into.")]
+SampleSizeOption = Annotated[int, typer.Option(min=1, max=20_000_000, help="How many contacts.")]
+SeedOption = Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")]
+InitDestArgument = Annotated[
+    Path | None,
+    typer.Argument(help="Workspace folder: new or empty (with --from-export: default here)."),
+]
+FromExportOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--from-export",
+        metavar="FILE",
+        help="Your platform's export (CSV, Parquet, NDJSON): write a chargeback.yaml for it.",
+    ),
+]
+
+
+class SqlEcho(list[str]):
+    """--show-sql's log: each statement printed as it is sent, so a DBA sees what runs."""
+
+    def append(self, statement: str) -> None:
+        super().append(statement)
+        err.print(
+            f"-- sent to the engine\n{statement};", markup=False, highlight=False, soft_wrap=True
+        )
+
+
+def engine_options(engine: str | None, show_sql: bool) -> dict[str, Any]:
+    """ReportOptions' engine fields from --engine and --show-sql."""
+    return {"engine": engine, "sql_log": SqlEcho() if show_sql else None}
+
+
+def version_callback(value: bool) -> None:
+    """--version: print and stop before any command runs."""
+    if value:
+        from chargeback import __version__
+
+        out.print(f"chargeback {__version__}")
+        raise typer.Exit()
+
 
 def print_undelivered(undelivered: list[tuple[str, str, str]]) -> None:
     """A send's failures, each with why, then exit 1: running again retries exactly these."""

@@ -58,7 +58,10 @@ def problem_at(message: str, place: Located | None) -> Problem:
 
 
 def display_path(path: Path | str) -> str:
-    """Paths relative to the working folder when possible: shorter, and what users typed."""
+    """Paths relative to the working folder when possible: shorter, and what users typed.
+    A database source's name (`postgresql://...`) is shown as it is."""
+    if isinstance(path, str) and "://" in path:
+        return path
     p = Path(path)
     try:
         return str(p.resolve().relative_to(Path.cwd().resolve()))

@@ -40,6 +40,8 @@ class ReportOptions:
     pdf_variant: str | None = None  # "pdf/a-3b" for archiving
     value_only: bool = False  # `chargeback value`: the CS-value report without the ledger files
     write: bool = True  # False: compute only (journal), write no report files
+    engine: str | None = None  # SPEC 10's --engine: over the `engine:` setting
+    sql_log: list[str] | None = None  # every SQL statement sent to an engine (--show-sql)
 
 
 @dataclass(frozen=True)

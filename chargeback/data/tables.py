@@ -114,6 +114,7 @@ class Loaded:
     rejected: pl.DataFrame | None = None
     missing: dict[str, list[Path]] = field(default_factory=dict)  # columns in no file
     warnings: list[str] = field(default_factory=list)  # e.g. a file without rows, skipped
+    labels: dict[Path, str] = field(default_factory=dict)  # a database source's export -> its name
 
     @property
     def rejected_count(self) -> int:

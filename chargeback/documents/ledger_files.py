@@ -64,16 +64,25 @@ def lines_csv(lines: Iterable[LedgerLine]) -> str:
     return csv_text(LEDGER_COLUMNS, ([row[c] for c in LEDGER_COLUMNS] for row in rows))
 
 
+def _shown(labels: dict[Path, str], path: Path) -> str:
+    """An input as the user named it: a database source by its address, a file by its path."""
+    return labels.get(path) or display_path(path)
+
+
 def run_metadata(result: RunResult, opts: ReportOptions) -> dict[str, Any]:
     """Enough to tell whether two ledgers came from the same inputs and settings."""
     ws = result.workspace
     orders = result.orders.files if result.orders else []
+    order_labels = result.orders.labels if result.orders else {}
     inputs = (
         [
-            {"kind": "contacts", "path": display_path(p), "sha256": sha256_file(p)}
+            {"kind": "contacts", "path": _shown(result.loaded.labels, p), "sha256": sha256_file(p)}
             for p in result.loaded.files
         ]
-        + [{"kind": "orders", "path": display_path(p), "sha256": sha256_file(p)} for p in orders]
+        + [
+            {"kind": "orders", "path": _shown(order_labels, p), "sha256": sha256_file(p)}
+            for p in orders
+        ]
         + [
             {
                 "kind": "settings"

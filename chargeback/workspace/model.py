@@ -214,11 +214,45 @@ class ValueMap:
     place: Place | None = None
 
 
+ENGINES = ("polars", "duckdb", "postgres", "spark")  # SPEC 10; polars is the default
+SCHEME_ENGINES = {  # a database source's scheme -> the engine that runs where it is
+    "postgresql": "postgres",
+    "postgres": "postgres",
+    "duckdb": "duckdb",
+    "sc": "spark",
+}
+
+
+@dataclass(frozen=True)
+class DbSource:
+    """SPEC 10's `{uri, table}` or `{uri, query}`: contacts (or orders) in a database.
+
+    The address never holds a password (refused at load); the driver reads it from
+    the environment. Exactly one of `table` and `query` is set.
+    """
+
+    uri: str
+    table: str | None = None
+    query: str | None = None
+    place: Place | None = None
+
+    @property
+    def engine(self) -> str:
+        """The engine the address's scheme names (`postgresql://` -> postgres)."""
+        return SCHEME_ENGINES[self.uri.split("://", 1)[0].lower()]
+
+    def label(self) -> str:
+        """How messages name the source: the address, and the table or 'query'."""
+        return f"{self.uri} {self.table}" if self.table else f"{self.uri} (query)"
+
+
 @dataclass(frozen=True)
 class Settings:
     company: str = ""  # printed on statements; empty -> the workspace folder's name
-    contacts: str | None = None
-    orders: str | None = None
+    contacts: str | DbSource | None = None
+    orders: str | DbSource | None = None
+    engine: str | None = None  # SPEC 10: None -> the source's scheme's engine, else polars
+    engine_place: Place | None = None
     timezone: str = "UTC"
     overlap: str = "split"
     output: str = "reports"

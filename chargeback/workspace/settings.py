@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from chargeback.workspace.db_sources import engine_setting, source_setting
 from chargeback.workspace.fields import (
     BadValue,
     Item,
@@ -59,6 +60,7 @@ SETTINGS_KEYS = (
     "value",
     "smtp",
     "journal",
+    "engine",
 )
 
 
@@ -113,10 +115,15 @@ def parse_settings(items: list[Item]) -> Settings:
         seen["journal"].sub("journal", "setting 'journal'") if "journal" in seen else None
     )
     value_item = seen["value"].sub("value", "setting 'value'") if "value" in seen else None
+    contacts = source_setting(seen["contacts"], "contacts") if "contacts" in seen else None
+    orders = source_setting(seen["orders"], "orders") if "orders" in seen else None
+    engine_item = seen.get("engine")
     return Settings(
         company=pick("company", as_text, ""),
-        contacts=pick("contacts", as_path, None),
-        orders=pick("orders", as_path, None),
+        contacts=contacts,
+        orders=orders,
+        engine=engine_setting(engine_item, [("contacts", contacts), ("orders", orders)]),
+        engine_place=engine_item.place("engine") if engine_item else None,
         timezone=pick("timezone", as_timezone, "UTC"),
         overlap=pick("overlap", one_of(OVERLAP_POLICIES), "split"),
         output=pick("output", as_path, "reports"),

@@ -1,0 +1,271 @@
+"""SPEC 10's database sources: `{uri, table}` or `{uri, query}`, read into the data contract.
+
+The columns the run needs (and only those) are read through the engine's own
+driver, in a stable order (the id column first), into a file in a private
+temporary folder, and from there through exactly the checks a CSV or Parquet
+export gets: the same types, limits, duplicate test and bad-row messages. A bad
+row is named by the source, its row in that order and its column. The
+temporary file stays until the process ends, because the run's fingerprint
+hashes what was read.
+
+Credentials: the address holds none (refused at load); libpq and the other
+drivers read theirs from the environment (PGPASSWORD, ...). Nothing here reads,
+keeps or prints a password; a driver's error is shown with any password that
+the environment holds blanked out, in case a driver ever echoes one.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from chargeback.data.checks import TableSpec
+from chargeback.data.limits import shown
+from chargeback.data.tables import Loaded, load_table
+from chargeback.errors import ChargebackError, DataError, Problem
+from chargeback.workspace.model import DbSource, ValueMap
+
+DRIVERS = {"duckdb": ("duckdb", "duckdb"), "postgres": ("psycopg", "postgres")}
+PG_TIME_TYPES = {  # type OID -> how the value is written for the ISO reader
+    1184: "to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",  # timestamptz
+    1114: "to_char({c}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US')",  # timestamp (local wall clock)
+    1082: "to_char({c}, 'YYYY-MM-DD')",  # date
+}
+_scratch: list[Path] = []
+
+
+def driver(engine: str) -> Any:
+    """The engine's driver module, or a clear error naming the extra that installs it."""
+    module, extra = DRIVERS.get(engine, (engine, engine))
+    try:
+        return __import__(module)
+    except ImportError:
+        raise ChargebackError(
+            f"the {engine} engine needs its driver: pip install 'chargeback[{extra}]'"
+        ) from None
+
+
+def scrub(text: str) -> str:
+    """A driver's message with any password from the environment blanked out."""
+    for name in ("PGPASSWORD", "CHARGEBACK_DB_PASSWORD"):
+        secret = os.environ.get(name)
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _scratch_dir() -> Path:
+    if not _scratch:
+        folder = Path(tempfile.mkdtemp(prefix="chargeback-source-"))
+        os.chmod(folder, 0o700)
+        _scratch.append(folder)
+        atexit.register(shutil.rmtree, folder, True)
+    return _scratch[0]
+
+
+def quote_name(name: str, dialect: str) -> str:
+    from sqlglot import exp
+
+    return exp.to_identifier(name, quoted=True).sql(dialect)
+
+
+def relation_sql(source: DbSource, dialect: str) -> str:
+    """The source as a FROM item: its table, quoted part by part, or its query."""
+    if source.table is not None:
+        return ".".join(quote_name(part.strip(), dialect) for part in source.table.split("."))
+    return f"({source.query}) AS src"
+
+
+def duckdb_path(source: DbSource, root: Path) -> Path:
+    """`duckdb:///file.db` is relative to the workspace, `duckdb:////abs/file.db` absolute."""
+    rest = source.uri.split("://", 1)[1]
+    rest = rest[1:] if rest.startswith("/") else rest
+    path = Path(rest).expanduser()
+    return path if path.is_absolute() else root / path
+
+
+def export(
+    source: DbSource,
+    root: Path,
+    wanted_headers: Collection[str],
+    id_header: str | None,
+    sql_log: list[str] | None = None,
+) -> tuple[Path, set[str]]:
+    """The source's wanted columns in a local file; returns it and the native time columns."""
+    engine = source.engine
+    if engine == "duckdb":
+        return _export_duckdb(source, root, wanted_headers, id_header, sql_log), set()
+    if engine == "postgres":
+        return _export_postgres(source, wanted_headers, id_header, sql_log)
+    raise ChargebackError(
+        Problem(
+            f"reading contacts from {source.uri.split('://', 1)[0]}:// is not supported yet: "
+            "export them to Parquet files and name those",
+            *_at(source),
+        )
+    )
+
+
+def _at(source: DbSource) -> tuple[Path | None, int | None]:
+    return (source.place.path, source.place.line) if source.place else (None, None)
+
+
+def _order(columns: list[str], id_header: str | None, quote: Callable[[str], str]) -> str:
+    """A stable row order (rows are numbered in it): the id, or else every column."""
+    return ", ".join(quote(c) for c in ([id_header] if id_header in columns else columns))
+
+
+def _export_duckdb(
+    source: DbSource,
+    root: Path,
+    wanted: Collection[str],
+    id_header: str | None,
+    sql_log: list[str] | None,
+) -> Path:
+    duckdb = driver("duckdb")
+    path = duckdb_path(source, root)
+    if not path.is_file():
+        raise DataError(Problem(f"no DuckDB database at {path}", *_at(source)))
+    out = _scratch_dir() / f"source-{len(list(_scratch_dir().iterdir()))}.parquet"
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        raise DataError(Problem(f"cannot open {path}: {scrub(str(exc))}", *_at(source))) from None
+    try:
+        relation = relation_sql(source, "duckdb")
+        probe = f"SELECT * FROM {relation} LIMIT 0"
+        names = [d[0] for d in con.execute(probe).description]
+        columns = [n for n in names if n in wanted]
+
+        def quote(name: str) -> str:
+            return quote_name(name, "duckdb")
+
+        select = ", ".join(quote(c) for c in columns) or "NULL AS _none"
+        order = _order(columns, id_header, quote)
+        query = f"SELECT {select} FROM {relation}" + (f" ORDER BY {order}" if order else "")
+        target = str(out).replace("'", "''")
+        statement = f"COPY ({query}) TO '{target}' (FORMAT parquet)"
+        if sql_log is not None:
+            sql_log.append(query)
+        con.execute(statement)
+    except duckdb.Error as exc:
+        raise DataError(
+            Problem(f"cannot read {source.label()}: {shown(scrub(str(exc)), 300)}", *_at(source))
+        ) from None
+    finally:
+        con.close()
+    return out
+
+
+def _export_postgres(
+    source: DbSource,
+    wanted: Collection[str],
+    id_header: str | None,
+    sql_log: list[str] | None,
+) -> tuple[Path, set[str]]:
+    psycopg = driver("postgres")
+    out = _scratch_dir() / f"source-{len(list(_scratch_dir().iterdir()))}.csv"
+    try:
+        con = psycopg.connect(source.uri, connect_timeout=15, autocommit=True)
+    except psycopg.Error as exc:
+        raise DataError(
+            Problem(f"cannot connect: {shown(scrub(str(exc)), 300)}", *_at(source))
+        ) from None
+    try:
+        with con.cursor() as cur:
+            cur.execute("SET client_encoding TO 'UTF8'")
+            relation = relation_sql(source, "postgres")
+            cur.execute(f"SELECT * FROM {relation} LIMIT 0")
+            described = [(d.name, d.type_code) for d in cur.description or ()]
+
+            def quote(name: str) -> str:
+                return quote_name(name, "postgres")
+
+            columns = [(n, t) for n, t in described if n in wanted]
+            times = {n for n, t in columns if t in PG_TIME_TYPES}
+            select = ", ".join(f"{_pg_text(quote(n), t)} AS {quote(n)}" for n, t in columns)
+            order = _order([n for n, _ in columns], id_header, quote)
+            query = f"SELECT {select or 'NULL AS _none'} FROM {relation}"
+            query += f" ORDER BY {order}" if order else ""
+            if sql_log is not None:
+                sql_log.append(query)
+            with (
+                out.open("wb") as handle,
+                cur.copy(f"COPY ({query}) TO STDOUT (FORMAT csv, HEADER true)") as copy,
+            ):
+                for block in copy:
+                    handle.write(block)
+    except psycopg.Error as exc:
+        raise DataError(
+            Problem(f"cannot read {source.label()}: {shown(scrub(str(exc)), 300)}", *_at(source))
+        ) from None
+    finally:
+        con.close()
+    return out, times
+
+
+def _pg_text(column: str, type_code: int) -> str:
+    """A column as text the data layer reads: ISO 8601 for times, Postgres' own text else."""
+    if type_code in PG_TIME_TYPES:
+        return PG_TIME_TYPES[type_code].format(c=column)
+    return f"{column}::text"
+
+
+def load_db_table(
+    spec: TableSpec,
+    source: DbSource,
+    root: Path,
+    columns_mapping: dict[str, str],
+    wanted: set[str],
+    timezone: str,
+    timestamp_format: str | None,
+    on_bad_rows: str,
+    tags_separator: str = "|",
+    *,
+    values: Sequence[ValueMap] = (),
+    optional_columns: Collection[str] = (),
+    sql_log: list[str] | None = None,
+) -> Loaded:
+    """load_table's contract for a database source; problems name the source and row."""
+    extra = {vm.column for vm in values}
+    canon = set(wanted) | set(spec.required) | extra | set(optional_columns)
+    headers = {columns_mapping.get(c, c) for c in canon}
+    id_header = columns_mapping.get(spec.id_column, spec.id_column) if spec.id_column else None
+    path, native_times = export(source, root, headers, id_header, sql_log)
+    stamp = columns_mapping.get(spec.timestamp, spec.timestamp)
+    if stamp in native_times:
+        timestamp_format = None  # written as ISO 8601 by the export, whatever the setting
+    try:
+        loaded = load_table(
+            spec,
+            [path],
+            columns_mapping,
+            wanted,
+            timezone,
+            timestamp_format,
+            on_bad_rows,
+            tags_separator,
+            values=values,
+            optional_columns=optional_columns,
+        )
+    except ChargebackError as exc:
+        exc.problems = [_relabel(p, path, source, id_header) for p in exc.problems]
+        raise type(exc)(exc.problems) from None
+    loaded.warnings = [w.replace(str(path), source.label()) for w in loaded.warnings]
+    loaded.labels[path] = source.label()
+    return loaded
+
+
+def _relabel(problem: Problem, path: Path, source: DbSource, id_header: str | None) -> Problem:
+    """A problem in the exported file -> the same problem at the source's row."""
+    message = problem.message.replace(str(path), source.label())
+    if problem.path is None or Path(problem.path) != path:
+        return replace(problem, message=message)
+    order = f" (ordered by {id_header})" if id_header else ""
+    return replace(problem, message=message, path=source.label() + order, line=None)

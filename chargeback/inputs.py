@@ -1,0 +1,221 @@
+"""A run's inputs: options checked, the workspace read, the contacts and orders loaded.
+
+Everything here happens before a single figure is computed and nothing here
+writes, so `report`, `check`, `explain`, `diff` and `journal` share one path
+from a workspace and its options to checked, typed tables, and to the engine
+that will sum them (SPEC 10).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import polars as pl
+
+from chargeback.data.tables import CONTACTS, ORDERS, Loaded, format_of, load_contacts, load_orders
+from chargeback.data.warehouse import load_db_table
+from chargeback.engine.aggregates import Aggregates
+from chargeback.engine.costing import unpriced_channels
+from chargeback.engine.dates import MONTH
+from chargeback.engine.engines import EngineChoice, choose
+from chargeback.engine.engines import aggregate as engine_aggregate
+from chargeback.errors import Problem, UsageError, WorkspaceError
+from chargeback.report import KNOWN_FORMATS, PDF_VARIANTS, ReportOptions, Steps
+from chargeback.workspace.load import find_workspace, load_workspace
+from chargeback.workspace.model import REQUIRED_CONTACT_COLUMNS, DbSource, Match, Rule, Workspace
+
+RESERVED_COLUMNS = ("local", "date", "period", "hs_us", "text_lower", "_file", "_row")
+
+
+def check_period_options(opts: ReportOptions) -> None:
+    for flag, value in (
+        ("--period", opts.period),
+        ("--from", opts.period_from),
+        ("--to", opts.period_to),
+    ):
+        if value is not None and not MONTH.fullmatch(value):
+            raise UsageError(f"{flag} '{value}' is not a month (YYYY-MM)")
+    if opts.period and (opts.period_from or opts.period_to):
+        raise UsageError("give either --period or --from/--to, not both")
+    if (opts.period_from is None) != (opts.period_to is None):
+        raise UsageError("--from and --to go together")
+    if opts.period_from and opts.period_to and opts.period_from > opts.period_to:
+        raise UsageError(f"--from {opts.period_from} is after --to {opts.period_to}")
+    unknown = [f for f in opts.formats if f not in KNOWN_FORMATS]
+    if unknown:
+        raise UsageError(
+            f"unknown --format {', '.join(unknown)} (choose from {', '.join(KNOWN_FORMATS)})"
+        )
+    if opts.templates is not None and not opts.templates.is_dir():
+        raise UsageError(f"--templates '{opts.templates}' is not a folder")
+    if not opts.formats:
+        raise UsageError(f"--format is empty (choose from {', '.join(KNOWN_FORMATS)})")
+    if opts.pdf_variant is not None and opts.pdf_variant not in PDF_VARIANTS:
+        raise UsageError(
+            f"unknown --pdf-variant '{opts.pdf_variant}' (choose from {', '.join(PDF_VARIANTS)})"
+        )
+
+
+def default_contacts(root: Path) -> str | None:
+    """SPEC 1: a workspace's `contacts` entry, when chargeback.yaml does not name one."""
+    if (root / "contacts").is_dir():
+        return "contacts"
+    for path in sorted(root.glob("contacts.*")):
+        if path.is_file() and format_of(path) is not None:
+            return path.name
+    return None
+
+
+def matches_of(rule: Rule) -> list[Match]:
+    """Every condition a rule reads the contacts with: its match, and its control
+    baseline's `control` and `evidence` (SPEC 4b), which need their columns too."""
+    found = [rule.match]
+    if rule.control is not None:
+        found += [m for m in (rule.control.control, rule.control.evidence) if m is not None]
+    return found
+
+
+def rule_columns(ws: Workspace) -> set[str]:
+    return {c for rule in ws.rules for m in matches_of(rule) for c in m.columns()}
+
+
+def wanted_columns(ws: Workspace) -> set[str]:
+    # reason and text feed the statements' evidence, tags `check`'s shape warnings;
+    # customer_id, outcome and revenue the CS-value report
+    cols = set(REQUIRED_CONTACT_COLUMNS) | {"handle_seconds", "reason", "text", "tags"}
+    cols |= {"customer_id", "outcome", "revenue"}
+    return cols | rule_columns(ws)
+
+
+def prepare_orders(opts: ReportOptions, ws: Workspace, steps: Steps) -> Loaded | None:
+    """SPEC 7's orders, when `--orders` or the `orders:` setting names them."""
+    spec = opts.orders or ws.settings.orders
+    if not spec:
+        return None
+    with steps.step("Loading orders"):
+        if isinstance(spec, DbSource):
+            mapping = {
+                k.removeprefix("orders."): v
+                for k, v in ws.settings.columns
+                if k.startswith("orders.")
+            }
+            return load_db_table(
+                ORDERS,
+                spec,
+                ws.root,
+                mapping,
+                set(ORDERS.required),
+                ws.settings.timezone,
+                ws.settings.timestamp_format,
+                opts.on_bad_rows,
+                sql_log=opts.sql_log,
+            )
+        return load_orders(
+            ws.root if opts.orders is None else Path.cwd(),
+            spec,
+            dict(ws.settings.columns),
+            ws.settings.timezone,
+            ws.settings.timestamp_format,
+            opts.on_bad_rows,
+        )
+
+
+def prepare(opts: ReportOptions, steps: Steps, review: bool = False) -> tuple[Workspace, Loaded]:
+    """Load and validate everything; nothing is written before this succeeds.
+
+    `review`: only the columns check and explain read (the rules', reason, text,
+    tags), not those the documents and the CS-value report need.
+    """
+    check_period_options(opts)
+    with steps.step("Reading rules"):
+        root = find_workspace(opts.workspace)
+        ws = load_workspace(root)
+    engine_of(opts, ws)  # an unknown engine or a missing driver stops the run here
+    wanted = wanted_columns(ws)
+    if review:
+        wanted -= {"customer_id", "outcome", "revenue"} - rule_columns(ws)
+    loaded = contacts_for(opts, ws, wanted, steps)
+    fields_missing = field_problems(ws, loaded)
+    if fields_missing:
+        raise WorkspaceError(fields_missing)
+    return ws, loaded
+
+
+def contacts_for(opts: ReportOptions, ws: Workspace, wanted: set[str], steps: Steps) -> Loaded:
+    """The contacts `--contacts` or the workspace names, with the columns `wanted`."""
+    root = ws.root
+    spec = opts.contacts or ws.settings.contacts or default_contacts(root)
+    if not spec:
+        raise WorkspaceError(
+            Problem(
+                "no contacts found: put them in contacts/ (or contacts.csv, .parquet, .ndjson), "
+                "set 'contacts:' in chargeback.yaml, or pass --contacts",
+                root,
+            )
+        )
+    settings = ws.settings
+    with steps.step("Loading contacts"):
+        read: Callable[..., Loaded] = (
+            partial(load_db_table, CONTACTS, spec, root, sql_log=opts.sql_log)
+            if isinstance(spec, DbSource)
+            else partial(load_contacts, root if opts.contacts is None else Path.cwd(), spec)
+        )
+        return read(
+            dict(settings.columns),
+            wanted,
+            settings.timezone,
+            settings.timestamp_format,
+            opts.on_bad_rows,
+            settings.tags_separator,
+            values=settings.values,
+            optional_columns=settings.optional_columns,
+        )
+
+
+def engine_of(opts: ReportOptions, ws: Workspace) -> EngineChoice:
+    """SPEC 10: `--engine`, else the setting, else the contacts' address, else polars."""
+    contacts = opts.contacts or ws.settings.contacts
+    return choose(ws, opts.engine, contacts, opts.sql_log)
+
+
+def aggregate(
+    opts: ReportOptions, ws: Workspace, frame: pl.DataFrame, periods: set[str] | None = None
+) -> Aggregates:
+    """The grouped sums on the run's engine (identical Aggregates on every engine)."""
+    return engine_aggregate(engine_of(opts, ws), ws, frame, periods)
+
+
+def refuse_unpriced(ws: Workspace, contacts_by_channel: dict[str, int]) -> None:
+    """SPEC 3: no contact is priced 0 by omission; report, diff and explain stop here."""
+    unpriced = unpriced_channels(ws.costs, contacts_by_channel)
+    if unpriced:
+        raise WorkspaceError(unpriced)
+
+
+def field_problems(ws: Workspace, loaded: Loaded) -> list[Problem]:
+    """Why a rule's `fields` column cannot be matched (SPEC 4: a workspace error)."""
+    problems: list[Problem] = []
+    for rule, match in ((r, m) for r in ws.rules for m in matches_of(r)):
+        for name, _ in match.fields:
+            reasons = []
+            if name in loaded.missing:
+                files = ", ".join(p.name for p in loaded.missing[name])
+                reasons.append(f"is not a column of the contacts ({files})")
+            if name in ("started_at", "handle_seconds"):
+                why = (
+                    "use the rule's window for dates" if name == "started_at" else "it is a number"
+                )
+                reasons.append(f"cannot be matched as text; {why}")
+            if name in RESERVED_COLUMNS:
+                reasons.append(
+                    "is a name chargeback uses internally; "
+                    "rename that column with columns: in chargeback.yaml"
+                )
+            line = dict(match.field_lines).get(name, rule.place.line if rule.place else 0)
+            path = rule.place.path if rule.place else None
+            problems += [
+                Problem(f"rule '{rule.id}': match field '{name}' {r}", path, line) for r in reasons
+            ]
+    return problems
