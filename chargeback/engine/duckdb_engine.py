@@ -2,8 +2,8 @@
 
 Groundwork for issue 15 (not wired into the CLI yet). The contacts frame the
 data layer checked is handed to an in-memory DuckDB through the Arrow stream
-interface; every rule's match is evaluated once into a flags table, and the
-groups, baseline counts and control-baseline daily counts are SQL aggregates.
+interface; the SQL itself (a flags table, then grouped counts) is
+sql_aggregate's, shared with the other SQL engines, with DuckDB's Primitives.
 Only those aggregates come back. What DuckDB cannot yet do with exactly
 polars' meaning raises NotImplementedError naming the feature.
 """
@@ -16,25 +16,16 @@ from typing import Any
 import polars as pl
 from sqlglot import exp
 
-from chargeback.engine.aggregates import Aggregates, Group
-from chargeback.engine.control_series import MAX_CONTROL_RULES, control_indexes, decode_cell
-from chargeback.engine.duckdb_control import control_inputs_sql
-from chargeback.engine.polars_engine import MASK_BITS, decode_masks
-from chargeback.engine.sql_compile import (
-    Compiler,
-    Node,
-    Primitives,
-    bit_sum,
-    col,
-    lookback,
-    window,
+from chargeback.engine.aggregates import Aggregates
+from chargeback.engine.sql_aggregate import (
+    aggregate_flags,
+    flags_select,
+    match_blocks,
+    refuse_types,
 )
-from chargeback.workspace.model import Match, Workspace
+from chargeback.engine.sql_compile import Node, Primitives
+from chargeback.workspace.model import Workspace
 
-TEXT_TYPES = (pl.String, pl.Categorical, pl.Enum, pl.Null)
-AS_TEXT_TYPES = (  # their text form is the same in both engines
-    pl.Boolean, pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64,
-)  # fmt: skip
 SIGMAS = {"\u03c3", "\u03c2"}  # polars writes a word-final capital sigma as the final form
 
 
@@ -107,18 +98,9 @@ class DuckDBPrimitives(Primitives):
         )
 
 
-def _blocks(ws: Workspace) -> list[Match]:
-    blocks = [r.match for r in ws.rules]
-    for r in ws.rules:
-        if r.control is not None:
-            blocks += [b for b in (r.control.evidence, r.control.control) if b is not None]
-    return blocks
-
-
 def refuse_unsupported(ws: Workspace, schema: pl.Schema) -> None:
     """NotImplementedError for what this engine cannot yet run exactly as polars."""
-    blocks = _blocks(ws)
-    for block in blocks:
+    for block in match_blocks(ws):
         for needle in block.text or ():
             if SIGMAS & set(needle.removesuffix("*").lower()):
                 raise NotImplementedError(
@@ -127,15 +109,7 @@ def refuse_unsupported(ws: Workspace, schema: pl.Schema) -> None:
                 )
         if block.text_regex is not None:
             _refuse_regex(block.text_regex)
-        for column in block.columns() - {"text", "tags"}:
-            dtype = schema.get(column)
-            if dtype is not None and not isinstance(dtype, (*TEXT_TYPES, *AS_TEXT_TYPES)):
-                raise NotImplementedError(
-                    f"matching column {column!r} of type {dtype} on duckdb (its text form may "
-                    "differ from polars')"
-                )
-    if len(control_indexes(ws)) > MAX_CONTROL_RULES:
-        raise ValueError(f"at most {MAX_CONTROL_RULES} rules may use a control baseline")
+    refuse_types(ws, schema, "duckdb")
 
 
 def _refuse_regex(pattern: str) -> None:
@@ -173,42 +147,14 @@ def _refuse_regex(pattern: str) -> None:
         )
 
 
-def _flags_sql(ws: Workspace, schema: pl.Schema) -> str:
-    """contacts -> one row per contact with every rule's match (window ignored) as r<i>."""
-    text_cols = {n for n, t in schema.items() if isinstance(t, TEXT_TYPES)}
-    comp = Compiler(DuckDBPrimitives(), text_cols)
-    source = exp.select("*").from_(exp.to_table("contacts"))
-    if any(b.text is not None for b in _blocks(ws)):
-        source = exp.select(
-            exp.Star(), DuckDBPrimitives().lower(col("text")).as_("text_lower", quoted=True)
-        ).from_(exp.to_table("contacts"))
-    keep = [c for c in ("date", "period", "channel", "hs_us") if c in schema]
-    family: Node = (
-        exp.func("split_part", col("reason"), exp.Literal.string("."), exp.Literal.number(1))
-        if "reason" in schema
-        else exp.cast(exp.null(), "VARCHAR")
-    )
-    cols: list[Node] = [col(c) for c in keep]
-    cols.append(family.as_("_family", quoted=True))
-    cols += [comp.match(r.match).as_(f"r{i}", quoted=True) for i, r in enumerate(ws.rules)]
-    for i, r in enumerate(ws.rules):
-        if r.control is not None and r.control.evidence is not None:
-            cols.append(comp.match(r.control.evidence).as_(f"e{i}", quoted=True))
-        if r.control is not None and r.control.control is not None:
-            cols.append(comp.match(r.control.control).as_(f"c{i}", quoted=True))
-    return exp.select(*cols).from_(source.subquery("src")).sql("duckdb")
+class _Con:
+    """sql_aggregate's Connection over a DuckDB connection."""
 
+    def __init__(self, con: Any) -> None:
+        self.con = con
 
-def _mask_columns(ws: Workspace) -> list[Node]:
-    rules = ws.rules
-    masks: list[Node] = []
-    for start in range(0, len(rules), MASK_BITS):
-        conds: list[Node] = [
-            exp.and_(col(f"r{start + k}"), window(r, ws.decision(r.decision)))
-            for k, r in enumerate(rules[start : start + MASK_BITS])
-        ]
-        masks.append(bit_sum(conds).as_(f"_m{start // MASK_BITS}", quoted=True))
-    return masks
+    def execute(self, sql: str) -> list[tuple[Any, ...]]:
+        return list(self.con.execute(sql).fetchall())
 
 
 def aggregate(ws: Workspace, contacts: pl.DataFrame, periods: set[str] | None = None) -> Aggregates:
@@ -217,56 +163,8 @@ def aggregate(ws: Workspace, contacts: pl.DataFrame, periods: set[str] | None = 
     con = _duckdb().connect()
     try:
         con.register("contacts", _Stream(contacts))
-        con.execute(f"CREATE TEMP TABLE flags AS {_flags_sql(ws, contacts.schema)}")
-        return _aggregates(ws, con, periods)
+        flags = flags_select(ws, contacts.schema, DuckDBPrimitives())
+        con.execute(f"CREATE TEMP TABLE flags AS {flags}")
+        return aggregate_flags(ws, _Con(con), "duckdb", periods)
     finally:
         con.close()
-
-
-def _aggregates(ws: Workspace, con: Any, periods: set[str] | None) -> Aggregates:
-    masks = _mask_columns(ws)
-    indexes = control_indexes(ws)
-    keys: list[Node] = [col("period"), col("channel"), *masks]
-    if indexes:
-        keys.append(bit_sum([col(f"r{i}") for i in indexes]).as_("_cell", quoted=True))
-    query = exp.select(
-        *keys,
-        exp.Count(this=exp.Star()).as_("n"),
-        exp.Coalesce(this=exp.Sum(this=col("hs_us")), expressions=[exp.Literal.number(0)]).as_(
-            "hs"
-        ),
-    ).from_(exp.to_table("flags"))
-    if periods is not None:
-        query = query.where(
-            col("period").isin(*[exp.Literal.string(p) for p in sorted(periods)])
-            if periods
-            else exp.false()
-        )
-    query = query.group_by(*[exp.Literal.number(k + 1) for k in range(len(keys))])
-    rows = con.execute(query.sql("duckdb")).fetchall()
-    rows.sort(key=lambda row: tuple(row[:-2]))  # polars' order: bytes of UTF-8 = code points
-    n_masks = len(masks)
-    groups = tuple(
-        Group(
-            period,
-            channel,
-            decode_masks(values[:n_masks]),
-            int(n),
-            int(hs),
-            decode_cell(ws, int(values[n_masks])) if indexes else frozenset(),
-        )
-        for period, channel, *values, n, hs in rows
-    )
-    baseline = [(i, r) for i, r in enumerate(ws.rules) if r.baseline_lookback_days is not None]
-    counts: dict[str, int] = {}
-    if baseline:
-        sums = [
-            exp.Sum(
-                this=bit_sum([exp.and_(col(f"r{i}"), lookback(r, ws.decision(r.decision)))])
-            ).as_(f"_b{i}", quoted=True)
-            for i, r in baseline
-        ]
-        row = con.execute(exp.select(*sums).from_(exp.to_table("flags")).sql("duckdb")).fetchone()
-        counts = {r.id: int(c or 0) for (_, r), c in zip(baseline, row, strict=True)}
-    cells, sharing = control_inputs_sql(ws, con) if indexes else ({}, {})
-    return Aggregates(groups=groups, baseline_counts=counts, cells=cells, sharing=sharing)

@@ -22,7 +22,7 @@ from chargeback.data.limits import shown
 from chargeback.data.warehouse import scrub
 from chargeback.engine.aggregates import Aggregates
 from chargeback.errors import ChargebackError, Problem, UsageError, WorkspaceError, problem_at
-from chargeback.workspace.model import ENGINES, DbSource, Workspace
+from chargeback.workspace.model import ENGINES, DbSource, Rule, Workspace
 
 MODULES = {
     "duckdb": ("chargeback.engine.duckdb_engine", "duckdb", "duckdb"),
@@ -86,23 +86,42 @@ def module(choice: EngineChoice) -> Any:
 
 
 def refuse_unsupported(choice: EngineChoice, ws: Workspace, schema: pl.Schema) -> None:
-    """Each rule this engine cannot run with the pinned meaning, at the rule's place."""
-    mod = module(choice)
-    refuse = getattr(mod, "refuse_unsupported", None)
-    if refuse is None:
+    """Each rule this engine cannot run with the pinned meaning, at the rule's place.
+
+    Only engines whose refusals need no connection are asked here; the others
+    refuse while they run, and `_placed` finds the rule the refusal names.
+    """
+    refuse = getattr(module(choice), "refuse_unsupported", None)
+    if refuse is None or len(inspect.signature(refuse).parameters) != 2:
         return
     problems: list[Problem] = []
     for rule in ws.rules:
         try:
             refuse(replace(ws, rules=(rule,)), schema)
         except NotImplementedError as exc:
-            problems.append(
-                problem_at(
-                    f"rule '{rule.id}': the {choice.name} engine cannot run it: {exc}", rule.place
-                )
-            )
+            problems.append(_refusal(choice, rule, exc))
     if problems:
         raise WorkspaceError(problems)
+
+
+def _refusal(choice: EngineChoice, rule: Rule, exc: NotImplementedError) -> Problem:
+    return problem_at(
+        f"rule '{rule.id}': the {choice.name} engine cannot run it exactly: {exc}", rule.place
+    )
+
+
+def _placed(choice: EngineChoice, ws: Workspace, exc: NotImplementedError) -> WorkspaceError:
+    """A refusal raised while running, at the place of the rule whose phrase or regex it quotes."""
+    message = str(exc)
+    for rule in ws.rules:
+        blocks = [rule.match]
+        if rule.control is not None:
+            blocks += [b for b in (rule.control.evidence, rule.control.control) if b is not None]
+        quoted = [repr(b.text_regex) for b in blocks if b.text_regex is not None]
+        quoted += [repr(t) for b in blocks for t in b.text or ()]
+        if any(q in message for q in quoted):
+            return WorkspaceError(_refusal(choice, rule, exc))
+    return WorkspaceError(f"the {choice.name} engine cannot run this workspace exactly: {message}")
 
 
 def aggregate(
@@ -125,7 +144,7 @@ def aggregate(
     try:
         result = mod.aggregate(ws, frame, periods, **kwargs)
     except NotImplementedError as exc:
-        raise WorkspaceError(f"the {choice.name} engine cannot run this workspace: {exc}") from None
+        raise _placed(choice, ws, exc) from None
     except driver_error as exc:
         raise ChargebackError(
             f"the {choice.name} engine failed: {shown(scrub(str(exc)), 500)}"
