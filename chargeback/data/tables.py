@@ -115,6 +115,12 @@ class Loaded:
     missing: dict[str, list[Path]] = field(default_factory=dict)  # columns in no file
     warnings: list[str] = field(default_factory=list)  # e.g. a file without rows, skipped
     labels: dict[Path, str] = field(default_factory=dict)  # a database source's export -> its name
+    rows: int | None = None  # summed in the engine: `frame` holds only the months (SPEC 10)
+
+    @property
+    def contacts(self) -> int:
+        """How many contacts were read, wherever they were counted."""
+        return self.frame.height if self.rows is None else self.rows
 
     @property
     def rejected_count(self) -> int:

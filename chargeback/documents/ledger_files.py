@@ -131,7 +131,7 @@ def run_metadata(result: RunResult, opts: ReportOptions) -> dict[str, Any]:
         "fingerprint": fingerprint,
         "inputs": inputs,
         "settings": settings,
-        "contacts_loaded": result.loaded.frame.height,
+        "contacts_loaded": result.loaded.contacts,
         "contacts_rejected": result.loaded.rejected_count,
     }
 

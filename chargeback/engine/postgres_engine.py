@@ -133,6 +133,9 @@ class _Con:
         cur = self.run(sql)
         return list(cur.fetchall()) if cur.description is not None else []
 
+    def close(self) -> None:
+        self.con.close()
+
 
 def _ident(name: str) -> str:
     return exp.to_identifier(name, quoted=True).sql("postgres")
@@ -201,23 +204,40 @@ def aggregate(
     sql_log: list[str] | None = None,
 ) -> Aggregates:
     """polars_engine.aggregate's contract, computed on the server `conninfo` names."""
-    psycopg = _psycopg()
-    with psycopg.connect(conninfo, autocommit=True) as raw:
-        con = _Con(raw, sql_log)
-        _session(con)
-        repair = lower_conformance(con)
-        refuse_unsupported(ws, frame.schema, repair)
-        _check_patterns(ws, con)
+    con = connect(conninfo, sql_log)
+    try:
+        prims = primitives_for(ws, con, frame.schema)
         create, copy = load_sql(ws, frame.schema)
         cols = needed_columns(ws, frame.schema)
         _refuse_nul(frame, cols)
         for statement in create:
             con.run(statement)
         _copy(con, copy, frame.select(cols))
-        flags = flags_select(ws, frame.schema, PostgresPrimitives(repair))
+        flags = flags_select(ws, frame.schema, prims)
         con.run(f"CREATE TEMP TABLE flags AS {flags}")
         con.run("ANALYZE flags")
         return aggregate_flags(ws, con, "postgres", periods)
+    finally:
+        con.close()
+
+
+def connect(conninfo: str, sql_log: list[str] | None = None) -> _Con:
+    """A session on the server `conninfo` names (its password from the environment only)."""
+    con = _Con(_psycopg().connect(conninfo, autocommit=True), sql_log)
+    try:
+        _session(con)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def primitives_for(ws: Workspace, con: _Con, schema: pl.Schema | None = None) -> PostgresPrimitives:
+    """This server's primitives, repaired to polars' meaning; refuses what cannot be."""
+    repair = lower_conformance(con)
+    refuse_unsupported(ws, schema if schema is not None else pl.Schema(), repair)
+    _check_patterns(ws, con)
+    return PostgresPrimitives(repair)
 
 
 def _session(con: _Con) -> None:
