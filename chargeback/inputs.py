@@ -19,7 +19,7 @@ from chargeback.data.warehouse import load_db_table
 from chargeback.engine.aggregates import Aggregates
 from chargeback.engine.costing import unpriced_channels
 from chargeback.engine.dates import MONTH
-from chargeback.engine.engines import EngineChoice, choose
+from chargeback.engine.engines import EngineChoice, choose, engine_errors
 from chargeback.engine.engines import aggregate as engine_aggregate
 from chargeback.errors import Problem, UsageError, WorkspaceError
 from chargeback.report import KNOWN_FORMATS, PDF_VARIANTS, ReportOptions, Steps
@@ -128,19 +128,41 @@ def prepare(opts: ReportOptions, steps: Steps, review: bool = False) -> tuple[Wo
     `review`: only the columns check and explain read (the rules', reason, text,
     tags), not those the documents and the CS-value report need.
     """
+    ws, loaded, _ = prepare_ledger(opts, steps, review)
+    return ws, loaded
+
+
+def prepare_ledger(
+    opts: ReportOptions, steps: Steps, review: bool = False, in_engine_ok: bool = False
+) -> tuple[Workspace, Loaded, Aggregates | None]:
+    """prepare(), and the aggregates too when the engine can sum the contacts where they are.
+
+    `in_engine_ok`: the run needs nothing per contact (a ledger-only report), so on
+    duckdb and postgres only aggregates come back (engine/in_engine.py); otherwise,
+    or when the engine's detector sees a row to refuse, the contacts are read.
+    """
     check_period_options(opts)
     with steps.step("Reading rules"):
         root = find_workspace(opts.workspace)
         ws = load_workspace(root)
-    engine_of(opts, ws)  # an unknown engine or a missing driver stops the run here
+    choice = engine_of(opts, ws)  # an unknown engine or a missing driver stops the run here
     wanted = wanted_columns(ws)
+    spec = opts.contacts or ws.settings.contacts or default_contacts(root)
+    if in_engine_ok and spec and not review and choice.name in ("duckdb", "postgres"):
+        from chargeback.engine.in_engine import in_engine
+
+        where = root if opts.contacts is None else Path.cwd()
+        with steps.step(f"Summing contacts in {choice.name}"), engine_errors(choice, ws):
+            pushed = in_engine(ws, choice, spec, where, wanted)
+        if pushed is not None:
+            return ws, pushed.loaded, pushed.aggregates
     if review:
         wanted -= {"customer_id", "outcome", "revenue"} - rule_columns(ws)
     loaded = contacts_for(opts, ws, wanted, steps)
     fields_missing = field_problems(ws, loaded)
     if fields_missing:
         raise WorkspaceError(fields_missing)
-    return ws, loaded
+    return ws, loaded, None
 
 
 def contacts_for(opts: ReportOptions, ws: Workspace, wanted: set[str], steps: Steps) -> Loaded:

@@ -28,6 +28,7 @@ from chargeback.inputs import (
     contacts_for,
     field_problems,
     prepare,
+    prepare_ledger,
     prepare_orders,
     refuse_unpriced,
     wanted_columns,
@@ -181,10 +182,11 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
 
     steps = steps or Steps()
     opts = last_month(opts)
-    ws, loaded = prepare(opts, steps)
+    ledger_only = not opts.value_only and set(opts.formats) <= {"csv"}
+    ws, loaded, pushed = prepare_ledger(opts, steps, in_engine_ok=ledger_only)
     periods = select_periods(opts, loaded)
     with steps.step("Attributing contacts"):
-        aggregates = aggregate(opts, ws, loaded.frame)
+        aggregates = pushed or aggregate(opts, ws, loaded.frame)
         refuse_unpriced(ws, aggregates.contacts_by_channel())
         attribution = attribute(ws, aggregates)
         ledger = build_ledger(ws, attribution, periods)

@@ -188,7 +188,7 @@ def test_show_sql_prints_what_is_sent(ws: Path) -> None:
     (ws / "chargeback.yaml").write_text(
         'contacts: {uri: "duckdb:///cx.db", table: support.contacts}\n'
     )
-    result = run(ws, "--format", "csv", "--show-sql")
+    result = run(ws, "--format", "csv,json", "--show-sql")  # json: the contacts are read out
     assert result.exit_code == 0, result.output
     assert '-- sent to the engine\nSELECT "contact_id"' in result.output
     assert 'FROM "support"."contacts" ORDER BY "contact_id";' in result.output

@@ -135,6 +135,7 @@ def _export_duckdb(
     out = _scratch_dir() / f"source-{len(list(_scratch_dir().iterdir()))}.parquet"
     try:
         con = duckdb.connect(str(path), read_only=True)
+        con.execute("SET enable_progress_bar = false")
     except duckdb.Error as exc:
         raise DataError(Problem(f"cannot open {path}: {scrub(str(exc))}", *_at(source))) from None
     try:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -140,21 +142,32 @@ def aggregate(
         kwargs["remote"] = choice.address
     accepted = inspect.signature(mod.aggregate).parameters
     kwargs = {k: v for k, v in kwargs.items() if k in accepted}
+    with engine_errors(choice, ws):
+        result = mod.aggregate(ws, frame, periods, **kwargs)
+    return result
+
+
+@contextmanager
+def engine_errors(choice: EngineChoice, ws: Workspace) -> Iterator[None]:
+    """A refusal at its rule's place, a server's error as a message (never a password)."""
     driver_error = _driver_error(choice)
     try:
-        result = mod.aggregate(ws, frame, periods, **kwargs)
+        yield
     except NotImplementedError as exc:
         raise _placed(choice, ws, exc) from None
     except driver_error as exc:
         raise ChargebackError(
             f"the {choice.name} engine failed: {shown(scrub(str(exc)), 500)}"
         ) from None
-    return result
 
 
 def _driver_error(choice: EngineChoice) -> type[BaseException] | tuple[()]:
     """The driver's own error class, so a server's refusal is a message, not a traceback."""
-    names = {"duckdb": ("duckdb", "Error"), "postgres": ("psycopg", "Error")}
+    names = {
+        "duckdb": ("duckdb", "Error"),
+        "postgres": ("psycopg", "Error"),
+        "spark": ("pyspark.errors", "PySparkException"),
+    }
     if choice.name not in names:
         return ()
     module_name, attr = names[choice.name]

@@ -1,0 +1,205 @@
+"""The ledger computed where the contacts are: only aggregates leave the engine (SPEC 10).
+
+A report that writes only the ledger (`--format csv`) needs nothing per
+contact: the grouped sums, the baseline and control counts, the months and the
+number of contacts. On duckdb (Parquet files, or a `duckdb:///` database) and
+postgres, those are computed by the engine itself (engine/pushdown.py), with a
+detector that flags any row the data contract would refuse or change. When the
+detector flags one, or the source has a shape the SQL does not handle, this
+returns None and the run reads the contacts as always, so bad rows are named
+and quarantined exactly as they are for files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from chargeback.data.sources import format_of, resolve_files
+from chargeback.data.tables import Loaded
+from chargeback.data.warehouse import _scratch_dir, duckdb_path, relation_sql
+from chargeback.engine.aggregates import Aggregates
+from chargeback.engine.engines import EngineChoice
+from chargeback.workspace.model import CONTACT_COLUMNS, DbSource, Workspace
+
+Probe = Callable[[str], list[tuple[str, Any]]]
+
+
+@dataclass
+class InEngine:
+    loaded: Loaded  # a summary: the months (one row each) and the contacts' count
+    aggregates: Aggregates
+
+
+def in_engine(
+    ws: Workspace, choice: EngineChoice, spec: str | DbSource, root: Path, wanted: set[str]
+) -> InEngine | None:
+    """The aggregates from the engine itself, or None to read the contacts as always."""
+    if choice.name not in ("duckdb", "postgres") or ws.settings.timestamp_format is not None:
+        return None
+    from chargeback.engine import pushdown
+
+    with _connection(ws, choice, spec, root) as found:
+        if found is None:
+            return None
+        con, relation, families, prims, dialect, files, label = found
+        described = con.describe(relation)
+        columns = _columns(ws, wanted, {n: families(t) for n, t in described})
+        if columns is None:
+            return None
+        log = choice.sql_log if dialect == "duckdb" else None  # postgres' connection logs
+        pushed = pushdown.pushdown_aggregate(
+            ws, relation, columns, con, prims, dialect, sql_log=log
+        )
+    if pushed is None:
+        return None
+    months = pl.DataFrame({"period": pushed.periods}, schema={"period": pl.String})
+    loaded = Loaded(frame=months, files=[])
+    loaded.rows = pushed.contacts
+    loaded.missing = {name: [] for name in wanted if name not in columns}
+    if files:
+        loaded.files = files  # the run's fingerprint hashes them, as on the usual path
+    else:
+        loaded.files = [_fingerprint_file(pushed.aggregates)]
+        loaded.labels[loaded.files[0]] = label
+    return InEngine(loaded, pushed.aggregates)
+
+
+def _columns(
+    ws: Workspace, wanted: set[str], present: dict[str, str]
+) -> dict[str, tuple[str, str]] | None:
+    """Canonical column -> (the source's column, its type family); None: a shape to refuse."""
+    mapping = dict(ws.settings.columns)
+    optional = set(ws.settings.optional_columns)
+    mapping = {k: v for k, v in mapping.items() if k not in optional or v in present}
+    out: dict[str, tuple[str, str]] = {}
+    fields = {f for rule in ws.rules for f, _ in rule.match.fields}
+    if any(mapping.get(f, f) not in present for f in fields):
+        return None  # a `fields` column the contacts lack: the usual path's error names it
+    for name in sorted(wanted | set(CONTACT_COLUMNS[:3])):
+        source = mapping.get(name, name)
+        if source != name and source in present and name in present:
+            return None  # two columns would be one: the usual path names them
+        if source in present:
+            out[name] = (source, present[source])
+        elif name in ("contact_id", "started_at", "channel") or name in mapping:
+            return None  # a missing column: the usual path says which
+    return out
+
+
+class _Adapter:
+    """The engine's connection as `execute(sql) -> rows`, and a column probe."""
+
+    def __init__(self, run: Callable[[str], list[tuple[Any, ...]]], probe: Probe) -> None:
+        self.execute = run
+        self.describe = probe
+
+
+@contextmanager
+def _connection(
+    ws: Workspace, choice: EngineChoice, spec: str | DbSource, root: Path
+) -> Iterator[Any]:
+    if choice.name == "duckdb":
+        with _duckdb(spec, root) as found:
+            yield found
+    elif isinstance(spec, DbSource):
+        with _postgres(ws, spec, choice) as found:
+            yield found
+    else:
+        yield None
+
+
+@contextmanager
+def _duckdb(spec: str | DbSource, root: Path) -> Iterator[Any]:
+    import duckdb
+
+    from chargeback.engine import duckdb_engine, pushdown
+
+    files: list[Path] = []
+    if isinstance(spec, DbSource):
+        path = duckdb_path(spec, root)
+        if not path.is_file():
+            yield None
+            return
+        con = duckdb.connect(str(path), read_only=True)
+        con.execute("SET enable_progress_bar = false")
+        relation = relation_sql(spec, "duckdb")
+        label = spec.label()
+    else:
+        files = resolve_files(spec, root)
+        if not files or any(format_of(p) != "parquet" for p in files):
+            yield None
+            return
+        con = duckdb.connect()
+        con.execute("SET enable_progress_bar = false")
+        listed = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
+        relation = f"read_parquet([{listed}], union_by_name = true)"
+        label = spec
+    try:
+
+        def run(sql: str) -> list[tuple[Any, ...]]:
+            return list(con.execute(sql).fetchall())
+
+        def probe(relation: str) -> list[tuple[str, Any]]:
+            return [
+                (d[0], d[1]) for d in con.execute(f"SELECT * FROM {relation} LIMIT 0").description
+            ]
+
+        yield (
+            _Adapter(run, probe),
+            relation,
+            lambda t: pushdown.family_of_duckdb(str(t)),
+            duckdb_engine.DuckDBPrimitives(),
+            "duckdb",
+            files,
+            label,
+        )
+    finally:
+        con.close()
+
+
+@contextmanager
+def _postgres(ws: Workspace, spec: DbSource, choice: EngineChoice) -> Iterator[Any]:
+    from chargeback.engine import postgres_engine, pushdown
+
+    con = postgres_engine.connect(spec.uri, choice.sql_log)
+    try:
+        relation = relation_sql(spec, "postgres")
+
+        def probe(relation: str) -> list[tuple[str, Any]]:
+            cur = con.run(f"SELECT * FROM {relation} LIMIT 0")
+            return [(d.name, d.type_code) for d in cur.description or ()]
+
+        yield (
+            _Adapter(con.execute, probe),
+            relation,
+            pushdown.family_of_postgres,
+            postgres_engine.primitives_for(ws, con),
+            "postgres",
+            [],
+            spec.label(),
+        )
+    finally:
+        con.close()
+
+
+def _fingerprint_file(aggregates: Aggregates) -> Path:
+    """What a database source contributed, for the run's fingerprint: its aggregates."""
+    groups = [
+        [g.period, g.channel, sorted(g.matched), g.contacts, g.handle_us, sorted(g.cell)]
+        for g in aggregates.groups
+    ]
+    text = json.dumps({"groups": groups, "baseline": aggregates.baseline_counts}, sort_keys=True)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    path = _scratch_dir() / f"aggregates-{digest}.json"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+

@@ -1,0 +1,92 @@
+"""A ledger-only report summed where the contacts are (engine/in_engine.py, SPEC 10).
+
+`report --format csv` on duckdb (Parquet files, a DuckDB database) and on a real
+PostgreSQL must write the very ledger.csv the polars engine writes, without
+reading the contacts out (the SQL sent shows no per-contact SELECT); when a row
+breaks the data contract, the run falls back to reading the contacts and names
+the bad row exactly as for files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from conftest import write_workspace
+from pg_fixture import pg, pg_server  # noqa: F401  (fixtures)
+from test_engine_choice import RULES
+from test_postgres_source import CONTACTS, load_table
+from typer.testing import CliRunner
+
+from cli import app
+
+duckdb = pytest.importorskip("duckdb")
+
+
+def report(root: Path, out: Path, *args: str) -> Any:
+    return CliRunner().invoke(
+        app, ["report", "--workspace", str(root), "--format", "csv", "--out", str(out), *args]
+    )
+
+
+def as_parquet(ws: Path) -> None:
+    """contacts.csv as a typed Parquet file (an instant, a float handle time)."""
+    frame = pl.read_csv(ws / "contacts.csv", infer_schema=False).with_columns(
+        pl.col("started_at").str.to_datetime(time_zone="UTC", time_unit="us"),
+        pl.col("handle_seconds").cast(pl.Float64),
+    )
+    frame.write_parquet(ws / "contacts.parquet")
+    (ws / "chargeback.yaml").write_text("contacts: contacts.parquet\ntimezone: America/New_York\n")
+
+
+def test_parquet_on_duckdb_is_summed_in_duckdb(tmp_path: Path) -> None:
+    ws = write_workspace(tmp_path / "ws", RULES, CONTACTS)
+    as_parquet(ws)
+    first = report(ws, tmp_path / "polars")
+    assert first.exit_code == 0, first.output
+    result = report(ws, tmp_path / "duckdb", "--engine", "duckdb", "--show-sql")
+    assert result.exit_code == 0, result.output
+    assert "read_parquet" in result.output and "GROUP BY" in result.output
+    expected = (tmp_path / "polars" / "ledger.csv").read_text()
+    assert (tmp_path / "duckdb" / "ledger.csv").read_text() == expected
+
+
+def test_a_bad_row_falls_back_to_the_exact_message(tmp_path: Path) -> None:
+    ws = write_workspace(tmp_path / "ws", RULES, CONTACTS)
+    as_parquet(ws)
+    frame = pl.read_parquet(ws / "contacts.parquet")
+    frame.with_columns(
+        pl.when(pl.col("contact_id") == "c3")
+        .then(pl.lit(" chat"))
+        .otherwise(pl.col("channel"))
+        .alias("channel")
+    ).write_parquet(ws / "contacts.parquet")
+    polars_run = report(ws, tmp_path / "p")
+    duckdb_run = report(ws, tmp_path / "d", "--engine", "duckdb")
+    assert duckdb_run.exit_code == polars_run.exit_code
+    expected = (tmp_path / "p" / "ledger.csv").read_text()
+    assert (tmp_path / "d" / "ledger.csv").read_text() == expected
+    frame.with_columns(
+        pl.when(pl.col("contact_id") == "c3")
+        .then(pl.lit(-4.0))
+        .otherwise(pl.col("handle_seconds"))
+        .alias("handle_seconds")
+    ).write_parquet(ws / "contacts.parquet")
+    result = report(ws, tmp_path / "d2", "--engine", "duckdb")
+    assert result.exit_code == 1
+    assert "contacts.parquet, row 3, column 'handle_seconds': must not be negative" in result.output
+
+
+def test_a_postgres_table_is_summed_on_the_server(tmp_path: Path, pg: str) -> None:  # noqa: F811
+    ws = write_workspace(tmp_path / "ws", RULES, CONTACTS)
+    first = report(ws, tmp_path / "csv")
+    assert first.exit_code == 0, first.output
+    load_table(pg, ws, "support.summed")
+    (ws / "chargeback.yaml").write_text(f'contacts: {{uri: "{pg}", table: support.summed}}\n')
+    result = report(ws, tmp_path / "pg", "--show-sql")
+    assert result.exit_code == 0, result.output
+    assert "COPY (" not in result.output  # nothing per contact was read out
+    expected = (tmp_path / "csv" / "ledger.csv").read_text()
+    assert (tmp_path / "pg" / "ledger.csv").read_text() == expected

@@ -1,0 +1,36 @@
+"""`engine: spark` through the command line: Spark in local mode sums what polars sums.
+
+The parity of the aggregates is test_spark_parity's; this is the whole command,
+on a workspace whose contacts are a CSV file, writing the same ledger.csv.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import write_workspace
+from test_engine_choice import CONTACTS, RULES
+from typer.testing import CliRunner
+
+from cli import app
+
+if shutil.which("java") is None or not __import__("importlib").util.find_spec("pyspark"):
+    if os.environ.get("CI"):
+        pytest.fail("the Spark engine's test needs pyspark and Java (CI is set)")
+    pytest.skip("pyspark or Java missing", allow_module_level=True)
+
+
+def test_spark_writes_the_polars_ledger(tmp_path: Path) -> None:
+    ws = write_workspace(tmp_path / "ws", RULES, CONTACTS)
+    runs = {}
+    for engine in ("polars", "spark"):
+        out = tmp_path / engine
+        args = ["report", "--workspace", str(ws), "--format", "csv", "--out", str(out)]
+        result = CliRunner().invoke(app, [*args, "--engine", engine, "--show-sql"])
+        assert result.exit_code == 0, result.output
+        runs[engine] = (out / "ledger.csv").read_text(encoding="utf-8"), result.output
+    assert runs["spark"][0] == runs["polars"][0]
+    assert "CACHE TABLE" in runs["spark"][1]
