@@ -90,3 +90,19 @@ def test_a_postgres_table_is_summed_on_the_server(tmp_path: Path, pg: str) -> No
     assert "COPY (" not in result.output  # nothing per contact was read out
     expected = (tmp_path / "csv" / "ledger.csv").read_text()
     assert (tmp_path / "pg" / "ledger.csv").read_text() == expected
+
+
+def test_the_generated_sample_is_summed_in_duckdb(tmp_path: Path) -> None:
+    """Typed Parquet as a platform writes it: list tags (many empty), integer handle
+    times, float revenue, 40 rules with control baselines, New York time."""
+    from chargeback.sample.generate import generate_sample
+
+    generate_sample(tmp_path / "s", contacts=4000, seed=3)
+    ws = tmp_path / "s"
+    first = report(ws, tmp_path / "polars")
+    assert first.exit_code == 0, first.output
+    result = report(ws, tmp_path / "duckdb", "--engine", "duckdb", "--show-sql")
+    assert result.exit_code == 0, result.output
+    assert "cb_pushdown_flags" in result.output  # summed in DuckDB, not read out
+    expected = (tmp_path / "polars" / "ledger.csv").read_text()
+    assert (tmp_path / "duckdb" / "ledger.csv").read_text() == expected

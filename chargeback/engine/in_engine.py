@@ -139,6 +139,7 @@ def _duckdb(spec: str | DbSource, root: Path) -> Iterator[Any]:
             return
         con = duckdb.connect()
         con.execute("SET enable_progress_bar = false")
+        con.execute("SET preserve_insertion_order = false")  # memory follows the groups
         listed = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
         relation = f"read_parquet([{listed}], union_by_name = true)"
         label = spec
