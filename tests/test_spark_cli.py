@@ -34,3 +34,26 @@ def test_spark_writes_the_polars_ledger(tmp_path: Path) -> None:
         runs[engine] = (out / "ledger.csv").read_text(encoding="utf-8"), result.output
     assert runs["spark"][0] == runs["polars"][0]
     assert "CACHE TABLE" in runs["spark"][1]
+
+
+def test_a_spark_connect_source_is_read_by_its_needed_columns() -> None:
+    """What a `{uri: sc://..., table}` source reads, on a local session standing in
+    for the cluster: the needed columns only, in id order, typed as Spark has them."""
+    import polars as pl
+
+    from chargeback.data.warehouse import _export_spark
+    from chargeback.engine.spark_engine import session
+    from chargeback.workspace.model import DbSource
+
+    spark = session(None)
+    rows = [("c2", "chat", 1.5, "x"), ("c1", "phone", None, "y")]
+    schema = "contact_id string, channel string, hs double, other string"
+    frame = spark.createDataFrame(rows, schema)
+    frame.createOrReplaceTempView("cx_contacts")
+    log: list[str] = []
+    source = DbSource(uri="sc://127.0.0.1:15002", table="cx_contacts")
+    path = _export_spark(source, {"contact_id", "channel", "hs"}, "contact_id", log, spark=spark)
+    got = pl.read_parquet(path)
+    assert got.columns == ["contact_id", "channel", "hs"]
+    assert got.get_column("contact_id").to_list() == ["c1", "c2"]
+    assert log == ["SELECT `contact_id`, `channel`, `hs` FROM `cx_contacts` ORDER BY `contact_id`"]

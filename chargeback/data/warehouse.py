@@ -31,7 +31,11 @@ from chargeback.data.tables import Loaded, load_table
 from chargeback.errors import ChargebackError, DataError, Problem
 from chargeback.workspace.model import DbSource, ValueMap
 
-DRIVERS = {"duckdb": ("duckdb", "duckdb"), "postgres": ("psycopg", "postgres")}
+DRIVERS = {
+    "duckdb": ("duckdb", "duckdb"),
+    "postgres": ("psycopg", "postgres"),
+    "spark": ("pyspark", "spark"),
+}
 PG_TIME_TYPES = {  # type OID -> how the value is written for the ISO reader
     1184: "to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",  # timestamptz
     1114: "to_char({c}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US')",  # timestamp (local wall clock)
@@ -103,6 +107,8 @@ def export(
         return _export_duckdb(source, root, wanted_headers, id_header, sql_log), set()
     if engine == "postgres":
         return _export_postgres(source, wanted_headers, id_header, sql_log)
+    if engine == "spark":
+        return _export_spark(source, wanted_headers, id_header, sql_log), set()
     raise ChargebackError(
         Problem(
             f"reading contacts from {source.uri.split('://', 1)[0]}:// is not supported yet: "
@@ -209,6 +215,44 @@ def _export_postgres(
     finally:
         con.close()
     return out, times
+
+
+def _export_spark(
+    source: DbSource,
+    wanted: Collection[str],
+    id_header: str | None,
+    sql_log: list[str] | None,
+    spark: Any = None,
+) -> Path:
+    """A Spark Connect table or query's wanted columns, in id order, as Parquet."""
+    import polars as pl
+
+    driver("spark")
+    from chargeback.engine.spark_engine import session
+
+    out = _scratch_dir() / f"source-{len(list(_scratch_dir().iterdir()))}.parquet"
+    try:
+        spark = spark or session(source.uri)
+        relation = relation_sql(source, "spark")
+        names = spark.sql(f"SELECT * FROM {relation} LIMIT 0").columns
+        columns = [n for n in names if n in wanted]
+
+        def quote(name: str) -> str:
+            return quote_name(name, "spark")
+
+        select = ", ".join(quote(c) for c in columns) or "NULL AS _none"
+        order = _order(columns, id_header, quote)
+        query = f"SELECT {select} FROM {relation}" + (f" ORDER BY {order}" if order else "")
+        if sql_log is not None:
+            sql_log.append(query)
+        pl.from_arrow(spark.sql(query).toArrow()).write_parquet(out)  # type: ignore[union-attr]
+    except Exception as exc:  # pyspark's errors have no one root across local and Connect
+        if isinstance(exc, ChargebackError):
+            raise
+        raise DataError(
+            Problem(f"cannot read {source.label()}: {shown(scrub(str(exc)), 300)}", *_at(source))
+        ) from None
+    return out
 
 
 def _pg_text(column: str, type_code: int) -> str:
