@@ -107,6 +107,9 @@ class Plan:
     dialect: Dialect
     zone: bool  # instants converted to a zone other than UTC (pushdown_tz checks it)
     revenue: bool
+    # columns with few distinct values: (a query over those values, its checks); a
+    # check on a value alone holds on a value or not, so each distinct one is tested once
+    by_value: tuple[tuple[str, dict[str, str]], ...] = ()
 
 
 class _Logged:
@@ -180,9 +183,22 @@ def plan(
             required = name in ("contact_id", "channel")
             built[name] = text_column(d, name, source, family, values.get(name, {}), required)
     base = _base(d, relation, list(built.values()))
+    few = {n for n in columns if n not in MANY_VALUES and n in _plain_text(columns)}
     checks = {
-        f"{name}: {what}": cond for name, col in built.items() for what, cond in col.checks.items()
+        f"{name}: {what}": cond
+        for name, col in built.items()
+        if name not in few
+        for what, cond in col.checks.items()
     }
+    by_value = tuple(
+        (
+            _base(
+                d, f"(SELECT DISTINCT {d.ident(columns[n][0])} FROM {relation}) AS dv", [built[n]]
+            ),
+            {f"{n}: {what}": cond for what, cond in built[n].checks.items()},
+        )
+        for n in sorted(few)
+    )
     text_names = ["contact_id", *MATCH_KEYS, "tags", "text"]
     text_names += sorted(_matched_columns(ws) - set(text_names))
     derived: list[str] = []
@@ -199,7 +215,16 @@ def plan(
         | {"date": pl.Date(), "period": pl.String(), "hs_us": pl.Int64()}
     )
     zone = columns["started_at"][1] == "timestamptz" and settings.timezone not in UTC_NAMES
-    return Plan(base, checks, derive, schema, d, zone, "revenue" in columns)
+    return Plan(base, checks, derive, schema, d, zone, "revenue" in columns, by_value)
+
+
+MANY_VALUES = {"contact_id", "customer_id", "text"}  # about one value per contact
+
+
+def _plain_text(columns: dict[str, tuple[str, str]]) -> set[str]:
+    """Columns read by text_column: their checks depend on the value alone."""
+    special = {"started_at", "handle_seconds", "revenue", "tags"}
+    return {n for n in columns if n not in special}
 
 
 def _base(d: Dialect, relation: str, built: list[Column]) -> str:
@@ -210,7 +235,8 @@ def _base(d: Dialect, relation: str, built: list[Column]) -> str:
 
     query = f"SELECT {', '.join(items('first'))} FROM {relation}"
     for step in ("second", "third"):
-        query = f"SELECT *, {', '.join(items(step))} FROM ({query}) AS {step}_step"
+        if items(step):  # a step no column has is no query (PostgreSQL refuses `*, FROM`)
+            query = f"SELECT *, {', '.join(items(step))} FROM ({query}) AS {step}_step"
     return query
 
 
@@ -219,7 +245,7 @@ class Detected:
     """The detector's answer: rows per check, and what the later steps need."""
 
     rows: int
-    flagged: dict[str, int]  # check -> rows it holds on (only those above 0)
+    flagged: dict[str, int]  # check -> rows (distinct values, for by_value) it holds on
     first: int | None  # the earliest and latest instants, epoch seconds (zone rules)
     last: int | None
 
@@ -247,6 +273,10 @@ def detect(con: Connection, p: Plan) -> Detected:
             flagged["revenue: total"] = 1
         rest = rest[1:]
     first, last = (rest[0], rest[1]) if p.zone else (None, None)
+    for query, checks in p.by_value:
+        held = [f"COUNT(*) FILTER (WHERE {cond})" for cond in checks.values()]
+        ((*values,),) = con.execute(f"SELECT {', '.join(held)} FROM ({query}) AS v")
+        flagged |= {n: int(c) for n, c in zip(checks, values, strict=True) if c}
     return Detected(int(rows), flagged, first, last)
 
 
