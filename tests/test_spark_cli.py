@@ -41,8 +41,8 @@ def test_a_spark_connect_source_is_read_by_its_needed_columns() -> None:
     for the cluster: the needed columns only, in id order, typed as Spark has them."""
     import polars as pl
 
+    from chargeback.data.spark_session import session
     from chargeback.data.warehouse import _export_spark
-    from chargeback.engine.spark_engine import session
     from chargeback.workspace.model import DbSource
 
     spark = session(None)

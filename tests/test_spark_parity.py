@@ -33,6 +33,7 @@ from test_control_ledger import world, write_shared_world
 from test_differential import fixed_scenario, tie_scenario, write_scenario
 from test_duckdb_parity import DST_STAMPS, EDGE_RULES, EDGE_TEXTS
 
+from chargeback.data import spark_session
 from chargeback.engine import polars_engine, spark_engine
 from chargeback.engine.attribute import attribute
 from chargeback.engine.java_regex import to_java
@@ -47,7 +48,7 @@ from chargeback.workspace.re2 import to_rust
 def spark() -> Iterator[Any]:
     """The local session every test here shares (the engine finds it as the active one)."""
     started = time.perf_counter()
-    session = spark_engine.session()
+    session = spark_session.session()
     print(f"\nspark local session: {time.perf_counter() - started:.1f}s")
     yield session
     session.stop()

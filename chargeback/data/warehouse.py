@@ -228,7 +228,7 @@ def _export_spark(
     import polars as pl
 
     driver("spark")
-    from chargeback.engine.spark_engine import session
+    from chargeback.data.spark_session import session
 
     out = _scratch_dir() / f"source-{len(list(_scratch_dir().iterdir()))}.parquet"
     try:

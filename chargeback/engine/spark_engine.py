@@ -16,11 +16,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
 import polars as pl
 from sqlglot import exp
 
+from chargeback.data.spark_session import session
 from chargeback.engine.aggregates import Aggregates
 from chargeback.engine.java_regex import SURROGATES, to_java, write_set
 from chargeback.engine.sql_aggregate import (
@@ -39,51 +40,9 @@ if TYPE_CHECKING:
 
 SIGMAS = {"\u03c3", "\u03c2"}  # small sigma and final sigma: lower() picks by the neighbours
 ALPHA, SIGMA, FINAL = "\u0391", "\u03a3", "\u03c2"  # capital alpha, capital sigma, final
-SESSION_CONF = {  # runtime settings the SQL relies on, set on every session used
-    "spark.sql.session.timeZone": "UTC",
-    "spark.sql.execution.arrow.pyspark.enabled": "true",
-    "spark.sql.caseSensitive": "true",  # a `fields` column `Plan` is not `plan`
-}
-LOCAL_CONF = {  # a small embedded Spark: no UI, few partitions, loopback only
-    "spark.ui.enabled": "false",
-    "spark.ui.showConsoleProgress": "false",
-    "spark.sql.shuffle.partitions": "2",
-    "spark.driver.bindAddress": "127.0.0.1",
-    "spark.driver.host": "127.0.0.1",
-}
 CODE_POINTS = f"""
 SELECT CAST(id AS INT) AS n, format_string('%c', CAST(id AS INT)) AS c
 FROM range(1, 1114112) WHERE id < {SURROGATES[0]} OR id > {SURROGATES[1]}"""
-
-
-def _pyspark() -> Any:
-    try:
-        import pyspark.sql
-    except ImportError:  # pragma: no cover - the extra is missing
-        raise NotImplementedError(
-            "the spark engine needs its extra: pip install 'chargeback[spark]'"
-        ) from None
-    return pyspark.sql
-
-
-def session(remote: str | None = None) -> SparkSession:
-    """Spark Connect at `remote` (sc://...), else the active session or a new local[2] one."""
-    builder = _pyspark().SparkSession.builder
-    spark: Any
-    if remote is not None:
-        # Spark Connect's own builder: pyspark's refuses while a local session exists
-        from pyspark.sql.connect.session import SparkSession as RemoteSession
-
-        spark = RemoteSession.builder.remote(remote).getOrCreate()
-    else:
-        builder = builder.master("local[2]").appName("chargeback")
-        for key, value in LOCAL_CONF.items():
-            builder = builder.config(key, value)
-        spark = builder.getOrCreate()
-        spark.sparkContext.setLogLevel("ERROR")
-    for key, value in SESSION_CONF.items():
-        spark.conf.set(key, value)
-    return cast("SparkSession", spark)  # a Connect session has the same API
 
 
 @dataclass(frozen=True)

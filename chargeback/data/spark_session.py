@@ -1,0 +1,56 @@
+"""A Spark session for chargeback: local (`local[2]`) or Spark Connect (`sc://`).
+
+In the data layer because both reading a Spark Connect source
+(data/warehouse.py) and the Spark engine (engine/spark_engine.py) need one,
+with the same settings: UTC, Arrow, case-sensitive column names.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+SESSION_CONF = {  # runtime settings the SQL relies on, set on every session used
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.caseSensitive": "true",  # a `fields` column `Plan` is not `plan`
+}
+LOCAL_CONF = {  # a small embedded Spark: no UI, few partitions, loopback only
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "2",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.driver.host": "127.0.0.1",
+}
+
+
+def _pyspark() -> Any:
+    try:
+        import pyspark.sql
+    except ImportError:  # pragma: no cover - the extra is missing
+        raise NotImplementedError(
+            "the spark engine needs its extra: pip install 'chargeback[spark]'"
+        ) from None
+    return pyspark.sql
+
+
+def session(remote: str | None = None) -> SparkSession:
+    """Spark Connect at `remote` (sc://...), else the active session or a new local[2] one."""
+    builder = _pyspark().SparkSession.builder
+    spark: Any
+    if remote is not None:
+        # Spark Connect's own builder: pyspark's refuses while a local session exists
+        from pyspark.sql.connect.session import SparkSession as RemoteSession
+
+        spark = RemoteSession.builder.remote(remote).getOrCreate()
+    else:
+        builder = builder.master("local[2]").appName("chargeback")
+        for key, value in LOCAL_CONF.items():
+            builder = builder.config(key, value)
+        spark = builder.getOrCreate()
+        spark.sparkContext.setLogLevel("ERROR")
+    for key, value in SESSION_CONF.items():
+        spark.conf.set(key, value)
+    return cast("SparkSession", spark)  # a Connect session has the same API
