@@ -103,29 +103,43 @@ class Compiler:
         )
 
     def conditions(self, match: Match) -> list[Node]:
-        parts: list[Node] = []
+        cheap, costly = self.split_conditions(match)
+        return cheap + costly
+
+    def split_conditions(self, match: Match) -> tuple[list[Node], list[Node]]:
+        """(value tests, text searches): the searches cost a pass over every text."""
+        cheap: list[Node] = []
         for key in MATCH_KEYS:
             values = getattr(match, key)
             if values is not None:
-                parts.append(self.any_of(key, values))
+                cheap.append(self.any_of(key, values))
         if match.tags is not None:
-            parts.append(self.tags_any_of(match.tags))
-        if match.text is not None:
-            parts.append(self.text_any_of(match.text))
-        if match.text_regex is not None:
-            parts.append(self.prims.regex_search(col("text"), match.text_regex))
+            cheap.append(self.tags_any_of(match.tags))
         for column, values in match.fields:
-            parts.append(
+            cheap.append(
                 self.tags_any_of(values) if column == "tags" else self.any_of(column, values)
             )
-        return parts
+        costly: list[Node] = []
+        if match.text is not None:
+            costly.append(self.text_any_of(match.text))
+        if match.text_regex is not None:
+            costly.append(self.prims.regex_search(col("text"), match.text_regex))
+        return cheap, costly
 
     def match(self, match: Match) -> Node:
-        """Every key holds; a null never matches (COALESCE, like compile's fill_null)."""
-        parts = self.conditions(match)
-        if not parts:
+        """Every key holds; a null never matches (COALESCE, like compile's fill_null).
+
+        Text searches run only where the value tests hold (a CASE, which engines
+        evaluate on those rows alone); the answer is the same as one AND.
+        """
+        cheap, costly = self.split_conditions(match)
+        if not cheap and not costly:
             return exp.true()
-        return exp.Coalesce(this=_and(parts), expressions=[exp.false()])
+        if not cheap or not costly:
+            return exp.Coalesce(this=_and(cheap + costly), expressions=[exp.false()])
+        first = exp.Coalesce(this=_and(cheap), expressions=[exp.false()])
+        then = exp.Coalesce(this=_and(costly), expressions=[exp.false()])
+        return exp.Case().when(first, then).else_(exp.false())
 
 
 def window(rule: Rule, decision: Decision) -> Node:
