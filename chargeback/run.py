@@ -19,6 +19,7 @@ import polars as pl
 from chargeback.data.tables import Loaded
 from chargeback.engine.attribute import attribute
 from chargeback.engine.dates import month_range
+from chargeback.engine.in_engine import fingerprint_file
 from chargeback.engine.ledger import build_ledger
 from chargeback.engine.value import compute_value
 from chargeback.errors import ChargebackError, Problem, UsageError, WorkspaceError, display_path
@@ -187,6 +188,9 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
     periods = select_periods(opts, loaded)
     with steps.step("Attributing contacts"):
         aggregates = pushed or aggregate(opts, ws, loaded.frame)
+        if loaded.labels and pushed is None:  # a database source: fingerprinted as in-engine
+            loaded.files = [fingerprint_file(aggregates)]
+            loaded.labels = {loaded.files[0]: next(iter(loaded.labels.values()))}
         refuse_unpriced(ws, aggregates.contacts_by_channel())
         attribution = attribute(ws, aggregates)
         ledger = build_ledger(ws, attribution, periods)

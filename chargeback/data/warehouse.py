@@ -25,6 +25,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from chargeback.data.checks import TableSpec
 from chargeback.data.limits import shown
 from chargeback.data.tables import Loaded, load_table
@@ -225,8 +227,6 @@ def _export_spark(
     spark: Any = None,
 ) -> Path:
     """A Spark Connect table or query's wanted columns, in id order, as Parquet."""
-    import polars as pl
-
     driver("spark")
     from chargeback.data.spark_session import session
 
@@ -303,6 +303,10 @@ def load_db_table(
         exc.problems = [_relabel(p, path, source, id_header) for p in exc.problems]
         raise type(exc)(exc.problems) from None
     loaded.warnings = [w.replace(str(path), source.label()) for w in loaded.warnings]
+    if loaded.rejected is not None and "source_file" in loaded.rejected.columns:
+        order = f" (ordered by {id_header})" if id_header else ""
+        named = pl.lit(source.label() + order, dtype=pl.String).alias("source_file")
+        loaded.rejected = loaded.rejected.with_columns(named)  # not the private export
     loaded.labels[path] = source.label()
     return loaded
 

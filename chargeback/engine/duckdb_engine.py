@@ -163,24 +163,33 @@ def _refuse_regex(pattern: str) -> None:
 
 
 class _Con:
-    """sql_aggregate's Connection over a DuckDB connection."""
+    """sql_aggregate's Connection over a DuckDB connection, logging what it runs."""
 
-    def __init__(self, con: Any) -> None:
+    def __init__(self, con: Any, log: list[str] | None = None) -> None:
         self.con = con
+        self.log = log
 
     def execute(self, sql: str) -> list[tuple[Any, ...]]:
+        if self.log is not None:
+            self.log.append(sql)
         return list(self.con.execute(sql).fetchall())
 
 
-def aggregate(ws: Workspace, contacts: pl.DataFrame, periods: set[str] | None = None) -> Aggregates:
+def aggregate(
+    ws: Workspace,
+    contacts: pl.DataFrame,
+    periods: set[str] | None = None,
+    sql_log: list[str] | None = None,
+) -> Aggregates:
     """polars_engine.aggregate's contract: the same groups, in the same order, and counts."""
     refuse_unsupported(ws, contacts.schema)
     con = _duckdb().connect()
     con.execute("SET enable_progress_bar = false")  # it would draw over our own
     try:
         con.register("contacts", _Stream(contacts))
+        logged = _Con(con, sql_log)
         flags = flags_select(ws, contacts.schema, DuckDBPrimitives())
-        con.execute(f"CREATE TEMP TABLE flags AS {flags}")
-        return aggregate_flags(ws, _Con(con), "duckdb", periods)
+        logged.execute(f"CREATE TEMP TABLE flags AS {flags}")
+        return aggregate_flags(ws, logged, "duckdb", periods)
     finally:
         con.close()

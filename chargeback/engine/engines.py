@@ -150,18 +150,18 @@ def aggregate(
 @contextmanager
 def engine_errors(choice: EngineChoice, ws: Workspace) -> Iterator[None]:
     """A refusal at its rule's place, a server's error as a message (never a password)."""
-    driver_error = _driver_error(choice)
+    failed = driver_error(choice)
     try:
         yield
     except NotImplementedError as exc:
         raise _placed(choice, ws, exc) from None
-    except driver_error as exc:
+    except failed as exc:
         raise ChargebackError(
             f"the {choice.name} engine failed: {shown(scrub(str(exc)), 500)}"
         ) from None
 
 
-def _driver_error(choice: EngineChoice) -> type[BaseException] | tuple[()]:
+def driver_error(choice: EngineChoice) -> type[BaseException] | tuple[()]:
     """The driver's own error class, so a server's refusal is a message, not a traceback."""
     names = {
         "duckdb": ("duckdb", "Error"),

@@ -26,7 +26,7 @@ from chargeback.data.sources import format_of, resolve_files
 from chargeback.data.tables import Loaded
 from chargeback.data.warehouse import _scratch_dir, duckdb_path, relation_sql
 from chargeback.engine.aggregates import Aggregates
-from chargeback.engine.engines import EngineChoice
+from chargeback.engine.engines import EngineChoice, driver_error
 from chargeback.workspace.model import CONTACT_COLUMNS, DbSource, Workspace
 
 Probe = Callable[[str], list[tuple[str, Any]]]
@@ -46,18 +46,23 @@ def in_engine(
         return None
     from chargeback.engine import pushdown
 
-    with _connection(ws, choice, spec, root) as found:
-        if found is None:
-            return None
-        con, relation, families, prims, dialect, files, label = found
-        described = con.describe(relation)
-        columns = _columns(ws, wanted, {n: families(t) for n, t in described})
-        if columns is None:
-            return None
-        log = choice.sql_log if dialect == "duckdb" else None  # postgres' connection logs
-        pushed = pushdown.pushdown_aggregate(
-            ws, relation, columns, con, prims, dialect, sql_log=log
-        )
+    try:
+        with _connection(ws, choice, spec, root) as found:
+            if found is None:
+                return None
+            con, relation, families, prims, dialect, files, label = found
+            described = con.describe(relation)
+            columns = _columns(ws, wanted, {n: families(t) for n, t in described})
+            if columns is None:
+                return None
+            log = choice.sql_log if dialect == "duckdb" else None  # postgres' connection logs
+            pushed = pushdown.pushdown_aggregate(
+                ws, relation, columns, con, prims, dialect, sql_log=log
+            )
+    except driver_error(choice):
+        # a file DuckDB cannot read, a server that refuses: the usual path says so, at
+        # its place and in its words, as it does for every other format
+        return None
     if pushed is None:
         return None
     months = pl.DataFrame({"period": pushed.periods}, schema={"period": pl.String})
@@ -67,7 +72,7 @@ def in_engine(
     if files:
         loaded.files = files  # the run's fingerprint hashes them, as on the usual path
     else:
-        loaded.files = [_fingerprint_file(pushed.aggregates)]
+        loaded.files = [fingerprint_file(pushed.aggregates)]
         loaded.labels[loaded.files[0]] = label
     return InEngine(loaded, pushed.aggregates)
 
@@ -140,6 +145,10 @@ def _duckdb(spec: str | DbSource, root: Path) -> Iterator[Any]:
         con = duckdb.connect()
         con.execute("SET enable_progress_bar = false")
         con.execute("SET preserve_insertion_order = false")  # memory follows the groups
+        if len(files) > 1 and not _same_schemas(con, files):
+            con.close()
+            yield None  # stacking differing files is the data layer's to refuse or allow
+            return
         listed = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
         relation = f"read_parquet([{listed}], union_by_name = true)"
         label = spec
@@ -191,7 +200,18 @@ def _postgres(ws: Workspace, spec: DbSource, choice: EngineChoice) -> Iterator[A
         con.close()
 
 
-def _fingerprint_file(aggregates: Aggregates) -> Path:
+def _same_schemas(con: Any, files: list[Path]) -> bool:
+    """Every file has the same columns of the same types: union_by_name would convert
+    between types (a naive time to an instant, numbers to text) where polars refuses."""
+    seen = set()
+    for path in files:
+        quoted = "'" + str(path).replace("'", "''") + "'"
+        described = con.execute(f"SELECT * FROM read_parquet({quoted}) LIMIT 0").description
+        seen.add(tuple(sorted((d[0], str(d[1])) for d in described)))
+    return len(seen) == 1
+
+
+def fingerprint_file(aggregates: Aggregates) -> Path:
     """What a database source contributed, for the run's fingerprint: its aggregates."""
     groups = [
         [g.period, g.channel, sorted(g.matched), g.contacts, g.handle_us, sorted(g.cell)]

@@ -309,7 +309,8 @@ def time_column(d: Dialect, source: str, family: str, tz: str) -> Column:
     out.third["date"] = f"CASE WHEN {in_years} THEN CAST({local} AS DATE) END"
     out.third["period"] = f"CASE WHEN {in_years} THEN {d.period(local)} END"
     out.checks["missing"] = f"{ts} IS NULL"
-    out.checks["outside the years"] = f"({ts} IS NOT NULL AND NOT ({in_years}))"
+    # `local` is NULL outside the years (and for 'infinity'): NULL is outside, not unknown
+    out.checks["outside the years"] = f"({ts} IS NOT NULL AND NOT COALESCE({in_years}, FALSE))"
     if family == "timestamptz" and tz not in UTC_NAMES:
         safe = f"{ts} >= {d.instant(SAFE_FIRST)} AND {ts} < {d.instant(SAFE_AFTER)}"
         out.checks["outside 1970-2037 (zone rules)"] = f"({ts} IS NOT NULL AND NOT ({safe}))"
