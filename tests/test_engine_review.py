@@ -10,7 +10,7 @@ SQL `--show-sql` prints for the DuckDB aggregation.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,6 @@ costs:
   method: rates
   channels: {phone: {per_contact: 2.00}}
 """
-UTC = timezone.utc
 
 
 def workspace(root: Path, settings: str) -> Path:
