@@ -286,7 +286,10 @@ def _check_rows(
     scratch_checks = ["_is_bad", *[f"_check{i}" for i in windowed]]
     bad = flagged.filter(pl.col("_is_bad")).with_columns(reason.alias("_bad"))
     bad = bad.drop(scratch_checks)
-    good = flagged.filter(~pl.col("_is_bad")).drop(scratch_checks)
+    # no bad row (the usual case): the typed frame itself, not a filtered copy of it
+    good = flagged.filter(~pl.col("_is_bad")) if bad.height else flagged
+    good = good.drop(scratch_checks)
+    del flagged, typed
     drop = [*INTERNAL, spec.timestamp, *[f"_raw_{c}" for c in keep_raw]]
     _check_totals(spec, good, files)
     scratch = [c for c in good.columns if c.startswith(("_num_", "_txt_"))]
