@@ -45,7 +45,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from fractions import Fraction
+from functools import cache
+from typing import Any
 
 from chargeback.engine.aggregates import Aggregates, Group
 from chargeback.engine.control_factor import CellKey, ControlResult, control_factors
@@ -217,22 +220,62 @@ def _amounts(
     costs: list[Fraction],
     factors: Factors,
 ) -> dict[tuple[str, str], Amount]:
-    """Step 7: each line's exact contacts, handle time and cost under these factors."""
-    weights_cache: dict[tuple[str, frozenset[int], frozenset[int]], dict[str, Fraction]] = {}
-    lines: dict[tuple[str, str], Amount] = defaultdict(Amount)
+    """Step 7: each line's exact contacts, handle time and cost under these factors.
+
+    Groups that differ only by channel share their weights, so their contacts,
+    handle time and cost are summed first (weights are linear). The products are
+    then summed as integers over each weight's denominator and turned into one
+    Fraction per line at the end: exact, and without a gcd per group and line
+    (at 300 rules and 3M contacts, 112,000 groups: 10 s of Fraction arithmetic).
+    """
+    sums: dict[tuple[str, frozenset[int], frozenset[int]], list[Any]] = {}
     for (period, _, matched, n, hs, cell), cost in zip(decoded, costs, strict=True):
         if not matched:
             continue
         key = (period, matched, cell)
-        if key not in weights_cache:
-            weights_cache[key] = decision_weights(ws, matched, period, factors, cell)
-        for decision_id, w in weights_cache[key].items():
-            line = lines[period, decision_id]
-            line.contacts += w * n
-            line.hs_us += w * hs
-            line.cost += w * cost
-            line.weighted = line.weighted or w > 0
-    return dict(lines)
+        got = sums.get(key)
+        if got is None:
+            sums[key] = [n, hs, cost.numerator, cost.denominator]
+            continue
+        got[0] += n
+        got[1] += hs
+        if got[3] == cost.denominator:  # rates: one denominator for a month's costs
+            got[2] += cost.numerator
+        else:
+            total = Fraction(got[2], got[3]) + cost
+            got[2], got[3] = total.numerator, total.denominator
+    # (period, decision) -> denominator -> [contacts, handle time, cost] numerators
+    parts: dict[tuple[str, str], dict[int, list[int]]] = defaultdict(dict)
+    weighted: set[tuple[str, str]] = set()
+    for (period, matched, cell), (n, hs, c_num, c_den) in sums.items():
+        for decision_id, w in decision_weights(ws, matched, period, factors, cell).items():
+            line = (period, decision_id)
+            if w > 0:
+                weighted.add(line)
+            by_den = parts[line]
+            num, den = w.numerator, w.denominator
+            acc = by_den.setdefault(den, [0, 0, 0])
+            acc[0] += num * n
+            acc[1] += num * hs
+            costs_acc = by_den.setdefault(-den * c_den, [0, 0, 0])  # cost: w x c's denominator
+            costs_acc[2] += num * c_num
+    lines: dict[tuple[str, str], Amount] = {}
+    for line, by_den in parts.items():
+        amount = Amount(weighted=line in weighted)
+        for den, (contacts, hs_num, cost_num) in by_den.items():
+            if den > 0:
+                amount.contacts += Fraction(contacts, den)
+                amount.hs_us += Fraction(hs_num, den)
+            else:
+                amount.cost += Fraction(cost_num, -den)
+        lines[line] = amount
+    return lines
+
+
+@cache
+def _fraction(share: Decimal) -> Fraction:
+    """A rule's share as a Fraction, converted once (not once per group)."""
+    return Fraction(share)
 
 
 def counted(ws: Workspace, kept: Iterable[int]) -> list[int]:
@@ -263,7 +306,7 @@ def decision_weights(
     weights: dict[str, Fraction] = {}
     for i in counted(ws, kept):
         rule = rules[i]
-        w = Fraction(rule.share) * factors.of(ws, i, period, matched, cell)
+        w = _fraction(rule.share) * factors.of(ws, i, period, matched, cell)
         if rule.decision not in weights or w > weights[rule.decision]:
             weights[rule.decision] = w
     total = sum(weights.values(), Fraction(0))
