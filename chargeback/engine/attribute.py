@@ -106,6 +106,8 @@ class Factors:
 
     flat: dict[tuple[int, str], Fraction]
     cells: dict[CellKey, Fraction] = field(default_factory=dict)
+    # share x f of a rule without a control baseline, per month: the same for every group
+    weighted: dict[tuple[int, str], Fraction] = field(default_factory=dict, compare=False)
 
     def of(
         self, ws: Workspace, i: int, period: str, matched: frozenset[int], cell: frozenset[int]
@@ -114,6 +116,17 @@ class Factors:
             return self.flat[i, period]
         open_rules = frozenset(j for j in matched if ws.rules[j].control is not None)
         return self.cells.get((i, period, cell, open_rules), Fraction(0))
+
+    def weight(
+        self, ws: Workspace, i: int, period: str, matched: frozenset[int], cell: frozenset[int]
+    ) -> Fraction:
+        """Step 4: share x f."""
+        if ws.rules[i].control is not None:
+            return _fraction(ws.rules[i].share) * self.of(ws, i, period, matched, cell)
+        got = self.weighted.get((i, period))
+        if got is None:
+            got = self.weighted[i, period] = _fraction(ws.rules[i].share) * self.flat[i, period]
+        return got
 
 
 def rule_factors(ws: Workspace, attribution: Attribution) -> Factors:
@@ -306,7 +319,7 @@ def decision_weights(
     weights: dict[str, Fraction] = {}
     for i in counted(ws, kept):
         rule = rules[i]
-        w = _fraction(rule.share) * factors.of(ws, i, period, matched, cell)
+        w = factors.weight(ws, i, period, matched, cell)
         if rule.decision not in weights or w > weights[rule.decision]:
             weights[rule.decision] = w
     total = sum(weights.values(), Fraction(0))
