@@ -13,7 +13,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ import pytest
 pytest.importorskip("duckdb")
 pytest.importorskip("sqlglot")
 
+from engine_parity import check_parity, write_shared_control_world
 from hypothesis import HealthCheck, given, settings
 from test_control_ledger import SHARED, world
 from test_differential import (
@@ -31,39 +31,16 @@ from test_differential import (
     write_scenario,
 )
 
-from chargeback.engine import duckdb_engine, polars_engine
-from chargeback.engine.attribute import attribute
-from chargeback.engine.ledger import build_ledger
+from chargeback.engine import duckdb_engine
 from chargeback.report import ReportOptions, Steps
-from chargeback.run import prepare, select_periods
+from chargeback.run import prepare
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def assert_parity(ws_root: Path, contacts: str | None = None) -> tuple[float, float]:
     """Both engines on one workspace; returns their seconds (polars, duckdb)."""
-    opts = ReportOptions(workspace=ws_root, contacts=contacts)
-    ws, loaded = prepare(opts, Steps())
-    frame = loaded.frame
-    t0 = time.perf_counter()
-    expected = polars_engine.aggregate(ws, frame)
-    t1 = time.perf_counter()
-    got = duckdb_engine.aggregate(ws, frame)
-    t2 = time.perf_counter()
-    assert got.groups == expected.groups
-    assert got.baseline_counts == expected.baseline_counts
-    assert got.cells == expected.cells
-    assert got.sharing == expected.sharing
-    assert got == expected
-    periods = select_periods(opts, loaded)
-    assert build_ledger(ws, attribute(ws, got), periods) == build_ledger(
-        ws, attribute(ws, expected), periods
-    )
-    for month in periods[:2]:  # explain's one-month aggregates
-        assert duckdb_engine.aggregate(ws, frame, {month}) == polars_engine.aggregate(
-            ws, frame, {month}
-        )
-    return t1 - t0, t2 - t1
+    return check_parity(ws_root, duckdb_engine.aggregate, contacts)
 
 
 def scenario_parity(sc: Scenario, root: Path) -> None:
@@ -103,20 +80,8 @@ def test_control_world(tmp_path: Path) -> None:
 
 
 def test_control_shared_by_two_decisions(tmp_path: Path) -> None:
-    ws = tmp_path / "ws"
-    (ws / "rules").mkdir(parents=True)
-    (ws / "rules" / "main.yaml").write_text(textwrap.dedent(SHARED))
-    (ws / "chargeback.yaml").write_text("contacts: contacts.csv\n")
-    rows = ["contact_id,started_at,channel,reason,text"]
-    texts = ["a question", "the late fee", "paper bill fee", "LATE FEE on paper", "hello"]
-    for n in range(6000):
-        day = 1 + n % 270
-        month, dom = divmod(day, 28)
-        stamp = f"{2025 + (month + 11) // 12}-{(month + 11) % 12 + 1:02d}-{dom + 1:02d}T09:00:00"
-        reason = "billing.fee" if n % 7 == 0 or (month >= 6 and n % 5 == 0) else "other"
-        rows.append(f"c{n},{stamp},phone,{reason},{texts[n * 7 % len(texts)]}")
-    (ws / "contacts.csv").write_text("\n".join(rows) + "\n")
-    assert_parity(ws)
+    write_shared_control_world(tmp_path / "ws", SHARED, 6000)
+    assert_parity(tmp_path / "ws")
 
 
 EDGE_RULES = """

@@ -15,6 +15,7 @@ import tempfile
 import textwrap
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 if not os.environ.get("CI"):
@@ -22,41 +23,30 @@ if not os.environ.get("CI"):
     pytest.importorskip("sqlglot")
 
 import pg_fixture
+from engine_parity import check_parity, write_shared_control_world
 from hypothesis import HealthCheck, given, settings
 from test_control_ledger import SHARED, world
 from test_differential import Scenario, fixed_scenario, scenarios, tie_scenario, write_scenario
 from test_duckdb_parity import DST_STAMPS, EDGE_RULES, EDGE_TEXTS
 
-from chargeback.engine import polars_engine, postgres_engine
-from chargeback.engine.attribute import attribute
-from chargeback.engine.ledger import build_ledger
+from chargeback.engine import postgres_engine
+from chargeback.engine.aggregates import Aggregates
 from chargeback.report import ReportOptions, Steps
-from chargeback.run import prepare, select_periods
+from chargeback.run import prepare
+from chargeback.workspace.model import Workspace
 
 pg_server, pg = pg_fixture.pg_server, pg_fixture.pg  # the session's server, its URI
 
 
 def assert_parity(ws_root: Path, conninfo: str, contacts: str | None = None) -> list[str]:
     """Both engines on one workspace (all months, then two single months); returns the SQL."""
-    opts = ReportOptions(workspace=ws_root, contacts=contacts)
-    ws, loaded = prepare(opts, Steps())
-    frame = loaded.frame
     log: list[str] = []
-    expected = polars_engine.aggregate(ws, frame)
-    got = postgres_engine.aggregate(ws, frame, conninfo=conninfo, sql_log=log)
-    assert got.groups == expected.groups
-    assert got.baseline_counts == expected.baseline_counts
-    assert got.cells == expected.cells
-    assert got.sharing == expected.sharing
-    assert got == expected
-    periods = select_periods(opts, loaded)
-    assert build_ledger(ws, attribute(ws, got), periods) == build_ledger(
-        ws, attribute(ws, expected), periods
-    )
-    for month in periods[:2]:  # explain's one-month aggregates
-        assert postgres_engine.aggregate(
-            ws, frame, {month}, conninfo=conninfo
-        ) == polars_engine.aggregate(ws, frame, {month})
+
+    def run(ws: Workspace, frame: pl.DataFrame, periods: set[str] | None) -> Aggregates:
+        sql_log = log if periods is None else None
+        return postgres_engine.aggregate(ws, frame, periods, conninfo=conninfo, sql_log=sql_log)
+
+    check_parity(ws_root, run, contacts)
     return log
 
 
@@ -94,20 +84,8 @@ def test_control_world(pg: str, tmp_path: Path) -> None:
 
 
 def test_control_shared_by_two_decisions(pg: str, tmp_path: Path) -> None:
-    ws = tmp_path / "ws"
-    (ws / "rules").mkdir(parents=True)
-    (ws / "rules" / "main.yaml").write_text(textwrap.dedent(SHARED))
-    (ws / "chargeback.yaml").write_text("contacts: contacts.csv\n")
-    rows = ["contact_id,started_at,channel,reason,text"]
-    texts = ["a question", "the late fee", "paper bill fee", "LATE FEE on paper", "hello"]
-    for n in range(3000):
-        day = 1 + n % 270
-        month, dom = divmod(day, 28)
-        stamp = f"{2025 + (month + 11) // 12}-{(month + 11) % 12 + 1:02d}-{dom + 1:02d}T09:00:00"
-        reason = "billing.fee" if n % 7 == 0 or (month >= 6 and n % 5 == 0) else "other"
-        rows.append(f"c{n},{stamp},phone,{reason},{texts[n * 7 % len(texts)]}")
-    (ws / "contacts.csv").write_text("\n".join(rows) + "\n")
-    assert_parity(ws, pg)
+    write_shared_control_world(tmp_path / "ws", SHARED, 3000)
+    assert_parity(tmp_path / "ws", pg)
 
 
 SIGMA_RULE = """

@@ -28,6 +28,7 @@ if not os.environ.get("CI"):
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         pytest.skip("the spark engine needs Java", allow_module_level=True)
 
+from engine_parity import check_parity
 from sqlglot import exp
 from test_control_ledger import world, write_shared_world
 from test_differential import fixed_scenario, tie_scenario, write_scenario
@@ -35,12 +36,12 @@ from test_duckdb_parity import DST_STAMPS, EDGE_RULES, EDGE_TEXTS
 
 from chargeback.data import spark_session
 from chargeback.engine import polars_engine, spark_engine
-from chargeback.engine.attribute import attribute
+from chargeback.engine.aggregates import Aggregates
 from chargeback.engine.java_regex import to_java
-from chargeback.engine.ledger import build_ledger
 from chargeback.engine.sql_compile import col
 from chargeback.report import ReportOptions, Steps
-from chargeback.run import prepare, select_periods
+from chargeback.run import prepare
+from chargeback.workspace.model import Workspace
 from chargeback.workspace.re2 import to_rust
 
 
@@ -58,25 +59,13 @@ def assert_parity(
     spark: Any, ws_root: Path, contacts: str | None = None, remote: str | None = None
 ) -> list[str]:
     """Both engines on one workspace, and one month as explain asks; returns the SQL run."""
-    opts = ReportOptions(workspace=ws_root, contacts=contacts)
-    ws, loaded = prepare(opts, Steps())
-    frame = loaded.frame
     log: list[str] = []
-    expected = polars_engine.aggregate(ws, frame)
-    got = spark_engine.aggregate(ws, frame, remote=remote, sql_log=log)
-    assert got.groups == expected.groups
-    assert got.baseline_counts == expected.baseline_counts
-    assert got.cells == expected.cells
-    assert got.sharing == expected.sharing
-    assert got == expected
-    periods = select_periods(opts, loaded)
-    assert build_ledger(ws, attribute(ws, got), periods) == build_ledger(
-        ws, attribute(ws, expected), periods
-    )
-    month = {periods[-1]}
-    assert spark_engine.aggregate(ws, frame, month, remote=remote) == polars_engine.aggregate(
-        ws, frame, month
-    )
+
+    def run(ws: Workspace, frame: pl.DataFrame, periods: set[str] | None) -> Aggregates:
+        sql_log = log if periods is None else None
+        return spark_engine.aggregate(ws, frame, periods, remote=remote, sql_log=sql_log)
+
+    check_parity(ws_root, run, contacts, months=slice(-1, None))
     return log
 
 
