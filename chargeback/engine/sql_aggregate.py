@@ -100,7 +100,7 @@ def flags_select(
             exp.Star(), prims.lower(col("text")).as_("text_lower", quoted=True)
         ).from_(exp.to_table(source))
     family: Node = (
-        exp.func("split_part", col("reason"), exp.Literal.string("."), exp.Literal.number(1))
+        prims.first_part(col("reason"), ".")
         if "reason" in schema
         else exp.cast(exp.null(), "VARCHAR")
     )

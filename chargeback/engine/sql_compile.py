@@ -52,6 +52,10 @@ class Primitives:
         """A non-text column compared as text (only types whose text form is the same)."""
         return exp.cast(column, "VARCHAR")
 
+    def first_part(self, column: Node, separator: str) -> Node:
+        """The text before the first `separator` (a reason's family), the whole if none."""
+        return exp.func("split_part", column, exp.Literal.string(separator), exp.Literal.number(1))
+
 
 def col(name: str) -> exp.Column:
     return exp.column(name, quoted=True)
