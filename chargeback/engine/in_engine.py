@@ -51,6 +51,8 @@ def in_engine(
             if found is None:
                 return None
             con, relation, families, prims, dialect, files, label = found
+            if choice.sql_log is not None and dialect == "duckdb":  # postgres' con logs its own
+                choice.sql_log.append(f"SELECT * FROM {relation} LIMIT 0")
             described = con.describe(relation)
             columns = _columns(ws, wanted, {n: families(t) for n, t in described})
             if columns is None:
