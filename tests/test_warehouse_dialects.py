@@ -73,5 +73,5 @@ def test_golden_sql(tmp_path: Path, dialect: str) -> None:
 
 
 def test_snowflake_refuses_a_regex_it_cannot_translate(tmp_path: Path) -> None:
-    with pytest.raises(NotImplementedError, match="text_regex .* on snowflake"):
+    with pytest.raises(NotImplementedError, match=r"text_regex .* on snowflake"):
         statements(tmp_path, "snowflake", RULES + REGEX_RULE)

@@ -59,14 +59,15 @@ def driver(engine: str) -> Any:
 
 def scrub(text: str) -> str:
     """A driver's message with any password from the environment blanked out."""
-    for name in ("PGPASSWORD", "CHARGEBACK_DB_PASSWORD"):
+    for name in ("PGPASSWORD",):
         secret = os.environ.get(name)
         if secret:
             text = text.replace(secret, "***")
     return text
 
 
-def _scratch_dir() -> Path:
+def scratch_dir() -> Path:
+    """A private folder (0700) for this process's exports, removed when it ends."""
     if not _scratch:
         folder = Path(tempfile.mkdtemp(prefix="chargeback-source-"))
         os.chmod(folder, 0o700)
@@ -140,7 +141,7 @@ def _export_duckdb(
     path = duckdb_path(source, root)
     if not path.is_file():
         raise DataError(Problem(f"no DuckDB database at {path}", *_at(source)))
-    out = _scratch_dir() / f"source-{len(list(_scratch_dir().iterdir()))}.parquet"
+    out = scratch_dir() / f"source-{len(list(scratch_dir().iterdir()))}.parquet"
     try:
         con = duckdb.connect(str(path), read_only=True)
         con.execute("SET enable_progress_bar = false")
@@ -179,7 +180,7 @@ def _export_postgres(
     sql_log: list[str] | None,
 ) -> tuple[Path, set[str]]:
     psycopg = driver("postgres")
-    out = _scratch_dir() / f"source-{len(list(_scratch_dir().iterdir()))}.csv"
+    out = scratch_dir() / f"source-{len(list(scratch_dir().iterdir()))}.csv"
     try:
         con = psycopg.connect(source.uri, connect_timeout=15, autocommit=True)
     except psycopg.Error as exc:
@@ -230,7 +231,7 @@ def _export_spark(
     driver("spark")
     from chargeback.data.spark_session import session
 
-    out = _scratch_dir() / f"source-{len(list(_scratch_dir().iterdir()))}.parquet"
+    out = scratch_dir() / f"source-{len(list(scratch_dir().iterdir()))}.parquet"
     try:
         spark = spark or session(source.uri)
         relation = relation_sql(source, "spark")

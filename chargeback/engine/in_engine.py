@@ -24,7 +24,7 @@ import polars as pl
 
 from chargeback.data.sources import format_of, resolve_files
 from chargeback.data.tables import Loaded
-from chargeback.data.warehouse import _scratch_dir, duckdb_path, relation_sql
+from chargeback.data.warehouse import duckdb_path, relation_sql, scratch_dir
 from chargeback.engine.aggregates import Aggregates
 from chargeback.engine.engines import EngineChoice, driver_error
 from chargeback.workspace.model import CONTACT_COLUMNS, DbSource, Workspace
@@ -221,7 +221,7 @@ def fingerprint_file(aggregates: Aggregates) -> Path:
     ]
     text = json.dumps({"groups": groups, "baseline": aggregates.baseline_counts}, sort_keys=True)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    path = _scratch_dir() / f"aggregates-{digest}.json"
+    path = scratch_dir() / f"aggregates-{digest}.json"
     path.write_text(text, encoding="utf-8")
     return path
 
