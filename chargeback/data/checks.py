@@ -82,6 +82,18 @@ def _already_clean(raw: pl.DataFrame, name: str) -> bool:
     return bool(cleaned.select(same.all()).item())
 
 
+def _tags_already_clean(raw: pl.DataFrame, parts: pl.Expr) -> bool:
+    """Every tag is already trimmed, not empty and not null: then trimming and dropping
+    tags per element is the identity, decided on the distinct tags (a third of the time)."""
+    tags = raw.select(parts.explode().alias("tag")).get_column("tag")
+    elements = raw.select(parts.list.len().sum()).item() or 0
+    if len(tags) - tags.null_count() != elements:  # a null inside a list
+        return False
+    distinct = tags.drop_nulls().unique().to_frame("tag")
+    same = pl.col("tag").str.strip_chars() == pl.col("tag")
+    return bool(distinct.select((same & (pl.col("tag") != "")).all()).item())
+
+
 def typed_columns(
     spec: TableSpec,
     raw: pl.DataFrame,
@@ -114,7 +126,9 @@ def typed_columns(
             kept = tag.filter(tag != "")
             if values.get("tags"):
                 kept = kept.replace(dict(values["tags"]))
-            parts = parts.list.eval(kept)
+                parts = parts.list.eval(kept)
+            elif not _tags_already_clean(raw, parts):
+                parts = parts.list.eval(kept)
             joined = pl.concat_str(pl.lit("|"), parts.list.join("|"), pl.lit("|"))
             first.append(pl.when(parts.list.len() > 0).then(joined).otherwise(None).alias("tags"))
         elif name in MONEY or name == "handle_seconds":
