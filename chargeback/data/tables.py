@@ -165,6 +165,12 @@ def load_table(
     if problems:
         raise DataError(problems)
     raw, loaded = _stack(spec, reads, tags_separator)
+    if len(reads) > 1:
+        for done in reads:
+            done.frame = None  # the stacked frame holds the rows now
+        # files stacked are chunks that later with_columns would each time re-align (copy):
+        # one contiguous copy now, the files' own freed (3M contacts in 24 files: -150 MB)
+        raw = loaded.frame = raw.rechunk()
     _check_value_columns(values, extra, loaded)
     try:
         return _check_rows(
@@ -264,7 +270,8 @@ def _check_rows(
 ) -> Loaded:
     files = loaded.files
     keep_raw = [spec.timestamp] + [n for n, _ in spec.numeric if n in raw.columns]
-    raw = raw.with_columns([pl.col(c).alias(f"_raw_{c}") for c in keep_raw])
+    # hstack shares the columns as they are; with_columns here re-chunked the whole frame
+    raw = raw.hstack([raw.get_column(c).alias(f"_raw_{c}") for c in keep_raw])
     typed = raw
     for stage in typed_columns(spec, raw, timezone, timestamp_format, tags_separator, values):
         typed = typed.with_columns(stage)
