@@ -15,6 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
+from chargeback.data.tables import Loaded
 from chargeback.engine import polars_engine
 from chargeback.engine.aggregates import Aggregates
 from chargeback.engine.attribute import attribute
@@ -67,3 +68,14 @@ def write_shared_control_world(ws: Path, rules: str, contacts: int) -> None:
         reason = "billing.fee" if n % 7 == 0 or (month >= 6 and n % 5 == 0) else "other"
         rows.append(f"c{n},{stamp},phone,{reason},{texts[n * 7 % len(texts)]}")
     (ws / "contacts.csv").write_text("\n".join(rows) + "\n")
+
+
+def one_rule_world(ws: Path, rules: str, match: str) -> tuple[Workspace, Loaded]:
+    """`rules`' departments and decisions with one rule `r` of `match`, on one contact:
+    what a test of an engine's refusal loads before asking the engine."""
+    (ws / "rules").mkdir(parents=True)
+    text = rules.split("rules:")[0] + f"rules:\n  - {{id: r, decision: d1, match: {match}}}\n"
+    (ws / "rules" / "main.yaml").write_text(textwrap.dedent(text), encoding="utf-8")
+    (ws / "chargeback.yaml").write_text("contacts: contacts.csv\n")
+    (ws / "contacts.csv").write_text("contact_id,started_at,channel,text\nc1,2026-04-01,phone,x\n")
+    return prepare(ReportOptions(workspace=ws), Steps())

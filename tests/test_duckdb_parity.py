@@ -20,7 +20,7 @@ import pytest
 pytest.importorskip("duckdb")
 pytest.importorskip("sqlglot")
 
-from engine_parity import check_parity, write_shared_control_world
+from engine_parity import check_parity, one_rule_world, write_shared_control_world
 from hypothesis import HealthCheck, given, settings
 from test_control_ledger import SHARED, world
 from test_differential import (
@@ -32,8 +32,6 @@ from test_differential import (
 )
 
 from chargeback.engine import duckdb_engine
-from chargeback.report import ReportOptions, Steps
-from chargeback.run import prepare
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -142,13 +140,7 @@ def test_unicode_dst_and_regex_edges(tmp_path: Path) -> None:
     ],
 )
 def test_what_duckdb_cannot_reproduce_is_refused(tmp_path: Path, match: str, feature: str) -> None:
-    ws = tmp_path / "ws"
-    (ws / "rules").mkdir(parents=True)
-    rules = EDGE_RULES.split("rules:")[0] + f"rules:\n  - {{id: r, decision: d1, match: {match}}}\n"
-    (ws / "rules" / "main.yaml").write_text(textwrap.dedent(rules), encoding="utf-8")
-    (ws / "chargeback.yaml").write_text("contacts: contacts.csv\n")
-    (ws / "contacts.csv").write_text("contact_id,started_at,channel,text\nc1,2026-04-01,phone,x\n")
-    ws_model, loaded = prepare(ReportOptions(workspace=ws), Steps())
+    ws_model, loaded = one_rule_world(tmp_path / "ws", EDGE_RULES, match)
     with pytest.raises(NotImplementedError, match=feature):
         duckdb_engine.aggregate(ws_model, loaded.frame)
 

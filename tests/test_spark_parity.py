@@ -28,7 +28,7 @@ if not os.environ.get("CI"):
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         pytest.skip("the spark engine needs Java", allow_module_level=True)
 
-from engine_parity import check_parity
+from engine_parity import check_parity, one_rule_world
 from sqlglot import exp
 from test_control_ledger import world, write_shared_world
 from test_differential import fixed_scenario, tie_scenario, write_scenario
@@ -260,12 +260,6 @@ def test_a_sigma_phrase_beside_newer_letters_is_refused(spark: Any, tmp_path: Pa
 def test_what_spark_cannot_reproduce_is_refused(
     spark: Any, tmp_path: Path, match: str, feature: str
 ) -> None:
-    ws = tmp_path / "ws"
-    (ws / "rules").mkdir(parents=True)
-    rules = EDGE_RULES.split("rules:")[0] + f"rules:\n  - {{id: r, decision: d1, match: {match}}}\n"
-    (ws / "rules" / "main.yaml").write_text(textwrap.dedent(rules), encoding="utf-8")
-    (ws / "chargeback.yaml").write_text("contacts: contacts.csv\n")
-    (ws / "contacts.csv").write_text("contact_id,started_at,channel,text\nc1,2026-04-01,phone,x\n")
-    ws_model, loaded = prepare(ReportOptions(workspace=ws), Steps())
+    ws_model, loaded = one_rule_world(tmp_path / "ws", EDGE_RULES, match)
     with pytest.raises(NotImplementedError, match=feature):
         spark_engine.aggregate(ws_model, loaded.frame)

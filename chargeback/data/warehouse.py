@@ -20,7 +20,7 @@ import atexit
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -125,9 +125,25 @@ def _at(source: DbSource) -> tuple[Path | None, int | None]:
     return (source.place.path, source.place.line) if source.place else (None, None)
 
 
-def _order(columns: list[str], id_header: str | None, quote: Callable[[str], str]) -> str:
-    """A stable row order (rows are numbered in it): the id, or else every column."""
-    return ", ".join(quote(c) for c in ([id_header] if id_header in columns else columns))
+def _read_query(
+    relation: str,
+    columns: list[str],
+    id_header: str | None,
+    dialect: str,
+    pg_types: list[int] | None = None,
+) -> str:
+    """The read-out SELECT: the columns (PostgreSQL's as text the data layer reads, by
+    type code), in a stable order rows are numbered in: the id, or else every column."""
+
+    def quote(name: str) -> str:
+        return quote_name(name, dialect)
+
+    items = [quote(c) for c in columns]
+    if pg_types is not None:
+        items = [f"{_pg_text(q, t)} AS {q}" for q, t in zip(items, pg_types, strict=True)]
+    order = ", ".join(quote(c) for c in ([id_header] if id_header in columns else columns))
+    query = f"SELECT {', '.join(items) or 'NULL AS _none'} FROM {relation}"
+    return query + (f" ORDER BY {order}" if order else "")
 
 
 def _export_duckdb(
@@ -153,12 +169,7 @@ def _export_duckdb(
         names = [d[0] for d in con.execute(probe).description]
         columns = [n for n in names if n in wanted]
 
-        def quote(name: str) -> str:
-            return quote_name(name, "duckdb")
-
-        select = ", ".join(quote(c) for c in columns) or "NULL AS _none"
-        order = _order(columns, id_header, quote)
-        query = f"SELECT {select} FROM {relation}" + (f" ORDER BY {order}" if order else "")
+        query = _read_query(relation, columns, id_header, "duckdb")
         target = str(out).replace("'", "''")
         statement = f"COPY ({query}) TO '{target}' (FORMAT parquet)"
         if sql_log is not None:
@@ -194,15 +205,11 @@ def _export_postgres(
             cur.execute(f"SELECT * FROM {relation} LIMIT 0")
             described = [(d.name, d.type_code) for d in cur.description or ()]
 
-            def quote(name: str) -> str:
-                return quote_name(name, "postgres")
-
             columns = [(n, t) for n, t in described if n in wanted]
             times = {n for n, t in columns if t in PG_TIME_TYPES}
-            select = ", ".join(f"{_pg_text(quote(n), t)} AS {quote(n)}" for n, t in columns)
-            order = _order([n for n, _ in columns], id_header, quote)
-            query = f"SELECT {select or 'NULL AS _none'} FROM {relation}"
-            query += f" ORDER BY {order}" if order else ""
+            query = _read_query(
+                relation, [n for n, _ in columns], id_header, "postgres", [t for _, t in columns]
+            )
             if sql_log is not None:
                 sql_log.append(query)
             with (
@@ -238,12 +245,7 @@ def _export_spark(
         names = spark.sql(f"SELECT * FROM {relation} LIMIT 0").columns
         columns = [n for n in names if n in wanted]
 
-        def quote(name: str) -> str:
-            return quote_name(name, "spark")
-
-        select = ", ".join(quote(c) for c in columns) or "NULL AS _none"
-        order = _order(columns, id_header, quote)
-        query = f"SELECT {select} FROM {relation}" + (f" ORDER BY {order}" if order else "")
+        query = _read_query(relation, columns, id_header, "spark")
         if sql_log is not None:
             sql_log.append(query)
         pl.from_arrow(spark.sql(query).toArrow()).write_parquet(out)  # type: ignore[union-attr]
