@@ -9,8 +9,9 @@ the rejected frame that quarantine writes out.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
@@ -25,9 +26,11 @@ from chargeback.data.limits import (
     MAX_NUMBER_CHARS,
     MAX_YEAR,
     MIN_YEAR,
+    WHITESPACE,
     char_limit,
     shown,
 )
+from chargeback.data.local_time import local_from_utc
 from chargeback.errors import display_path
 
 MONEY = ("revenue", "amount")  # exact: Decimal(38, 9) from the text as written
@@ -73,61 +76,108 @@ def _clean_str(name: str) -> pl.Expr:
 MANY_VALUES = ("contact_id", "customer_id", "text")  # about one value per row: no shortcut
 
 
-def _already_clean(raw: pl.DataFrame, name: str) -> bool:
+def _already_clean(name: str) -> pl.Expr:
     """No value of a column with few values would be trimmed or blanked: then cleaning is
     the identity on every row, which its distinct values decide at a fraction of the cost."""
-    distinct = raw.select(pl.col(name).cast(pl.String).unique())
-    cleaned = distinct.select(_clean_str(name).alias("clean"), pl.col(name))
-    same = (pl.col("clean") == pl.col(name)) | pl.col(name).is_null()
-    return bool(cleaned.select(same.all()).item())
+    distinct = pl.col(name).cast(pl.String).unique(maintain_order=True)  # read twice below
+    cleaned = distinct.str.strip_chars().replace("", None)
+    return cleaned.eq_missing(distinct).all()
 
 
-def _tags_already_clean(raw: pl.DataFrame, parts: pl.Expr) -> bool:
+def _unpadded(name: str) -> pl.Expr:
+    """No value of a column with a value per row is blank or starts or ends with
+    White_Space: then trimming is the identity, and the column is not copied (the
+    contacts' text: 150 MB at 3M rows). Its first and last characters decide."""
+    col = pl.col(name)
+    padded = col.str.head(1).is_in(list(WHITESPACE)) | col.str.tail(1).is_in(list(WHITESPACE))
+    return ~(padded | (col == "")).any()
+
+
+def _tags_already_clean(parts: pl.Expr) -> pl.Expr:
     """Every tag is already trimmed, not empty and not null: then trimming and dropping
     tags per element is the identity, decided on the distinct tags (a third of the time)."""
-    tags = raw.select(parts.explode().alias("tag")).get_column("tag")
-    elements = raw.select(parts.list.len().sum()).item() or 0
-    if len(tags) - tags.null_count() != elements:  # a null inside a list
-        return False
-    distinct = tags.drop_nulls().unique().to_frame("tag")
-    same = pl.col("tag").str.strip_chars() == pl.col("tag")
-    return bool(distinct.select((same & (pl.col("tag") != "")).all()).item())
+    tags = parts.explode()
+    whole = tags.count() == parts.list.len().sum()  # no null inside a list
+    distinct = tags.drop_nulls().unique(maintain_order=True)  # read twice below
+    return whole & ((distinct.str.strip_chars() == distinct) & (distinct != "")).all()
+
+
+def _clean_tests(
+    raw: pl.DataFrame, ts: str, tags_separator: str, values: Mapping[str, Mapping[str, str]]
+) -> dict[str, pl.Expr]:
+    """Per column that typed_columns may leave as read, the test that it is clean."""
+    tests: dict[str, pl.Expr] = {}
+    for name in raw.columns:
+        if name in ("_file", "_row", ts) or name.startswith("_raw_") or values.get(name):
+            continue
+        if name in MONEY or name == "handle_seconds":
+            continue
+        if name == "tags":
+            tests[name] = _tags_already_clean(_tag_parts(raw, tags_separator))
+        elif name in MANY_VALUES:
+            if raw.schema[name] == pl.String:
+                tests[name] = _unpadded(name)
+        else:
+            tests[name] = _already_clean(name)
+    return tests
+
+
+def _tag_parts(raw: pl.DataFrame, tags_separator: str) -> pl.Expr:
+    """`tags` as a list: split when the export has them as text."""
+    if raw.schema["tags"] == pl.String:
+        return pl.col("tags").str.split(tags_separator)
+    return pl.col("tags")
+
+
+def _decide(frames: Sequence[pl.DataFrame], tests: dict[str, pl.Expr]) -> dict[str, bool]:
+    """Each test (a boolean over a whole column) holds in every frame: one select per
+    frame, so polars runs a frame's tests side by side."""
+    held = dict.fromkeys(tests, True)
+    for frame in frames:
+        if not tests:
+            break
+        row = frame.select(**tests).row(0, named=True)
+        held |= {k: False for k, v in row.items() if v is not True}
+        tests = {k: t for k, t in tests.items() if held[k]}
+    return held
 
 
 def typed_columns(
     spec: TableSpec,
-    raw: pl.DataFrame,
+    frames: Sequence[pl.DataFrame],
     tz: str,
     fmt: str | None,
     tags_separator: str = "|",
     values: Mapping[str, Mapping[str, str]] | None = None,
+    span: tuple[datetime | None, datetime | None] | None = None,
 ) -> list[list[pl.Expr]]:
     """Typing expressions in stages: each stage may use the columns made before it.
 
     Staging matters for speed: polars does not share a subexpression between
     columns of one select, so the normalised timestamp text is made once and
-    parsed after, and `date`/`period` come from the parsed column. `values:`
+    parsed after, and `date` comes from the parsed column (`period` from `date`,
+    by chargeback.data.local_time.with_periods). `values:`
     (SPEC 1) is applied here, to the trimmed text and to each tag, so every
-    check, match and price after sees the mapped words.
+    check, match and price after sees the mapped words. `frames` are the table's
+    parts, of one schema: what is decided on the data (which columns are already
+    clean) is decided part by part, so its scratch memory stays a part's.
     """
+    raw = frames[0]
     values = values or {}
     ts = spec.timestamp
+    clean = _decide(frames, _clean_tests(raw, ts, tags_separator, values))
     first: list[pl.Expr] = []
     for name in raw.columns:
         if name in ("_file", "_row", ts) or name.startswith("_raw_"):
             continue
         if name == "tags":
-            parts = (
-                pl.col("tags").str.split(tags_separator)
-                if raw.schema["tags"] == pl.String
-                else pl.col("tags")
-            )
+            parts = _tag_parts(raw, tags_separator)
             tag = pl.element().str.strip_chars()
             kept = tag.filter(tag != "")
             if values.get("tags"):
                 kept = kept.replace(dict(values["tags"]))
                 parts = parts.list.eval(kept)
-            elif not _tags_already_clean(raw, parts):
+            elif not clean.get(name, False):
                 parts = parts.list.eval(kept)
             joined = pl.concat_str(pl.lit("|"), parts.list.join("|"), pl.lit("|"))
             first.append(pl.when(parts.list.len() > 0).then(joined).otherwise(None).alias("tags"))
@@ -138,25 +188,37 @@ def typed_columns(
                 first += _numbers(name, raw.schema[name])
         elif values.get(name):
             first.append(_clean_str(name).replace(dict(values[name])).alias(name))
-        elif name not in MANY_VALUES and _already_clean(raw, name):
+        elif clean.get(name, False) and name not in MANY_VALUES:
             first.append(pl.col(name).cast(pl.String).alias(name))
+        elif clean.get(name, False):  # a column with a value per row, unpadded
+            first.append(pl.col(name))
         else:
             first.append(_clean_str(name).alias(name))
     dtype = raw.schema[ts]
     if dtype == pl.String and fmt is None:
         first.append(_iso_text(pl.col(ts)).alias("_ts_text"))
         local = _parse_iso(pl.col("_ts_text"), tz)
+    elif (utc := utc_instants(dtype, ts)) is not None:
+        first_last = span or pl.concat(frames).select(utc.min(), utc.max().alias("b")).row(0)
+        local = local_from_utc(utc, first_last[0], first_last[1], tz)
     else:
         local = _local_time(dtype, ts, tz, fmt)
     second = [local.alias("local")]
     for name in raw.columns:
         if (name in MONEY or name == "handle_seconds") and raw.schema[name] == pl.String:
             second += _numbers(name, pl.String())
-    third = [
-        pl.col("local").dt.date().alias("date"),
-        pl.col("local").dt.strftime("%Y-%m").alias("period"),
-    ]
-    return [first, second, third]
+    # `period` follows from `date`, once per distinct date (local_time.with_periods)
+    return [first, second, [pl.col("local").dt.date().alias("date")]]
+
+
+def utc_instants(dtype: pl.DataType, name: str) -> pl.Expr | None:
+    """Instants (Parquet, a database) as naive UTC microseconds, when local time may come
+    from the zone's transitions rather than per row. Nanoseconds stay per row: truncating
+    to microseconds before or after adding an offset could differ."""
+    if not isinstance(dtype, pl.Datetime) or dtype.time_zone is None or dtype.time_unit == "ns":
+        return None
+    utc = pl.col(name).dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    return utc.dt.cast_time_unit("us")
 
 
 def _numbers(name: str, dtype: pl.DataType) -> list[pl.Expr]:
@@ -341,15 +403,16 @@ def _number_checks(
 
 
 def describe_bad(
-    bad: pl.DataFrame, raw: pl.DataFrame, files: list[Path], line_for: LineFor
+    bad: pl.DataFrame, whole: pl.DataFrame | None, files: list[Path], line_for: LineFor
 ) -> list[tuple[int, int, str, str]]:
-    """(file index, row, column, message) for each bad row, quoting the offending value."""
+    """(file index, row, column, message) for each bad row, quoting the offending value;
+    `whole` is every row, typed, where a duplicate's first row is looked up."""
     firsts: dict[str, tuple[int, int]] = {}
     dup = bad.filter(pl.col("_bad").str.ends_with("\x1fduplicate"))
-    if dup.height:
+    if dup.height and whole is not None:
         id_col = str(dup["_bad"][0]).split("\x1f")[0]
         first = (
-            raw.with_columns(_clean_str(id_col).alias("_id"))
+            whole.with_columns(pl.col(id_col).alias("_id"))
             .group_by("_id", maintain_order=True)
             .agg(pl.col("_file").first(), pl.col("_row").first())
         )

@@ -32,17 +32,15 @@ from pathlib import Path
 import polars as pl
 
 from chargeback.data.checks import (
-    MANY_VALUES,
     MONEY,
     TableSpec,
     describe_bad,
     probe_format,
     rejected_frame,
-    row_checks,
-    typed_columns,
 )
 from chargeback.data.limits import MAX_MONEY_TOTAL, shown
 from chargeback.data.reading import FileRead, LineFinder, read_file
+from chargeback.data.rows import plan, reasons, type_all, with_duplicates, with_raw
 from chargeback.data.sources import READ_ERRORS, format_of, resolve_files, short_error
 from chargeback.errors import DataError, Problem, WorkspaceError, display_path, problem_at
 from chargeback.workspace.model import CONTACT_COLUMNS, ValueMap
@@ -153,6 +151,7 @@ def load_table(
     unusable = probe_format(spec.timestamp, timezone, timestamp_format)
     if unusable:
         raise DataError(Problem(unusable, files[0], column=spec.timestamp))
+
     def read(index: int) -> FileRead:
         return read_file(spec, index, files[index], columns_mapping, wanted, optional_columns)
 
@@ -164,18 +163,14 @@ def load_table(
     problems = [p for r in reads for p in r.problems]
     if problems:
         raise DataError(problems)
-    raw, loaded = _stack(spec, reads, tags_separator)
-    if len(reads) > 1:
-        for done in reads:
-            done.frame = None  # the stacked frame holds the rows now
-        # files stacked are chunks that later with_columns would each time re-align (copy):
-        # one contiguous copy now, the files' own freed (3M contacts in 24 files: -150 MB)
-        raw = loaded.frame = raw.rechunk()
+    parts, loaded = _stack(spec, reads, tags_separator)
+    for done in reads:
+        done.frame = None  # the parts hold the rows now, and are let go batch by batch
     _check_value_columns(values, extra, loaded)
     try:
         return _check_rows(
             spec,
-            raw,
+            parts,
             loaded,
             reads,
             columns_mapping,
@@ -215,7 +210,7 @@ def _check_value_columns(values: Sequence[ValueMap], extra: set[str], loaded: Lo
 
 def _stack(
     spec: TableSpec, reads: list[FileRead], tags_separator: str
-) -> tuple[pl.DataFrame, Loaded]:
+) -> tuple[list[pl.DataFrame], Loaded]:
     """Every file with rows, by column name; files without rows are warned about.
 
     A run needs at least one row: when no file has any, that is an error naming
@@ -238,13 +233,22 @@ def _stack(
             else f
             for f in frames
         ]
-    # by name: files may differ in which optional columns they have, and in order
+    # by name: files may differ in which optional columns they have, in order and in
+    # types; each file is brought to the stacked schema, and typed on its own after
     try:
-        raw = pl.concat(frames, how="diagonal_relaxed")
+        schema = pl.concat([f.clear() for f in frames], how="diagonal_relaxed").schema
+        parts = [
+            f.select(
+                pl.col(n).cast(t) if n in f.columns else pl.lit(None, dtype=t).alias(n)
+                for n, t in schema.items()
+            )
+            for f in frames
+        ]
     except READ_ERRORS as exc:
         raise DataError(
             Problem(f"the files' columns cannot be stacked: {short_error(exc)}", files[0])
         ) from None
+    del frames
     # a column is missing when no file with rows has it; some files lacking it gives nulls
     missing: dict[str, list[Path]] = {}
     for name in {n for r in full for n in r.absent}:
@@ -253,12 +257,12 @@ def _stack(
     warnings = [
         f"{display_path(r.path)} {r.empty}: no {spec.kind} read from it" for r in reads if r.empty
     ]
-    return raw, Loaded(frame=raw, files=files, missing=missing, warnings=warnings)
+    return parts, Loaded(frame=parts[0].clear(), files=files, missing=missing, warnings=warnings)
 
 
 def _check_rows(
     spec: TableSpec,
-    raw: pl.DataFrame,
+    parts: list[pl.DataFrame],
     loaded: Loaded,
     reads: list[FileRead],
     columns_mapping: dict[str, str],
@@ -269,40 +273,21 @@ def _check_rows(
     values: dict[str, dict[str, str]],
 ) -> Loaded:
     files = loaded.files
-    keep_raw = [spec.timestamp] + [n for n, _ in spec.numeric if n in raw.columns]
-    # hstack shares the columns as they are; with_columns here re-chunked the whole frame
-    raw = raw.hstack([raw.get_column(c).alias(f"_raw_{c}") for c in keep_raw])
-    typed = raw
-    for stage in typed_columns(spec, raw, timezone, timestamp_format, tags_separator, values):
-        typed = typed.with_columns(stage)
-    checks = _skip_clean_columns(row_checks(spec, raw), typed)
-    # Which rows are bad is one boolean pass; why (the first check that holds, as
-    # text) is worked out for those rows only, since a text column per check on
-    # every row cost more than all the checks. A check over the whole table (a
-    # later duplicate) is evaluated on the whole table first.
-    windowed = set()
-    if spec.id_column and not _surely_unique(typed, spec.id_column):
-        windowed = {i for i, (_, _, msg) in enumerate(checks) if msg == "duplicate"}
-    else:
-        checks = [check for check in checks if check[2] != "duplicate"]
-    typed = typed.with_columns([checks[i][0].alias(f"_check{i}") for i in windowed])
-    conds = [pl.col(f"_check{i}") if i in windowed else c for i, (c, _, _) in enumerate(checks)]
-    is_bad = pl.any_horizontal(pl.col("_shape").is_not_null(), *[c.fill_null(False) for c in conds])
-    reason = pl.coalesce(
-        pl.concat_str(pl.lit("\x1f"), pl.col("_shape")),
-        *[
-            pl.when(c).then(pl.lit(f"{col}\x1f{msg}"))
-            for c, (_, col, msg) in zip(conds, checks, strict=True)
-        ],
-    )
-    flagged = typed.with_columns(is_bad.alias("_is_bad"))
-    scratch_checks = ["_is_bad", *[f"_check{i}" for i in windowed]]
-    bad = flagged.filter(pl.col("_is_bad")).with_columns(reason.alias("_bad"))
+    columns = parts[0].schema
+    keep_raw = [spec.timestamp] + [n for n, _ in spec.numeric if n in columns]
+    raw = with_raw(parts[0].clear(), keep_raw)  # the raw columns' names, for messages
+    how = plan(spec, parts, keep_raw, timezone, timestamp_format, tags_separator, values)
+    typed, windowed = with_duplicates(spec, type_all(how, parts))
+    # Which rows are bad is one boolean pass per batch; why (the first check that
+    # holds, as text) is worked out for those rows only.
+    scratch_checks = ["_is_bad", *(["_check_dup"] if windowed else [])]
+    bad = typed.filter(pl.col("_is_bad")).with_columns(reasons(spec, raw, windowed).alias("_bad"))
     bad = bad.drop(scratch_checks)
     # no bad row (the usual case): the typed frame itself, not a filtered copy of it
-    good = flagged.filter(~pl.col("_is_bad")) if bad.height else flagged
+    good = typed.filter(~pl.col("_is_bad")) if bad.height else typed
     good = good.drop(scratch_checks)
-    del flagged, typed
+    whole = typed if bad.height else None  # a duplicate's message names the first row
+    del typed
     drop = [*INTERNAL, spec.timestamp, *[f"_raw_{c}" for c in keep_raw]]
     _check_totals(spec, good, files)
     scratch = [c for c in good.columns if c.startswith(("_num_", "_txt_"))]
@@ -326,7 +311,7 @@ def _check_rows(
         head = bad.head(MAX_LISTED)
         details = [
             (f, r, columns_mapping.get(c, c), m)
-            for f, r, c, m in describe_bad(head, raw, files, line_for)
+            for f, r, c, m in describe_bad(head, whole, files, line_for)
         ]
         problems = [
             Problem(msg, files[f], line=line_for(f, r), row=r, column=c or None)
@@ -346,7 +331,7 @@ def _check_rows(
         raise DataError(problems)
     details = [
         (f, r, columns_mapping.get(c, c), m)
-        for f, r, c, m in describe_bad(bad, raw, files, line_for)
+        for f, r, c, m in describe_bad(bad, whole, files, line_for)
     ]
     rejected = rejected_frame(bad, raw, files, details)
     loaded.rejected = rejected.rename(
@@ -357,37 +342,6 @@ def _check_rows(
         }
     )
     return loaded
-
-
-VALUE_CHECKS = ("holds a control character", "longer than")  # on one value alone
-
-
-def _skip_clean_columns(
-    checks: list[tuple[pl.Expr, str, str]], typed: pl.DataFrame
-) -> list[tuple[pl.Expr, str, str]]:
-    """Drop a value check that no distinct value of a column with few values fails: it
-    cannot fail on any row (the check reads that column alone), and a column's distinct
-    values cost a fraction of a pass over every row."""
-    kept: list[tuple[pl.Expr, str, str]] = []
-    distinct: dict[str, pl.DataFrame] = {}
-    for cond, name, message in checks:
-        alone = cond.meta.root_names() == [name] and message.startswith(VALUE_CHECKS)
-        if name in MANY_VALUES or name not in typed.columns or not alone:
-            kept.append((cond, name, message))
-            continue
-        if name not in distinct:
-            distinct[name] = typed.select(pl.col(name).unique())
-        if distinct[name].select(cond.fill_null(False).any()).item():
-            kept.append((cond, name, message))
-    return kept
-
-
-def _surely_unique(frame: pl.DataFrame, column: str) -> bool:
-    """No value repeats: as many distinct 64-bit hashes as values (a collision only
-    sends the table through the exact duplicate test); a fifth of that test's time."""
-    given = pl.col(column).drop_nulls()
-    counts = frame.select(given.hash().n_unique().alias("distinct"), given.len().alias("all"))
-    return bool(counts.item(0, "distinct") == counts.item(0, "all"))
 
 
 def _check_totals(spec: TableSpec, good: pl.DataFrame, files: list[Path]) -> None:

@@ -1,0 +1,226 @@
+"""Typing and checking a table's rows, a batch at a time, on every core.
+
+The files of a table are typed and checked in batches (a large file in
+slices, small files stacked). What typing needs to know about the data (which
+columns are already clean, which value checks no value can fail, the first and
+last instant) is decided once, on the whole table, part by part. Each batch is
+then typed (chargeback.data.checks.typed_columns) and its row checks folded into
+one `_is_bad` flag on a worker thread (polars releases the GIL). Every column of
+a batch is one chunk, so typing adds columns beside the ones read instead of
+copying them: stacking the files and copying the table into one contiguous frame,
+as before, held two copies of the table at once.
+
+What needs the whole table is done on the stacked result: later duplicates of an
+id, the money totals, and the words of a bad row's message (for those rows only).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from chargeback.data.checks import (
+    MANY_VALUES,
+    TableSpec,
+    row_checks,
+    typed_columns,
+    utc_instants,
+)
+from chargeback.data.local_time import with_periods
+
+BATCH_ROWS = 250_000  # a batch's set-up (a few ms) does not count; two keep both cores busy
+MIN_CHUNK = 20_000  # smaller chunks are not batches of their own
+VALUE_CHECKS = ("holds a control character", "longer than")  # on one value alone
+Check = tuple[pl.Expr, str, str]
+
+
+@dataclass(frozen=True)
+class Typing:
+    """What typing a batch needs besides its rows: decided once, on the whole table."""
+
+    stages: list[list[pl.Expr]]  # chargeback.data.checks.typed_columns
+    is_bad: pl.Expr  # the checks on a row alone; a later duplicate is checked after
+    keep_raw: list[str]  # columns whose value as read is kept, as `_raw_<name>`, for messages
+
+
+def with_raw(frame: pl.DataFrame, keep_raw: list[str]) -> pl.DataFrame:
+    """`_raw_<name>` beside each column kept as read (hstack shares the columns)."""
+    return frame.hstack([frame.get_column(c).alias(f"_raw_{c}") for c in keep_raw])
+
+
+def plan(
+    spec: TableSpec,
+    parts: list[pl.DataFrame],
+    keep_raw: list[str],
+    timezone: str,
+    timestamp_format: str | None,
+    tags_separator: str,
+    values: Mapping[str, Mapping[str, str]],
+) -> Typing:
+    """The typing expressions and the row checks, decided on the whole table (its parts
+    looked at one by one, so scratch memory stays a part's): which columns need
+    trimming, which value checks no distinct value can fail, the first and last instant."""
+    frames = [with_raw(p, keep_raw) for p in parts]
+    stages = typed_columns(
+        spec,
+        frames,
+        timezone,
+        timestamp_format,
+        tags_separator,
+        values,
+        span=span_of(spec, frames),
+    )
+    first = {e.meta.output_name(): e for e in stages[0]}
+    checks = [c for c in row_checks(spec, frames[0]) if c[2] != "duplicate"]
+    checks = skip_clean_columns(checks, frames, first)
+    is_bad = pl.any_horizontal(
+        pl.col("_shape").is_not_null(), *[cond.fill_null(False) for cond, _, _ in checks]
+    )
+    return Typing(stages, is_bad, keep_raw)
+
+
+def batches(frames: list[pl.DataFrame]) -> list[pl.DataFrame]:
+    """Files of one schema as batches: a large file on its own, in slices of about
+    BATCH_ROWS (views of it); small ones stacked into one contiguous batch."""
+    out: list[pl.DataFrame] = []
+    pending: list[pl.DataFrame] = []
+    rows = 0
+    for frame in frames:  # in file order: the first of two equal ids is the earlier row
+        if frame.height >= BATCH_ROWS // 2:
+            if pending:
+                out.append(pl.concat(pending, rechunk=True))
+                pending, rows = [], 0
+            out += slices(frame)
+            continue
+        pending.append(frame)
+        rows += frame.height
+        if rows >= BATCH_ROWS // 2:
+            out.append(pl.concat(pending, rechunk=True))
+            pending, rows = [], 0
+    if pending:
+        out.append(pl.concat(pending, rechunk=True))
+    return out
+
+
+def slices(frame: pl.DataFrame) -> list[pl.DataFrame]:
+    """A large frame as views of about BATCH_ROWS rows, none across a chunk boundary
+    when every column is chunked alike (a Parquet file's row groups): a slice of one
+    chunk is typed in place, one across two is copied first."""
+    chunked = [s.chunk_lengths() for s in frame.get_columns() if s.n_chunks() > 1]
+    if chunked and all(c == chunked[0] for c in chunked) and min(chunked[0]) >= MIN_CHUNK:
+        runs = chunked[0]
+    else:
+        runs = [frame.height]  # one chunk, or chunks too small or unlike: plain slices
+    out = []
+    start = 0
+    for length in runs:
+        pieces = max(1, round(length / BATCH_ROWS))
+        size = -(-length // pieces)
+        out += [
+            frame.slice(at, min(size, start + length - at))
+            for at in range(start, start + length, size)
+        ]
+        start += length
+    return out
+
+
+def span_of(spec: TableSpec, parts: list[pl.DataFrame]) -> tuple[datetime | None, datetime | None]:
+    """The first and last instant of the whole table (None, None: not instants)."""
+    utc = utc_instants(parts[0].schema[spec.timestamp], spec.timestamp)
+    if utc is None:
+        return None, None
+    ends = [p.select(utc.min().alias("a"), utc.max().alias("b")).row(0) for p in parts]
+    firsts = [a for a, _ in ends if a is not None]
+    lasts = [b for _, b in ends if b is not None]
+    return (min(firsts) if firsts else None, max(lasts) if lasts else None)
+
+
+def type_batch(how: Typing, raw: pl.DataFrame) -> pl.DataFrame:
+    """One batch typed, with `_is_bad` set where a check on the row itself fails."""
+    typed = with_raw(raw, how.keep_raw)
+    for stage in how.stages:
+        typed = typed.with_columns(stage)
+    return with_periods(typed).with_columns(how.is_bad.alias("_is_bad"))
+
+
+def type_all(how: Typing, parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """Every batch typed, side by side on the cores. `parts` is emptied here, and each
+    batch let go once typed, so the rows read are freed as the typed rows are made."""
+    work: list[pl.DataFrame | None] = list(batches(parts))
+    parts.clear()
+    if len(work) == 1:
+        batch = work.pop()
+        assert batch is not None
+        return type_batch(how, batch)
+
+    def one(index: int) -> pl.DataFrame:
+        batch = work[index]
+        work[index] = None
+        assert batch is not None
+        return type_batch(how, batch)
+
+    with ThreadPoolExecutor(max_workers=min(len(work), os.cpu_count() or 1)) as pool:
+        typed = list(pool.map(one, range(len(work))))
+    return pl.concat(typed)
+
+
+def with_duplicates(spec: TableSpec, typed: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
+    """`_check_dup` for later rows repeating an id, folded into `_is_bad`; (frame, whether
+    the check ran). When every id is distinct (most tables) nothing is added."""
+    if not spec.id_column or surely_unique(typed, spec.id_column):
+        return typed, False
+    id_col = pl.col(spec.id_column)
+    dup = id_col.is_not_null() & ~id_col.is_first_distinct()
+    typed = typed.with_columns(dup.alias("_check_dup"))
+    return typed.with_columns((pl.col("_is_bad") | pl.col("_check_dup")).alias("_is_bad")), True
+
+
+def reasons(spec: TableSpec, raw: pl.DataFrame, windowed: bool) -> pl.Expr:
+    """Why a row is bad, as `column\\x1fmessage`: its structural problem, else the first
+    check that holds (`raw` gives the columns' names and types). Run on the bad rows
+    only: a text per check on every row cost more than all the checks."""
+    conds: list[Check] = []
+    for cond, column, message in row_checks(spec, raw):
+        if message == "duplicate":
+            if not windowed:
+                continue
+            cond = pl.col("_check_dup")
+        conds.append((cond, column, message))
+    return pl.coalesce(
+        pl.concat_str(pl.lit("\x1f"), pl.col("_shape")),
+        *[pl.when(c).then(pl.lit(f"{col}\x1f{msg}")) for c, col, msg in conds],
+    )
+
+
+def skip_clean_columns(
+    checks: list[Check], parts: list[pl.DataFrame], typing: Mapping[str, pl.Expr]
+) -> list[Check]:
+    """Drop a value check that no distinct value of a column with few values fails: it
+    cannot fail on any row (the check reads that column alone, typed by `typing` one
+    value at a time), and a column's distinct values cost a fraction of a pass."""
+    kept: list[Check] = []
+    distinct: dict[str, pl.DataFrame] = {}
+    for cond, name, message in checks:
+        alone = cond.meta.root_names() == [name] and message.startswith(VALUE_CHECKS)
+        if name in MANY_VALUES or name == "tags" or name not in typing or not alone:
+            kept.append((cond, name, message))
+            continue
+        if name not in distinct:
+            values = pl.concat([p.select(pl.col(name).unique()) for p in parts]).unique()
+            distinct[name] = values.select(typing[name])
+        if distinct[name].select(cond.fill_null(False).any()).item():
+            kept.append((cond, name, message))
+    return kept
+
+
+def surely_unique(frame: pl.DataFrame, column: str) -> bool:
+    """No value repeats: as many distinct 64-bit hashes as values (a collision only
+    sends the table through the exact duplicate test); a fifth of that test's time."""
+    given = pl.col(column).drop_nulls()
+    counts = frame.select(given.hash().n_unique().alias("distinct"), given.len().alias("all"))
+    return bool(counts.item(0, "distinct") == counts.item(0, "all"))
