@@ -23,7 +23,7 @@ from functools import cache
 
 import polars as pl
 
-from chargeback.workspace.re2 import POSIX, Re2Error, _Reader, _repeat
+from chargeback.workspace.re2 import POSIX, Re2Error, Reader, read_repeat
 
 Ranges = tuple[tuple[int, int], ...]  # sorted, disjoint, inclusive code-point ranges
 MAX_CODE = 0x10FFFF
@@ -173,7 +173,7 @@ class _Translator:
 
     def __init__(self, pattern: str) -> None:
         self.pattern = pattern
-        self.r = _Reader(pattern)
+        self.r = Reader(pattern)
         self.flags = _Flags()  # polars runs every rule's regex under (?i)
         self.saved: list[_Flags] = []
 
@@ -205,7 +205,7 @@ class _Translator:
                 out.append(self.quantifier(c))
             elif c == "{":
                 r.i -= 1
-                counted = _repeat(r)  # RE2 reads a `{` that opens no repeat literally
+                counted = read_repeat(r)  # RE2 reads a `{` that opens no repeat literally
                 if counted is None:
                     r.i += 1
                 out.append(

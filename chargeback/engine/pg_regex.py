@@ -21,7 +21,14 @@ from functools import cache
 
 import polars as pl
 
-from chargeback.workspace.re2 import _class, _escape, _group, _literal, _Reader, _repeat
+from chargeback.workspace.re2 import (
+    Reader,
+    escaped_literal,
+    read_class,
+    read_escape,
+    read_group,
+    read_repeat,
+)
 
 PG_MAX_REPEAT = 255  # PostgreSQL's RE_DUP_MAX
 SURROGATES = (0xD800, 0xDFFF)
@@ -122,7 +129,7 @@ class _Flags:
 
 def to_postgres(pattern: str) -> str:
     """`pattern` (RE2 syntax and meaning, searched case-insensitively) as a PostgreSQL ARE."""
-    r = _Reader(pattern)
+    r = Reader(pattern)
     out: list[str] = []
     flags = _Flags()
     scopes: list[_Flags] = []
@@ -141,13 +148,13 @@ def to_postgres(pattern: str) -> str:
                 end = r.p.find("\\E", r.i)
                 text = r.p[r.i :] if end < 0 else r.p[r.i : end]
                 r.i = len(r.p) if end < 0 else end + 2
-                out.extend(atom(_literal(ch), flags.fold, pattern) for ch in text)
+                out.extend(atom(escaped_literal(ch), flags.fold, pattern) for ch in text)
             else:
-                out.append(atom(_escape(r, in_class=False), flags.fold, pattern))
+                out.append(atom(read_escape(r, in_class=False), flags.fold, pattern))
         elif c == "[":
-            out.append(atom(_class(r), flags.fold, pattern))
+            out.append(atom(read_class(r), flags.fold, pattern))
         elif c == "(":
-            group = _group(r)
+            group = read_group(r)
             if group.endswith(")"):  # (?flags): the rest of this group
                 flags.apply(group[2:-1])
                 continue
@@ -162,7 +169,7 @@ def to_postgres(pattern: str) -> str:
             out.append(")")
         elif c == "{":
             r.i -= 1
-            rep = _repeat(r)
+            rep = read_repeat(r)
             if rep is None:
                 r.i += 1
                 out.append(atom("\\{", flags.fold, pattern))
@@ -181,7 +188,7 @@ def to_postgres(pattern: str) -> str:
         elif c == "|":
             out.append("|")
         else:
-            out.append(atom(_literal(c), flags.fold, pattern))
+            out.append(atom(escaped_literal(c), flags.fold, pattern))
     return "".join(out)
 
 
@@ -194,7 +201,7 @@ def _pg_repeat(rep: str, pattern: str) -> str:
     return rep
 
 
-def _skip_lazy(r: _Reader) -> None:
+def _skip_lazy(r: Reader) -> None:
     """`*?` finds a match exactly when `*` does: laziness only moves where it ends."""
     if r.peek() == "?":
         r.take()

@@ -30,7 +30,7 @@ class Re2Error(ValueError):
     """A pattern RE2 would not accept, or one that cannot keep RE2's meaning."""
 
 
-class _Reader:
+class Reader:
     def __init__(self, pattern: str) -> None:
         self.p = pattern
         self.i = 0
@@ -59,14 +59,14 @@ class _Reader:
         return self.i >= len(self.p)
 
 
-def _literal(c: str) -> str:
+def escaped_literal(c: str) -> str:
     """One literal character, escaped where Rust would read it as syntax."""
     if c.isascii() and not c.isalnum() and c not in " _<>\n\t":
         return "\\" + c  # Rust reads \< and \> as word boundaries
     return c
 
 
-def _escape(r: _Reader, in_class: bool) -> str:
+def read_escape(r: Reader, in_class: bool) -> str:
     """The token after a backslash, written for Rust."""
     c = r.take()
     if c in ASCII_CLASSES:
@@ -92,24 +92,24 @@ def _escape(r: _Reader, in_class: bool) -> str:
             code = int(digits, 16)
             if 0xD800 <= code <= 0xDFFF:
                 raise ValueError(digits)
-            return _literal(chr(code))
+            return escaped_literal(chr(code))
         except (ValueError, OverflowError):
             raise Re2Error(f"\\x{digits} is not a character code") from None
     if c == "Q":
         end = r.p.find("\\E", r.i)
         text = r.p[r.i :] if end < 0 else r.p[r.i : end]
         r.i = len(r.p) if end < 0 else end + 2
-        return "".join(_literal(ch) for ch in text)
+        return "".join(escaped_literal(ch) for ch in text)
     if c == "C":
         raise Re2Error("\\C (any byte) cannot be run on text")
     if c.isdigit():
         raise Re2Error(f"\\{c}: back-references and octal escapes are not supported")
     if c.isascii() and not c.isalnum():
-        return _literal(c)  # \< is a literal < in RE2, a word start in Rust
+        return escaped_literal(c)  # \< is a literal < in RE2, a word start in Rust
     raise Re2Error(f"\\{c} is not an escape RE2 knows")
 
 
-def _class(r: _Reader) -> str:
+def read_class(r: Reader) -> str:
     """From after `[` to its `]`: RE2 has no nested classes or set operations."""
     out = ["["]
     if r.peek() == "^":
@@ -130,9 +130,9 @@ def _class(r: _Reader) -> str:
     return "".join(out)
 
 
-def _class_atom(r: _Reader, c: str) -> str:
+def _class_atom(r: Reader, c: str) -> str:
     if c == "\\":
-        return _escape(r, in_class=True)
+        return read_escape(r, in_class=True)
     if c == "[" and r.peek() == ":":
         end = r.p.find(":]", r.i + 1)
         name = r.p[r.i + 1 : end].lstrip("^") if end > 0 else ""
@@ -140,10 +140,10 @@ def _class_atom(r: _Reader, c: str) -> str:
             text = r.p[r.i - 1 : end + 2]
             r.i = end + 2
             return text
-    return _literal(c) if c in "[]&~-^\\" or c in "\n\t" else c
+    return escaped_literal(c) if c in "[]&~-^\\" or c in "\n\t" else c
 
 
-def _repeat(r: _Reader) -> str | None:
+def read_repeat(r: Reader) -> str | None:
     """`{n}`, `{n,}` or `{n,m}` when the text there is one; RE2 reads any other `{` literally."""
     j = r.p.find("}", r.i)
     if j < 0:
@@ -160,7 +160,7 @@ def _repeat(r: _Reader) -> str | None:
     return "{" + body + "}"
 
 
-def _group(r: _Reader) -> str:
+def read_group(r: Reader) -> str:
     """After `(`: a plain, named or flag group."""
     if r.peek() != "?":
         return "("
@@ -191,19 +191,19 @@ def _group_refusal(flags: str) -> str:
 
 def to_rust(pattern: str) -> str:
     """`pattern` (RE2 syntax and meaning) as a Rust-regex pattern with the same meaning."""
-    r = _Reader(pattern)
+    r = Reader(pattern)
     out: list[str] = []
     while not r.done():
         c = r.take()
         if c == "\\":
-            out.append(_escape(r, in_class=False))
+            out.append(read_escape(r, in_class=False))
         elif c == "[":
-            out.append(_class(r))
+            out.append(read_class(r))
         elif c == "(":
-            out.append(_group(r))
+            out.append(read_group(r))
         elif c == "{":
             r.i -= 1
-            rep = _repeat(r)
+            rep = read_repeat(r)
             if rep is None:
                 r.i += 1
                 out.append("\\{")
@@ -214,5 +214,5 @@ def to_rust(pattern: str) -> str:
         elif c in "\n\t" or c.isalnum() or c in ").|*+?^$ ":
             out.append(c)
         else:
-            out.append(_literal(c))
+            out.append(escaped_literal(c))
     return "".join(out)
