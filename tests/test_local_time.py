@@ -1,5 +1,5 @@
-"""Local time from a zone's transitions, months from distinct dates, padding from first
-and last characters: each equal to the per-row polars expression it replaces."""
+"""Local time from a zone's transitions and months from distinct dates: each equal to
+the per-row polars expression it replaces."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chargeback.data.limits import WHITESPACE
 from chargeback.data.local_time import MAX_SPAN, local_from_utc, transitions, with_periods
 
 ZONES = [
@@ -111,13 +110,3 @@ def test_periods_from_distinct_dates() -> None:
     )
     frame = with_periods(dates.to_frame())
     assert frame.get_column("period").to_list() == ["2026-01", None, "1900-12", "2199-12"]
-
-
-def test_whitespace_is_what_polars_trims() -> None:
-    """chargeback.data.checks leaves a column untrimmed when no value starts or ends with
-    one of these: the set must be exactly what str.strip_chars() removes."""
-    points = [c for c in range(0x110000) if not 0xD800 <= c < 0xE000]
-    padded = pl.Series([chr(c) + "a" for c in points])
-    trimmed = padded.str.strip_chars()
-    stripped = {p[0] for p, t in zip(padded.to_list(), trimmed.to_list(), strict=True) if p != t}
-    assert stripped == set(WHITESPACE)

@@ -41,12 +41,6 @@ MAX_VALUE_CHARS = 1_024
 # Control characters refused in values (tab is allowed; `text` may hold line breaks).
 CONTROL = [chr(c) for c in (*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F)]
 CONTROL_IN_TEXT = [c for c in CONTROL if c not in "\n\r"]
-# Unicode White_Space: what polars' str.strip_chars() removes (tests/test_local_time.py
-# and tests/test_pushdown.py check it against polars over every code point)
-WHITESPACE = (
-    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
-    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-)
 
 SHOWN_CHARS = 60  # a value quoted in a message is cut after this many characters
 SHOWN_NAMES = 30  # a file's headers listed in a message
