@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from math import lcm
 from typing import Protocol
 
 from chargeback.errors import Problem, problem_at
@@ -56,6 +57,33 @@ class GroupCoster:
             return Fraction(0)
         per_contact, per_minute = rate
         return per_contact * n + per_minute * Fraction(hs_us, US_PER_MINUTE)
+
+    def linear(self, period: str, channel: str, totals: _Totals) -> tuple[Fraction, Fraction]:
+        """(a, b) such that group_cost(period, channel, n, hs_us, totals) = a x n + b x hs_us.
+
+        Both methods are linear in a group's sums, so attribution puts a month's
+        coefficients over one denominator and prices its groups in integers.
+        """
+        if self.costs.method == "pool":
+            pool = Fraction(self.costs.pool_for(period))
+            if pool == 0:
+                self._empty_pools.add(period)
+            if totals.hs_us > 0:
+                return Fraction(0), pool / totals.hs_us
+            return pool / totals.contacts, Fraction(0)
+        rate = self._rate(channel)
+        if rate is None:  # as group_cost
+            return Fraction(0), Fraction(0)
+        per_contact, per_minute = rate
+        return per_contact, per_minute / US_PER_MINUTE
+
+    def rates_denominator(self) -> int:
+        """With `rates`: a denominator of every channel's coefficients (linear), listed or not."""
+        rates = [rate for _, rate in self.costs.channels]
+        rates += [self.costs.default] if self.costs.default is not None else []
+        parts = [Fraction(r.per_contact) for r in rates]
+        parts += [Fraction(r.per_minute) / US_PER_MINUTE for r in rates]
+        return lcm(1, *(x.denominator for x in parts))
 
     def warnings(self) -> list[str]:
         out = []

@@ -5,7 +5,8 @@ polars pass: every rule's match and window become a bit of an int64 mask
 column, and the contacts are grouped by month, channel and masks. The masks
 come from compile.match_masks, which evaluates each distinct condition once for
 all rules, so the rule count does not multiply the cost. The rules' baseline
-counts ride along in the same group-by. Nothing per contact leaves.
+counts are counted in the same collect, and the groups' mask rows are decoded
+into rule sets in bulk, once per distinct row. Nothing per contact leaves.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from chargeback.engine.aggregates import Aggregates, Group
+from chargeback.engine.amounts import no_cycle_collection
 from chargeback.engine.compile import (
     MASK_BITS,
     day_masks,
@@ -118,21 +120,27 @@ def match_frame(ws: Workspace, contacts: pl.DataFrame, keep: list[str]) -> pl.Da
     if not found:
         return frame
     names = [f"_k{k}" for k in range(len(masks))]
-    hits = [np.zeros(frame.height, dtype=np.int64) for _ in names]
     text = contacts.get_column("text")
+    found_at: list[tuple[list[int], np.ndarray]] = []  # each pattern's bits, and its rows
     for pattern, bits in found.items():
         maybe = pl.any_horizontal(
             [(pl.col(n) & b) != 0 for n, b in zip(names, bits, strict=True) if b]
         )
         rows = frame.select(pl.arg_where(maybe)).to_series()
         searched = text.gather(rows).to_frame("text").select(regex_search(pattern)).to_series()
-        at = rows.filter(searched.fill_null(False)).to_numpy()
-        for k, b in enumerate(bits):
-            hits[k][at] |= b
-    return frame.with_columns(
-        pl.Series(n, frame.get_column(n).to_numpy() & (hit | rest))
-        for n, hit, rest in zip(names, hits, without_regex(rules), strict=True)
-    )
+        found_at.append((bits, rows.filter(searched.fill_null(False)).to_numpy()))
+    columns = []
+    for k, (name, rest) in enumerate(zip(names, without_regex(rules), strict=True)):
+        # a chunk's rules without a regex keep their bits; those with one, where it was found
+        if not any(bits[k] for bits, _ in found_at):
+            continue
+        kept = np.full(frame.height, rest, dtype=np.int64)
+        for bits, at in found_at:
+            if bits[k]:
+                kept[at] |= bits[k]
+        kept &= frame.get_column(name).to_numpy()
+        columns.append(pl.Series(name, kept))
+    return frame.with_columns(columns)
 
 
 def decode_masks(values: list[int] | tuple[int, ...]) -> frozenset[int]:
@@ -159,9 +167,11 @@ def aggregate(ws: Workspace, contacts: pl.DataFrame, periods: set[str] | None = 
     groups, and so its factors and pool shares, do not depend on other months,
     and the baseline counts always read every contact.
 
-    One pass over the contacts does both: it groups by the windowed masks `_m*`
-    and the lookback masks `_b*`; the groups are those rows summed over `_b*`,
-    and B is the contacts of each `_b*` bit.
+    One collect does both, its inputs (the value indexes) made once: the contacts
+    grouped by month, channel and the windowed masks `_m*`, and per chunk of
+    lookback masks `_b*` (rules of a flat baseline) the contacts of each value,
+    B being the contacts of each `_b*` bit. Kept out of the grouping keys, the
+    lookbacks neither widen its rows nor split its groups.
     """
     if any(r.control is not None for r in ws.rules):
         # control baselines read every rule's match again (cells, daily series): one
@@ -183,31 +193,25 @@ def aggregate(ws: Workspace, contacts: pl.DataFrame, periods: set[str] | None = 
         else []
     )
     mask_names = [f"_m{k}" for k in range(len(masks))]
-    lookback_names = [f"_b{k}" for k in range(len(lookbacks))]
-    both = (
-        lf.with_columns(*inputs.values())
-        .select("period", "channel", "hs_us", *masks, *lookbacks)
-        .group_by("period", "channel", *mask_names, *lookback_names)
+    staged = lf.with_columns(*inputs.values())
+    months = staged if periods is None else staged.filter(pl.col("period").is_in(sorted(periods)))
+    grouped = (
+        months.select("period", "channel", "hs_us", *masks)
+        .group_by("period", "channel", *mask_names)
         .agg(pl.len().alias("n"), pl.col("hs_us").cast(pl.Int128).sum().alias("hs"))
-        .collect()
-        .lazy()
-    )
-    months = both if periods is None else both.filter(pl.col("period").is_in(sorted(periods)))
-    groups = (
-        months.group_by("period", "channel", *mask_names)
-        .agg(pl.col("n").sum(), pl.col("hs").sum())
         .sort("period", "channel", *mask_names)
-        .collect()
     )
+    per_chunk = [
+        staged.select(b).filter(pl.col(f"_b{k}") != 0).group_by(f"_b{k}").agg(pl.len())
+        for k, b in enumerate(lookbacks)
+    ]
+    groups, *found = pl.collect_all([grouped, *per_chunk])
     counts: dict[str, int] = {}
     if lookbacks:
-        found = (
-            both.filter(pl.any_horizontal([pl.col(n) != 0 for n in lookback_names]))
-            .group_by(*lookback_names)
-            .agg(pl.col("n").sum())
-            .collect()
+        counts = count_bits(
+            rules,
+            [(int(n), [0] * k + [int(v)]) for k, f in enumerate(found) for v, n in f.iter_rows()],
         )
-        counts = count_bits(rules, [(int(n), list(v)) for *v, n in found.iter_rows()])
     return Aggregates(
         groups=tuple(groups_from_rows(ws, groups, len(masks), False)),
         baseline_counts=counts,
@@ -215,17 +219,67 @@ def aggregate(ws: Workspace, contacts: pl.DataFrame, periods: set[str] | None = 
 
 
 def groups_from_rows(ws: Workspace, rows: pl.DataFrame, n_masks: int, cells: bool) -> list[Group]:
-    """(period, channel, masks..., [cell], n, hs) rows as Groups."""
-    out = []
-    decoded: dict[tuple[int, ...], frozenset[int]] = {}  # many months share a mask
-    for period, channel, *values, n, hs in rows.iter_rows():
-        cell = decode_cell(ws, int(values[n_masks])) if cells else frozenset()
-        key = tuple(values[:n_masks])
-        matched = decoded.get(key)
-        if matched is None:
-            matched = decoded[key] = decode_masks(key)
-        out.append(Group(period, channel, matched, int(n), int(hs), cell))
-    return out
+    """(period, channel, masks..., [cell], n, hs) rows as Groups.
+
+    Column by column: each distinct mask row is decoded once, all at once
+    (bulk_decode), and many months and channels share it.
+    """
+    names = rows.columns
+    if n_masks:
+        index, matched = bulk_decode(rows.select(names[2 : 2 + n_masks]))
+    else:  # no rules
+        index, matched = np.zeros(rows.height, dtype=np.int64), [frozenset()]
+    cell_of: dict[int, frozenset[int]] = {}
+    if cells:
+        for value in rows.get_column(names[2 + n_masks]).unique().to_list():
+            cell_of[value] = decode_cell(ws, int(value))
+        cell_list = [cell_of[v] for v in rows.get_column(names[2 + n_masks]).to_list()]
+    else:
+        cell_list = [frozenset()] * rows.height
+    with no_cycle_collection():
+        return [
+            Group(period, channel, matched[k], int(n), int(hs), cell)
+            for period, channel, k, n, hs, cell in zip(
+                rows.get_column(names[0]).to_list(),
+                rows.get_column(names[1]).to_list(),
+                index.tolist(),
+                rows.get_column(names[-2]).to_list(),
+                rows.get_column(names[-1]).to_list(),
+                cell_list,
+                strict=True,
+            )
+        ]
+
+
+def bulk_decode(masks: pl.DataFrame) -> tuple[np.ndarray, list[frozenset[int]]]:
+    """Per row, an index into the distinct matched-rule sets of `masks` (int64 `_m*` columns).
+
+    The sets are those decode_masks gives (the same rules, inserted lowest first),
+    found with numpy: the distinct rows, their bits unpacked, the set bits listed.
+    """
+    if masks.height == 0:
+        return np.zeros(0, dtype=np.int64), []
+    index = (
+        masks.select(pl.struct(masks.columns).rank("dense").cast(pl.Int64) - 1)
+        .to_series()
+        .to_numpy()
+    )
+    first = np.empty(int(index.max()) + 1, dtype=np.int64)
+    first[index] = np.arange(len(index))  # a row of each distinct value
+    distinct = masks.to_numpy().astype("<i8")[first]  # bytes lowest first, as unpacked
+    bits = np.unpackbits(
+        np.ascontiguousarray(distinct).view(np.uint8).reshape(len(distinct), -1),
+        axis=1,
+        bitorder="little",
+    )
+    row, col = np.nonzero(bits)  # row-major: each row's bits lowest first
+    rule = (col // 64 * MASK_BITS + col % 64).tolist()
+    ends = np.cumsum(np.bincount(row, minlength=len(distinct))).tolist()
+    sets, start = [], 0
+    for end in ends:
+        sets.append(frozenset(rule[start:end]))
+        start = end
+    return index, sets
 
 
 def group_columns(ws: Workspace) -> tuple[list[pl.Expr], list[str]]:
