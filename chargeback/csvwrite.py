@@ -52,9 +52,7 @@ def _quoted(cell: str, delimiter: str) -> str:
     return cell
 
 
-def csv_text(
-    header: Sequence[str], rows: Iterable[Sequence[object]], delimiter: str = ","
-) -> str:
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[object]], delimiter: str = ",") -> str:
     """A whole CSV file's text: header and rows, every cell through safe_cell."""
     lines = [header, *rows]
     return "".join(

@@ -48,7 +48,7 @@ def summary_tables(
         lines = [ln for ln in ledger.lines_for(period.period) if not ln.is_unattributed]
         lines.sort(key=lambda ln: (-ln.cost, ln.decision_id))
         shown = lines[:top]  # every line when top is None
-        shown += [ln for ln in lines[len(shown):] if ln.net_negative]
+        shown += [ln for ln in lines[len(shown) :] if ln.net_negative]
         unattributed = next(ln for ln in ledger.lines_for(period.period) if ln.is_unattributed)
         for n in range(len(NARROW_DROPS) + 1):
             table = _period_table(

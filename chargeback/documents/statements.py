@@ -209,9 +209,7 @@ class Builder:
         cost = totals["cost"]
         ranked = sorted(lines, key=lambda ln: (-ln.cost, ln.net, ln.decision_id))
         # a decision that costs more than it collects is never folded into "other"
-        shown = ranked[:TOP_LINES] + [
-            ln for ln in ranked[TOP_LINES:] if ln.net_negative
-        ]
+        shown = ranked[:TOP_LINES] + [ln for ln in ranked[TOP_LINES:] if ln.net_negative]
         folded = [ln for ln in ranked if ln not in shown]
         evidenced = [ln for ln in ranked if ln.kind != "adjustment"]  # no contacts of their own
         number = statement_number(self.seed, period, department_id)
@@ -227,9 +225,7 @@ class Builder:
                 "flagged": sum(1 for ln in lines if ln.net_negative),
             },
             "lines": [_line_row(ln, cost) for ln in shown],
-            "flagged_lines": [
-                _line_row(ln, cost) for ln in ranked if ln.net_negative
-            ],
+            "flagged_lines": [_line_row(ln, cost) for ln in ranked if ln.net_negative],
             "other_lines": _other_row(folded, cost, "other decisions"),
             "decisions": decisions,
             "legend": chart_legend(decisions, ws),
@@ -447,9 +443,7 @@ class Builder:
             "by_cost_other": _other_row(by_cost[TOP_RANKED:], totals.cost, "other decisions"),
             "by_net": [rows[ln.decision_id] for ln in by_net[:TOP_RANKED]],
             "by_net_other": _other_row(by_net[TOP_RANKED:], totals.cost, "other decisions"),
-            "flagged": [
-                _line_row(ln, totals.cost) for ln in by_net if ln.net_negative
-            ],
+            "flagged": [_line_row(ln, totals.cost) for ln in by_net if ln.net_negative],
             "departments": departments,
             "trend": self.trend(period),
         }

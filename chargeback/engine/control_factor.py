@@ -85,9 +85,9 @@ def excess_for(result: ControlResult, period: str, open_rules: frozenset[int]) -
     return result.excess.get(period) or result.excess[_key(period, open_rules, False)]
 
 
-def _split(cell: Cell, ws: Workspace, open_rules: frozenset[int], days: Sequence[int]) -> dict[
-    str, Fraction
-]:
+def _split(
+    cell: Cell, ws: Workspace, open_rules: frozenset[int], days: Sequence[int]
+) -> dict[str, Fraction]:
     """Each open decision's share of the excess: its evidence over all evidence, or even."""
     decisions = sorted({ws.rules[i].decision for i in open_rules})
     carried = {
@@ -139,8 +139,9 @@ def control_factors(ws: Workspace, aggregates: Aggregates) -> ControlFactors:
         fit = fit_control(cell.series, fit_mask, window=[k for ks in by_open.values() for k in ks])
         levels = {ws.rules[i].control.interval for i in members}  # type: ignore[union-attr]
         level = max(levels)
-        excess = excess_by_period(cell.series, fit, window_days, level=float(level),
-                                  seed=_seed(cell))
+        excess = excess_by_period(
+            cell.series, fit, window_days, level=float(level), seed=_seed(cell)
+        )
         out.results[members] = ControlResult(
             members, fit, excess, level, cell.series, _seed(cell), cell.family
         )
@@ -152,7 +153,10 @@ def control_factors(ws: Workspace, aggregates: Aggregates) -> ControlFactors:
             for i in open_rules:
                 part = parts[ws.rules[i].decision]
                 key = (i, period, members, open_rules)
-                for target, x in ((out.factor, got.excess), (out.low, got.low),
-                                  (out.high, got.high)):
+                for target, x in (
+                    (out.factor, got.excess),
+                    (out.low, got.low),
+                    (out.high, got.high),
+                ):
                     target[key] = min(Fraction(1), max(Fraction(0), _exact(x) * part / got.actual))
     return out

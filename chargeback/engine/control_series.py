@@ -124,9 +124,7 @@ def control_inputs(
         first=first,
         last=last,
         untouched=list(zip(per_day["date"], per_day["_untouched"], strict=True)),
-        controls={
-            i: list(zip(per_day["date"], per_day[f"_c{i}"], strict=True)) for i in controls
-        },
+        controls={i: list(zip(per_day["date"], per_day[f"_c{i}"], strict=True)) for i in controls},
         families=grouped(family_rows.iter_rows()),
         cells=cell_rows(per_cell.iter_rows()),
         mains=main_families(cell_families.iter_rows()),
@@ -237,4 +235,3 @@ def assemble_cells(
             if rid in sharing:
                 sharing[rid].update(h for h in hit if h != rid)
     return cells, {k: frozenset(v) for k, v in sharing.items()}
-

@@ -155,11 +155,7 @@ def statement_message(
         ],
         34,
         currency,
-        [
-            (ln.title, ln.decision_id, ln.net, range_words(ln))
-            for ln in lines
-            if ln.net_negative
-        ],
+        [(ln.title, ln.decision_id, ln.net, range_words(ln)) for ln in lines if ln.net_negative],
         (
             f"The statement is attached ({name}); its lines ride inside the PDF as CSV.",
             f"<p>The statement is attached ({html.escape(name)}).</p>",
