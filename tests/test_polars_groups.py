@@ -7,11 +7,19 @@ groups_from_rows decodes each distinct row of `_m*` masks once, with numpy
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chargeback.engine import polars_engine
 from chargeback.engine.polars_engine import MASK_BITS, bulk_decode, decode_masks
+from chargeback.inputs import prepare
+from chargeback.report import ReportOptions, Steps
+from chargeback.sample.generate import generate_sample
 
 masks = st.integers(1, 5).flatmap(
     lambda width: st.lists(
@@ -44,3 +52,20 @@ def test_bulk_decode_is_decode_masks_row_by_row(rows: list[list[int]]) -> None:
 def test_no_rows_no_sets() -> None:
     index, sets = bulk_decode(pl.DataFrame(schema={"_m0": pl.Int64}))
     assert len(index) == 0 and sets == []
+
+
+def test_matching_a_slice_at_a_time_gives_the_same_aggregates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """match_frame works in slices of MATCH_SLICE rows (the per-row lookups' scratch is a
+    slice's): any slice size gives the aggregates of one slice, with and without control
+    baselines (the generated sample has both kinds of rule)."""
+    root = tmp_path / "ws"
+    generate_sample(root, contacts=20_000, seed=3)
+    ws, loaded = prepare(ReportOptions(workspace=root), Steps())
+    whole = polars_engine.aggregate(ws, loaded.frame)
+    plain = replace(ws, rules=tuple(r for r in ws.rules if r.control is None))
+    whole_plain = polars_engine.aggregate(plain, loaded.frame)
+    monkeypatch.setattr(polars_engine, "MATCH_SLICE", 777)
+    assert polars_engine.aggregate(ws, loaded.frame) == whole
+    assert polars_engine.aggregate(plain, loaded.frame) == whole_plain

@@ -73,6 +73,7 @@ def _clean_str(name: str) -> pl.Expr:
 
 
 MANY_VALUES = ("contact_id", "customer_id", "text")  # about one value per row: no shortcut
+DECIDE_ROWS = 500_000
 
 
 def _already_clean(name: str) -> pl.Expr:
@@ -131,10 +132,13 @@ def _decide(frames: Sequence[pl.DataFrame], tests: dict[str, pl.Expr]) -> dict[s
     """Each test (a boolean over a whole column) holds in every frame: one select per
     frame, so polars runs a frame's tests side by side."""
     held = dict.fromkeys(tests, True)
-    for frame in frames:
+    # a large frame a slice at a time: a test's scratch (a trimmed copy of the text, to
+    # compare lengths) stays a slice's
+    slices = (f.slice(at, DECIDE_ROWS) for f in frames for at in range(0, f.height, DECIDE_ROWS))
+    for part in slices:
         if not tests:
             break
-        row = frame.select(**tests).row(0, named=True)
+        row = part.select(**tests).row(0, named=True)
         held |= {k: False for k, v in row.items() if v is not True}
         tests = {k: t for k, t in tests.items() if held[k]}
     return held

@@ -281,8 +281,10 @@ def _check_rows(
     # Which rows are bad is one boolean pass per batch; why (the first check that
     # holds, as text) is worked out for those rows only.
     scratch_checks = ["_is_bad", *(["_check_dup"] if windowed else [])]
-    bad = typed.filter(pl.col("_is_bad")).with_columns(reasons(spec, raw, windowed).alias("_bad"))
-    bad = bad.drop(scratch_checks)
+    # counted first: a filter, even one that keeps nothing, copies a many-chunk frame
+    flagged = typed.select(pl.col("_is_bad").sum()).item()
+    bad = typed.filter(pl.col("_is_bad")) if flagged else typed.clear()
+    bad = bad.with_columns(reasons(spec, raw, windowed).alias("_bad")).drop(scratch_checks)
     # no bad row (the usual case): the typed frame itself, not a filtered copy of it
     good = typed.filter(~pl.col("_is_bad")) if bad.height else typed
     good = good.drop(scratch_checks)
