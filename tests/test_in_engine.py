@@ -103,6 +103,6 @@ def test_the_generated_sample_is_summed_in_duckdb(tmp_path: Path) -> None:
     assert first.exit_code == 0, first.output
     result = report(ws, tmp_path / "duckdb", "--engine", "duckdb", "--show-sql")
     assert result.exit_code == 0, result.output
-    assert "cb_pushdown_flags" in result.output  # summed in DuckDB, not read out
+    assert "CREATE TEMP TABLE cb_pushdown_flags" in result.output  # summed in DuckDB, not read out
     expected = (tmp_path / "polars" / "ledger.csv").read_text()
     assert (tmp_path / "duckdb" / "ledger.csv").read_text() == expected

@@ -54,3 +54,13 @@ class Aggregates:
         for group in self.groups:
             counts[group.channel] = counts.get(group.channel, 0) + group.contacts
         return counts
+
+
+def set_bits(value: int) -> list[int]:
+    """The positions of a mask's set bits, lowest first (one step per set bit, not per bit)."""
+    out = []
+    while value:
+        low = value & -value
+        out.append(low.bit_length() - 1)
+        value ^= low
+    return out

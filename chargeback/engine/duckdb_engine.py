@@ -10,7 +10,10 @@ polars' meaning raises NotImplementedError naming the feature.
 
 from __future__ import annotations
 
+import json
+import os
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -49,14 +52,70 @@ class _Stream:
         return self.frame.__arrow_c_stream__(requested_schema)
 
 
+Conformance = tuple[tuple[tuple[str, str], ...], str, str, frozenset[str]]
+
+
+def _cache_file() -> Path:
+    """Where the conformance answer is kept between runs: it depends on the two
+    libraries' Unicode tables alone, so their versions name the file."""
+    import duckdb
+
+    home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return (
+        Path(home) / "chargeback" / f"lower-duckdb{duckdb.__version__}-polars{pl.__version__}.json"
+    )
+
+
 @cache
-def lower_conformance() -> tuple[tuple[tuple[str, str], ...], str, str, frozenset[str]]:
+def lower_conformance() -> Conformance:
     """Where DuckDB's lower() differs from polars' to_lowercase, found by asking both.
 
     Returns (multi-character replacements made before lower, translate's from and
     to, characters whose case the two engines disagree on). Raises when a
     difference cannot be repaired by rewriting characters before DuckDB's lower().
+    Asking both takes half a second, so the answer is kept in the user's cache
+    folder, named by the libraries' versions (a file that does not read back is
+    asked again).
     """
+    path = _cache_file()
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        refused = saved.get("refused")
+        if refused is not None:
+            raise NotImplementedError(str(refused))
+        found = (
+            tuple((str(a), str(b)) for a, b in saved["replace"]),
+            str(saved["src"]),
+            str(saved["dst"]),
+            frozenset(str(c) for c in saved["differ"]),
+        )
+        if len(found[1]) != len(found[2]):  # translate() pairs them: a damaged file
+            raise ValueError("translate's two sides differ in length")
+        return found
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        found = _ask_both()
+    except NotImplementedError as exc:
+        _save(path, {"refused": str(exc)})
+        raise
+    replace, src, dst, differ = found
+    _save(path, {"replace": replace, "src": src, "dst": dst, "differ": sorted(differ)})
+    return found
+
+
+def _save(path: Path, value: dict[str, Any]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(value), encoding="utf-8")
+        partial.replace(path)
+    except OSError:
+        pass  # a read-only home: asked again next time
+
+
+def _ask_both() -> Conformance:
+    """The conformance query itself (lower_conformance keeps its answer)."""
     chars = [chr(c) for c in range(1, 0x110000) if not 0xD800 <= c <= 0xDFFF]
     frame = pl.DataFrame({"c": chars}).with_columns(p=pl.col("c").str.to_lowercase())
     con = _duckdb().connect()
@@ -90,6 +149,20 @@ class DuckDBPrimitives(Primitives):
 
     def lower(self, column: Node) -> Node:
         replace, src, dst, _ = lower_conformance()
+        repaired = self._repaired(column, replace, src, dst)
+        touched = src + "".join(old for old, _ in replace)
+        if not touched or any(c.isascii() for c in touched):
+            return repaired  # nothing repaired, or ASCII itself is
+        # ASCII text (as many bytes as characters) needs no repair, nor its searches
+        plain = exp.EQ(
+            this=exp.Anonymous(this="strlen", expressions=[column.copy()]),
+            expression=exp.Anonymous(this="length", expressions=[column.copy()]),
+        )
+        return exp.Case().when(plain, exp.Lower(this=column.copy())).else_(repaired)
+
+    def _repaired(
+        self, column: Node, replace: tuple[tuple[str, str], ...], src: str, dst: str
+    ) -> Node:
         for old, new in replace:  # İ -> i + combining dot, as Rust's full lower-casing
             column = exp.func("replace", column, exp.Literal.string(old), exp.Literal.string(new))
         if not src:

@@ -27,6 +27,7 @@ from chargeback.data.tables import Loaded
 from chargeback.data.warehouse import duckdb_path, relation_sql, scratch_dir
 from chargeback.engine.aggregates import Aggregates
 from chargeback.engine.engines import EngineChoice, driver_error
+from chargeback.errors import display_path
 from chargeback.workspace.model import CONTACT_COLUMNS, DbSource, Workspace
 
 Probe = Callable[[str], list[tuple[str, Any]]]
@@ -50,7 +51,7 @@ def in_engine(
         with _connection(ws, choice, spec, root) as found:
             if found is None:
                 return None
-            con, relation, families, prims, dialect, files, label = found
+            con, relation, families, prims, dialect, files, label, warnings = found
             if choice.sql_log is not None and dialect == "duckdb":  # postgres' con logs its own
                 choice.sql_log.append(f"SELECT * FROM {relation} LIMIT 0")
             described = con.describe(relation)
@@ -71,6 +72,7 @@ def in_engine(
     loaded = Loaded(frame=months, files=[])
     loaded.rows = pushed.contacts
     loaded.missing = {name: [] for name in wanted if name not in columns}
+    loaded.warnings = warnings  # a file without rows, as the usual path warns
     if files:
         loaded.files = files  # the run's fingerprint hashes them, as on the usual path
     else:
@@ -130,6 +132,7 @@ def _duckdb(spec: str | DbSource, root: Path) -> Iterator[Any]:
     from chargeback.engine import duckdb_engine, pushdown
 
     files: list[Path] = []
+    warnings: list[str] = []
     if isinstance(spec, DbSource):
         path = duckdb_path(spec, root)
         if not path.is_file():
@@ -154,6 +157,7 @@ def _duckdb(spec: str | DbSource, root: Path) -> Iterator[Any]:
         listed = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
         relation = f"read_parquet([{listed}], union_by_name = true)"
         label = spec
+        warnings = _empty_files(con, files, listed)
     try:
 
         def run(sql: str) -> list[tuple[Any, ...]]:
@@ -172,9 +176,24 @@ def _duckdb(spec: str | DbSource, root: Path) -> Iterator[Any]:
             "duckdb",
             files,
             label,
+            warnings,
         )
     finally:
         con.close()
+
+
+def _empty_files(con: Any, files: list[Path], listed: str) -> list[str]:
+    """The usual path's warning for each file without rows (from the files' footers);
+    none when every file is empty: then no contacts at all is the usual path's error."""
+    if len(files) < 2:
+        return []
+    rows = dict(
+        con.execute(f"SELECT file_name, num_rows FROM parquet_file_metadata([{listed}])").fetchall()
+    )
+    empty = [p for p in files if rows.get(str(p)) == 0]
+    if len(empty) == len(files):
+        return []
+    return [f"{display_path(p)} has no rows: no contacts read from it" for p in empty]
 
 
 @contextmanager
@@ -197,6 +216,7 @@ def _postgres(ws: Workspace, spec: DbSource, choice: EngineChoice) -> Iterator[A
             "postgres",
             [],
             spec.label(),
+            [],
         )
     finally:
         con.close()
@@ -224,5 +244,3 @@ def fingerprint_file(aggregates: Aggregates) -> Path:
     path = scratch_dir() / f"aggregates-{digest}.json"
     path.write_text(text, encoding="utf-8")
     return path
-
-

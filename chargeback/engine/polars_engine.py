@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from chargeback.engine.aggregates import Aggregates, Group
+from chargeback.engine.aggregates import Aggregates, Group, set_bits
 from chargeback.engine.amounts import no_cycle_collection
 from chargeback.engine.compile import (
     MASK_BITS,
@@ -153,18 +153,8 @@ def match_frame(ws: Workspace, contacts: pl.DataFrame, keep: list[str]) -> pl.Da
 def decode_masks(values: list[int] | tuple[int, ...]) -> frozenset[int]:
     """The rule indexes whose bits are set in a row's `_m*` mask values."""
     return frozenset(
-        chunk * MASK_BITS + i for chunk, value in enumerate(values) for i in _set_bits(value)
+        chunk * MASK_BITS + i for chunk, value in enumerate(values) for i in set_bits(value)
     )
-
-
-def _set_bits(value: int) -> list[int]:
-    """The positions of the set bits, lowest first (one step per set bit, not per bit)."""
-    out = []
-    while value:
-        low = value & -value
-        out.append(low.bit_length() - 1)
-        value ^= low
-    return out
 
 
 def aggregate(ws: Workspace, contacts: pl.DataFrame, periods: set[str] | None = None) -> Aggregates:

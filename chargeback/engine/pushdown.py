@@ -4,14 +4,21 @@ The usual path copies the contacts out of the engine so chargeback's data layer
 can type and check them (chargeback.data.tables). This one runs in the engine
 and stays exact by construction:
 
-1. a *detector*, one scan that counts the rows the data layer could refuse
+1. a *detector*: checks that flag the rows the data layer could refuse
    (missing or blank required values, control characters, overlong text,
    handle times and revenue out of bounds, years outside 1900-2199, duplicate
    ids, the money total) or would change in a way the SQL does not copy
    (surrounding White_Space, blanks, empty tags, rounding ties);
-2. when it counts none, a *derive* of the canonical columns that equals the data
-   layer's for such rows (`values:` mapped, tags as `|a|b|`, the local date and
-   month in the workspace zone, `hs_us`), handed to sql_aggregate's shared SQL.
+2. a *derive* of the canonical columns that equals the data layer's for rows no
+   check flags (`values:` mapped, tags as `|a|b|`, the local date and month in
+   the workspace zone, `hs_us`).
+
+`plan` builds both per column; engine/pushdown_groups.py runs them in few scans
+(checks on ids per row, on other columns per distinct value, the rest riding
+along in the one grouped scan) and discards everything if any check held. A
+column with about one value per row (free text) is checked and matched per row
+in the scans instead (pushdown_rows.route, judged on a sample).
+`Plan.derive` is the derive as one query, for review and tests.
 
 Anything not handled exactly returns None, and the caller reads the contacts as
 always, so bad rows get their usual messages or quarantine: a flagged row, a
@@ -33,6 +40,9 @@ from typing import Any
 import polars as pl
 
 from chargeback.engine.aggregates import Aggregates
+from chargeback.engine.control_series import control_indexes
+from chargeback.engine.pushdown_groups import SAFE, drop_all, first_scan, summed
+from chargeback.engine.pushdown_rows import route
 from chargeback.engine.pushdown_sql import (
     NUMBER_FAMILIES,
     TEXT_FAMILIES,
@@ -40,6 +50,7 @@ from chargeback.engine.pushdown_sql import (
     UTC_NAMES,
     Column,
     Dialect,
+    base_query,
     handle_column,
     literal,
     revenue_column,
@@ -47,16 +58,15 @@ from chargeback.engine.pushdown_sql import (
     text_column,
     time_column,
 )
+from chargeback.engine.pushdown_tables import Source
 from chargeback.engine.pushdown_tz import zone_rules_agree
-from chargeback.engine.sql_aggregate import Connection, aggregate_flags, flags_select, match_blocks
+from chargeback.engine.sql_aggregate import Connection, match_blocks
 from chargeback.engine.sql_compile import MATCH_KEYS, Primitives
 from chargeback.workspace.model import CONTACT_COLUMNS, Workspace
 
-MAX_MONEY_TOTAL_NEAR = 0.99e15  # chargeback.data.limits.MAX_MONEY_TOTAL, less a float margin
 UNMATCHABLE = ("started_at", "handle_seconds", "revenue", "local", "date", "period", "hs_us",
                "text_lower", "_file", "_row")  # fmt: skip
 IDS = ("contact_id", "customer_id")
-VIEW, FLAGS = "cb_pushdown_contacts", "cb_pushdown_flags"
 DUCKDB_FAMILIES = {
     "VARCHAR": "text", "NULL": "text", "BOOLEAN": "boolean", "DOUBLE": "float", "FLOAT": "float4",
     "TINYINT": "integer", "SMALLINT": "integer", "INTEGER": "integer", "BIGINT": "integer",
@@ -98,18 +108,16 @@ class Pushed:
 
 @dataclass(frozen=True)
 class Plan:
-    """The SQL for one source: a base query, the detector's conditions, the derive."""
+    """The SQL for one source: a base query, the checks, the derive, and the columns' SQL."""
 
     base: str  # SELECT v_*, m_*, x_*, local, date, period, hs_us FROM <relation>
     checks: dict[str, str]  # 'column: check' -> a condition on the base's columns
-    derive: str  # SELECT <canonical columns> FROM (base): what sql_aggregate reads
+    derive: str  # SELECT <canonical columns> FROM (base): what the data layer would give
     schema: pl.Schema  # the derive's columns as the polars frame types them
     dialect: Dialect
     zone: bool  # instants converted to a zone other than UTC (pushdown_tz checks it)
     revenue: bool
-    # columns with few distinct values: (a query over those values, its checks); a
-    # check on a value alone holds on a value or not, so each distinct one is tested once
-    by_value: tuple[tuple[str, dict[str, str]], ...] = ()
+    source: Source  # what pushdown_groups runs
 
 
 class _Logged:
@@ -182,23 +190,13 @@ def plan(
         else:
             required = name in ("contact_id", "channel")
             built[name] = text_column(d, name, source, family, values.get(name, {}), required)
-    base = _base(d, relation, list(built.values()))
-    few = {n for n in columns if n not in MANY_VALUES and n in _plain_text(columns)}
-    checks = {
-        f"{name}: {what}": cond
-        for name, col in built.items()
-        if name not in few
-        for what, cond in col.checks.items()
-    }
-    by_value = tuple(
-        (
-            _base(
-                d, f"(SELECT DISTINCT {d.ident(columns[n][0])} FROM {relation}) AS dv", [built[n]]
-            ),
-            {f"{n}: {what}": cond for what, cond in built[n].checks.items()},
-        )
-        for n in sorted(few)
-    )
+    base = base_query(d, relation, list(built.values()))
+    checks = {f"{n}: {what}": cond for n, col in built.items() for what, cond in col.checks.items()}
+    matched = _matched_columns(ws)
+    # columns checked (and matched) once per distinct value: all but the per-contact ones
+    per_contact = {"contact_id", "started_at", "handle_seconds", "revenue"}
+    per_contact |= {"customer_id"} - matched
+    tables = [n for n in sorted(built) if n not in per_contact]
     text_names = ["contact_id", *MATCH_KEYS, "tags", "text"]
     text_names += sorted(_matched_columns(ws) - set(text_names))
     derived: list[str] = []
@@ -215,69 +213,17 @@ def plan(
         | {"date": pl.Date(), "period": pl.String(), "hs_us": pl.Int64()}
     )
     zone = columns["started_at"][1] == "timestamptz" and settings.timezone not in UTC_NAMES
-    return Plan(base, checks, derive, schema, d, zone, "revenue" in columns, by_value)
-
-
-MANY_VALUES = {"contact_id", "customer_id", "text"}  # about one value per contact
-
-
-def _plain_text(columns: dict[str, tuple[str, str]]) -> set[str]:
-    """Columns read by text_column: their checks depend on the value alone."""
-    special = {"started_at", "handle_seconds", "revenue", "tags"}
-    return {n for n in columns if n not in special}
-
-
-def _base(d: Dialect, relation: str, built: list[Column]) -> str:
-    """The three steps of the columns' expressions as one query on the relation."""
-
-    def items(step: str) -> list[str]:
-        return [f"{e} AS {d.ident(n)}" for col in built for n, e in getattr(col, step).items()]
-
-    query = f"SELECT {', '.join(items('first'))} FROM {relation}"
-    for step in ("second", "third"):
-        if items(step):  # a step no column has is no query (PostgreSQL refuses `*, FROM`)
-            query = f"SELECT *, {', '.join(items(step))} FROM ({query}) AS {step}_step"
-    return query
-
-
-@dataclass(frozen=True)
-class Detected:
-    """The detector's answer: rows per check, and what the later steps need."""
-
-    rows: int
-    flagged: dict[str, int]  # check -> rows (distinct values, for by_value) it holds on
-    first: int | None  # the earliest and latest instants, epoch seconds (zone rules)
-    last: int | None
-
-
-def detect(con: Connection, p: Plan) -> Detected:
-    """One scan counting each check's rows, the duplicate ids and the money total."""
-    d = p.dialect
-    names = list(p.checks)
-    parts = ["COUNT(*)"] + [f"COUNT(*) FILTER (WHERE {p.checks[n]})" for n in names]
-    cid = d.ident("m_contact_id")
-    parts.append(f"COUNT({cid}) - COUNT(DISTINCT {cid})")
-    if p.revenue:
-        parts.append(f"SUM(abs({d.double(d.ident('x_revenue'), 'float8')}))")
-    if p.zone:
-        ts = d.ident("v_ts")
-        parts += [d.epoch(f"MIN({ts})"), d.epoch(f"MAX({ts})")]
-    ((rows, *counts),) = con.execute(f"SELECT {', '.join(parts)} FROM ({p.base}) AS b")
-    flagged = {n: int(c) for n, c in zip(names, counts, strict=False) if c}
-    rest = counts[len(names) :]
-    if rest[0]:
-        flagged["contact_id: duplicate"] = int(rest[0])
-    rest = rest[1:]
-    if p.revenue:
-        if float(rest[0] or 0) >= MAX_MONEY_TOTAL_NEAR:
-            flagged["revenue: total"] = 1
-        rest = rest[1:]
-    first, last = (rest[0], rest[1]) if p.zone else (None, None)
-    for query, checks in p.by_value:
-        held = [f"COUNT(*) FILTER (WHERE {cond})" for cond in checks.values()]
-        ((*values,),) = con.execute(f"SELECT {', '.join(held)} FROM ({query}) AS v")
-        flagged |= {n: int(c) for n, c in zip(checks, values, strict=True) if c}
-    return Detected(int(rows), flagged, first, last)
+    pushed = Source(
+        ws=ws,
+        relation=relation,
+        built=built,
+        families={n: f for n, (_, f) in columns.items()},
+        tables=tables,
+        d=d,
+        zone=zone,
+        revenue="revenue" in columns,
+    )
+    return Plan(base, checks, derive, schema, d, zone, "revenue" in columns, pushed)
 
 
 def pushdown_aggregate(
@@ -314,31 +260,26 @@ def pushdown_aggregate(
         ((known,),) = logged.execute(f"SELECT COUNT(*) FROM {zones} WHERE name = {literal(tz)}")
         if not known:
             return None
-    found = detect(logged, p)
-    if found.flagged or found.rows == 0:
-        return None
-    if p.zone and not zone_rules_agree(logged, d, tz, found.first, found.last):
-        return None
+    source = p.source
     try:
-        logged.execute(f"DROP TABLE IF EXISTS {FLAGS}")
-        logged.execute(f"CREATE OR REPLACE TEMP VIEW {VIEW} AS {p.derive}")
-        flags = flags_select(ws, p.schema, prims, source=VIEW)
-        logged.execute(f"CREATE TEMP TABLE {FLAGS} AS {flags}")
-        if d.pg:
-            logged.execute(f"ANALYZE {FLAGS}")
-        aggregates = aggregate_flags(ws, logged, dialect, periods, flags=FLAGS)
-        counts = logged.execute(
-            f"SELECT {d.ident('period')}, {d.ident('channel')}, COUNT(*) FROM {FLAGS} GROUP BY 1, 2"
-        )
+        # columns of about one value per row: checked and matched in the scans, not by value
+        needed = _matched_columns(ws) | {"channel"} | ({"reason"} if control_indexes(ws) else set())
+        source = route(logged, source, needed)
+        span, flagged = first_scan(logged, source)
+        if flagged or span is None:
+            return None
+        if p.zone and not SAFE[0] <= span.first <= span.last < SAFE[1]:
+            return None  # a stamp outside 1970-2037: the scan's zone-rules check holds on it
+        if p.zone and not zone_rules_agree(logged, d, tz, span.first, span.last):
+            return None
+        done, _ = summed(logged, source, prims, span, periods)
     finally:
-        logged.execute(f"DROP TABLE IF EXISTS {FLAGS}")
-        logged.execute(f"DROP VIEW IF EXISTS {VIEW}")
-    channels: dict[str, int] = {}
-    for _, channel, n in counts:
-        channels[str(channel)] = channels.get(str(channel), 0) + int(n)
+        drop_all(logged, source)
+    if done is None:
+        return None
     return Pushed(
-        aggregates=aggregates,
-        periods=sorted({str(period) for period, _, _ in counts}),
-        contacts=found.rows,
-        channels=dict(sorted(channels.items())),
+        aggregates=done.aggregates,
+        periods=done.periods,
+        contacts=done.contacts,
+        channels=done.channels,
     )

@@ -315,3 +315,16 @@ def time_column(d: Dialect, source: str, family: str, tz: str) -> Column:
         safe = f"{ts} >= {d.instant(SAFE_FIRST)} AND {ts} < {d.instant(SAFE_AFTER)}"
         out.checks["outside 1970-2037 (zone rules)"] = f"({ts} IS NOT NULL AND NOT ({safe}))"
     return out
+
+
+def base_query(d: Dialect, relation: str, built: list[Column]) -> str:
+    """The three steps of the columns' expressions as one query on the relation."""
+
+    def items(step: str) -> list[str]:
+        return [f"{e} AS {d.ident(n)}" for col in built for n, e in getattr(col, step).items()]
+
+    query = f"SELECT {', '.join(items('first'))} FROM {relation}"
+    for step in ("second", "third"):
+        if items(step):  # a step no column has is no query (PostgreSQL refuses `*, FROM`)
+            query = f"SELECT *, {', '.join(items(step))} FROM ({query}) AS {step}_step"
+    return query

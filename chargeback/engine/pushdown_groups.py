@@ -1,0 +1,307 @@
+"""The in-engine ledger's statements (engine/pushdown.py): few scans, only sums come back.
+
+Why this shape (issue 15): the detector, a per-contact flags table and one `CASE`
+per rule per row each cost a pass over every contact. Here:
+
+1. **first scan** (`first_scan`): the id's checks and duplicates, revenue, the
+   count and the span of the timestamps: what needs every row on its own;
+2. **value tables** (`cb_pd_v_<column>`): each distinct value of every other
+   text column (and tags), once: its checks as bits and its match bits
+   (engine/pushdown_bits.py); any check holding means the contacts are read.
+   A column with about one value per row (free text) is checked and matched
+   in the grouped scan instead (engine/pushdown_rows.py);
+3. **days** (`cb_pd_days`): each day of the span, its month and the rules whose
+   window and lookback hold;
+4. **one grouped scan**: per row the time and handle-time checks as bits, the
+   looked-up words ANDed, the regexes run only where a block still holds, the
+   windows applied; grouped by month, channel and masks (with the checks'
+   bit_or): the groups of polars_engine.aggregate, and the baseline counts from
+   the lookback words. With control baselines (daily series per rule) the rows
+   are kept instead and sql_aggregate's shared queries run on them.
+
+Exactness is the old path's: the same derive expressions, the same checks
+(only where they run moved), and any flagged bit, any value or day not looked
+up, or a count that differs from the first scan's returns None.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chargeback.engine.aggregates import Aggregates, Group, set_bits
+from chargeback.engine.amounts import no_cycle_collection
+from chargeback.engine.control_series import control_indexes
+from chargeback.engine.polars_engine import MASK_BITS
+from chargeback.engine.pushdown_bits import Bits, bits_for, day_words, names_set, word_of
+from chargeback.engine.pushdown_rows import one_search, rows_select
+from chargeback.engine.pushdown_sql import UTC_NAMES, Column, base_query
+from chargeback.engine.pushdown_tables import (
+    DAYS,
+    Source,
+    Span,
+    days_table,
+    fold_regexes,
+    table_name,
+    value_tables,
+)
+from chargeback.engine.pushdown_tz import exact_offsets
+from chargeback.engine.sql_aggregate import Connection, aggregate_flags
+from chargeback.engine.sql_compile import Primitives
+from chargeback.workspace.model import Workspace
+
+ROWS, FLAGS = "cb_pd_rows", "cb_pushdown_flags"
+SAFE = (0, 2145916800)  # epoch seconds of pushdown_sql.SAFE_FIRST and SAFE_AFTER
+RESERVED = {"cb_k", "cb_chk", "text_lower"}
+MAX_MONEY_TOTAL_NEAR = 0.99e15  # chargeback.data.limits.MAX_MONEY_TOTAL, less a float margin
+
+
+@dataclass(frozen=True)
+class Summed:
+    aggregates: Aggregates
+    periods: list[str]
+    contacts: int
+    channels: dict[str, int]
+
+
+def first_scan(con: Connection, s: Source) -> tuple[Span | None, dict[str, int]]:
+    """Rows, duplicate ids, the per-row checks of the id-like columns, the stamps' span."""
+    d = s.d
+    scanned = {*s.tables, *s.rows, "started_at", "handle_seconds"}
+    own = [n for n in s.built if n not in scanned]
+    stamps = Column(first={"v_ts": s.built["started_at"].first["v_ts"]})
+    base = base_query(d, s.relation, [*(s.built[n] for n in own), stamps])
+    checks = {f"{n}: {what}": c for n in own for what, c in one_search(d, n, s.built[n]).items()}
+    parts = ["COUNT(*)"] + [f"COUNT(*) FILTER (WHERE {c})" for c in checks.values()]
+    ts = d.ident("v_ts")
+    parts += [d.epoch(f"MIN({ts})"), d.epoch(f"MAX({ts})")]
+    if s.revenue:
+        parts.append(f"SUM(abs({d.double(d.ident('x_revenue'), 'float8')}))")
+    ((rows, *counts),) = con.execute(f"SELECT {', '.join(parts)} FROM ({base}) AS b")
+    flagged = {n: int(c) for n, c in zip(checks, counts, strict=False) if c}
+    first, last, *rest = counts[len(checks) :]
+    if not flagged:
+        dup = _duplicates(con, s)
+        if dup:
+            flagged["contact_id: duplicate"] = dup
+    if rest and float(rest[0] or 0) >= MAX_MONEY_TOTAL_NEAR:
+        flagged["revenue: total"] = 1
+    if not rows or first is None or last is None:
+        return None, flagged
+    return Span(int(rows), int(first), int(last)), flagged
+
+
+def _duplicates(con: Connection, s: Source) -> int:
+    """Ids held more than once, by a GROUP BY of their own: beside other aggregates a
+    DISTINCT made DuckDB keep the whole scan in a temporary result. On DuckDB the ids'
+    64-bit hashes are grouped: equal ids hash alike, so none is missed (two ids that
+    hash alike only send the run down the usual path)."""
+    d = s.d
+    cid = d.ident("m_contact_id")
+    key = cid if d.pg else f"hash({cid})"
+    ids = base_query(d, s.relation, [s.built["contact_id"]])
+    ((dup,),) = con.execute(
+        f"SELECT COUNT(*) FROM (SELECT {key} AS k FROM ({ids}) AS b WHERE {cid} IS NOT NULL "
+        "GROUP BY 1 HAVING COUNT(*) > 1) AS g"
+    )
+    return int(dup or 0)
+
+
+def grouped(
+    con: Connection,
+    s: Source,
+    bits: Bits,
+    prims: Primitives,
+    offsets: list[tuple[int, int]] | None,
+) -> Found:
+    """The groups by month, channel, windowed masks and lookback words (the table
+    cb_pushdown_flags), and what the checks flagged (then nothing else is fetched)."""
+    d = s.d
+    q = d.ident
+    r = rows_select(s, bits, prims, controls=False, offsets=offsets)
+    lbs: dict[int, str]
+    w, checks, packs = r.words, r.checks, r.packs
+    select = r.select
+    _, lbs = day_words(s.ws, bits.words)
+    keys = [q("cb_period"), q("cb_channel")]
+    keys += [f"({w[k]}) & {q(f'cb_win{k}')}" for k in range(bits.words)]
+    keys += [f"({w[k]}) & {q(f'cb_lb{k}')}" for k in sorted(lbs)]
+    sums = ["CAST(COUNT(*) AS BIGINT)", f"SUM({q('cb_hs')})"]
+    sums += [f"bit_or({c})" for c in checks]
+    names = [f"{q(f'cb_key{i}')}" for i in range(len(keys))]
+    body = ", ".join(f"{k} AS {n}" for k, n in zip(keys, names, strict=True))
+    groups = ", ".join(str(i + 1) for i in range(len(keys)))
+    sums_named = ", ".join(f"{e} AS {q(f'cb_sum{i}')}" for i, e in enumerate(sums))
+    con.execute(
+        f"CREATE TEMP TABLE {FLAGS} AS SELECT {body}, {sums_named} FROM ({select}) AS g "
+        f"GROUP BY {groups}"
+    )
+    n_masks = 2 + bits.words
+    ors = ", ".join(f"bit_or({q(f'cb_sum{i + 2}')})" for i in range(len(checks)))
+    ((total, *flagged),) = con.execute(
+        f"SELECT SUM({q('cb_sum0')}){', ' + ors if ors else ''} FROM {FLAGS}"
+    )
+    held = names_set(packs, [int(v or 0) for v in flagged])
+    if held:
+        return Found([], [], int(total or 0), held)
+    masks = ", ".join(names[:n_masks])
+    by = ", ".join(str(i + 1) for i in range(n_masks))
+    # the lookback words summed away in the engine: polars' groups, fewer rows to fetch
+    rows = con.execute(
+        f"SELECT {masks}, SUM({q('cb_sum0')}), SUM({q('cb_sum1')}) FROM {FLAGS} GROUP BY {by}"
+        if lbs
+        else f"SELECT {masks}, {q('cb_sum0')}, {q('cb_sum1')} FROM {FLAGS}"
+    )
+    lb_names = ", ".join(names[n_masks:])
+    baseline = (
+        con.execute(
+            f"SELECT {lb_names}, SUM({q('cb_sum0')}) FROM {FLAGS} GROUP BY "
+            + ", ".join(str(i + 1) for i in range(len(lbs)))
+        )
+        if lbs
+        else []
+    )
+    return Found(rows, [(sorted(lbs), row) for row in baseline], int(total or 0), [])
+
+
+@dataclass(frozen=True)
+class Found:
+    """The grouped scan's answer: groups (month, channel, masks, n, hs), the lookback
+    words' counts, the contacts counted and the checks that held."""
+
+    groups: list[tuple[Any, ...]]
+    lookbacks: list[tuple[list[int], tuple[Any, ...]]]
+    total: int
+    held: list[str]
+
+
+def summed(
+    con: Connection, s: Source, prims: Primitives, span: Span, periods: set[str] | None
+) -> tuple[Summed | None, dict[str, int]]:
+    """The ledger's aggregates after a clean first scan, or None with what was flagged."""
+    ws = s.ws
+    controls = bool(control_indexes(ws))
+    bits = bits_for(ws, prims, set(s.families), controls)
+    if any(n in RESERVED or n.startswith("cb_") for n in s.families):
+        return None, {"a column named like the SQL's own": 1}
+    held = value_tables(con, s, bits, prims)
+    if held:
+        return None, held
+    days_table(con, s, span, bits.words)
+    fold_regexes(con, s, bits, prims, span)
+    offsets = None
+    if not s.d.pg and s.families["started_at"] == "timestamptz":
+        tz = ws.settings.timezone
+        if tz in UTC_NAMES:
+            offsets = [(span.first, 0)]
+        elif SAFE[0] <= span.first and span.last < SAFE[1]:  # else the scan flags a row
+            offsets = exact_offsets(tz, span.first, span.last)
+    if controls:
+        return _with_controls(con, s, bits, prims, periods, span, offsets)
+    with no_cycle_collection():  # 100,000s of rows and groups made at once: no cycles to find
+        found = grouped(con, s, bits, prims, offsets)
+        if not found.held and found.total == span.rows:
+            return _assemble(ws, found, periods), {}
+    if found.held:
+        return None, {n: 1 for n in found.held}
+    return None, {"contacts: changed between scans": 1}  # a count unlike the first scan's
+
+
+def _assemble(ws: Workspace, found: Found, periods: set[str] | None) -> Summed:
+    """Groups in polars' order, baseline counts per rule, contacts per channel."""
+    baseline = {r.id: 0 for r in ws.rules if r.baseline_lookback_days is not None}
+    ids = [r.id for r in ws.rules]
+    for lb_words, row in found.lookbacks:
+        n = int(row[-1])
+        for k, value in zip(lb_words, row[:-1], strict=True):
+            for b in set_bits(int(value)):
+                baseline[ids[k * MASK_BITS + b]] += n
+    channels: dict[str, int] = {}
+    months: set[str] = set()
+    kept = []
+    decoded: dict[tuple[int, ...], frozenset[int]] = {}  # groups share their masks,
+    words: dict[tuple[int, int], tuple[int, ...]] = {}  # and masks their words
+    # the key (month, channel, masks) is unique per row: sorting the whole rows is by it
+    for row in sorted(found.groups):
+        period, channel, n = row[0], row[1], int(row[-2])
+        channels[channel] = channels.get(channel, 0) + n
+        months.add(period)
+        if periods is not None and period not in periods:
+            continue
+        key = row[2:-2]
+        matched = decoded.get(key)
+        if matched is None:
+            parts = [
+                words[(k, v)] if (k, v) in words else _word(words, k, v)
+                for k, v in enumerate(key)
+                if v
+            ]
+            matched = decoded[key] = frozenset().union(*parts)
+        kept.append(Group(period, channel, matched, n, int(row[-1]), frozenset()))
+    aggregates = Aggregates(groups=tuple(kept), baseline_counts=baseline, cells={}, sharing={})
+    return Summed(aggregates, sorted(months), found.total, dict(sorted(channels.items())))
+
+
+def _word(words: dict[tuple[int, int], tuple[int, ...]], k: int, value: int) -> tuple[int, ...]:
+    """The rule indexes of word k's set bits (polars_engine.decode_masks), kept."""
+    found = words[(k, value)] = tuple(k * MASK_BITS + b for b in set_bits(int(value)))
+    return found
+
+
+def _with_controls(
+    con: Connection,
+    s: Source,
+    bits: Bits,
+    prims: Primitives,
+    periods: set[str] | None,
+    span: Span,
+    offsets: list[tuple[int, int]] | None,
+) -> tuple[Summed | None, dict[str, int]]:
+    """Control baselines need daily series per rule: one row per contact, and the shared
+    sql_aggregate queries on it (the per-contact table the old path built)."""
+    d = s.d
+    q = d.ident
+    r = rows_select(s, bits, prims, controls=True, offsets=offsets)
+    select, w, checks, packs = r.select, r.words, r.checks, r.packs
+    cols = [q(c) for c in ("cb_date", "cb_period", "cb_channel", "cb_hs", "cb_fam")]
+    cols += [f"{w[k]} AS {q(f'cb_w{k}')}" for k in range(bits.words)] + checks
+    con.execute(f"CREATE TEMP TABLE {ROWS} AS SELECT {', '.join(cols)} FROM ({select}) AS j")
+    ors = [f"bit_or({c})" for c in checks]
+    ((n, *values),) = con.execute(f"SELECT {', '.join(['COUNT(*)', *ors])} FROM {ROWS}")
+    held = names_set(packs, [int(v or 0) for v in values])
+    if held or int(n) != span.rows:
+        return None, {h: 1 for h in held} or {"contacts: changed between scans": 1}
+    flags = [
+        f"{q('cb_date')} AS {q('date')}",
+        f"{q('cb_period')} AS {q('period')}",
+        f"{q('cb_channel')} AS {q('channel')}",
+        f"{q('cb_hs')} AS {q('hs_us')}",
+        f"{q('cb_fam')} AS {q('_family')}",
+    ]
+    for b, name in enumerate(bits.names):
+        k, bit = word_of(b)
+        flags.append(f"({q(f'cb_w{k}')} & CAST({bit} AS BIGINT)) <> 0 AS {q(name)}")
+    con.execute(f"CREATE TEMP TABLE {FLAGS} AS SELECT {', '.join(flags)} FROM {ROWS}")
+    if d.pg:
+        con.execute(f"ANALYZE {FLAGS}")
+    aggregates = aggregate_flags(s.ws, con, "postgres" if d.pg else "duckdb", periods, flags=FLAGS)
+    counts = con.execute(
+        f"SELECT {q('period')}, {q('channel')}, COUNT(*) FROM {FLAGS} GROUP BY 1, 2"
+    )
+    channels: dict[str, int] = {}
+    for _, channel, c in counts:
+        channels[str(channel)] = channels.get(str(channel), 0) + int(c)
+    return Summed(
+        aggregates,
+        sorted({str(p) for p, _, _ in counts}),
+        span.rows,
+        dict(sorted(channels.items())),
+    ), {}
+
+
+def drop_all(con: Connection, s: Source) -> None:
+    """The temporary tables, gone whatever happened."""
+    names = [FLAGS, ROWS, DAYS] + [f"{table_name(s, n)}" for n in s.tables]
+    names += [f"{table_name(s, 'text')}_rx"] if "text" in s.tables else []
+    for name in names:
+        con.execute(f"DROP TABLE IF EXISTS {name}")

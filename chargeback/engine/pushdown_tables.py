@@ -1,0 +1,187 @@
+"""The in-engine ledger's small tables (engine/pushdown_groups.py): values and days.
+
+Why: a column's checks and a rule's tests on it hold on a value or not, whatever
+the row, so each distinct value is checked and matched once, in a table the scan
+joins (`cb_pd_v_<n>`: the value's check bits and its blocks' words); likewise the
+windows and lookbacks per day (`cb_pd_days`). The tables are built from the same
+source as the scan, and a row whose value or day is not found is flagged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from chargeback.engine.pushdown_bits import (
+    Bits,
+    cond_words,
+    day_words,
+    names_set,
+    table_free,
+    table_words,
+    word_of,
+)
+from chargeback.engine.pushdown_sql import Column, Dialect, base_query
+from chargeback.engine.sql_aggregate import Connection
+from chargeback.engine.sql_compile import Primitives, col
+from chargeback.workspace.model import Workspace
+
+TABLE, DAYS = "cb_pd_v_", "cb_pd_days"
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)
+
+
+@dataclass(frozen=True)
+class Source:
+    """What pushdown.plan built for one source: its columns' SQL and where they run."""
+
+    ws: Workspace
+    relation: str
+    built: dict[str, Column]
+    families: dict[str, str]  # canonical column -> its type family
+    tables: list[str]  # columns checked and matched once per distinct value
+    d: Dialect
+    zone: bool
+    revenue: bool
+    rows: tuple[str, ...] = ()  # columns checked and matched per row in the scan (route)
+
+
+@dataclass(frozen=True)
+class Span:
+    rows: int
+    first: int  # epoch seconds of the earliest and latest timestamps
+    last: int
+
+
+def value_tables(con: Connection, s: Source, bits: Bits, prims: Primitives) -> dict[str, int]:
+    """One table per column of few values: its checks as bits and its words; what held."""
+    d = s.d
+    held: dict[str, int] = {}
+    packs: dict[str, list[tuple[str, list[str]]]] = {}
+    for name in s.tables:
+        column = s.built[name]
+        v, m = (f"v_{name}", f"m_{name}")
+        # distinct values of the first step's expression: its byte-exact text (a source
+        # column's collation would fold 'PHONE' and 'phone' into one)
+        distinct = f"(SELECT DISTINCT {column.first[v]} AS {d.ident(v)} FROM {s.relation}) AS dv"
+        on_values = Column({v: d.ident(v)}, column.second, column.third, column.checks)
+        inner = base_query(d, distinct, [on_values])
+        packed = cond_words([f"{name}: {w}" for w in column.checks], list(column.checks.values()))
+        packs[name] = packed
+        chk = [f"{sql} AS {d.ident(f'cb_chk{k}')}" for k, (sql, _) in enumerate(packed)]
+        level2 = (
+            f"SELECT {key_of(d, d.ident(v))} AS {d.ident('cb_k')}, {d.ident(m)} AS {d.ident(name)}"
+            f"{''.join(', ' + c for c in chk)} FROM ({inner}) AS l1"
+        )
+        if name == "text" and "text" in bits.tests:
+            lower = prims.lower(col("text")).as_("text_lower", quoted=True).sql(prims.dialect)
+            level2 = f"SELECT *, {lower} FROM ({level2}) AS l2"
+        extra = [f"{d.ident(name)} AS {d.ident('cb_m')}"]
+        extra += [
+            f"{e} AS {d.ident(f'cb_w{k}')}"
+            for k, e in table_words(bits, name, prims.dialect).items()
+        ]
+        if name == "reason":
+            fam = prims.first_part(col("reason"), ".").sql(prims.dialect)
+            extra.append(f"{fam} AS {d.ident('cb_fam')}")
+        chk_names = ", ".join(d.ident(f"cb_chk{k}") for k in range(len(packed)))
+        select = ", ".join([d.ident("cb_k"), *extra] + ([chk_names] if chk_names else []))
+        con.execute(
+            f"CREATE TEMP TABLE {table_name(s, name)} AS SELECT {select} FROM ({level2}) AS l3"
+        )
+    ors = [
+        f"(SELECT bit_or({d.ident(f'cb_chk{k}')}) FROM {table_name(s, name)})"
+        for name in s.tables
+        for k in range(len(packs[name]))
+    ]
+    key = d.ident("cb_k")
+    ors += [  # a hashed key must name one value (key_of)
+        f"(SELECT COUNT({key}) - COUNT(DISTINCT {key}) FROM {table_name(s, name)})"
+        for name in s.tables
+    ]
+    if ors:
+        (*values,) = con.execute(f"SELECT {', '.join(ors)}")[0]
+        for name, same in zip(s.tables, values[len(values) - len(s.tables) :], strict=True):
+            if same:
+                held[f"{name}: two values hash alike"] = int(same)
+        flat = [(name, k) for name in s.tables for k in range(len(packs[name]))]
+        for (name, k), value in zip(flat, values[: len(flat)], strict=True):
+            for n in names_set([packs[name][k]], [int(value or 0)]):
+                held[n] = 1
+    return held
+
+
+def key_of(d: Dialect, expr: str) -> str:
+    """A value table's join key: on DuckDB the value's 64-bit hash (hashing a long text or a
+    list once beats comparing it), checked to be unique in the table; else the value.
+    DuckDB hashes NULL, [] and [NULL] alike: whether it is NULL is hashed with it."""
+    return expr if d.pg else f"hash({expr}, {expr} IS NULL)"
+
+
+def fold_regexes(con: Connection, s: Source, bits: Bits, prims: Primitives, span: Span) -> None:
+    """Run the text_regex searches on the distinct texts when they are few (at most one
+    search per contact in all): their blocks' bits join the text table's words and no
+    row searches. Many distinct texts keep the per-row search, run only where the rest
+    of a block holds (pushdown_rows.rows_select)."""
+    if not bits.regex or "text" not in s.tables:
+        return
+    q, table = s.d.ident, table_name(s, "text")
+    ((texts,),) = con.execute(f"SELECT COUNT(*) FROM {table}")
+    if int(texts) * len(bits.regex) > span.rows:
+        return
+    before = {k: table_free(bits, "text", k) for k in range(bits.words)}
+    tested = {word_of(b)[0] for b in bits.tests.get("text", {})}
+    for blocks in bits.regex.values():
+        for b in blocks:
+            bits.tests.setdefault("text", {}).setdefault(b, [])
+    words = []
+    for k in range(bits.words):
+        own = q(f"cb_w{k}")
+        parts = [own if k in tested else f"CAST({before[k]} AS BIGINT)"]
+        for pattern, blocks in bits.regex.items():
+            users = bits.users(blocks)[k]
+            if users:
+                found = prims.regex_search(col("cb_m"), pattern).sql(prims.dialect)
+                parts.append(
+                    f"CASE WHEN COALESCE({found}, FALSE) THEN CAST(-1 AS BIGINT) "
+                    f"ELSE CAST({~users} AS BIGINT) END"
+                )
+        words.append(f"{' & '.join(f'({p})' for p in parts)} AS {own}")
+    con.execute(
+        f"CREATE TEMP TABLE {table}_rx AS SELECT {q('cb_k')}, {q('cb_m')}, {', '.join(words)} "
+        f"FROM {table}"
+    )
+    con.execute(f"DROP TABLE {table}")
+    con.execute(f"ALTER TABLE {table}_rx RENAME TO {table}")
+    bits.regex = {}
+
+
+def table_name(s: Source, name: str) -> str:
+    return f"{TABLE}{s.tables.index(name)}"
+
+
+def days_table(con: Connection, s: Source, span: Span, words: int) -> None:
+    """Every day the contacts can fall on (a day either side of the UTC span), with its
+    month, and per word the rules whose window and lookback hold."""
+    d = s.d
+    lo = max(FIRST_DAY, _day(span.first) - timedelta(days=1))
+    hi = min(LAST_DAY, _day(span.last) + timedelta(days=1))
+    lo, hi = (lo, hi) if lo <= hi else (hi, lo)
+    series = (
+        f"generate_series(CAST('{lo.isoformat()}' AS TIMESTAMP), "
+        f"CAST('{hi.isoformat()}' AS TIMESTAMP), INTERVAL '1 day') AS t(d)"
+    )
+    wins, lbs = day_words(s.ws, words)
+    cols = [f"{d.ident('date')}", f"{d.period(d.ident('date'))} AS {d.ident('period')}"]
+    cols += [f"{e} AS {d.ident(f'cb_win{k}')}" for k, e in wins.items()]
+    cols += [f"{e} AS {d.ident(f'cb_lb{k}')}" for k, e in lbs.items()]
+    days = f"SELECT CAST(d AS DATE) AS {d.ident('date')} FROM {series}"
+    con.execute(f"CREATE TEMP TABLE {DAYS} AS SELECT {', '.join(cols)} FROM ({days}) AS s")
+
+
+def _day(epoch: int) -> date:
+    """The UTC day of an epoch second, held within the years a contact may have (a stamp
+    beyond them is flagged by the scan; here it must not overflow)."""
+    lowest = int(datetime(FIRST_DAY.year, 1, 1, tzinfo=UTC).timestamp())
+    highest = int(datetime(LAST_DAY.year, 12, 31, tzinfo=UTC).timestamp())
+    epoch = min(max(epoch, lowest), highest)
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=epoch)).date()
