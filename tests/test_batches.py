@@ -160,3 +160,54 @@ def test_every_column_is_chunked_alike(tmp_path: Path, monkeypatch: pytest.Monke
         load(folder, size, monkeypatch, "stop")
         layouts = {tuple(s.chunk_lengths()) for s in seen[0].get_columns() if s.n_chunks() > 1}
         assert len(layouts) == 1, layouts
+
+
+def test_a_small_last_row_group_keeps_the_columns_chunked_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Row groups of 7 and a remainder of 2: every chunk belongs to one batch (small
+    ones gathered and copied once), so the typed table is still chunked alike."""
+    folder = tmp_path / "c"
+    folder.mkdir()
+    frame = pl.DataFrame(contacts(23, seed=5), schema_overrides={"tags": pl.List(pl.String)})
+    frame.write_parquet(folder / "p.parquet", row_group_size=7)
+    seen: list[pl.DataFrame] = []
+
+    def keep(spec: object, typed: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
+        seen.append(typed)
+        return with_duplicates(spec, typed)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tables, "with_duplicates", keep)
+    monkeypatch.setattr(reading, "SMALL_FILE_ROWS", 0)
+    for size in (3, 8, 14):
+        seen.clear()
+        loaded = load(folder, size, monkeypatch, "stop")
+        layouts = {tuple(s.chunk_lengths()) for s in seen[0].get_columns() if s.n_chunks() > 1}
+        assert len(layouts) <= 1, (size, layouts)
+        assert loaded.frame.height == 23
+
+
+@pytest.mark.parametrize("how", ["stop", "quarantine"])
+def test_instants_past_the_calendar_are_bad_rows_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """An instant in year 9999 or past Python's calendar is a row outside the years, named
+    at its row, in any zone; the others are read as usual."""
+    rows_in = contacts(4, seed=9)
+    frame = pl.DataFrame(rows_in, schema_overrides={"tags": pl.List(pl.String)})
+    stamps = frame.get_column("started_at").dt.cast_time_unit("us").cast(pl.Int64).to_list()
+    stamps[1] = 2**62  # year 148108
+    stamps[2] = 253_402_300_500_000_000  # 9999-12-31 23:55 UTC
+    frame = frame.with_columns(pl.Series("started_at", stamps).cast(pl.Datetime("us", "UTC")))
+    (tmp_path / "c").mkdir()
+    frame.write_parquet(tmp_path / "c" / "p.parquet")
+    if how == "stop":
+        with pytest.raises(DataError) as caught:
+            load(tmp_path / "c", 10**9, monkeypatch, how)
+        got = [(p.row, p.column) for p in caught.value.problems]
+        assert got == [(2, "started_at"), (3, "started_at")]
+        assert all("outside the years" in p.message for p in caught.value.problems)
+    else:
+        loaded = same_loads(tmp_path / "c", monkeypatch, how)
+        assert loaded.frame.height == 2
+        assert loaded.rejected is not None and loaded.rejected.height == 2

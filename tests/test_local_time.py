@@ -11,7 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chargeback.data.local_time import MAX_SPAN, local_from_utc, transitions, with_periods
+from chargeback.data.local_time import (
+    MAX_SPAN,
+    WINDOW,
+    local_from_utc,
+    transitions,
+    with_periods,
+)
 
 ZONES = [
     "America/New_York",
@@ -36,7 +42,9 @@ def per_row(instants: pl.Series, tz: str) -> pl.Series:
 
 def fast(instants: pl.Series, tz: str) -> pl.Series:
     frame = instants.to_frame("t")
-    first, last = frame.select(pl.col("t").min(), pl.col("t").max().alias("b")).row(0)
+    micros = pl.col("t").cast(pl.Int64)
+    micros = micros.filter(micros.is_between(*WINDOW))  # as rows.span_of
+    first, last = frame.select(micros.min(), micros.max().alias("b")).row(0)
     return frame.select(local_from_utc(pl.col("t"), first, last, tz).alias("t")).to_series()
 
 
@@ -90,6 +98,19 @@ def test_any_instants(tz: str, micros: list[int], nulls: bool) -> None:
     values: list[int | None] = [*micros, None] if nulls else list(micros)
     instants = pl.Series("t", values, dtype=pl.Int64).cast(pl.Datetime("us"))
     assert fast(instants, tz).equals(per_row(instants, tz))
+
+
+def test_instants_far_outside_the_years_keep_their_utc_time() -> None:
+    """Rows outside 1900-2199 are refused whatever their offset; they keep their UTC
+    time, the calendar's last minutes do not overflow, and the rest are exact."""
+    stamps = [datetime(9999, 12, 31, 23, 55), datetime(1, 1, 1), datetime(2026, 7, 1, 12)]
+    instants = pl.Series("t", stamps, dtype=pl.Datetime("us"))
+    local = fast(instants, "America/New_York").to_list()
+    assert local == [stamps[0], stamps[1], datetime(2026, 7, 1, 8)]
+    july = 1_782_907_200_000_000  # 2026-07-01 12:00 UTC
+    extreme = pl.Series("t", [2**62, -(2**62), july], dtype=pl.Int64).cast(pl.Datetime("us"))
+    got = fast(extreme, "Asia/Tokyo").to_physical().to_list()
+    assert got == [2**62, -(2**62), july + 9 * 3_600_000_000]
 
 
 def test_a_span_wider_than_the_grid_is_converted_per_row() -> None:

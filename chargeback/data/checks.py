@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import polars as pl
@@ -29,7 +28,7 @@ from chargeback.data.limits import (
     char_limit,
     shown,
 )
-from chargeback.data.local_time import local_from_utc
+from chargeback.data.local_time import WINDOW, local_from_utc
 from chargeback.errors import display_path
 
 MONEY = ("revenue", "amount")  # exact: Decimal(38, 9) from the text as written
@@ -152,7 +151,7 @@ def typed_columns(
     fmt: str | None,
     tags_separator: str = "|",
     values: Mapping[str, Mapping[str, str]] | None = None,
-    span: tuple[datetime | None, datetime | None] | None = None,
+    span: tuple[int | None, int | None] | None = None,
 ) -> list[list[pl.Expr]]:
     """Typing expressions in stages: each stage may use the columns made before it.
 
@@ -202,7 +201,9 @@ def typed_columns(
         first.append(_iso_text(pl.col(ts)).alias("_ts_text"))
         local = _parse_iso(pl.col("_ts_text"), tz)
     elif (utc := utc_instants(dtype, ts)) is not None:
-        first_last = span or pl.concat(frames).select(utc.min(), utc.max().alias("b")).row(0)
+        micros = utc.cast(pl.Int64)
+        micros = micros.filter(micros.is_between(*WINDOW))
+        first_last = span or pl.concat(frames).select(micros.min(), micros.max().alias("b")).row(0)
         local = local_from_utc(utc, first_last[0], first_last[1], tz)
     else:
         local = _local_time(dtype, ts, tz, fmt)

@@ -15,9 +15,16 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from chargeback.data.limits import AFTER_LAST, EARLIEST
+
 GRID = timedelta(minutes=15)  # no zone changes its offset twice within 15 minutes
 MAX_SPAN = timedelta(days=366 * 40)  # wider spans: the grid would cost more than it saves
 US = pl.Datetime("us")
+EPOCH = datetime(1970, 1, 1)
+WINDOW = (  # the instants given the zone's offset: a week either side of the years allowed
+    (EARLIEST - timedelta(days=7) - EPOCH) // timedelta(microseconds=1),
+    (AFTER_LAST + timedelta(days=7) - EPOCH) // timedelta(microseconds=1),
+)
 PROBES = 1000
 
 
@@ -64,24 +71,36 @@ def _first_change(low: int, high: int, offset: int, tz: str) -> tuple[int, int]:
     return high, int(_offsets(pl.Series([high], dtype=pl.Int64).cast(US), tz)[0])
 
 
-def local_from_utc(utc: pl.Expr, first: datetime | None, last: datetime | None, tz: str) -> pl.Expr:
+def local_from_utc(utc: pl.Expr, first: int | None, last: int | None, tz: str) -> pl.Expr:
     """Naive wall-clock time in `tz` of naive-UTC instants (`us`); per row when the span is wide.
 
-    `first` and `last` are the column's smallest and largest instants.
+    `first` and `last` are the column's smallest and largest instants, in microseconds.
+    Only instants within a week of the years a row may have (chargeback.data.limits)
+    get the zone's offset: any other is refused as outside those years whatever its
+    offset (no zone is a day away from UTC), so it keeps its UTC time, which also
+    keeps an instant near the end of the calendar from overflowing.
     """
     per_row = utc.dt.replace_time_zone("UTC").dt.convert_time_zone(tz).dt.replace_time_zone(None)
-    if first is None or last is None or last - first > MAX_SPAN:
+    if first is None or last is None:
+        return per_row
+    low, high = max(first, WINDOW[0]), min(last, WINDOW[1])
+    if low > high or high - low > MAX_SPAN // timedelta(microseconds=1):
         return per_row
     if tz == "UTC":
         return utc
-    starts, values = transitions(first, last, tz)
-    if len(starts) == 1:
-        return (utc.cast(pl.Int64) + values[0]).cast(US)
+    starts, values = transitions(_instant(low), _instant(high), tz)
     micros = utc.cast(pl.Int64)
-    found = micros.fill_null(starts[0])  # a null has no offset; it stays null below
+    inside = micros.is_between(WINDOW[0], WINDOW[1])
+    if len(starts) == 1:
+        return pl.when(inside).then(micros + values[0]).otherwise(micros).cast(US)
+    found = micros.fill_null(starts[0]).clip(starts[0], None)  # no offset is read for these
     index = pl.lit(pl.Series(starts, dtype=pl.Int64)).search_sorted(found, side="right") - 1
     offset = pl.lit(pl.Series(values, dtype=pl.Int64)).gather(index)
-    return pl.when(micros.is_not_null()).then((micros + offset).cast(US))
+    return pl.when(inside).then(micros + offset).otherwise(micros).cast(US)
+
+
+def _instant(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
 
 
 def with_periods(frame: pl.DataFrame) -> pl.DataFrame:

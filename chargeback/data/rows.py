@@ -20,7 +20,6 @@ import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
 
 import polars as pl
 
@@ -31,10 +30,10 @@ from chargeback.data.checks import (
     typed_columns,
     utc_instants,
 )
-from chargeback.data.local_time import with_periods
+from chargeback.data.local_time import WINDOW, with_periods
 
 BATCH_ROWS = 250_000  # a batch's set-up (a few ms) does not count; two keep both cores busy
-MIN_CHUNK = 20_000  # smaller chunks are not batches of their own
+LITERALS = ("_file", "_shape")  # one value per file: not chunked like the columns read
 VALUE_CHECKS = ("holds a control character", "longer than")  # on one value alone
 Check = tuple[pl.Expr, str, str]
 
@@ -108,33 +107,50 @@ def batches(frames: list[pl.DataFrame]) -> list[pl.DataFrame]:
 
 
 def slices(frame: pl.DataFrame) -> list[pl.DataFrame]:
-    """A large frame as views of about BATCH_ROWS rows, none across a chunk boundary
-    when every column is chunked alike (a Parquet file's row groups): a slice of one
-    chunk is typed in place, one across two is copied first."""
-    chunked = [s.chunk_lengths() for s in frame.get_columns() if s.n_chunks() > 1]
-    if chunked and all(c == chunked[0] for c in chunked) and min(chunked[0]) >= MIN_CHUNK:
-        runs = chunked[0]
-    else:
-        runs = [frame.height]  # one chunk, or chunks too small or unlike: plain slices
-    out = []
-    start = 0
+    """A large frame as views of whole chunks (a Parquet file's row groups, a text
+    reader's blocks), gathered to about BATCH_ROWS rows, a chunk over that sliced:
+    each chunk then belongs to one batch, and is freed once that batch is typed.
+    Columns chunked unlike each other (rare) are cut in plain slices."""
+    chunked = [
+        frame.get_column(c).chunk_lengths()
+        for c in frame.columns
+        if c not in LITERALS and frame.get_column(c).n_chunks() > 1
+    ]
+    runs = chunked[0] if chunked and all(c == chunked[0] for c in chunked) else [frame.height]
+    out: list[pl.DataFrame] = []
+    start = gathered = 0
     for length in runs:
-        pieces = max(1, round(length / BATCH_ROWS))
-        size = -(-length // pieces)
-        out += [
-            frame.slice(at, min(size, start + length - at))
-            for at in range(start, start + length, size)
-        ]
+        if length >= BATCH_ROWS // 2:
+            if gathered:
+                out.append(frame.slice(start - gathered, gathered))
+                gathered = 0
+            pieces = max(1, round(length / BATCH_ROWS))
+            size = -(-length // pieces)
+            out += [
+                frame.slice(at, min(size, start + length - at))
+                for at in range(start, start + length, size)
+            ]
+        else:
+            gathered += length
+            if gathered >= BATCH_ROWS // 2:
+                out.append(frame.slice(start + length - gathered, gathered))
+                gathered = 0
         start += length
+    if gathered:
+        out.append(frame.slice(start - gathered, gathered))
     return out
 
 
-def span_of(spec: TableSpec, parts: list[pl.DataFrame]) -> tuple[datetime | None, datetime | None]:
-    """The first and last instant of the whole table (None, None: not instants)."""
+def span_of(spec: TableSpec, parts: list[pl.DataFrame]) -> tuple[int | None, int | None]:
+    """The first and last instant of the whole table that local_time.WINDOW holds, in
+    microseconds (None, None: not instants, or none there). As integers: an instant
+    past year 9999 has no Python datetime."""
     utc = utc_instants(parts[0].schema[spec.timestamp], spec.timestamp)
     if utc is None:
         return None, None
-    ends = [p.select(utc.min().alias("a"), utc.max().alias("b")).row(0) for p in parts]
+    micros = utc.cast(pl.Int64)
+    micros = micros.filter(micros.is_between(*WINDOW))  # the others keep their UTC time
+    ends = [p.select(micros.min().alias("a"), micros.max().alias("b")).row(0) for p in parts]
     firsts = [a for a, _ in ends if a is not None]
     lasts = [b for _, b in ends if b is not None]
     return (min(firsts) if firsts else None, max(lasts) if lasts else None)
@@ -146,6 +162,8 @@ def type_batch(how: Typing, raw: pl.DataFrame) -> pl.DataFrame:
     for stage in how.stages:
         typed = typed.with_columns(stage)
     typed = with_periods(typed).with_columns(how.is_bad.alias("_is_bad"))
+    if any(typed.get_column(c).n_chunks() > 1 for c in typed.columns if c not in LITERALS):
+        typed = typed.rechunk()  # a batch of several chunks: one copy of the batch, now
     # `_file` is one value per file; two slices of a file stacked would merge it into
     # one chunk, and a frame whose columns are chunked unlike each other is copied
     # whole by polars at its next filter or select (10M contacts: 1.9 GB)
