@@ -1,14 +1,15 @@
 """Typing and checking a table's rows, a batch at a time, on every core.
 
-The files of a table are typed and checked in batches (a large file in
-slices, small files stacked). What typing needs to know about the data (which
+The files of a table are typed and checked in batches of whole chunks (a
+Parquet file's row groups, a text reader's blocks, small files): small ones
+gathered, a large one sliced. What typing needs to know about the data (which
 columns are already clean, which value checks no value can fail, the first and
 last instant) is decided once, on the whole table, part by part. Each batch is
 then typed (chargeback.data.checks.typed_columns) and its row checks folded into
-one `_is_bad` flag on a worker thread (polars releases the GIL). Every column of
-a batch is one chunk, so typing adds columns beside the ones read instead of
-copying them: stacking the files and copying the table into one contiguous frame,
-as before, held two copies of the table at once.
+one `_is_bad` flag on a worker thread (polars releases the GIL). A batch of one
+chunk is typed in place, with columns added beside the ones read; one of several
+chunks is made one chunk once. Stacking the files and copying the table into one
+contiguous frame, as before, held two copies of the table at once.
 
 What needs the whole table is done on the stacked result: later duplicates of an
 id, the money totals, and the words of a bad row's message (for those rows only).
