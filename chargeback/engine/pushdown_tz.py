@@ -11,11 +11,15 @@ million points): only the points where the offset changes come back.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import polars as pl
 
+from chargeback.data.local_time import transitions
 from chargeback.engine.pushdown_sql import Dialect, literal
 from chargeback.engine.sql_aggregate import Connection
 
+US_PER_S = 1_000_000
 STEP = 900  # seconds: every UTC offset in use since 1970 is a multiple of 15 minutes
 
 
@@ -65,38 +69,22 @@ def zone_rules_agree(
     return engine == polars_transitions(tz, int(first), int(last))
 
 
-def _offsets(tz: str, epochs: list[int]) -> list[int]:
-    """polars' UTC offset of `tz` at each epoch second."""
-    frame = pl.DataFrame({"e": epochs}, schema={"e": pl.Int64}).with_columns(
-        _offset(tz).alias("off")
-    )
-    return [int(o) for o in frame.get_column("off")]
-
-
 def exact_offsets(tz: str, first: int, last: int) -> list[tuple[int, int]] | None:
     """polars' offsets for `tz` from `first` to `last`: (epoch second it starts, offset).
 
     Why: the engine can then compute local time as instant + offset, plain integer
     arithmetic, instead of its own time zone conversion per row (DuckDB's ICU is
-    the costliest step of the scan), and with polars' own rules. Zone rules change
-    at whole seconds, so each change found on the 15-minute grid is narrowed to
-    its second. None when a 15-minute step holds more than one change.
+    the costliest step of the scan), and with polars' own rules: the very changes
+    the data layer finds (chargeback.data.local_time.transitions). None when one
+    falls between whole seconds.
     """
-    coarse = polars_transitions(tz, first, last)
-    if not coarse:
+    epoch = datetime(1970, 1, 1)
+    starts, values = transitions(
+        epoch + timedelta(seconds=first), epoch + timedelta(seconds=last), tz
+    )
+    if any(s % US_PER_S for s in starts[1:]) or any(v % US_PER_S for v in values):
         return None
-    out = [(coarse[0][0], coarse[0][1])]
-    for e, off in coarse[1:]:
-        seconds = list(range(e - STEP + 1, e + 1))
-        values = _offsets(tz, seconds)
-        changed = [s for s, v in zip(seconds, values, strict=True) if v == off]
-        start = changed[0]
-        if changed != list(range(start, e + 1)) or any(
-            v != out[-1][1] for s, v in zip(seconds, values, strict=True) if s < start
-        ):
-            return None
-        out.append((start, off))
-    return out
+    return [(s // US_PER_S, v // US_PER_S) for s, v in zip(starts, values, strict=True)]
 
 
 def local_from_offsets(instant_us: str, offsets: list[tuple[int, int]]) -> str:
