@@ -28,7 +28,7 @@ from chargeback.data.limits import (
     char_limit,
     shown,
 )
-from chargeback.data.local_time import WINDOW, local_from_utc
+from chargeback.data.local_time import local_from_utc
 from chargeback.errors import display_path
 
 MONEY = ("revenue", "amount")  # exact: Decimal(38, 9) from the text as written
@@ -151,7 +151,8 @@ def typed_columns(
     fmt: str | None,
     tags_separator: str = "|",
     values: Mapping[str, Mapping[str, str]] | None = None,
-    span: tuple[int | None, int | None] | None = None,
+    *,
+    span: tuple[int | None, int | None],
 ) -> list[list[pl.Expr]]:
     """Typing expressions in stages: each stage may use the columns made before it.
 
@@ -162,7 +163,8 @@ def typed_columns(
     (SPEC 1) is applied here, to the trimmed text and to each tag, so every
     check, match and price after sees the mapped words. `frames` are the table's
     parts, of one schema: what is decided on the data (which columns are already
-    clean) is decided part by part, so its scratch memory stays a part's.
+    clean) is decided part by part, so its scratch memory stays a part's. `span` is
+    the table's first and last instant that gets an offset (rows.span_of).
     """
     raw = frames[0]
     values = values or {}
@@ -201,10 +203,7 @@ def typed_columns(
         first.append(_iso_text(pl.col(ts)).alias("_ts_text"))
         local = _parse_iso(pl.col("_ts_text"), tz)
     elif (utc := utc_instants(dtype, ts)) is not None:
-        micros = utc.cast(pl.Int64)
-        micros = micros.filter(micros.is_between(*WINDOW))
-        first_last = span or pl.concat(frames).select(micros.min(), micros.max().alias("b")).row(0)
-        local = local_from_utc(utc, first_last[0], first_last[1], tz)
+        local = local_from_utc(utc, span[0], span[1], tz)
     else:
         local = _local_time(dtype, ts, tz, fmt)
     second = [local.alias("local")]
