@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -91,3 +92,14 @@ class DataError(ChargebackError):
 
 class UsageError(ChargebackError):
     """Options that do not fit together (exit code 2)."""
+
+
+def driver(module: str, engine: str) -> Any:
+    """An engine's driver module, imported when first needed; missing, the refusal names
+    the engine's extra (engines.module checks it up front, before anything is read)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:  # pragma: no cover - the extra is missing
+        raise NotImplementedError(
+            f"the {engine} engine needs its extra: pip install 'chargeback[{engine}]'"
+        ) from None

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
+from chargeback.errors import driver
+
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
@@ -26,19 +28,9 @@ LOCAL_CONF = {  # a small embedded Spark: no UI, few partitions, loopback only
 }
 
 
-def _pyspark() -> Any:
-    try:
-        import pyspark.sql
-    except ImportError:  # pragma: no cover - the extra is missing
-        raise NotImplementedError(
-            "the spark engine needs its extra: pip install 'chargeback[spark]'"
-        ) from None
-    return pyspark.sql
-
-
 def session(remote: str | None = None) -> SparkSession:
     """Spark Connect at `remote` (sc://...), else the active session or a new local[2] one."""
-    builder = _pyspark().SparkSession.builder
+    builder = driver("pyspark.sql", "spark").SparkSession.builder
     spark: Any
     if remote is not None:
         # Spark Connect's own builder: pyspark's refuses while a local session exists

@@ -27,19 +27,10 @@ from chargeback.engine.sql_aggregate import (
     refuse_types,
 )
 from chargeback.engine.sql_compile import Node, Primitives
+from chargeback.errors import driver
 from chargeback.workspace.model import Workspace
 
 SIGMAS = {"\u03c3", "\u03c2"}  # polars writes a word-final capital sigma as the final form
-
-
-def _duckdb() -> Any:
-    try:
-        import duckdb
-    except ImportError:  # pragma: no cover - the extra is missing
-        raise NotImplementedError(
-            "the duckdb engine needs its extra: pip install 'chargeback[duckdb]'"
-        ) from None
-    return duckdb
 
 
 class _Stream:
@@ -118,7 +109,7 @@ def _ask_both() -> Conformance:
     """The conformance query itself (lower_conformance keeps its answer)."""
     chars = [chr(c) for c in range(1, 0x110000) if not 0xD800 <= c <= 0xDFFF]
     frame = pl.DataFrame({"c": chars}).with_columns(p=pl.col("c").str.to_lowercase())
-    con = _duckdb().connect()
+    con = driver("duckdb", "duckdb").connect()
     con.execute("SET enable_progress_bar = false")  # it would draw over our own
     con.register("chars", _Stream(frame))
     rows = con.execute("SELECT c, p, lower(c), lower(p) FROM chars WHERE p <> lower(c)").fetchall()
@@ -256,7 +247,7 @@ def aggregate(
 ) -> Aggregates:
     """polars_engine.aggregate's contract: the same groups, in the same order, and counts."""
     refuse_unsupported(ws, contacts.schema)
-    con = _duckdb().connect()
+    con = driver("duckdb", "duckdb").connect()
     con.execute("SET enable_progress_bar = false")  # it would draw over our own
     try:
         con.register("contacts", _Stream(contacts))

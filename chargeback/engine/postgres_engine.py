@@ -38,6 +38,7 @@ from chargeback.engine.sql_aggregate import (
     refuse_types,
 )
 from chargeback.engine.sql_compile import Node, Primitives, col
+from chargeback.errors import driver
 from chargeback.workspace.model import Workspace
 
 SIGMAS = {"\u03c3", "\u03c2"}
@@ -54,16 +55,6 @@ PG_TYPES: dict[type[pl.DataType], str] = {
     pl.Int32: "integer", pl.Int64: "bigint", pl.UInt8: "smallint", pl.UInt16: "integer",
     pl.UInt32: "bigint", pl.UInt64: "numeric(20, 0)",
 }  # fmt: skip
-
-
-def _psycopg() -> Any:
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - the extra is missing
-        raise NotImplementedError(
-            "the postgres engine needs its extra: pip install 'chargeback[postgres]'"
-        ) from None
-    return psycopg
 
 
 @dataclass(frozen=True)
@@ -223,7 +214,7 @@ def aggregate(
 
 def connect(conninfo: str, sql_log: list[str] | None = None) -> _Con:
     """A session on the server `conninfo` names (its password from the environment only)."""
-    con = _Con(_psycopg().connect(conninfo, autocommit=True), sql_log)
+    con = _Con(driver("psycopg", "postgres").connect(conninfo, autocommit=True), sql_log)
     try:
         _session(con)
     except BaseException:
@@ -262,7 +253,7 @@ def _copy(con: _Con, statement: str, frame: pl.DataFrame) -> None:
 
 def _check_patterns(ws: Workspace, con: _Con) -> None:
     """Every translated regex compiles on this server, or the rule is refused naming it."""
-    psycopg = _psycopg()
+    psycopg = driver("psycopg", "postgres")
     for block in match_blocks(ws):
         if block.text_regex is None:
             continue
