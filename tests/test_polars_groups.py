@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chargeback.engine import polars_engine
+from chargeback.engine.compile import match_expr, with_text_lower
 from chargeback.engine.polars_engine import MASK_BITS, bulk_decode, decode_masks
 from chargeback.inputs import prepare
 from chargeback.report import ReportOptions, Steps
@@ -69,3 +70,36 @@ def test_matching_a_slice_at_a_time_gives_the_same_aggregates(
     monkeypatch.setattr(polars_engine, "MATCH_SLICE", 777)
     assert polars_engine.aggregate(ws, loaded.frame) == whole
     assert polars_engine.aggregate(plain, loaded.frame) == whole_plain
+
+
+@pytest.mark.parametrize("repeat", [0, 10**9], ids=["texts-by-category", "texts-row-by-row"])
+def test_every_rules_bits_are_its_match_expr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repeat: int
+) -> None:
+    """match_frame's bits, whichever route a column takes (text columns coded as
+    categories, dates by their distance from the first day, distinct texts searched once
+    or every row searched), are each rule's match_expr, nulls included."""
+    root = tmp_path / "ws"
+    generate_sample(root, contacts=6_000, seed=5)
+    ws, loaded = prepare(ReportOptions(workspace=root), Steps())
+    row = pl.int_range(pl.len())
+    frame = loaded.frame.with_columns(  # nulls and a few texts of their own
+        pl.when(row % 7 == 0).then(None).otherwise(pl.col("text")).alias("text"),
+        pl.when(row % 11 == 0).then(None).otherwise(pl.col("reason")).alias("reason"),
+    ).with_columns(
+        pl.when(row % 13 == 0)
+        .then(pl.lit("ÉCRAN cassé, Wi-Fi down · ") + pl.col("contact_id"))
+        .otherwise(pl.col("text"))
+        .alias("text"),
+    )
+    monkeypatch.setattr(polars_engine, "REPEATED_TEXT", repeat)
+    bits = polars_engine.match_frame(ws, frame, ["contact_id"])
+    want = (
+        frame.lazy()
+        .pipe(lambda lf: with_text_lower(lf, ws))
+        .select([match_expr(r.match).alias(str(i)) for i, r in enumerate(ws.rules)])
+    )
+    want_frame = want.collect()
+    for i in range(len(ws.rules)):
+        got = (bits.get_column(f"_k{i // MASK_BITS}") & (1 << (i % MASK_BITS))) != 0
+        assert got.to_list() == want_frame.get_column(str(i)).to_list(), ws.rules[i].id

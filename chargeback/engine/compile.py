@@ -173,19 +173,67 @@ def _bits(pairs: list[tuple[pl.Expr, int]], const: int) -> pl.Expr:
     return pl.sum_horizontal([pl.lit(const, pl.Int64), *parts])
 
 
-Inputs = dict[str, pl.Expr] | None  # per-row inputs the masks read, each computed once
+Inputs = dict[str, pl.Expr | pl.Series] | None  # per-row inputs the masks read, made once
 
 
-def _staged(inputs: Inputs, name: str, expr: pl.Expr) -> pl.Expr:
-    """`expr` itself, or, with `inputs`, a column the caller makes from it first.
+def _staged(inputs: Inputs, name: str, expr: pl.Expr | pl.Series) -> pl.Expr:
+    """`expr` itself, or, with `inputs`, a column the caller makes from it first (an
+    expression) or adds as it is (a Series, already made for every row).
 
     Polars would evaluate an index shared by several masks once per mask; staged,
     the masks read one column.
     """
     if inputs is None:
+        assert isinstance(expr, pl.Expr)
         return expr
     inputs[name] = expr.alias(name)
     return pl.col(name)
+
+
+def _keys(values: pl.Series, inputs: Inputs, coded: pl.Series | None) -> tuple[pl.Series, pl.Expr]:
+    """A column's distinct values (with nulls or unused keys among them, harmless) and an
+    expression giving each row's position among them.
+
+    The index costs one hash per row at most: text `coded` once as categories (in
+    `categories`) has its codes as positions (unique plus a lookup per row cost
+    about twice as much); a date is its distance from the first day, no hashing at
+    all. Both need the column made for every row (`inputs`); without, or for other
+    types, a hash lookup.
+    """
+    name = values.name
+    if inputs is not None and values.dtype == pl.Date and values.len() > values.null_count():
+        days = values.cast(pl.Int32)
+        first, last = int(days.min()), int(days.max())  # type: ignore[arg-type]
+        keys = pl.int_range(first, last + 1, eager=True).cast(pl.Date).alias(name)
+        index = (pl.col(name).cast(pl.Int32) - first).cast(pl.UInt32)
+        return keys, _staged(inputs, f"_ix_{name}", index)
+    if inputs is not None and coded is not None:
+        keys, codes = category_keys(coded)
+        return keys, _staged(inputs, f"_ix_{name}", codes)
+    keys = values.unique(maintain_order=True)
+    index = pl.col(name).replace_strict(keys, pl.Series(range(keys.len()), dtype=pl.UInt32))
+    return keys, _staged(inputs, f"_ix_{name}", index)
+
+
+def categories(frame: pl.DataFrame, names: list[str]) -> pl.DataFrame:
+    """Text columns coded as categories, each its own, in one select: side by side."""
+    return frame.select(pl.col(n).cast(pl.Categorical(pl.Categories.random())) for n in names)
+
+
+def category_keys(coded: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """A column `categories` coded: its distinct values by code (a null last, for the rows
+    without one) and each row's code, so `keys.gather(codes)` is the column."""
+    dtype = coded.dtype
+    assert isinstance(dtype, pl.Categorical)
+    keys = dtype.categories.to_series().alias(coded.name)  # by code: the column's own
+    none = pl.Series(coded.name, [None], dtype=pl.String)
+    return pl.concat([keys, none]), coded.to_physical().fill_null(keys.len())
+
+
+def lookup_columns(rules: tuple[Rule, ...], contacts: pl.DataFrame) -> list[str]:
+    """The text columns match_masks looks its rules' conditions up in."""
+    named = {column for r in rules for column, _ in _on_columns(r.match)}
+    return sorted(c for c in named if contacts.schema.get(c) == pl.String)
 
 
 def _lookup(
@@ -194,6 +242,7 @@ def _lookup(
     chunks: list[range],
     absent: bool = True,
     inputs: Inputs = None,
+    coded: pl.Series | None = None,
 ) -> list[pl.Expr]:
     """Per chunk, the bits of `per_rule`'s conditions, looked up by the row's value.
 
@@ -201,13 +250,10 @@ def _lookup(
     each row then finds its bits by the index of its value. A rule without a
     condition here has its bit set when `absent`, else clear.
     """
-    name = values.name
-    keys = values.unique(maintain_order=True)
+    keys, index = _keys(values, inputs, coded)
     flags = keys.to_frame().select(
-        [per_rule[i](pl.col(name)).fill_null(False).alias(str(i)) for i in sorted(per_rule)]
+        [per_rule[i](pl.col(values.name)).fill_null(False).alias(str(i)) for i in sorted(per_rule)]
     )
-    index = pl.col(name).replace_strict(keys, pl.Series(range(keys.len()), dtype=pl.UInt32))
-    index = _staged(inputs, f"_ix_{name}", index)
     out = []
     for chunk in chunks:
         const = sum(1 << (i - chunk.start) for i in chunk if i not in per_rule) if absent else 0
@@ -344,7 +390,11 @@ def _regex_layer(rules: tuple[Rule, ...]) -> list[pl.Expr]:
 
 
 def match_masks(
-    rules: tuple[Rule, ...], contacts: pl.DataFrame, regex: bool = True, inputs: Inputs = None
+    rules: tuple[Rule, ...],
+    contacts: pl.DataFrame,
+    regex: bool = True,
+    inputs: Inputs = None,
+    coded: pl.DataFrame | None = None,
 ) -> list[pl.Expr]:
     """Int64 expressions, 62 rules each: bit k of mask c is rules[62c + k]'s match.
 
@@ -354,7 +404,7 @@ def match_masks(
     phrase_masks columns when a rule has `text`. Their columns' distinct values
     are read here; a `fields` column whose text form is not one per value (a float)
     is tested row by row. With `inputs`, the per-row inputs go there, to be made
-    (with_columns) before the masks.
+    (with_columns) before the masks; `coded` (categories) has text columns coded.
     """
     chunks = chunks_of(rules)
     layers: list[list[pl.Expr]] = []
@@ -365,7 +415,9 @@ def match_masks(
     for column, per_rule in by_column.items():
         conds = {i: _all(cs) for i, cs in per_rule.items()}
         if _lookable(contacts.schema.get(column)):
-            layers.append(_lookup(contacts.get_column(column), conds, chunks, inputs=inputs))
+            values = contacts.get_column(column)
+            known = coded.get_column(column) if coded is not None and column in coded else None
+            layers.append(_lookup(values, conds, chunks, inputs=inputs, coded=known))
         else:  # row by row: e.g. a float column, whose distinct values are not its texts'
             layers.append(
                 [
