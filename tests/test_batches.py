@@ -211,3 +211,31 @@ def test_instants_past_the_calendar_are_bad_rows_not_a_crash(
         loaded = same_loads(tmp_path / "c", monkeypatch, how)
         assert loaded.frame.height == 2
         assert loaded.rejected is not None and loaded.rejected.height == 2
+
+
+def test_texts_checked_on_their_distinct_values_or_row_by_row_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Free text that repeats is trimmed and checked on its distinct values (rows.few_valued,
+    judged on a sample): the same frame, the same named bad rows and the same rejected rows
+    as row by row, for padded, blank, overlong and control-character texts."""
+    parts = [contacts(n, seed=n + 40, start=100 * i) for i, n in enumerate([9, 6])]
+    parts[0][1]["text"] = "   "  # blank: no text
+    parts[0][4]["text"] = "tab\tand\nnew line"  # allowed in text
+    parts[1][2]["text"] = "bell\x07"
+    parts[1][3]["text"] = "x" * 40_000  # over the text limit
+    write(tmp_path / "c", parts, {1})
+    got = []
+    for repeated in (0, 10**9):  # 0: always by distinct values; 10**9: never
+        monkeypatch.setattr(rows, "REPEATED", repeated)
+        with pytest.raises(DataError) as caught:
+            load(tmp_path / "c", 10**9, monkeypatch, "stop")
+        problems = [(p.row, p.column, p.message) for p in caught.value.problems]
+        kept = load(tmp_path / "c", 4, monkeypatch, "quarantine")
+        got.append((problems, kept.frame, kept.rejected))
+    (problems, frame, rejected), (problems2, frame2, rejected2) = got
+    assert problems == problems2 and len(problems) == 2
+    assert frame.equals(frame2) and rejected is not None and rejected2 is not None
+    assert rejected.equals(rejected2)
+    texts = frame.get_column("text").to_list()
+    assert None in texts and "padded text" in texts and "tab\tand\nnew line" in texts

@@ -83,6 +83,11 @@ def _already_clean(name: str) -> pl.Expr:
     return cleaned.eq_missing(distinct).all()
 
 
+def is_clean(distinct: pl.Series) -> bool:
+    """_already_clean, on a column's distinct values found already (rows.distinct_values)."""
+    return bool(distinct.to_frame().select(_already_clean(distinct.name)).item())
+
+
 def _unpadded(name: str) -> pl.Expr:
     """No value of a column with a value per row is blank or would lose White_Space at
     either end: then trimming is the identity, and the column is not copied (the
@@ -94,19 +99,26 @@ def _unpadded(name: str) -> pl.Expr:
 def _tags_already_clean(parts: pl.Expr) -> pl.Expr:
     """Every tag is already trimmed, not empty and not null: then trimming and dropping
     tags per element is the identity, decided on the distinct tags (a third of the time)."""
-    tags = parts.explode()
-    whole = tags.count() == parts.list.len().sum()  # no null inside a list
-    distinct = tags.drop_nulls().unique(maintain_order=True)  # read twice below
-    return whole & ((distinct.str.strip_chars() == distinct) & (distinct != "")).all()
+    tags = parts.list.explode(keep_nulls=False, empty_as_null=False)  # the tags, no list
+    distinct = tags.unique(maintain_order=True)  # read twice below: one order
+    trimmed = (distinct.str.strip_chars() == distinct) & (distinct != "")
+    return (tags.null_count() == 0) & trimmed.all()
 
 
 def _clean_tests(
-    raw: pl.DataFrame, ts: str, tags_separator: str, values: Mapping[str, Mapping[str, str]]
+    raw: pl.DataFrame,
+    ts: str,
+    tags_separator: str,
+    values: Mapping[str, Mapping[str, str]],
+    distinct: Mapping[str, pl.Series],
 ) -> dict[str, pl.Expr]:
-    """Per column that typed_columns may leave as read, the test that it is clean."""
+    """Per column that typed_columns may leave as read, the test that it is clean (a
+    column whose `distinct` values are known already is decided on them instead)."""
     tests: dict[str, pl.Expr] = {}
     for name in raw.columns:
         if name in ("_file", "_row", ts) or name.startswith("_raw_") or values.get(name):
+            continue
+        if name in distinct:
             continue
         if name in MONEY or name == "handle_seconds":
             continue
@@ -153,6 +165,7 @@ def typed_columns(
     values: Mapping[str, Mapping[str, str]] | None = None,
     *,
     span: tuple[int | None, int | None],
+    distinct: Mapping[str, pl.Series] | None = None,
 ) -> list[list[pl.Expr]]:
     """Typing expressions in stages: each stage may use the columns made before it.
 
@@ -163,13 +176,16 @@ def typed_columns(
     (SPEC 1) is applied here, to the trimmed text and to each tag, so every
     check, match and price after sees the mapped words. `frames` are the table's
     parts, of one schema: what is decided on the data (which columns are already
-    clean) is decided part by part, so its scratch memory stays a part's. `span` is
-    the table's first and last instant that gets an offset (rows.span_of).
+    clean) is decided part by part, so its scratch memory stays a part's, or on a
+    column's `distinct` values when the caller found them. `span` is the table's
+    first and last instant that gets an offset (rows.span_of).
     """
     raw = frames[0]
     values = values or {}
     ts = spec.timestamp
-    clean = _decide(frames, _clean_tests(raw, ts, tags_separator, values))
+    distinct = distinct or {}
+    clean = _decide(frames, _clean_tests(raw, ts, tags_separator, values, distinct))
+    clean |= {n: is_clean(v) for n, v in distinct.items() if not values.get(n)}
     first: list[pl.Expr] = []
     for name in raw.columns:
         if name in ("_file", "_row", ts) or name.startswith("_raw_"):

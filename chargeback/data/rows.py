@@ -26,6 +26,7 @@ import polars as pl
 
 from chargeback.data.checks import (
     MANY_VALUES,
+    MONEY,
     TableSpec,
     row_checks,
     typed_columns,
@@ -66,6 +67,7 @@ def plan(
     looked at one by one, so scratch memory stays a part's): which columns need
     trimming, which value checks no distinct value can fail, the first and last instant."""
     frames = [with_raw(p, keep_raw) for p in parts]
+    distinct = distinct_values(frames, few_valued(spec, frames[0]))
     stages = typed_columns(
         spec,
         frames,
@@ -74,10 +76,11 @@ def plan(
         tags_separator,
         values,
         span=span_of(spec, frames),
+        distinct=distinct,
     )
     first = {e.meta.output_name(): e for e in stages[0]}
     checks = [c for c in row_checks(spec, frames[0]) if c[2] != "duplicate"]
-    checks = skip_clean_columns(checks, frames, first)
+    checks = skip_clean_columns(checks, distinct, first)
     is_bad = pl.any_horizontal(
         pl.col("_shape").is_not_null(), *[cond.fill_null(False) for cond, _, _ in checks]
     )
@@ -220,34 +223,53 @@ def reasons(spec: TableSpec, raw: pl.DataFrame, windowed: bool) -> pl.Expr:
     )
 
 
+REPEATED = 2  # rows per distinct text at least (on a sample): its checks run on those
+SAMPLE_ROWS = 100_000
+
+
+def few_valued(spec: TableSpec, raw: pl.DataFrame) -> list[str]:
+    """The columns decided on their distinct values: all but the instants, numbers, tags
+    and ids, and free text too when it repeats (templates, canned subjects: judged on
+    the first rows; it changes the time, never the answer)."""
+    names = []
+    for name in raw.columns:
+        if name.startswith("_") or name in (spec.timestamp, "tags", "handle_seconds", *MONEY):
+            continue
+        if name in MANY_VALUES:
+            column = raw.get_column(name)
+            sample = column.head(SAMPLE_ROWS)
+            if name != "text" or column.dtype != pl.String:
+                continue
+            if sample.n_unique() * REPEATED > sample.len():
+                continue
+        names.append(name)
+    return names
+
+
+def distinct_values(parts: list[pl.DataFrame], names: list[str]) -> dict[str, pl.Series]:
+    """Each column's distinct values over the whole table, one select per part."""
+    if not names:
+        return {}
+    found = pl.concat([p.select(pl.col(n).unique().implode() for n in names) for p in parts])
+    return {n: found.get_column(n).explode().unique() for n in names}
+
+
 def skip_clean_columns(
-    checks: list[Check], parts: list[pl.DataFrame], typing: Mapping[str, pl.Expr]
+    checks: list[Check], distinct: Mapping[str, pl.Series], typing: Mapping[str, pl.Expr]
 ) -> list[Check]:
-    """Drop a value check that no distinct value of a column with few values fails: it
-    cannot fail on any row (the check reads that column alone, typed by `typing` one
-    value at a time), and a column's distinct values cost a fraction of a pass."""
+    """Drop a value check that no `distinct` value of its column fails: it cannot fail on
+    any row (the check reads that column alone, typed by `typing` one value at a time),
+    and a column's distinct values cost a fraction of a pass."""
 
     def alone(cond: pl.Expr, name: str, message: str) -> bool:
         return cond.meta.root_names() == [name] and message.startswith(VALUE_CHECKS)
 
-    names = sorted(
-        {
-            n
-            for c, n, m in checks
-            if alone(c, n, m) and n not in MANY_VALUES and n != "tags" and n in typing
-        }
-    )
-    distinct: dict[str, pl.DataFrame] = {}
-    if names:  # every column's distinct values in one select per part
-        found = pl.concat([p.select(pl.col(n).unique().implode() for n in names) for p in parts])
-        for n in names:
-            values = found.select(pl.col(n).explode()).unique()
-            distinct[n] = values.select(typing[n])
+    typed = {n: v.to_frame().select(typing[n]) for n, v in distinct.items() if n in typing}
 
     def can_fail(cond: pl.Expr, name: str, message: str) -> bool:
-        if name not in distinct or not alone(cond, name, message):
+        if name not in typed or not alone(cond, name, message):
             return True
-        return bool(distinct[name].select(cond.fill_null(False).any()).item())
+        return bool(typed[name].select(cond.fill_null(False).any()).item())
 
     return [check for check in checks if can_fail(*check)]
 

@@ -227,7 +227,9 @@ def category_keys(coded: pl.Series) -> tuple[pl.Series, pl.Series]:
     assert isinstance(dtype, pl.Categorical)
     keys = dtype.categories.to_series().alias(coded.name)  # by code: the column's own
     none = pl.Series(coded.name, [None], dtype=pl.String)
-    return pl.concat([keys, none]), coded.to_physical().fill_null(keys.len())
+    n = keys.len() + 1
+    small = pl.UInt8 if n <= 1 << 8 else pl.UInt16 if n <= 1 << 16 else pl.UInt32  # kept
+    return pl.concat([keys, none]), coded.to_physical().fill_null(keys.len()).cast(small)
 
 
 def lookup_columns(rules: tuple[Rule, ...], contacts: pl.DataFrame) -> list[str]:

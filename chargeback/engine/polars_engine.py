@@ -116,12 +116,15 @@ def match_frame(ws: Workspace, contacts: pl.DataFrame, keep: list[str]) -> pl.Da
     found = regex_bits(rules)
     inputs: dict[str, pl.Expr | pl.Series] = {}
     names = lookup_columns(rules, contacts)
-    repeated = bool(phrases) and texts_repeat(contacts.get_column("text"))
+    text = contacts.get_column("text") if phrases or found else None
+    repeated = text is not None and texts_repeat(text)
     coded = categories(contacts, [*names, "text"] if repeated else names)
+    by_code = category_keys(coded.get_column("text")) if repeated else None
     if phrases:  # the one multi-pattern pass, made first: the masks look up its values
-        text = coded.get_column("text") if repeated else contacts.get_column("text")
-        contacts = contacts.hstack(phrase_columns(ws, text, phrases))
+        assert text is not None
+        contacts = contacts.hstack(phrase_columns(ws, text, phrases, by_code))
     masks = match_masks(rules, contacts, regex=not found, inputs=inputs, coded=coded)
+    del coded  # the codes the masks gather by are in `inputs`, in their smallest type
     made = [s for s in inputs.values() if isinstance(s, pl.Series)]  # indexes made already
     exprs = [e for e in inputs.values() if isinstance(e, pl.Expr)]
     # a slice at a time: the per-row lookups are a column per matched column, so their
@@ -135,19 +138,19 @@ def match_frame(ws: Workspace, contacts: pl.DataFrame, keep: list[str]) -> pl.Da
         .collect()
         for start in range(0, max(contacts.height, 1), MATCH_SLICE)
     )
+    del indexed, made, inputs
     if not found:
         return frame
+    assert text is not None
     names = [f"_k{k}" for k in range(len(masks))]
-    text = contacts.get_column("text")
     found_at: list[tuple[list[int], np.ndarray]] = []  # each pattern's bits, and its rows
     for pattern, bits in found.items():
         maybe = pl.any_horizontal(
             [(pl.col(n) & b) != 0 for n, b in zip(names, bits, strict=True) if b]
         )
         rows = frame.select(pl.arg_where(maybe)).to_series()
-        searched = text.gather(rows).to_frame("text").select(regex_search(pattern)).to_series()
-        found_at.append((bits, rows.filter(searched.fill_null(False)).to_numpy()))
-    columns = []
+        searched = _search(pattern, text, rows, by_code)
+        found_at.append((bits, rows.filter(searched).to_numpy()))
     for k, (name, rest) in enumerate(zip(names, without_regex(rules), strict=True)):
         # a chunk's rules without a regex keep their bits; those with one, where it was found
         if not any(bits[k] for bits, _ in found_at):
@@ -157,8 +160,21 @@ def match_frame(ws: Workspace, contacts: pl.DataFrame, keep: list[str]) -> pl.Da
             if bits[k]:
                 kept[at] |= bits[k]
         kept &= frame.get_column(name).to_numpy()
-        columns.append(pl.Series(name, kept))
-    return frame.with_columns(columns)
+        frame = frame.with_columns(pl.Series(name, kept))  # one column's scratch at a time
+    return frame
+
+
+def _search(
+    pattern: str, text: pl.Series, rows: pl.Series, by_code: tuple[pl.Series, pl.Series] | None
+) -> pl.Series:
+    """Whether `pattern` is found in the text of each of `rows`: searched in those rows'
+    texts, or with texts `by_code` (category_keys) once per distinct text."""
+    if by_code is None:
+        searched = text.gather(rows).to_frame("text").select(regex_search(pattern))
+        return searched.to_series().fill_null(False)
+    keys, codes = by_code
+    hit = keys.to_frame("text").select(regex_search(pattern)).to_series().fill_null(False)
+    return hit.gather(codes.gather(rows))
 
 
 REPEATED_TEXT = 2  # at least this many rows per distinct text (on a sample): search those
@@ -172,15 +188,20 @@ def texts_repeat(text: pl.Series) -> bool:
     return sample.n_unique() * REPEATED_TEXT <= sample.len()
 
 
-def phrase_columns(ws: Workspace, text: pl.Series, phrases: list[pl.Expr]) -> pl.DataFrame:
-    """The phrase masks (`_ph*`) of every row: a text coded as categories is lower-cased and
-    searched once per distinct text, each row then gathering its text's masks by code
-    (a copy of integers); plain text is searched row by row. Either way the masks are
+def phrase_columns(
+    ws: Workspace,
+    text: pl.Series,
+    phrases: list[pl.Expr],
+    by_code: tuple[pl.Series, pl.Series] | None = None,
+) -> pl.DataFrame:
+    """The phrase masks (`_ph*`) of every row: with texts `by_code` (category_keys), each
+    distinct text is lower-cased and searched once and each row gathers its text's masks
+    (a copy of integers); else every row is searched. Either way the masks are
     phrase_masks' expressions, on the same texts."""
-    if not isinstance(text.dtype, pl.Categorical):
+    if by_code is None:
         return with_text_lower(text.to_frame().lazy(), ws).select(phrases).collect()
-    keys, codes = category_keys(text)
-    found = with_text_lower(keys.to_frame().lazy(), ws).select(phrases).collect()
+    keys, codes = by_code
+    found = with_text_lower(keys.to_frame("text").lazy(), ws).select(phrases).collect()
     return found.select(pl.all().gather(codes))
 
 
