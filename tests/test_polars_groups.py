@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chargeback.data import rows
 from chargeback.engine import polars_engine
 from chargeback.engine.compile import match_expr, with_text_lower
 from chargeback.engine.polars_engine import MASK_BITS, bulk_decode, decode_masks
@@ -92,7 +93,7 @@ def test_every_rules_bits_are_its_match_expr(
         .otherwise(pl.col("text"))
         .alias("text"),
     )
-    monkeypatch.setattr(polars_engine, "REPEATED_TEXT", repeat)
+    monkeypatch.setattr(rows, "REPEATED", repeat)
     bits = polars_engine.match_frame(ws, frame, ["contact_id"])
     want = (
         frame.lazy()

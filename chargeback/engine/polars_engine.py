@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from chargeback.data.rows import repeats
 from chargeback.engine.aggregates import Aggregates, Group, set_bits
 from chargeback.engine.amounts import no_cycle_collection
 from chargeback.engine.compile import (
@@ -117,7 +118,7 @@ def match_frame(ws: Workspace, contacts: pl.DataFrame, keep: list[str]) -> pl.Da
     inputs: dict[str, pl.Expr | pl.Series] = {}
     names = lookup_columns(rules, contacts)
     text = contacts.get_column("text") if phrases or found else None
-    repeated = text is not None and texts_repeat(text)
+    repeated = text is not None and repeats(text)
     coded = categories(contacts, [*names, "text"] if repeated else names)
     by_code = category_keys(coded.get_column("text")) if repeated else None
     if phrases:  # the one multi-pattern pass, made first: the masks look up its values
@@ -175,17 +176,6 @@ def _search(
     keys, codes = by_code
     hit = keys.to_frame("text").select(regex_search(pattern)).to_series().fill_null(False)
     return hit.gather(codes.gather(rows))
-
-
-REPEATED_TEXT = 2  # at least this many rows per distinct text (on a sample): search those
-SAMPLE_ROWS = 100_000
-
-
-def texts_repeat(text: pl.Series) -> bool:
-    """Whether texts repeat (templates, canned subjects), judged on the first rows: then
-    each distinct text is searched once. It changes the time, never the answer."""
-    sample = text.head(SAMPLE_ROWS)
-    return sample.n_unique() * REPEATED_TEXT <= sample.len()
 
 
 def phrase_columns(
