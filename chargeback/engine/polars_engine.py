@@ -18,21 +18,11 @@ from chargeback.data.rows import repeats
 from chargeback.engine.aggregates import Aggregates, Group, set_bits
 from chargeback.engine.amounts import no_cycle_collection
 from chargeback.engine.compile import (
-    MASK_BITS,
-    Inputs,
-    categories,
-    category_keys,
-    day_masks,
     lookback_expr,
-    lookup_columns,
     match_expr,
-    match_masks,
-    phrase_masks,
-    regex_bits,
     regex_search,
     window_expr,
     with_text_lower,
-    without_regex,
 )
 from chargeback.engine.control_series import (
     cell_expr,
@@ -40,9 +30,22 @@ from chargeback.engine.control_series import (
     control_inputs,
     decode_cell,
 )
+from chargeback.engine.masks import (
+    MASK_BITS,
+    Inputs,
+    categories,
+    category_keys,
+    day_masks,
+    lookup_columns,
+    match_masks,
+    phrase_masks,
+    regex_bits,
+    text_keys,
+    without_regex,
+)
 from chargeback.workspace.model import Rule, Workspace
 
-__all__ = [  # MASK_BITS lives in compile.py; evidence, drill-down and SQL engines import it here
+__all__ = [  # MASK_BITS lives in masks.py; evidence, drill-down and SQL engines import it here
     "MASK_BITS",
     "MatchBits",
     "aggregate",
@@ -108,9 +111,11 @@ MATCH_SLICE = 500_000
 def match_frame(ws: Workspace, contacts: pl.DataFrame, keep: list[str]) -> pl.DataFrame:
     """The `keep` columns and every rule's match (windows ignored) as bits `_k0`, `_k1`, ...
 
-    A text_regex is the costliest test a rule has (a search per pattern), so it
-    runs last, only on the rows where the rest of one of its rules' match holds:
-    elsewhere those rules fail whatever the regex says.
+    Texts that repeat (rows.repeats) are coded as categories, and their phrases and
+    patterns are searched once per distinct text (masks.text_keys). Otherwise a
+    text_regex, the costliest test a rule has (a search per pattern), runs last,
+    only on the rows where the rest of one of its rules' match holds: elsewhere
+    those rules fail whatever the regex says.
     """
     rules = ws.rules
     phrases = phrase_masks(rules)
@@ -121,10 +126,15 @@ def match_frame(ws: Workspace, contacts: pl.DataFrame, keep: list[str]) -> pl.Da
     repeated = text is not None and repeats(text)
     coded = categories(contacts, [*names, "text"] if repeated else names)
     by_code = category_keys(coded.get_column("text")) if repeated else None
-    if phrases:  # the one multi-pattern pass, made first: the masks look up its values
+    texts = text_keys(ws, *by_code) if by_code is not None else None
+    if texts is not None:
+        found = {}  # searched once per distinct text, in the masks
+    if phrases and texts is None:  # the one multi-pattern pass, made first: masks look it up
         assert text is not None
-        contacts = contacts.hstack(phrase_columns(ws, text, phrases, by_code))
-    masks = match_masks(rules, contacts, regex=not found, inputs=inputs, coded=coded)
+        contacts = contacts.hstack(
+            with_text_lower(text.to_frame().lazy(), ws).select(phrases).collect()
+        )
+    masks = match_masks(rules, contacts, not found, inputs, coded, texts)
     del coded  # the codes the masks gather by are in `inputs`, in their smallest type
     made = [s for s in inputs.values() if isinstance(s, pl.Series)]  # indexes made already
     exprs = [e for e in inputs.values() if isinstance(e, pl.Expr)]
@@ -150,7 +160,7 @@ def match_frame(ws: Workspace, contacts: pl.DataFrame, keep: list[str]) -> pl.Da
             [(pl.col(n) & b) != 0 for n, b in zip(names, bits, strict=True) if b]
         )
         rows = frame.select(pl.arg_where(maybe)).to_series()
-        searched = _search(pattern, text, rows, by_code)
+        searched = _search(pattern, text, rows)
         found_at.append((bits, rows.filter(searched).to_numpy()))
     for k, (name, rest) in enumerate(zip(names, without_regex(rules), strict=True)):
         # a chunk's rules without a regex keep their bits; those with one, where it was found
@@ -165,34 +175,10 @@ def match_frame(ws: Workspace, contacts: pl.DataFrame, keep: list[str]) -> pl.Da
     return frame
 
 
-def _search(
-    pattern: str, text: pl.Series, rows: pl.Series, by_code: tuple[pl.Series, pl.Series] | None
-) -> pl.Series:
-    """Whether `pattern` is found in the text of each of `rows`: searched in those rows'
-    texts, or with texts `by_code` (category_keys) once per distinct text."""
-    if by_code is None:
-        searched = text.gather(rows).to_frame("text").select(regex_search(pattern))
-        return searched.to_series().fill_null(False)
-    keys, codes = by_code
-    hit = keys.to_frame("text").select(regex_search(pattern)).to_series().fill_null(False)
-    return hit.gather(codes.gather(rows))
-
-
-def phrase_columns(
-    ws: Workspace,
-    text: pl.Series,
-    phrases: list[pl.Expr],
-    by_code: tuple[pl.Series, pl.Series] | None = None,
-) -> pl.DataFrame:
-    """The phrase masks (`_ph*`) of every row: with texts `by_code` (category_keys), each
-    distinct text is lower-cased and searched once and each row gathers its text's masks
-    (a copy of integers); else every row is searched. Either way the masks are
-    phrase_masks' expressions, on the same texts."""
-    if by_code is None:
-        return with_text_lower(text.to_frame().lazy(), ws).select(phrases).collect()
-    keys, codes = by_code
-    found = with_text_lower(keys.to_frame("text").lazy(), ws).select(phrases).collect()
-    return found.select(pl.all().gather(codes))
+def _search(pattern: str, text: pl.Series, rows: pl.Series) -> pl.Series:
+    """Whether `pattern` is found in the text of each of `rows`."""
+    searched = text.gather(rows).to_frame("text").select(regex_search(pattern))
+    return searched.to_series().fill_null(False)
 
 
 def decode_masks(values: list[int] | tuple[int, ...]) -> frozenset[int]:
