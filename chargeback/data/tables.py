@@ -303,7 +303,10 @@ def _check_rows(
         ).drop("handle_seconds")
     else:
         good = good.with_columns(pl.lit(0, dtype=pl.Int64).alias("hs_us"))
-    loaded.frame = good
+    # a column without a value (revenue absent from every file) as one null, not a null per
+    # row: typed revenue is 16 bytes a row (48 MB at 3M contacts)
+    empty = [c for c in good.columns if good.get_column(c).null_count() == good.height]
+    loaded.frame = good.with_columns(pl.lit(None, good.schema[c]).alias(c) for c in empty)
     if bad.height and good.height == 0:
         on_bad_rows = "stop"  # every row rejected is a setup problem, not data to report on
     if not bad.height:

@@ -207,7 +207,8 @@ def aggregate(ws: Workspace, contacts: pl.DataFrame, periods: set[str] | None = 
         return MatchBits(ws, contacts).aggregates(periods)
     rules = ws.rules
     dates = contacts.get_column("date")
-    lf = match_frame(ws, contacts, ["date", "period", "channel", "hs_us"]).lazy()
+    keep = ["date", "channel", "hs_us", *(["period"] if periods is not None else [])]
+    lf = match_frame(ws, contacts, keep).lazy()
     inputs: dict[str, pl.Expr | pl.Series] = {}
     windows = day_masks(rules, ws, dates, window_expr, inputs=inputs)
     names = [f"_k{k}" for k in range(len(windows))]
@@ -223,17 +224,21 @@ def aggregate(ws: Workspace, contacts: pl.DataFrame, periods: set[str] | None = 
     mask_names = [f"_m{k}" for k in range(len(masks))]
     staged = lf.with_columns(*inputs.values())
     months = staged if periods is None else staged.filter(pl.col("period").is_in(sorted(periods)))
+    # grouped by month number, not by its name: an integer key, and no name per row
+    month = pl.col("date").dt.year().cast(pl.Int32) * 12 + pl.col("date").dt.month() - 1
     grouped = (
-        months.select("period", "channel", "hs_us", *masks)
-        .group_by("period", "channel", *mask_names)
+        months.select(month.alias("_month"), "channel", "hs_us", *masks)
+        .group_by("_month", "channel", *mask_names)
         .agg(pl.len().alias("n"), pl.col("hs_us").cast(pl.Int128).sum().alias("hs"))
-        .sort("period", "channel", *mask_names)
+        .sort("_month", "channel", *mask_names)
+        .select(period_of(pl.col("_month")).alias("period"), pl.exclude("_month"))
     )
     per_chunk = [
         staged.select(b).filter(pl.col(f"_b{k}") != 0).group_by(f"_b{k}").agg(pl.len())
         for k, b in enumerate(lookbacks)
     ]
     groups, *found = pl.collect_all([grouped, *per_chunk])
+    del lf, staged, months, grouped, per_chunk  # the match bits, before the groups are made
     counts: dict[str, int] = {}
     if lookbacks:
         counts = count_bits(
@@ -244,6 +249,12 @@ def aggregate(ws: Workspace, contacts: pl.DataFrame, periods: set[str] | None = 
         groups=tuple(groups_from_rows(ws, groups, len(masks), False)),
         baseline_counts=counts,
     )
+
+
+def period_of(month: pl.Expr) -> pl.Expr:
+    """A month number (year x 12 + month - 1) as its period name, "YYYY-MM": formatted as
+    data.local_time.with_periods formats a date of that month."""
+    return pl.date(month // 12, month % 12 + 1, 1).dt.strftime("%Y-%m")
 
 
 def groups_from_rows(ws: Workspace, rows: pl.DataFrame, n_masks: int, cells: bool) -> list[Group]:
