@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chargeback.data import rows
-from chargeback.engine import polars_engine
+from chargeback.engine import matching, polars_engine
 from chargeback.engine.compile import match_expr, with_text_lower
 from chargeback.engine.polars_engine import MASK_BITS, bulk_decode, decode_masks
 from chargeback.inputs import prepare
@@ -68,7 +68,7 @@ def test_matching_a_slice_at_a_time_gives_the_same_aggregates(
     whole = polars_engine.aggregate(ws, loaded.frame)
     plain = replace(ws, rules=tuple(r for r in ws.rules if r.control is None))
     whole_plain = polars_engine.aggregate(plain, loaded.frame)
-    monkeypatch.setattr(polars_engine, "MATCH_SLICE", 777)
+    monkeypatch.setattr(matching, "MATCH_SLICE", 777)
     assert polars_engine.aggregate(ws, loaded.frame) == whole
     assert polars_engine.aggregate(plain, loaded.frame) == whole_plain
 
@@ -94,7 +94,7 @@ def test_every_rules_bits_are_its_match_expr(
         .alias("text"),
     )
     monkeypatch.setattr(rows, "REPEATED", repeat)
-    bits = polars_engine.match_frame(ws, frame, ["contact_id"])
+    bits = matching.match_frame(ws, frame, ["contact_id"])
     want = (
         frame.lazy()
         .pipe(lambda lf: with_text_lower(lf, ws))

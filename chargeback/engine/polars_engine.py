@@ -14,15 +14,12 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from chargeback.data.rows import repeats
 from chargeback.engine.aggregates import Aggregates, Group, set_bits
 from chargeback.engine.amounts import no_cycle_collection
 from chargeback.engine.compile import (
     lookback_expr,
     match_expr,
-    regex_search,
     window_expr,
-    with_text_lower,
 )
 from chargeback.engine.control_series import (
     cell_expr,
@@ -33,16 +30,9 @@ from chargeback.engine.control_series import (
 from chargeback.engine.masks import (
     MASK_BITS,
     Inputs,
-    categories,
-    category_keys,
     day_masks,
-    lookup_columns,
-    match_masks,
-    phrase_masks,
-    regex_bits,
-    text_keys,
-    without_regex,
 )
+from chargeback.engine.matching import match_frame, match_slices
 from chargeback.workspace.model import Rule, Workspace
 
 __all__ = [  # MASK_BITS lives in masks.py; evidence, drill-down and SQL engines import it here
@@ -54,7 +44,6 @@ __all__ = [  # MASK_BITS lives in masks.py; evidence, drill-down and SQL engines
     "decode_masks",
     "group_columns",
     "groups_from_rows",
-    "match_frame",
     "rule_masks",
 ]
 
@@ -105,82 +94,6 @@ def count_bits(rules: tuple[Rule, ...], rows: list[tuple[int, list[int]]]) -> di
     return counts
 
 
-MATCH_SLICE = 500_000
-
-
-def match_frame(ws: Workspace, contacts: pl.DataFrame, keep: list[str]) -> pl.DataFrame:
-    """The `keep` columns and every rule's match (windows ignored) as bits `_k0`, `_k1`, ...
-
-    Texts that repeat (rows.repeats) are coded as categories, and their phrases and
-    patterns are searched once per distinct text (masks.text_keys). Otherwise a
-    text_regex, the costliest test a rule has (a search per pattern), runs last,
-    only on the rows where the rest of one of its rules' match holds: elsewhere
-    those rules fail whatever the regex says.
-    """
-    rules = ws.rules
-    phrases = phrase_masks(rules)
-    found = regex_bits(rules)
-    inputs: dict[str, pl.Expr | pl.Series] = {}
-    names = lookup_columns(rules, contacts)
-    text = contacts.get_column("text") if phrases or found else None
-    repeated = text is not None and repeats(text)
-    coded = categories(contacts, [*names, "text"] if repeated else names)
-    by_code = category_keys(coded.get_column("text")) if repeated else None
-    texts = text_keys(ws, *by_code) if by_code is not None else None
-    if texts is not None:
-        found = {}  # searched once per distinct text, in the masks
-    if phrases and texts is None:  # the one multi-pattern pass, made first: masks look it up
-        assert text is not None
-        contacts = contacts.hstack(
-            with_text_lower(text.to_frame().lazy(), ws).select(phrases).collect()
-        )
-    masks = match_masks(rules, contacts, not found, inputs, coded, texts)
-    del coded  # the codes the masks gather by are in `inputs`, in their smallest type
-    made = [s for s in inputs.values() if isinstance(s, pl.Series)]  # indexes made already
-    exprs = [e for e in inputs.values() if isinstance(e, pl.Expr)]
-    # a slice at a time: the per-row lookups are a column per matched column, so their
-    # scratch is a slice's (at 3M contacts the table at once took 190 MB more)
-    indexed = contacts.hstack(made)
-    frame = pl.concat(
-        indexed.slice(start, MATCH_SLICE)
-        .lazy()
-        .with_columns(*exprs)
-        .select(*keep, *[m.alias(f"_k{k}") for k, m in enumerate(masks)])
-        .collect()
-        for start in range(0, max(contacts.height, 1), MATCH_SLICE)
-    )
-    del indexed, made, inputs
-    if not found:
-        return frame
-    assert text is not None
-    names = [f"_k{k}" for k in range(len(masks))]
-    found_at: list[tuple[list[int], np.ndarray]] = []  # each pattern's bits, and its rows
-    for pattern, bits in found.items():
-        maybe = pl.any_horizontal(
-            [(pl.col(n) & b) != 0 for n, b in zip(names, bits, strict=True) if b]
-        )
-        rows = frame.select(pl.arg_where(maybe)).to_series()
-        searched = _search(pattern, text, rows)
-        found_at.append((bits, rows.filter(searched).to_numpy()))
-    for k, (name, rest) in enumerate(zip(names, without_regex(rules), strict=True)):
-        # a chunk's rules without a regex keep their bits; those with one, where it was found
-        if not any(bits[k] for bits, _ in found_at):
-            continue
-        kept = np.full(frame.height, rest, dtype=np.int64)
-        for bits, at in found_at:
-            if bits[k]:
-                kept[at] |= bits[k]
-        kept &= frame.get_column(name).to_numpy()
-        frame = frame.with_columns(pl.Series(name, kept))  # one column's scratch at a time
-    return frame
-
-
-def _search(pattern: str, text: pl.Series, rows: pl.Series) -> pl.Series:
-    """Whether `pattern` is found in the text of each of `rows`."""
-    searched = text.gather(rows).to_frame("text").select(regex_search(pattern))
-    return searched.to_series().fill_null(False)
-
-
 def decode_masks(values: list[int] | tuple[int, ...]) -> frozenset[int]:
     """The rule indexes whose bits are set in a row's `_m*` mask values."""
     return frozenset(
@@ -195,11 +108,11 @@ def aggregate(ws: Workspace, contacts: pl.DataFrame, periods: set[str] | None = 
     groups, and so its factors and pool shares, do not depend on other months,
     and the baseline counts always read every contact.
 
-    One collect does both, its inputs (the value indexes) made once: the contacts
-    grouped by month, channel and the windowed masks `_m*`, and per chunk of
-    lookback masks `_b*` (rules of a flat baseline) the contacts of each value,
-    B being the contacts of each `_b*` bit. Kept out of the grouping keys, the
-    lookbacks neither widen its rows nor split its groups.
+    Summed a slice of contacts at a time (matching.match_slices), the slices' sums
+    then added up: the contacts grouped by month, channel and the windowed masks
+    `_m*`, and per chunk of lookback masks `_b*` (rules of a flat baseline) the
+    contacts of each value, B being the contacts of each `_b*` bit. Kept out of the
+    grouping keys, the lookbacks neither widen its rows nor split its groups.
     """
     if any(r.control is not None for r in ws.rules):
         # control baselines read every rule's match again (cells, daily series): one
@@ -207,8 +120,6 @@ def aggregate(ws: Workspace, contacts: pl.DataFrame, periods: set[str] | None = 
         return MatchBits(ws, contacts).aggregates(periods)
     rules = ws.rules
     dates = contacts.get_column("date")
-    keep = ["date", "channel", "hs_us", *(["period"] if periods is not None else [])]
-    lf = match_frame(ws, contacts, keep).lazy()
     inputs: dict[str, pl.Expr | pl.Series] = {}
     windows = day_masks(rules, ws, dates, window_expr, inputs=inputs)
     names = [f"_k{k}" for k in range(len(windows))]
@@ -221,29 +132,50 @@ def aggregate(ws: Workspace, contacts: pl.DataFrame, periods: set[str] | None = 
         if with_lookback
         else []
     )
-    mask_names = [f"_m{k}" for k in range(len(masks))]
-    staged = lf.with_columns(*inputs.values())
-    months = staged if periods is None else staged.filter(pl.col("period").is_in(sorted(periods)))
+    keys = ["_month", "channel", *[f"_m{k}" for k in range(len(masks))]]
     # grouped by month number, not by its name: an integer key, and no name per row
     month = pl.col("date").dt.year().cast(pl.Int32) * 12 + pl.col("date").dt.month() - 1
-    grouped = (
-        months.select(month.alias("_month"), "channel", "hs_us", *masks)
-        .group_by("_month", "channel", *mask_names)
-        .agg(pl.len().alias("n"), pl.col("hs_us").cast(pl.Int128).sum().alias("hs"))
-        .sort("_month", "channel", *mask_names)
+    keep = ["date", "channel", "hs_us", *(["period"] if periods is not None else [])]
+    sums: list[pl.DataFrame] = []
+    bits: list[list[pl.DataFrame]] = [[] for _ in lookbacks]
+    for part in match_slices(ws, contacts, keep):
+        staged = part.lazy().with_columns(*inputs.values())
+        months = (
+            staged if periods is None else staged.filter(pl.col("period").is_in(sorted(periods)))
+        )
+        grouped = (
+            months.select(month.alias("_month"), "channel", "hs_us", *masks)
+            .group_by(keys)
+            .agg(
+                pl.len().cast(pl.Int64).alias("n"),
+                pl.col("hs_us").cast(pl.Int128).sum().alias("hs"),
+            )
+        )
+        per_chunk = [
+            staged.select(b).filter(pl.col(f"_b{k}") != 0).group_by(f"_b{k}").agg(pl.len())
+            for k, b in enumerate(lookbacks)
+        ]
+        summed, *found = pl.collect_all([grouped, *per_chunk])
+        sums.append(summed)
+        for k, f in enumerate(found):
+            bits[k].append(f)
+    groups = (
+        pl.concat(sums)
+        .group_by(keys)
+        .agg(pl.col("n").sum(), pl.col("hs").sum())
+        .sort(keys)
         .select(period_of(pl.col("_month")).alias("period"), pl.exclude("_month"))
     )
-    per_chunk = [
-        staged.select(b).filter(pl.col(f"_b{k}") != 0).group_by(f"_b{k}").agg(pl.len())
-        for k, b in enumerate(lookbacks)
-    ]
-    groups, *found = pl.collect_all([grouped, *per_chunk])
-    del lf, staged, months, grouped, per_chunk  # the match bits, before the groups are made
+    del sums
     counts: dict[str, int] = {}
     if lookbacks:
         counts = count_bits(
             rules,
-            [(int(n), [0] * k + [int(v)]) for k, f in enumerate(found) for v, n in f.iter_rows()],
+            [
+                (int(n), [0] * k + [int(v)])
+                for k, found in enumerate(bits)
+                for v, n in pl.concat(found).iter_rows()
+            ],
         )
     return Aggregates(
         groups=tuple(groups_from_rows(ws, groups, len(masks), False)),
