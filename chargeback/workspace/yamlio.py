@@ -144,6 +144,33 @@ _Loader.add_implicit_resolver(
 )
 
 
+class _EventsInC(_Loader):
+    """_Loader on libyaml's events: the same composing (line marks, limits), constructing
+    and resolving, with scanning and parsing in C (a 300-rule file: 0.25 s to 0.05 s).
+    Only a file it reads without a problem is taken from it: any problem is worked out
+    again by _Loader, so messages stay the pure parser's."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._events = yaml.cyaml.CParser(stream)  # type: ignore[attr-defined]
+
+    def check_event(self, *choices: Any) -> bool:
+        return bool(self._events.check_event(*choices))
+
+    def peek_event(self) -> Any:
+        return self._events.peek_event()
+
+    def get_event(self) -> Any:
+        return self._events.get_event()
+
+    def dispose(self) -> None:
+        self._events.dispose()
+        super().dispose()
+
+
+_FastLoader: type[_EventsInC] | None = _EventsInC if yaml.__with_libyaml__ else None
+
+
 def _line(node: Node) -> int:
     return int(node.start_mark.line) + 1
 
@@ -357,6 +384,21 @@ def _parse(path: Path, text: str | None) -> tuple[Any, list[Problem]]:
     bad = text_problem(path, text)
     if bad is not None:
         return None, [bad]
+    if _FastLoader is not None:  # a clean file read fast; anything else the same as ever
+        fast = _FastLoader(text)
+        try:
+            fast.source, fast.problems, fast.sizes = path, [], {}
+            data = fast.get_single_data()
+            if not fast.problems:
+                return data, []
+        except (yaml.YAMLError, RecursionError):
+            pass
+        finally:
+            fast.dispose()
+    return _parse_exactly(path, text)
+
+
+def _parse_exactly(path: Path, text: str) -> tuple[Any, list[Problem]]:
     loader: _Loader | None = None
     try:
         loader = _Loader(text)
