@@ -8,12 +8,15 @@ hold (or that have none). A rule matches when every layer sets its bit: the same
 AND of keys, with a null counted false, as match_expr.
 - A match column (reason, channel, ..., tags, `fields`): each rule's conditions on
   it are evaluated on the column's distinct values, and each row looks its bits up
-  by the index of its value: one hash per row, whatever the rule count.
+  by the index of its value (its category code): one hash per row, whatever the
+  rule count.
 - text: every phrase of every rule in one multi-pattern (Aho-Corasick) pass over
   the lower-cased text, into bits of the phrases found (phrase_masks); the rules
-  that name them are then looked up by those bits, like a match column.
-- text_regex: one search per distinct pattern (polars_engine.match_frame runs it
-  only on the rows where the rest of one of its rules' match holds).
+  that name them are then looked up by those bits, like a match column. Texts
+  that repeat are searched once per distinct text instead (text_keys), their
+  patterns too, and looked up by code.
+- text_regex: otherwise one search per distinct pattern (matching.match_slices runs
+  it only on the rows where the rest of one of its rules' match holds).
 - windows and lookbacks: looked up by the local date, like a match column.
 Each is the very expression match_expr uses (any_of, tags_any_of, the same
 lower-cased phrases, regex_search, window_expr), run on fewer values: the bits
@@ -107,7 +110,7 @@ def _keys(
     types, a hash lookup.
     """
     name = values.name
-    if inputs is not None and values.dtype == pl.Date and values.len() > values.null_count():
+    if inputs is not None and values.dtype == pl.Date and values.len() and not values.null_count():
         days = values.cast(pl.Int32)
         first, last = int(days.min()), int(days.max())  # type: ignore[arg-type]
         keys = pl.int_range(first, last + 1, eager=True).cast(pl.Date).alias(name)
