@@ -89,6 +89,8 @@ def compute_value(
         *[pl.col(c) for c in ("customer_id", "outcome") if c in contacts.columns],
         *([money_cents("revenue").alias("revenue_cents")] if "revenue" in has else []),
     )
+    if "customer_id" in frame.columns:
+        frame, orders = _coded_customers(frame, orders)
     periods = sorted(set(attribution.periods) | set(reported))
     coster = GroupCoster(ws.costs)
     totals = {p: attribution.periods.get(p, PeriodTotals()) for p in periods}
@@ -194,7 +196,7 @@ def compute_value(
         prepared = order_instants(orders, tz)
         running = running_totals(prepared)
         followed = after_contact(frame, prepared, running, out, settings.horizons_days)
-        cohorts(frame, prepared, running, followed, tz, settings.horizons_days, out)
+        cohorts(frame, prepared, followed, tz, settings.horizons_days, out)
         # the local date, like every other date in the report (an order at 22:00 New
         # York time on 30 November is already 1 December in UTC)
         when = datetime.fromtimestamp(followed.last / 1_000_000, UTC).astimezone(ZoneInfo(tz))
@@ -224,6 +226,23 @@ def compute_value(
         notes.append("net_value needs revenue_won and saves (an 'outcome' and a 'revenue' column)")
 
     return ValueReport(periods=out, reported=reported, notes=notes, last_order=last_order)
+
+
+def _coded_customers(
+    frame: pl.DataFrame, orders: pl.DataFrame | None
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """`customer_id` as one integer code in the contacts and the orders alike.
+
+    Every metric joins, sorts and groups on the customer, never shows one, and
+    none depends on how customers sort among themselves (only on each one's
+    contacts and orders in time): as text, 3M contacts and 2.6M orders made the
+    cohorts' as-of joins take over a minute.
+    """
+    shared = pl.Categorical(pl.Categories.random())  # one code per id, in both tables
+    code = pl.col("customer_id").cast(pl.String).cast(shared).to_physical()
+    if orders is not None and "customer_id" in orders.columns:
+        orders = orders.with_columns(code)
+    return frame.with_columns(code), orders
 
 
 def horizon_list(horizons: tuple[int, ...]) -> str:
