@@ -20,10 +20,9 @@ from fractions import Fraction
 import polars as pl
 
 from chargeback.engine.attribute import Attribution, decision_weights, rule_factors
-from chargeback.engine.compile import match_expr, with_text_lower
 from chargeback.engine.costing import GroupCoster
 from chargeback.engine.ledger import UNATTRIBUTED, Ledger, largest_remainder
-from chargeback.engine.polars_engine import MASK_BITS, decode_group, group_columns, rule_masks
+from chargeback.engine.polars_engine import MASK_BITS, MatchBits, decode_group
 from chargeback.workspace.model import Workspace
 
 EXAMPLES = 4
@@ -84,17 +83,26 @@ def gather(
 ) -> Evidence:
     """Evidence for the ledger's lines (of the `only` months: closed ones are not redrawn)."""
     periods = sorted({ln.period for ln in ledger.lines if only is None or ln.period in only})
-    rules = ws.rules
-    lf = with_text_lower(frame.lazy(), ws)
-    masks = rule_masks(rules, ws)
-    mask_names = [f"_m{i}" for i in range(len(masks))]
+    # every rule's match as bits, once (engine/masks.py), read by the splits, the
+    # examples and the daily counts alike
+    bits = MatchBits(ws, frame, extra=("contact_id", "local"))
+    lf = bits.frame.lazy()
+    masks = bits.windowed
+    mask_names = bits.mask_names
     in_periods = pl.col("period").is_in(periods)
 
     # Splits by reason and channel, with exact weights and costs per group.
-    keyed, keys = group_columns(ws)
+    keyed, keys = bits.cell()
     groups = (
         lf.filter(in_periods)
-        .select("period", "channel", pl.col("reason").fill_null(NO_REASON), "hs_us", *keyed)
+        .select(
+            "period",
+            "channel",
+            pl.col("reason").fill_null(NO_REASON),
+            "hs_us",
+            *masks,
+            *keyed,
+        )
         .group_by("period", "channel", "reason", *keys)
         .agg(pl.len().alias("n"), pl.col("hs_us").cast(pl.Int128).sum().alias("hs"))
         .collect()
@@ -138,16 +146,20 @@ def gather(
         lines[key] = ev
 
     _examples(ws, lf, masks, mask_names, periods, lines)
-    daily, first, last = _daily(ws, lf, {decision_id for _, decision_id in lines})
+    daily, first, last = _daily(ws, lf, {decision_id for _, decision_id in lines}, len(masks))
     return Evidence(lines=lines, daily=daily, first_date=first, last_date=last)
 
 
-def _decision_bits(ws: Workspace, decision_id: str, chunks: int) -> list[pl.Expr]:
+def _decision_bits(
+    ws: Workspace, decision_id: str, chunks: int, prefix: str = "_m"
+) -> list[pl.Expr]:
+    """Whether a contact's `_m*` (windowed) or `_k*` (window ignored) bits hold one of
+    the decision's rules, per mask column."""
     values = [0] * chunks
     for i, rule in enumerate(ws.rules):
         if rule.decision == decision_id:
             values[i // MASK_BITS] |= 1 << (i % MASK_BITS)
-    return [(pl.col(f"_m{c}") & v) != 0 for c, v in enumerate(values) if v]
+    return [(pl.col(f"{prefix}{c}") & v) != 0 for c, v in enumerate(values) if v]
 
 
 def _examples(
@@ -199,19 +211,15 @@ def _examples(
 
 
 def _daily(
-    ws: Workspace, lf: pl.LazyFrame, decision_ids: set[str]
+    ws: Workspace, lf: pl.LazyFrame, decision_ids: set[str], chunks: int
 ) -> tuple[dict[str, dict[date, int]], date | None, date | None]:
-    """Contacts per day that each decision's rules would match, window ignored."""
+    """Contacts per day that each decision's rules would match, window ignored (the
+    `_k*` bits of MatchBits)."""
     exprs = []
     for decision in ws.decisions:
-        own = [r for r in ws.rules if r.decision == decision.id]
+        own = _decision_bits(ws, decision.id, chunks, prefix="_k")
         if decision.id in decision_ids and own:
-            exprs.append(
-                pl.any_horizontal([match_expr(r.match) for r in own])
-                .cast(pl.Int64)
-                .sum()
-                .alias(decision.id)
-            )
+            exprs.append(pl.any_horizontal(own).cast(pl.Int64).sum().alias(decision.id))
     span = lf.select(pl.col("date").min().alias("lo"), pl.col("date").max().alias("hi")).collect()
     first, last = span.row(0)
     if not exprs:

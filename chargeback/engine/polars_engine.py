@@ -11,6 +11,8 @@ into rule sets in bulk, once per distinct row. Nothing per contact leaves.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 import polars as pl
 
@@ -282,10 +284,10 @@ def bit(rules_index: int) -> pl.Expr:
 class MatchBits:
     """The contacts with every rule's match as bits: evaluated once, read many times."""
 
-    def __init__(self, ws: Workspace, contacts: pl.DataFrame) -> None:
+    def __init__(self, ws: Workspace, contacts: pl.DataFrame, extra: Collection[str] = ()) -> None:
         self.ws = ws
         rules = ws.rules
-        wanted = {"date", "period", "channel", "hs_us", "reason", "text"}
+        wanted = {"date", "period", "channel", "hs_us", "reason", "text", *extra}
         for r in rules:  # what control baselines' evidence and control blocks read
             if r.control is not None:
                 for block in (r.control.evidence, r.control.control):
@@ -301,6 +303,15 @@ class MatchBits:
         self.lookbacks = lookback_masks(rules, ws, dates, names)
         self.mask_names = [f"_m{i}" for i in range(len(self.windowed))]
 
+    def cell(self) -> tuple[list[pl.Expr], list[str]]:
+        """The control cell as `_cell` (when there are control baselines), and the group
+        keys with it: group_columns' columns, from the bits."""
+        indexes = control_indexes(self.ws)
+        if not indexes:
+            return [], list(self.mask_names)
+        cell = pl.sum_horizontal([bit(i).cast(pl.Int64) * (1 << k) for k, i in enumerate(indexes)])
+        return [cell.alias("_cell")], [*self.mask_names, "_cell"]
+
     def unmatched(self) -> pl.Expr:
         """A contact no rule matches inside its window (its whole cost is unattributed)."""
         if not self.windowed:
@@ -312,17 +323,7 @@ class MatchBits:
         ws = self.ws
         frame = self.frame.lazy()
         months = frame if periods is None else frame.filter(pl.col("period").is_in(sorted(periods)))
-        indexes = control_indexes(ws)
-        cell = (
-            [
-                pl.sum_horizontal(
-                    [bit(i).cast(pl.Int64) * (1 << k) for k, i in enumerate(indexes)]
-                ).alias("_cell")
-            ]
-            if indexes
-            else []
-        )
-        keys = [*self.mask_names, *(["_cell"] if indexes else [])]
+        cell, keys = self.cell()
         groups = (
             months.select("period", "channel", "hs_us", *self.windowed, *cell)
             .group_by("period", "channel", *keys)
@@ -330,6 +331,7 @@ class MatchBits:
             .sort("period", "channel", *keys)
             .collect()
         )
+        indexes = control_indexes(ws)
         counts: dict[str, int] = {}
         if any(_has_lookback(r) for r in ws.rules):
             keys = [f"_b{k}" for k in range(len(self.lookbacks))]
