@@ -28,10 +28,9 @@ from chargeback.engine.attribute import (
     decision_weights,
     rule_factors,
 )
-from chargeback.engine.compile import with_text_lower
 from chargeback.engine.costing import GroupCoster
 from chargeback.engine.ledger import UNATTRIBUTED, half_up
-from chargeback.engine.polars_engine import decode_group, group_columns
+from chargeback.engine.polars_engine import MatchBits, decode_group
 from chargeback.workspace.model import Workspace
 
 COLUMNS = ("contact_id", "period", "department_id", "decision_id", "weight", "cost")
@@ -80,12 +79,21 @@ def contact_attributions(
     Sorted by period, then the contacts' order in the data, then department_id
     and decision_id (the rest sorting as `unattributed`).
     """
-    masks, names = group_columns(ws)
+    # every rule's match as bits, once (engine/masks.py): the windowed masks and the cell
+    bits = MatchBits(ws, contacts.filter(pl.col("period").is_in(list(periods))), ("contact_id",))
+    cell, names = bits.cell()
     keys = ["period", "channel", *names]
     frame = (
-        with_text_lower(contacts.lazy().filter(pl.col("period").is_in(list(periods))), ws)
+        bits.frame.lazy()
         .with_row_index("_seq")
-        .select("_seq", pl.col("contact_id").cast(pl.String), *keys[:2], "hs_us", *masks)
+        .select(
+            "_seq",
+            pl.col("contact_id").cast(pl.String),
+            *keys[:2],
+            "hs_us",
+            *bits.windowed,
+            *cell,
+        )
         .collect()
     )
     table, in_python = _parts(ws, attribution, frame, keys)

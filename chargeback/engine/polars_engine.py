@@ -20,11 +20,9 @@ from chargeback.engine.aggregates import Aggregates, Group, set_bits
 from chargeback.engine.amounts import no_cycle_collection
 from chargeback.engine.compile import (
     lookback_expr,
-    match_expr,
     window_expr,
 )
 from chargeback.engine.control_series import (
-    cell_expr,
     control_indexes,
     control_inputs,
     decode_cell,
@@ -44,29 +42,8 @@ __all__ = [  # MASK_BITS lives in masks.py; evidence, drill-down and SQL engines
     "bit",
     "decode_group",
     "decode_masks",
-    "group_columns",
     "groups_from_rows",
-    "rule_masks",
 ]
-
-
-def rule_masks(rules: tuple[Rule, ...], ws: Workspace) -> list[pl.Expr]:
-    """Matched-rule sets packed as bits of int64 columns `_m0`, `_m1`, ...
-
-    An expression per rule, for a frame of any rows (with_text_lower); the
-    aggregates' pass, which knows its rows, evaluates each condition once
-    instead (match_frame).
-    """
-    masks: list[pl.Expr] = []
-    for start in range(0, len(rules), MASK_BITS):
-        bits = [
-            pl.when(match_expr(r.match) & window_expr(r, ws.decision(r.decision)))
-            .then(pl.lit(1 << i, dtype=pl.Int64))
-            .otherwise(pl.lit(0, dtype=pl.Int64))
-            for i, r in enumerate(rules[start : start + MASK_BITS])
-        ]
-        masks.append(pl.sum_horizontal(bits).alias(f"_m{start // MASK_BITS}"))
-    return masks
 
 
 def _has_lookback(rule: Rule) -> bool:
@@ -255,21 +232,10 @@ def bulk_decode(masks: pl.DataFrame) -> tuple[np.ndarray, list[frozenset[int]]]:
     return index, sets
 
 
-def group_columns(ws: Workspace) -> tuple[list[pl.Expr], list[str]]:
-    """The windowed rule masks, and the control cell when there are control baselines."""
-    masks = rule_masks(ws.rules, ws)
-    names = [f"_m{i}" for i in range(len(masks))]
-    cell = cell_expr(ws)
-    if cell is not None:
-        masks.append(cell)
-        names.append("_cell")
-    return masks, names
-
-
 def decode_group(
     ws: Workspace, values: list[int] | tuple[int, ...]
 ) -> tuple[frozenset[int], frozenset[int]]:
-    """(matched rules, control cell) from group_columns' values."""
+    """(matched rules, control cell) from the values of MatchBits.cell's keys."""
     n_masks = -(-len(ws.rules) // MASK_BITS)
     cell = decode_cell(ws, int(values[n_masks])) if len(values) > n_masks else frozenset()
     return decode_masks(values[:n_masks]), cell
@@ -305,7 +271,7 @@ class MatchBits:
 
     def cell(self) -> tuple[list[pl.Expr], list[str]]:
         """The control cell as `_cell` (when there are control baselines), and the group
-        keys with it: group_columns' columns, from the bits."""
+        keys with it (decode_group reads their values)."""
         indexes = control_indexes(self.ws)
         if not indexes:
             return [], list(self.mask_names)
