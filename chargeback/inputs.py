@@ -148,7 +148,7 @@ def prepare_ledger(
     choice = engine_of(opts, ws)  # an unknown engine or a missing driver stops the run here
     wanted = wanted_columns(ws)
     spec = opts.contacts or ws.settings.contacts or default_contacts(root)
-    if in_engine_ok and spec and not review and choice.name in ("duckdb", "postgres"):
+    if in_engine_ok and spec and not review and choice.name in ("duckdb", "postgres", "spark"):
         from chargeback.engine.in_engine import in_engine
 
         where = root if opts.contacts is None else Path.cwd()

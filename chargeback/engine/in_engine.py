@@ -2,8 +2,9 @@
 
 A report that writes only the ledger (`--format csv`) needs nothing per
 contact: the grouped sums, the baseline and control counts, the months and the
-number of contacts. On duckdb (Parquet files, or a `duckdb:///` database) and
-postgres, those are computed by the engine itself (engine/pushdown.py), with a
+number of contacts. On duckdb (Parquet files, or a `duckdb:///` database),
+postgres and spark (Parquet files, or an `sc://` source; engine/pushdown_spark.py),
+those are computed by the engine itself (engine/pushdown.py), with a
 detector that flags any row the data contract would refuse or change. When the
 detector flags one, or the source has a shape the SQL does not handle, this
 returns None and the run reads the contacts as always, so bad rows are named
@@ -31,6 +32,7 @@ from chargeback.errors import display_path
 from chargeback.workspace.model import CONTACT_COLUMNS, DbSource, Workspace
 
 Probe = Callable[[str], list[tuple[str, Any]]]
+ENGINES = ("duckdb", "postgres", "spark")  # the engines that sum a ledger-only run in place
 
 
 @dataclass
@@ -43,7 +45,7 @@ def in_engine(
     ws: Workspace, choice: EngineChoice, spec: str | DbSource, root: Path, wanted: set[str]
 ) -> InEngine | None:
     """The aggregates from the engine itself, or None to read the contacts as always."""
-    if choice.name not in ("duckdb", "postgres") or ws.settings.timestamp_format is not None:
+    if choice.name not in ENGINES or ws.settings.timestamp_format is not None:
         return None
     from chargeback.engine import pushdown
 
@@ -59,9 +61,10 @@ def in_engine(
             if columns is None:
                 return None
             log = choice.sql_log if dialect == "duckdb" else None  # postgres' connection logs
-            pushed = pushdown.pushdown_aggregate(
-                ws, relation, columns, con, prims, dialect, sql_log=log
-            )
+            run = pushdown.pushdown_aggregate
+            if dialect == "spark":  # Spark's own checks around the same plan and scans
+                from chargeback.engine.pushdown_spark import pushdown_aggregate as run
+            pushed = run(ws, relation, columns, con, prims, dialect, sql_log=log)
     except driver_error(choice):
         # a file DuckDB cannot read, a server that refuses: the usual path says so, at
         # its place and in its words, as it does for every other format
@@ -117,6 +120,11 @@ def _connection(
 ) -> Iterator[Any]:
     if choice.name == "duckdb":
         with _duckdb(spec, root) as found:
+            yield found
+    elif choice.name == "spark":
+        from chargeback.engine.pushdown_spark import connection
+
+        with connection(ws, choice, spec, root) as found:
             yield found
     elif isinstance(spec, DbSource):
         with _postgres(ws, spec, choice) as found:

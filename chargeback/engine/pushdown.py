@@ -28,12 +28,14 @@ an unknown time zone, zone rules that differ from polars' (pushdown_tz), no rows
 Column type families (`columns` values; family_of_duckdb / family_of_postgres):
 'text' (strings), 'integer', 'boolean' (read as their text form, as polars does),
 'decimal' (exact numbers), 'float' (8-byte), 'float4', 'timestamptz' (an
-instant), 'timestamp' (wall clock), 'date', 'text_list' (a DuckDB VARCHAR[]),
-'other' (anything else: never pushed down).
+instant), 'timestamp' (wall clock), 'date', 'text_list' (a DuckDB VARCHAR[] or a
+Spark array<string>), 'other' (anything else: never pushed down).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,8 +43,10 @@ import polars as pl
 
 from chargeback.engine.aggregates import Aggregates
 from chargeback.engine.control_series import control_indexes
+from chargeback.engine.pushdown_bits import Bits, bits_for
 from chargeback.engine.pushdown_groups import SAFE, drop_all, first_scan, summed
 from chargeback.engine.pushdown_rows import route
+from chargeback.engine.pushdown_spark_sql import SparkDialect, spark_tags_column
 from chargeback.engine.pushdown_sql import (
     NUMBER_FAMILIES,
     TEXT_FAMILIES,
@@ -139,7 +143,7 @@ def _matched_columns(ws: Workspace) -> set[str]:
 
 def _usable(ws: Workspace, columns: dict[str, tuple[str, str]], dialect: str) -> bool:
     """The columns and settings are ones the SQL reproduces exactly."""
-    if ws.settings.timestamp_format is not None or dialect not in ("duckdb", "postgres"):
+    if ws.settings.timestamp_format is not None or dialect not in ("duckdb", "postgres", "spark"):
         return False
     if any(name not in columns for name in ("contact_id", "started_at", "channel")):
         return False
@@ -156,8 +160,8 @@ def _usable(ws: Workspace, columns: dict[str, tuple[str, str]], dialect: str) ->
         elif name in ("handle_seconds", "revenue"):
             ok = family in NUMBER_FAMILIES
         elif name == "tags":
-            ok = family == "text" or (family == "text_list" and dialect == "duckdb")
-        elif name in IDS and dialect == "duckdb":
+            ok = family == "text" or (family == "text_list" and dialect in ("duckdb", "spark"))
+        elif name in IDS and dialect in ("duckdb", "spark"):
             ok = family == "text"  # the data layer refuses a numeric id column in a file
         else:
             ok = family in TEXT_FAMILIES
@@ -172,7 +176,7 @@ def plan(
     """The detector's and the derive's SQL for this source, or None when not exact."""
     if not _usable(ws, columns, dialect):
         return None
-    d = Dialect(dialect)
+    d = SparkDialect() if dialect == "spark" else Dialect(dialect)
     settings = ws.settings
     values = {vm.column: dict(vm.pairs) for vm in settings.values if vm.pairs}
     built: dict[str, Column] = {}
@@ -184,7 +188,7 @@ def plan(
         elif name == "revenue":
             built[name] = revenue_column(d, source, family)
         elif name == "tags":
-            built[name] = tags_column(
+            built[name] = (spark_tags_column if dialect == "spark" else tags_column)(
                 d, source, family, settings.tags_separator, values.get(name, {})
             )
         else:
@@ -260,21 +264,49 @@ def pushdown_aggregate(
         ((known,),) = logged.execute(f"SELECT COUNT(*) FROM {zones} WHERE name = {literal(tz)}")
         if not known:
             return None
+    controls = bool(control_indexes(ws))
+    # the rules' conditions are compiled (SQLGlot, loading its dialect first: 0.1-0.2 s of
+    # Python) while the engine runs the first scans, which leave the interpreter free
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        bits = pool.submit(bits_for, ws, prims, set(p.source.families), controls)
+        return scanned(
+            logged,
+            p,
+            prims,
+            periods,
+            lambda first, last: zone_rules_agree(logged, d, tz, first, last),
+            bits.result,
+        )
+
+
+def scanned(
+    con: Connection,
+    p: Plan,
+    prims: Primitives,
+    periods: set[str] | None,
+    zone_ok: Callable[[int, int], bool],
+    bits: Callable[[], Bits] | None = None,
+) -> Pushed | None:
+    """The scans every engine runs once its plan is made: the route, the first scan, the
+    zone checks (`zone_ok` on the first and last instant), the grouped sums; the
+    temporary tables dropped whatever happens. None: read the contacts as always."""
+    ws = p.source.ws
+    controls = bool(control_indexes(ws))
     source = p.source
     try:
-        # columns of about one value per row: checked and matched in the scans, not by value
-        needed = _matched_columns(ws) | {"channel"} | ({"reason"} if control_indexes(ws) else set())
-        source = route(logged, source, needed)
-        span, flagged = first_scan(logged, source)
+        # columns of about one value per row: checked and matched in the scans instead
+        needed = _matched_columns(ws) | {"channel"} | ({"reason"} if controls else set())
+        source = route(con, source, needed)
+        span, flagged = first_scan(con, source)
         if flagged or span is None:
             return None
         if p.zone and not SAFE[0] <= span.first <= span.last < SAFE[1]:
-            return None  # a stamp outside 1970-2037: the scan's zone-rules check holds on it
-        if p.zone and not zone_rules_agree(logged, d, tz, span.first, span.last):
+            return None  # a stamp outside 1970-2037: the scan's zone-rules check holds
+        if p.zone and not zone_ok(span.first, span.last):
             return None
-        done, _ = summed(logged, source, prims, span, periods)
+        done, _ = summed(con, source, prims, span, periods, bits() if bits else None)
     finally:
-        drop_all(logged, source)
+        drop_all(con, source)
     if done is None:
         return None
     return Pushed(

@@ -98,7 +98,7 @@ def _duplicates(con: Connection, s: Source) -> int:
     hash alike only send the run down the usual path)."""
     d = s.d
     cid = d.ident("m_contact_id")
-    key = cid if d.pg else f"hash({cid})"
+    key = cid if d.pg else d.hash(cid)
     ids = base_query(d, s.relation, [s.built["contact_id"]])
     ((dup,),) = con.execute(
         f"SELECT COUNT(*) FROM (SELECT {key} AS k FROM ({ids}) AS b WHERE {cid} IS NOT NULL "
@@ -146,11 +146,14 @@ def grouped(
         return Found([], [], int(total or 0), held)
     masks = ", ".join(names[:n_masks])
     by = ", ".join(str(i + 1) for i in range(n_masks))
-    # the lookback words summed away in the engine: polars' groups, fewer rows to fetch
+    # the lookback words summed away in the engine: polars' groups, fewer rows to fetch;
+    # on DuckDB in polars' order already (bytewise text, no NULL in a clean run)
+    order = "" if d.pg else f" ORDER BY {by}"
     rows = con.execute(
         f"SELECT {masks}, SUM({q('cb_sum0')}), SUM({q('cb_sum1')}) FROM {FLAGS} GROUP BY {by}"
+        + order
         if lbs
-        else f"SELECT {masks}, {q('cb_sum0')}, {q('cb_sum1')} FROM {FLAGS}"
+        else f"SELECT {masks}, {q('cb_sum0')}, {q('cb_sum1')} FROM {FLAGS}" + order
     )
     lb_names = ", ".join(names[n_masks:])
     baseline = (
@@ -161,7 +164,9 @@ def grouped(
         if lbs
         else []
     )
-    return Found(rows, [(sorted(lbs), row) for row in baseline], int(total or 0), [])
+    return Found(
+        rows, [(sorted(lbs), row) for row in baseline], int(total or 0), [], ordered=not d.pg
+    )
 
 
 @dataclass(frozen=True)
@@ -173,15 +178,23 @@ class Found:
     lookbacks: list[tuple[list[int], tuple[Any, ...]]]
     total: int
     held: list[str]
+    ordered: bool = False  # groups already sorted by their key (month, channel, masks)
 
 
 def summed(
-    con: Connection, s: Source, prims: Primitives, span: Span, periods: set[str] | None
+    con: Connection,
+    s: Source,
+    prims: Primitives,
+    span: Span,
+    periods: set[str] | None,
+    bits: Bits | None = None,
 ) -> tuple[Summed | None, dict[str, int]]:
-    """The ledger's aggregates after a clean first scan, or None with what was flagged."""
+    """The ledger's aggregates after a clean first scan, or None with what was flagged.
+    `bits`: bits_for's answer when the caller made it already (pushdown.py, meanwhile)."""
     ws = s.ws
     controls = bool(control_indexes(ws))
-    bits = bits_for(ws, prims, set(s.families), controls)
+    if bits is None:
+        bits = bits_for(ws, prims, set(s.families), controls)
     if any(n in RESERVED or n.startswith("cb_") for n in s.families):
         return None, {"a column named like the SQL's own": 1}
     held = value_tables(con, s, bits, prims)
@@ -222,7 +235,8 @@ def _assemble(ws: Workspace, found: Found, periods: set[str] | None) -> Summed:
     decoded: dict[tuple[int, ...], frozenset[int]] = {}  # groups share their masks,
     words: dict[tuple[int, int], tuple[int, ...]] = {}  # and masks their words
     # the key (month, channel, masks) is unique per row: sorting the whole rows is by it
-    for row in sorted(found.groups):
+    rows = found.groups if found.ordered else sorted(found.groups)
+    for row in rows:
         period, channel, n = row[0], row[1], int(row[-2])
         channels[channel] = channels.get(channel, 0) + n
         months.add(period)
@@ -231,21 +245,22 @@ def _assemble(ws: Workspace, found: Found, periods: set[str] | None) -> Summed:
         key = row[2:-2]
         matched = decoded.get(key)
         if matched is None:
-            parts = [
-                words[(k, v)] if (k, v) in words else _word(words, k, v)
-                for k, v in enumerate(key)
-                if v
-            ]
-            matched = decoded[key] = frozenset().union(*parts)
-        kept.append(Group(period, channel, matched, n, int(row[-1]), frozenset()))
+            matched = decoded[key] = _decode(words, key)
+        kept.append(Group(period, channel, matched, n, int(row[-1])))
     aggregates = Aggregates(groups=tuple(kept), baseline_counts=baseline, cells={}, sharing={})
     return Summed(aggregates, sorted(months), found.total, dict(sorted(channels.items())))
 
 
-def _word(words: dict[tuple[int, int], tuple[int, ...]], k: int, value: int) -> tuple[int, ...]:
-    """The rule indexes of word k's set bits (polars_engine.decode_masks), kept."""
-    found = words[(k, value)] = tuple(k * MASK_BITS + b for b in set_bits(int(value)))
-    return found
+def _decode(words: dict[tuple[int, int], tuple[int, ...]], key: tuple[int, ...]) -> frozenset[int]:
+    """The rule indexes of a group's masks (polars_engine.decode_masks); each word's kept."""
+    out: list[int] = []
+    for k, value in enumerate(key):
+        if value:
+            found = words.get((k, value))
+            if found is None:
+                found = words[(k, value)] = tuple(k * MASK_BITS + b for b in set_bits(int(value)))
+            out.extend(found)
+    return frozenset(out)
 
 
 def _with_controls(
@@ -284,7 +299,7 @@ def _with_controls(
     con.execute(f"CREATE TEMP TABLE {FLAGS} AS SELECT {', '.join(flags)} FROM {ROWS}")
     if d.pg:
         con.execute(f"ANALYZE {FLAGS}")
-    aggregates = aggregate_flags(s.ws, con, "postgres" if d.pg else "duckdb", periods, flags=FLAGS)
+    aggregates = aggregate_flags(s.ws, con, d.name, periods, flags=FLAGS)
     counts = con.execute(
         f"SELECT {q('period')}, {q('channel')}, COUNT(*) FROM {FLAGS} GROUP BY 1, 2"
     )

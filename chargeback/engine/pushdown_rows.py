@@ -72,7 +72,7 @@ def one_search(d: Dialect, name: str, column: Column) -> dict[str, str]:
     checks = dict(column.checks)
     m = d.ident(f"m_{name}")
     if not d.pg and "too long" in checks:
-        checks["too long"] = f"(strlen({m}) > {char_limit(name)} AND {checks['too long']})"
+        checks["too long"] = f"({d.octets(m)} > {char_limit(name)} AND {checks['too long']})"
     v = d.ident(f"v_{name}")
     pad, ctrl = "padded or blank", "control character"
     if d.pg or pad not in checks or ctrl not in checks or column.second.get(f"m_{name}") != v:
@@ -103,7 +103,7 @@ def _fast_time(s: Source, offsets: list[tuple[int, int]] | None) -> Column:
         return built
     d, ts = s.d, s.d.ident("v_ts")
     lo, hi = d.instant(f"{MIN_YEAR - 1}-12-30"), d.instant(f"{MAX_YEAR + 1}-01-02")
-    local = f"make_timestamp({local_from_offsets(f'epoch_us({ts})', offsets)})"
+    local = d.timestamp_us(local_from_offsets(d.epoch_us(ts), offsets))
     second = {**built.second, "local": f"CASE WHEN {ts} >= {lo} AND {ts} < {hi} THEN {local} END"}
     return Column(built.first, second, built.third, built.checks)
 

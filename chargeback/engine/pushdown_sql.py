@@ -149,6 +149,28 @@ class Dialect:
             return f"CAST(floor(extract(epoch FROM {expr})) AS BIGINT)"
         return f"CAST(floor(epoch({expr})) AS BIGINT)"
 
+    # DuckDB's spellings below (PostgreSQL never runs them); Spark's: pushdown_spark_sql.py
+    def hash(self, exprs: str) -> str:
+        """A 64-bit hash of the comma-separated expressions (a value table's key)."""
+        return f"hash({exprs})"
+
+    def octets(self, expr: str) -> str:
+        return f"strlen({expr})"
+
+    def epoch_us(self, expr: str) -> str:
+        return f"epoch_us({expr})"
+
+    def timestamp_us(self, expr: str) -> str:
+        """Microseconds since 1970 as a wall-clock timestamp."""
+        return f"make_timestamp({expr})"
+
+    def day_series(self, first: str, last: str) -> str:
+        """A FROM item: every day from `first` to `last` (ISO dates) as column `d`."""
+        return (
+            f"generate_series(CAST('{first}' AS TIMESTAMP), "
+            f"CAST('{last}' AS TIMESTAMP), INTERVAL '1 day') AS t(d)"
+        )
+
 
 @dataclass
 class Column:

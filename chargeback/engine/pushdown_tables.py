@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from chargeback.engine.pushdown_bits import (
     Bits,
     cond_words,
-    day_words,
+    day_segments,
     names_set,
     table_free,
     table_words,
@@ -114,7 +114,7 @@ def key_of(d: Dialect, expr: str) -> str:
     """A value table's join key: on DuckDB the value's 64-bit hash (hashing a long text or a
     list once beats comparing it), checked to be unique in the table; else the value.
     DuckDB hashes NULL, [] and [NULL] alike: whether it is NULL is hashed with it."""
-    return expr if d.pg else f"hash({expr}, {expr} IS NULL)"
+    return expr if d.pg else d.hash(f"{expr}, {expr} IS NULL")
 
 
 def fold_regexes(con: Connection, s: Source, bits: Bits, prims: Primitives, span: Span) -> None:
@@ -161,21 +161,34 @@ def table_name(s: Source, name: str) -> str:
 
 def days_table(con: Connection, s: Source, span: Span, words: int) -> None:
     """Every day the contacts can fall on (a day either side of the UTC span), with its
-    month, and per word the rules whose window and lookback hold."""
+    month, and per word the rules whose window and lookback hold (day_segments: runs of
+    days alike, joined to the days)."""
     d = s.d
     lo = max(FIRST_DAY, _day(span.first) - timedelta(days=1))
     hi = min(LAST_DAY, _day(span.last) + timedelta(days=1))
     lo, hi = (lo, hi) if lo <= hi else (hi, lo)
-    series = (
-        f"generate_series(CAST('{lo.isoformat()}' AS TIMESTAMP), "
-        f"CAST('{hi.isoformat()}' AS TIMESTAMP), INTERVAL '1 day') AS t(d)"
+    series = d.day_series(lo.isoformat(), hi.isoformat())
+    wins, lbs, runs = day_segments(s.ws, words, lo, hi)
+    names = ["cb_first", "cb_last"] + [f"cb_win{k}" for k in wins] + [f"cb_lb{k}" for k in lbs]
+    # plain literals (few characters to parse: a run a day at 300 rules), typed once below
+    rows = ", ".join(
+        f"('{first.isoformat()}', '{last.isoformat()}'"
+        + "".join(f", {w[k]}" for k in wins)
+        + "".join(f", {b[k]}" for k in lbs)
+        + ")"
+        for first, last, w, b in runs
     )
-    wins, lbs = day_words(s.ws, words)
-    cols = [f"{d.ident('date')}", f"{d.period(d.ident('date'))} AS {d.ident('period')}"]
-    cols += [f"{e} AS {d.ident(f'cb_win{k}')}" for k, e in wins.items()]
-    cols += [f"{e} AS {d.ident(f'cb_lb{k}')}" for k, e in lbs.items()]
-    days = f"SELECT CAST(d AS DATE) AS {d.ident('date')} FROM {series}"
-    con.execute(f"CREATE TEMP TABLE {DAYS} AS SELECT {', '.join(cols)} FROM ({days}) AS s")
+    typed = [f"CAST({n} AS DATE) AS {n}" for n in names[:2]]
+    typed += [f"CAST({n} AS BIGINT) AS {n}" for n in names[2:]]
+    spans = f"(SELECT {', '.join(typed)} FROM (VALUES {rows}) AS v({', '.join(names)})) AS r"
+    date = d.ident("date")
+    cols = [f"t.{date}", f"{d.period('t.' + date)} AS {d.ident('period')}"]
+    cols += [f"r.{d.ident(n)}" for n in names[2:]]
+    days = f"SELECT CAST(d AS DATE) AS {date} FROM {series}"
+    con.execute(
+        f"CREATE TEMP TABLE {DAYS} AS SELECT {', '.join(cols)} FROM ({days}) AS t "
+        f"JOIN {spans} ON t.{date} >= r.cb_first AND t.{date} <= r.cb_last"
+    )
 
 
 def _day(epoch: int) -> date:

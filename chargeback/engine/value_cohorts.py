@@ -221,8 +221,14 @@ def _comparison(
     for m in months:
         c = index[m]
         bought_before = bought.filter(pl.col("slot").is_between(c - LOOKBACK_MONTHS, c - 1))
-        members = bought_before.select("customer_id").unique().join(
-            contacted.filter(pl.col("c") == c).select("customer_id"), on="customer_id", how="anti"
+        members = (
+            bought_before.select("customer_id")
+            .unique()
+            .join(
+                contacted.filter(pl.col("c") == c).select("customer_id"),
+                on="customer_id",
+                how="anti",
+            )
         )
         if members.height == 0:
             continue
