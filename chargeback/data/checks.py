@@ -29,6 +29,7 @@ from chargeback.data.limits import (
     shown,
 )
 from chargeback.data.local_time import local_from_utc
+from chargeback.data.threads import side_by_side
 from chargeback.errors import display_path
 
 MONEY = ("revenue", "amount")  # exact: Decimal(38, 9) from the text as written
@@ -143,16 +144,14 @@ def _decide(frames: Sequence[pl.DataFrame], tests: dict[str, pl.Expr]) -> dict[s
     """Each test (a boolean over a whole column) holds in every frame: one select per
     frame, so polars runs a frame's tests side by side."""
     held = dict.fromkeys(tests, True)
+    if not tests:
+        return held
     # a large frame a slice at a time: a test's scratch (a trimmed copy of the text, to
-    # compare lengths) stays a slice's
+    # compare lengths) stays a slice's; the slices side by side
     whole = pl.concat(frames)  # a view of the parts, not a copy: fewer, larger selects
-    slices = (whole.slice(at, DECIDE_ROWS) for at in range(0, whole.height, DECIDE_ROWS))
-    for part in slices:
-        if not tests:
-            break
-        row = part.select(**tests).row(0, named=True)
+    slices = [whole.slice(at, DECIDE_ROWS) for at in range(0, whole.height, DECIDE_ROWS)]
+    for row in side_by_side(lambda part: part.select(**tests).row(0, named=True), slices):
         held |= {k: False for k, v in row.items() if v is not True}
-        tests = {k: t for k, t in tests.items() if held[k]}
     return held
 
 

@@ -33,6 +33,7 @@ from chargeback.data.checks import (
     utc_instants,
 )
 from chargeback.data.local_time import WINDOW, with_periods
+from chargeback.data.threads import side_by_side
 
 BATCH_ROWS = 250_000  # a batch's set-up (a few ms) does not count; two keep both cores busy
 LITERALS = ("_file", "_shape")  # one value per file: not chunked like the columns read
@@ -154,7 +155,9 @@ def span_of(spec: TableSpec, parts: list[pl.DataFrame]) -> tuple[int | None, int
         return None, None
     micros = utc.cast(pl.Int64)
     micros = micros.filter(micros.is_between(*WINDOW))  # the others keep their UTC time
-    ends = [p.select(micros.min().alias("a"), micros.max().alias("b")).row(0) for p in parts]
+    ends = side_by_side(
+        lambda p: p.select(micros.min().alias("a"), micros.max().alias("b")).row(0), parts
+    )
     firsts = [a for a, _ in ends if a is not None]
     lasts = [b for _, b in ends if b is not None]
     return (min(firsts) if firsts else None, max(lasts) if lasts else None)
@@ -255,7 +258,9 @@ def distinct_values(parts: list[pl.DataFrame], names: list[str]) -> dict[str, pl
     """Each column's distinct values over the whole table, one select per part."""
     if not names:
         return {}
-    found = pl.concat([p.select(pl.col(n).unique().implode() for n in names) for p in parts])
+    found = pl.concat(
+        side_by_side(lambda p: p.select(pl.col(n).unique().implode() for n in names), parts)
+    )
     return {n: found.get_column(n).explode().unique() for n in names}
 
 
