@@ -69,6 +69,8 @@ CASES = [
     "",
     "# only a comment\n",
     "key: >\n  folded\n  text\nother: |\n  literal\n   kept\n",
+    "a: \x85b\n",  # NEL, a line break to YAML: the same message from both
+    "a: 😀 \u2028 x\n",
 ]
 
 

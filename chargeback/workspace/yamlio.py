@@ -385,8 +385,9 @@ def _parse(path: Path, text: str | None) -> tuple[Any, list[Problem]]:
     if bad is not None:
         return None, [bad]
     if _FastLoader is not None:  # a clean file read fast; anything else the same as ever
-        fast = _FastLoader(text)
+        fast: _EventsInC | None = None
         try:
+            fast = _FastLoader(text)  # its reader checks the text too: inside the try
             fast.source, fast.problems, fast.sizes = path, [], {}
             data = fast.get_single_data()
             if not fast.problems:
@@ -394,7 +395,8 @@ def _parse(path: Path, text: str | None) -> tuple[Any, list[Problem]]:
         except (yaml.YAMLError, RecursionError):
             pass
         finally:
-            fast.dispose()
+            if fast is not None:
+                fast.dispose()
     return _parse_exactly(path, text)
 
 
