@@ -12,6 +12,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import write_workspace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -104,3 +105,32 @@ def test_every_rules_bits_are_its_match_expr(
     for i in range(len(ws.rules)):
         got = (bits.get_column(f"_k{i // MASK_BITS}") & (1 << (i % MASK_BITS))) != 0
         assert got.to_list() == want_frame.get_column(str(i)).to_list(), ws.rules[i].id
+
+
+@pytest.mark.parametrize("repeat", [0, 10**9], ids=["texts-by-category", "texts-row-by-row"])
+def test_a_fields_condition_on_text_beside_text_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repeat: int
+) -> None:
+    """`fields: {text: ...}` looks the text up like any column while `text:` rules search
+    it: coded once, on either route (coding it twice once stopped the run)."""
+    root = write_workspace(
+        tmp_path / "ws",
+        """
+        decisions:
+          - {id: fee, title: Fee, department: billing, effective: 2024-01-01, kind: fee}
+        rules:
+          - {id: r1, decision: fee, match: {fields: {text: ["late fee"]}}}
+          - {id: r2, decision: fee, match: {text: ["other"]}}
+        """,
+        """
+        contact_id,started_at,channel,handle_seconds,reason,text
+        c1,2025-03-01T10:00:00Z,phone,60,billing,late fee
+        c2,2025-03-02T10:00:00Z,phone,60,billing,late fee
+        c3,2025-03-03T10:00:00Z,phone,60,billing,other
+        c4,2025-03-04T10:00:00Z,phone,60,billing,other
+        """,
+    )
+    monkeypatch.setattr(rows, "REPEATED", repeat)
+    ws, loaded = prepare(ReportOptions(workspace=root), Steps())
+    bits = matching.match_frame(ws, loaded.frame, ["contact_id"])
+    assert bits.get_column("_k0").to_list() == [1, 1, 2, 2]

@@ -70,6 +70,10 @@ CASES = [
     "# only a comment\n",
     "key: >\n  folded\n  text\nother: |\n  literal\n   kept\n",
     "a: \x85b\n",  # NEL, a line break to YAML: the same message from both
+    "a:\t1\n",  # libyaml takes a tab for a space; the pure parser refuses it
+    "a: [1,\t2]\n",
+    "rules:\n  - id: r\n    share:\t0.5\n",
+    "a: 'x'\t# c\n",
     "a: 😀 \u2028 x\n",
 ]
 

@@ -51,7 +51,7 @@ def match_slices(ws: Workspace, contacts: pl.DataFrame, keep: list[str]) -> Iter
     names = lookup_columns(rules, contacts)
     text = contacts.get_column("text") if phrases or found else None
     repeated = text is not None and repeats(text)
-    coded = categories(contacts, [*names, "text"] if repeated else names)
+    coded = categories(contacts, [*names, *(["text"] if repeated and "text" not in names else [])])
     by_code = category_keys(coded.get_column("text")) if repeated else None
     texts = text_keys(ws, *by_code) if by_code is not None else None
     if texts is not None:

@@ -384,7 +384,9 @@ def _parse(path: Path, text: str | None) -> tuple[Any, list[Problem]]:
     bad = text_problem(path, text)
     if bad is not None:
         return None, [bad]
-    if _FastLoader is not None:  # a clean file read fast; anything else the same as ever
+    # a clean file read fast; anything else the same as ever. libyaml takes a tab for a
+    # space where the pure parser refuses it: such a file is always read by _Loader
+    if _FastLoader is not None and "\t" not in text:
         fast: _EventsInC | None = None
         try:
             fast = _FastLoader(text)  # its reader checks the text too: inside the try
