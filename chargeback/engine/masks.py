@@ -167,16 +167,12 @@ class Table:
         ]
 
 
-def _table(
-    keys: pl.Series,
-    per_rule: dict[int, Condition],
-    chunks: list[range],
-    absent: bool,
-    index: pl.Expr,
-    code: str | None = None,
-) -> Table:
-    """`per_rule`'s conditions run once on the distinct `keys`, as bits per key and chunk.
-    A rule without a condition here has its bit set when `absent`, else clear."""
+def _per_key(
+    keys: pl.Series, per_rule: dict[int, Condition], chunks: list[range], absent: bool
+) -> list[np.ndarray | int]:
+    """`per_rule`'s conditions run once on the distinct `keys`: per chunk, each key's bits
+    (or one constant for every key). A rule without a condition here has its bit set when
+    `absent`, else clear."""
     flags = keys.to_frame().select(
         [per_rule[i](pl.col(keys.name)).fill_null(False).alias(str(i)) for i in sorted(per_rule)]
     )
@@ -187,7 +183,7 @@ def _table(
         for i in (i for i in chunk if i in per_rule):
             table |= flags.get_column(str(i)).to_numpy().astype(np.int64) << (i - chunk.start)
         bits.append(table if (table != const).any() else const)
-    return Table(bits, index, keys.len(), code)
+    return bits
 
 
 def _lookup(
@@ -202,7 +198,7 @@ def _lookup(
     run once on the column's distinct values, each row finding its bits by the index of
     its value."""
     keys, index, code = _keys(values, inputs, coded)
-    return _table(keys, per_rule, chunks, absent, index, code)
+    return Table(_per_key(keys, per_rule, chunks, absent), index, keys.len(), code)
 
 
 def _joint(tables: list[Table], inputs: Inputs) -> list[Table]:
@@ -325,7 +321,7 @@ def _text_layer(
     if texts is not None:  # one key per distinct text: its phrases' and patterns' bits
         keys, codes = texts
         masks = [
-            _table(keys.get_column(f"_ph{g}"), column, chunks, False, pl.lit(0)).bits
+            _per_key(keys.get_column(f"_ph{g}"), column, chunks, False)
             for g, column in enumerate(per_column)
         ]
         given = keys.get_column("text").is_not_null().to_numpy()
