@@ -38,6 +38,7 @@ from chargeback.console import (
     out,
     parse_formats,
     print_json,
+    print_plain,
     print_undelivered,
     print_warnings,
     progress,
@@ -65,6 +66,7 @@ from chargeback.terminal import (
     report_done,
     send_done,
     summary_tables,
+    summary_text,
     value_done,
     value_table,
 )
@@ -149,9 +151,10 @@ def report(
         )
     )
     top = None if show_all else SUMMARY_TOP
-    for table in summary_tables(result.ledger, interactive(), top, out.width):
-        out.print(table)
-        out.print()
+    if not print_plain(lambda: summary_text(result.ledger, top, out.width)):
+        for table in summary_tables(result.ledger, interactive(), top, out.width):
+            out.print(table)
+            out.print()
     for line in report_done(result):
         out.print(line, markup=False)
 

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -201,6 +202,17 @@ def print_warnings(warnings: list[str]) -> None:
 def parse_formats(text: str) -> tuple[str, ...]:
     """'pdf, csv' -> ('pdf', 'csv'); the library says which names it knows."""
     return tuple(f.strip() for f in text.split(",") if f.strip())
+
+
+def print_plain(draw: Callable[[], str | None]) -> bool:
+    """Text drawn by hand (terminal.summary_text), where standard output takes no colour
+    or style and is UTF-8, so it reads exactly as rich would draw it (a cron run's case,
+    without rich's cost); False: rich has to draw it."""
+    plain = out.color_system is None and out.encoding.lower().startswith("utf")
+    text = draw() if plain else None
+    if text is not None:
+        out.file.write(text)
+    return text is not None
 
 
 def interactive() -> bool:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +18,7 @@ from rich.console import Console
 from rich.table import Column, Table
 from rich.text import Text
 
+from chargeback import plain_table
 from chargeback.documents.wording import plural
 from chargeback.engine.ledger import Ledger, LedgerLine, PeriodSummary, half_up
 from chargeback.errors import display_path
@@ -44,16 +47,12 @@ def summary_tables(
     figure would be cut; only a decision id longer than what is left is shortened.
     """
     tables = []
-    for period in ledger.periods:
-        lines = [ln for ln in ledger.lines_for(period.period) if not ln.is_unattributed]
-        lines.sort(key=lambda ln: (-ln.cost, ln.decision_id))
-        shown = lines[:top]  # every line when top is None
-        shown += [ln for ln in lines[len(shown) :] if ln.net_negative]
-        unattributed = next(ln for ln in ledger.lines_for(period.period) if ln.is_unattributed)
+    for period, shown, decisions, unattributed in _periods(ledger, top):
         for n in range(len(NARROW_DROPS) + 1):
-            table = _period_table(
-                ledger.currency, period, shown, len(lines), unattributed, color, NARROW_DROPS[:n]
+            spec = _period_rows(
+                ledger.currency, period, shown, decisions, unattributed, NARROW_DROPS[:n]
             )
+            table = _period_table(spec, color)
             needed = _natural_width(table)
             if needed <= width:
                 break
@@ -67,19 +66,112 @@ def summary_tables(
     return tables
 
 
-def _period_table(
+def summary_text(ledger: Ledger, top: int | None = SUMMARY_TOP, width: int = 80) -> str | None:
+    """summary_tables without colour, each followed by a blank line, as plain text
+    (plain_table.py: the same characters, without rich's cost); None when a cell
+    needs rich (a wide character, markup, an id to shorten)."""
+    out: list[str] = []
+    for period, shown, decisions, unattributed in _periods(ledger, top):
+        for n in range(len(NARROW_DROPS) + 1):
+            spec = _period_rows(
+                ledger.currency, period, shown, decisions, unattributed, NARROW_DROPS[:n]
+            )
+            cells = spec.cells()
+            if plain_table.natural_width(spec.headers, cells) <= width:
+                right = [name not in ("decision", "department") for name in spec.names]
+                lines = plain_table.render(
+                    spec.title, spec.headers, right, cells, spec.caption, width
+                )
+                if lines is None:
+                    return None
+                out += [*lines, ""]
+                break
+        else:
+            return None
+    return "".join(line + "\n" for line in out)
+
+
+def _periods(
+    ledger: Ledger, top: int | None
+) -> Iterator[tuple[PeriodSummary, list[LedgerLine], int, LedgerLine]]:
+    """Per period: the decision lines shown, how many there are, and the unattributed line."""
+    for period in ledger.periods:
+        lines = [ln for ln in ledger.lines_for(period.period) if not ln.is_unattributed]
+        lines.sort(key=lambda ln: (-ln.cost, ln.decision_id))
+        shown = lines[:top]  # every line when top is None
+        shown += [ln for ln in lines[len(shown) :] if ln.net_negative]
+        unattributed = next(ln for ln in ledger.lines_for(period.period) if ln.is_unattributed)
+        yield period, shown, len(lines), unattributed
+
+
+@dataclass(frozen=True)
+class _Period:
+    """One month's table as text: what both the rich and the plain drawing show."""
+
+    title: str
+    names: list[str]  # the columns kept, of COLUMNS
+    headers: list[str]
+    rows: list[dict[str, str]]
+    flagged: list[bool]  # per row: its net is marked (LedgerLine.net_negative)
+    caption: str | None
+    lines: int  # the first rows are ledger lines ("+N more" and unattributed follow)
+
+    def cells(self) -> list[list[str]]:
+        return [[row.get(n, "") for n in self.names] for row in self.rows]
+
+
+COLUMNS = ("decision", "department", "contacts", "cost", "revenue", "net")
+NO_REVENUE = "no revenue"
+
+
+def _period_rows(
     cur: str,
     period: PeriodSummary,
     shown: list[LedgerLine],
     decisions: int,
     unattributed: LedgerLine,
-    color: bool,
     dropped: tuple[str, ...],
-) -> Table:
+) -> _Period:
     share = float(period.attributed_share) * 100
+    title = (
+        f"{period.period} · {plural(period.contacts, 'contact')} · "
+        f"{money(period.cost)} {cur} service cost · {share:.1f}% attributed"
+    )
+    names = [n for n in COLUMNS if n not in dropped]
+    headers = [f"{n} {cur}" if n in ("cost", "revenue", "net") else n for n in names]
+    rows: list[dict[str, str]] = []
+    flagged: list[bool] = []
+    for line in shown:
+        rows.append(
+            {
+                "decision": line.decision_id,
+                "department": line.department_id,
+                "contacts": contacts(line),
+                "cost": money(line.cost),
+                # a line without revenue is a cost, not a bad bargain: said, never flagged
+                "revenue": money(line.revenue) if line.has_revenue else NO_REVENUE,
+                "net": money(line.net) + (" ▲" if line.net_negative else "  "),
+            }
+        )
+        flagged.append(line.net_negative)
+    if decisions > len(shown):
+        rows.append({"decision": f"+{decisions - len(shown)} more (--all)"})
+        flagged.append(False)
+    rows.append(
+        {
+            "decision": "unattributed",
+            "contacts": contacts(unattributed),
+            "cost": money(unattributed.cost),
+        }
+    )
+    flagged.append(False)
+    caption = "▲ costs more in service than it collects" if any(flagged) else None
+    return _Period(title, names, headers, rows, flagged, caption, len(shown))
+
+
+def _period_table(spec: _Period, color: bool) -> Table:
     table = Table(
-        title=f"{period.period} · {plural(period.contacts, 'contact')} · "
-        f"{money(period.cost)} {cur} service cost · {share:.1f}% attributed",
+        title=spec.title,
         title_justify="left",
         # columns apart by spaces, not rules: the whole sample fits 80 columns
         box=box.SIMPLE_HEAD,
@@ -87,47 +179,24 @@ def _period_table(
         pad_edge=False,
         collapse_padding=True,
     )
-    names = ["decision", "department", "contacts", "cost", "revenue", "net"]
-    names = [n for n in names if n not in dropped]
-    for name in names:
-        header = f"{name} {cur}" if name in ("cost", "revenue", "net") else name
+    for name, header in zip(spec.names, spec.headers, strict=True):
         table.add_column(
             header,
             justify="left" if name in ("decision", "department") else "right",
             no_wrap=True,
             overflow="ellipsis",
         )
-
-    def row(cells: dict[str, str | Text], style: str | None = None) -> None:
-        table.add_row(*[cells.get(n, "") for n in names], style=style)
-
-    for line in shown:
-        flagged = line.net_negative
-        row(
-            {
-                "decision": Text(line.decision_id),  # ids are the user's text, never markup
-                "department": Text(line.department_id),
-                "contacts": contacts(line),
-                "cost": money(line.cost),
-                # a line without revenue is a cost, not a bad bargain: said, never flagged
-                "revenue": money(line.revenue)
-                if line.has_revenue
-                else Text("no revenue", style="dim" if color else ""),
-                "net": money(line.net) + (" ▲" if flagged else "  "),
-            },
-            style="bold red" if flagged and color else None,
-        )
-    if decisions > len(shown):
-        row({"decision": f"+{decisions - len(shown)} more (--all)"})
-    row(
-        {
-            "decision": "unattributed",
-            "contacts": contacts(unattributed),
-            "cost": money(unattributed.cost),
-        }
-    )
-    if any(ln.net_negative for ln in shown):
-        table.caption = "▲ costs more in service than it collects"
+    for k, (row, flagged) in enumerate(zip(spec.rows, spec.flagged, strict=True)):
+        cells: list[str | Text] = [row.get(name, "") for name in spec.names]
+        if k < spec.lines:  # a ledger line's ids are the user's text, never markup
+            for name in ("decision", "department"):
+                if name in spec.names:
+                    cells[spec.names.index(name)] = Text(row[name])
+            if row["revenue"] == NO_REVENUE and "revenue" in spec.names:
+                cells[spec.names.index("revenue")] = Text(NO_REVENUE, style="dim" if color else "")
+        table.add_row(*cells, style="bold red" if flagged and color else None)
+    if spec.caption:
+        table.caption = spec.caption
         table.caption_justify = "left"
     return table
 
