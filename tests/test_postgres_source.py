@@ -93,7 +93,7 @@ def test_a_regex_postgres_cannot_run_exactly_is_refused_at_its_rule(
     tmp_path: Path,
     pg: str,  # noqa: F811
 ) -> None:
-    rules = RULES.replace('match: {reason: [billing.fee*]}', 'match: {text_regex: "a{300}"}')
+    rules = RULES.replace("match: {reason: [billing.fee*]}", 'match: {text_regex: "a{300}"}')
     ws = write_workspace(tmp_path / "ws", rules, CONTACTS)
     load_table(pg, ws, "support.contacts")
     (ws / "chargeback.yaml").write_text(f'contacts: {{uri: "{pg}", table: support.contacts}}\n')
@@ -102,3 +102,42 @@ def test_a_regex_postgres_cannot_run_exactly_is_refused_at_its_rule(
     assert "rules/main.yaml:" in result.output
     assert "rule 'fee-reason': the postgres engine cannot run it exactly" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_password_cut_by_the_servers_excerpt_is_still_blanked(
+    tmp_path: Path,
+    pg: str,  # noqa: F811
+) -> None:
+    """libpq shows about 60 columns of a query around an error, cutting what is longer:
+    a password typed into `query:` must not show even in part."""
+    import os
+
+    secret = os.environ["PGPASSWORD"]
+    ws = write_workspace(tmp_path / "ws", RULES, CONTACTS)
+    load_table(pg, ws, "support.contacts")
+    for pad in (0, 20, 40, 55):
+        query = f"SELECT * FROM support.contacts WHERE {'x' * pad} = '{secret * 3}' +++ ;;x"
+        query = query.replace(";;", "")
+        (ws / "chargeback.yaml").write_text(
+            f'contacts: {{uri: "{pg}", query: "{query}"}}\n', encoding="utf-8"
+        )
+        result = report(ws)
+        assert result.exit_code == 1, result.output
+        assert "Traceback" not in result.output
+        for cut in range(len(secret) - 3):  # any 4 characters of it
+            assert secret[cut : cut + 4] not in result.output, (pad, result.output)
+
+
+def test_scrub_blanks_whole_and_cut_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chargeback.data.warehouse import scrub
+
+    monkeypatch.setenv("PGPASSWORD", "hunter2-Secret")
+    assert scrub("password hunter2-Secret refused") == "password *** refused"
+    assert scrub("LINE 1: ...WHERE a = 'hunter2-Se...") == "LINE 1: ...WHERE a = '***..."
+    assert scrub("...ter2-Secret' AND b") == "...***' AND b"
+    assert scrub("the hun is on") == "the hun is on"  # under 4 characters of it
+    assert scrub("the hunt is on") == "the *** is on"  # 4 of them: blanked, to be safe
+    monkeypatch.setenv("PGPASSWORD", "abc")
+    assert scrub("abc and ab") == "*** and ab"  # a short secret: only whole
+    monkeypatch.delenv("PGPASSWORD")
+    assert scrub("hunter2-Secret") == "hunter2-Secret"

@@ -58,12 +58,35 @@ def driver(engine: str) -> Any:
 
 
 def scrub(text: str) -> str:
-    """A driver's message with any password from the environment blanked out."""
+    """A driver's message with any password from the environment blanked out, also where
+    a server's excerpt of a query (libpq shows 60 columns around an error) cut it."""
     for name in ("PGPASSWORD",):
         secret = os.environ.get(name)
         if secret:
-            text = text.replace(secret, "***")
+            text = _blank(text, secret)
     return text
+
+
+SECRET_FRAGMENT = 4  # a run of this many of a secret's characters is blanked
+
+
+def _blank(text: str, secret: str) -> str:
+    """Each run of `text` found in `secret`, of SECRET_FRAGMENT characters or more (the
+    whole secret when shorter), as ***: at most a few characters of it can show."""
+    least = min(len(secret), SECRET_FRAGMENT)
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        n = 0
+        while i + n < len(text) and text[i : i + n + 1] in secret:
+            n += 1
+        if n >= least:
+            out.append("***")
+            i += n
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
 
 
 def scratch_dir() -> Path:
