@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -21,10 +22,14 @@ from chargeback.engine.costing import unpriced_channels
 from chargeback.engine.dates import MONTH
 from chargeback.engine.engines import EngineChoice, choose, engine_errors
 from chargeback.engine.engines import aggregate as engine_aggregate
-from chargeback.errors import Problem, UsageError, WorkspaceError
+from chargeback.errors import ChargebackError, Problem, UsageError, WorkspaceError
 from chargeback.report import KNOWN_FORMATS, PDF_VARIANTS, ReportOptions, Steps
 from chargeback.workspace.load import find_workspace, load_workspace
 from chargeback.workspace.model import REQUIRED_CONTACT_COLUMNS, DbSource, Match, Rule, Workspace
+
+if TYPE_CHECKING:  # imported where used: SQLGlot and the pushdown cost ~0.1 s to import
+    from chargeback.engine.in_engine import InEngine
+    from chargeback.engine.pushdown_review import OneContact
 
 RESERVED_COLUMNS = ("local", "date", "period", "hs_us", "text_lower", "_file", "_row")
 
@@ -122,18 +127,25 @@ def prepare_orders(opts: ReportOptions, ws: Workspace, steps: Steps) -> Loaded |
         )
 
 
-def prepare(opts: ReportOptions, steps: Steps, review: bool = False) -> tuple[Workspace, Loaded]:
+def prepare(
+    opts: ReportOptions, steps: Steps, review: bool = False, ws: Workspace | None = None
+) -> tuple[Workspace, Loaded]:
     """Load and validate everything; nothing is written before this succeeds.
 
     `review`: only the columns check and explain read (the rules', reason, text,
-    tags), not those the documents and the CS-value report need.
+    tags), not those the documents and the CS-value report need. `ws`: the
+    workspace, when the caller has read it already.
     """
-    ws, loaded, _ = prepare_ledger(opts, steps, review)
+    ws, loaded, _ = prepare_ledger(opts, steps, review, ws=ws)
     return ws, loaded
 
 
 def prepare_ledger(
-    opts: ReportOptions, steps: Steps, review: bool = False, in_engine_ok: bool = False
+    opts: ReportOptions,
+    steps: Steps,
+    review: bool = False,
+    in_engine_ok: bool = False,
+    ws: Workspace | None = None,
 ) -> tuple[Workspace, Loaded, Aggregates | None]:
     """prepare(), and the aggregates too when the engine can sum the contacts where they are.
 
@@ -142,14 +154,15 @@ def prepare_ledger(
     or when the engine's detector sees a row to refuse, the contacts are read.
     """
     check_period_options(opts)
-    with steps.step("Reading rules"):
-        root = find_workspace(opts.workspace)
-        ws = load_workspace(root)
+    if ws is None:
+        with steps.step("Reading rules"):
+            ws = load_workspace(find_workspace(opts.workspace))
+    root = ws.root
     choice = engine_of(opts, ws)  # an unknown engine or a missing driver stops the run here
     wanted = wanted_columns(ws)
     spec = opts.contacts or ws.settings.contacts or default_contacts(root)
     if in_engine_ok and spec and not review and choice.name in ("duckdb", "postgres", "spark"):
-        from chargeback.engine.in_engine import in_engine
+        from chargeback.engine.in_engine import in_engine  # SQLGlot: only when used
 
         where = root if opts.contacts is None else Path.cwd()
         with steps.step(f"Summing contacts in {choice.name}"), engine_errors(choice, ws):
@@ -157,12 +170,69 @@ def prepare_ledger(
         if pushed is not None:
             return ws, pushed.loaded, pushed.aggregates
     if review:
-        wanted -= {"customer_id", "outcome", "revenue"} - rule_columns(ws)
+        wanted = review_columns(ws)
     loaded = contacts_for(opts, ws, wanted, steps)
     fields_missing = field_problems(ws, loaded)
     if fields_missing:
         raise WorkspaceError(fields_missing)
     return ws, loaded, None
+
+
+def review_columns(ws: Workspace) -> set[str]:
+    """What check and explain read: not the CS-value report's columns, unless a rule's."""
+    return wanted_columns(ws) - ({"customer_id", "outcome", "revenue"} - rule_columns(ws))
+
+
+def one_contact_for(
+    opts: ReportOptions, steps: Steps, contact_id: str
+) -> tuple[Workspace, OneContact | None]:
+    """The workspace, and on duckdb and postgres the aggregates summed in the engine with
+    only `contact_id`'s rows read out (engine/pushdown_review.py); None: read them all."""
+    check_period_options(opts)
+    with steps.step("Reading rules"):
+        ws = load_workspace(find_workspace(opts.workspace))
+    choice = engine_of(opts, ws)
+    spec = opts.contacts or ws.settings.contacts or default_contacts(ws.root)
+    if not spec or choice.name not in ("duckdb", "postgres"):
+        return ws, None
+    where = ws.root if opts.contacts is None or isinstance(spec, DbSource) else Path.cwd()
+    from chargeback.engine.pushdown_review import one_contact  # SQLGlot: only when used
+
+    with steps.step(f"Summing contacts in {choice.name}"):
+        found = one_contact(
+            ws, choice, spec, where, review_columns(ws), contact_id, opts.on_bad_rows
+        )
+    return ws, found
+
+
+def counts_for(
+    opts: ReportOptions, steps: Steps, value_columns: Callable[[Workspace], list[str]]
+) -> tuple[Workspace, InEngine | None]:
+    """The workspace, and on duckdb and postgres the ledger's aggregates and check's counts
+    computed in the engine (engine/pushdown_check.py); None: read the contacts out."""
+    check_period_options(opts)
+    with steps.step("Reading rules"):
+        ws = load_workspace(find_workspace(opts.workspace))
+    choice = engine_of(opts, ws)
+    spec = opts.contacts or ws.settings.contacts or default_contacts(ws.root)
+    if not spec or choice.name not in ("duckdb", "postgres"):
+        return ws, None
+    from chargeback.engine.in_engine import in_engine  # SQLGlot and the drivers: only when used
+    from chargeback.engine.pushdown_check import engine_counts
+
+    wanted = review_columns(ws)
+    values = [c for c in dict.fromkeys(value_columns(ws)) if c in wanted]  # the frame's
+    then = partial(engine_counts, ws, values)
+    where = ws.root if opts.contacts is None else Path.cwd()
+    try:
+        with steps.step(f"Counting contacts in {choice.name}"):
+            found = in_engine(ws, choice, spec, where, wanted, then)
+    except (ChargebackError, NotImplementedError):
+        return ws, None  # a refusal: the read-out path meets it in its order and words
+    if found is None or found.extra is None:
+        return ws, None
+    found.extra.summed = found.aggregates
+    return ws, found
 
 
 def contacts_for(opts: ReportOptions, ws: Workspace, wanted: set[str], steps: Steps) -> Loaded:

@@ -27,7 +27,9 @@ from chargeback.inputs import (
     aggregate,
     check_period_options,
     contacts_for,
+    counts_for,
     field_problems,
+    one_contact_for,
     prepare,
     prepare_ledger,
     prepare_orders,
@@ -38,7 +40,7 @@ from chargeback.operations.closing import freeze, reopen, serve_closed
 from chargeback.operations.deliver import SendResult, last_period, send_period
 from chargeback.operations.lock import locked
 from chargeback.report import Frozen, ReportOptions, RunResult, Steps
-from chargeback.review.check import CheckReport, check
+from chargeback.review.check import CheckReport, check, check_counts, value_columns
 from chargeback.review.diff import LedgerDiff, compare
 from chargeback.review.explain import explain
 from chargeback.review.revisions import RuleSet, relabel, resolve_rule_set
@@ -149,17 +151,25 @@ def run_journal(opts: ReportOptions, steps: Steps | None = None) -> tuple[Path, 
 def run_check(opts: ReportOptions, steps: Steps | None = None) -> CheckReport:
     """SPEC 9's check: the workspace held against its data; writes nothing."""
     steps = steps or Steps()
-    ws, loaded = prepare(opts, steps, review=True)
-    with steps.step("Checking rules against the data"):
-        report = check(ws, loaded.frame, missing=_missing_columns(ws, loaded))
+    ws, found = counts_for(opts, steps, value_columns)
+    if found is not None:  # duckdb, postgres: only counts left the engine
+        loaded, contacts = found.loaded, found.loaded.rows or 0
+        with steps.step("Checking rules against the data"):
+            missing = _missing_columns(ws, loaded)
+            report = check_counts(ws, found.extra, found.extra.values, missing)
+    else:
+        ws, loaded = prepare(opts, steps, review=True, ws=ws)
+        contacts = loaded.frame.height
+        with steps.step("Checking rules against the data"):
+            report = check(ws, loaded.frame, missing=_missing_columns(ws, loaded))
     periods = sorted(loaded.frame.get_column("period").unique().to_list())
     span = f"{periods[0]} to {periods[-1]}" if periods else "no periods"
     counts = [(len(ws.departments), "department"), (len(ws.decisions), "decision")]
     counts.append((len(ws.rules), "rule"))
     what = ", ".join(f"{n} {word}{'s' if n != 1 else ''}" for n, word in counts)
     report.subject = (
-        f"{display_path(ws.root)}: {what}; {loaded.frame.height:,} "
-        f"contact{'s' if loaded.frame.height != 1 else ''} ({span})"
+        f"{display_path(ws.root)}: {what}; {contacts:,} "
+        f"contact{'s' if contacts != 1 else ''} ({span})"
     )
     return report
 
@@ -167,7 +177,17 @@ def run_check(opts: ReportOptions, steps: Steps | None = None) -> CheckReport:
 def run_explain(opts: ReportOptions, contact_id: str, steps: Steps | None = None) -> dict[str, Any]:
     """SPEC 9's explain: one contact through the whole run's arithmetic; writes nothing."""
     steps = steps or Steps()
-    ws, loaded = prepare(opts, steps, review=True)
+    ws, found = one_contact_for(opts, steps, contact_id)
+    if found is not None:  # duckdb, postgres: summed in the engine, the contact read out
+        from chargeback.engine.pushdown_review import month_only
+
+        refuse_unpriced(ws, found.aggregates.contacts_by_channel())  # as report does
+        rows = found.loaded.frame
+        with steps.step("Attributing contacts"):
+            months = set(rows.get_column("period").to_list())
+            attribution = attribute(ws, month_only(found.aggregates, months))
+        return explain(ws, rows, attribution, contact_id)
+    ws, loaded = prepare(opts, steps, review=True, ws=ws)
     frame = loaded.frame
     channels = frame.group_by("channel").len().iter_rows()
     refuse_unpriced(ws, {str(ch): int(n) for ch, n in channels})  # as report does

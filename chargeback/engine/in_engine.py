@@ -39,12 +39,28 @@ ENGINES = ("duckdb", "postgres", "spark")  # the engines that sum a ledger-only 
 class InEngine:
     loaded: Loaded  # a summary: the months (one row each) and the contacts' count
     aggregates: Aggregates
+    # canonical column -> (the source's column, its family): explain reads one contact by it
+    columns: dict[str, tuple[str, str]] | None = None
+    extra: Any = None  # what `then` gave (check's counts)
+
+
+# after the sums, on the same connection: (con, relation, columns, primitives, dialect, log)
+Then = Callable[[Any, str, dict[str, tuple[str, str]], Any, str, list[str] | None], Any]
 
 
 def in_engine(
-    ws: Workspace, choice: EngineChoice, spec: str | DbSource, root: Path, wanted: set[str]
+    ws: Workspace,
+    choice: EngineChoice,
+    spec: str | DbSource,
+    root: Path,
+    wanted: set[str],
+    then: Then | None = None,
 ) -> InEngine | None:
-    """The aggregates from the engine itself, or None to read the contacts as always."""
+    """The aggregates from the engine itself, or None to read the contacts as always.
+
+    `then`, when given, runs on the same connection once the sums are in (every row
+    passed the detector); its answer is InEngine.extra, and None from it means None.
+    """
     if choice.name not in ENGINES or ws.settings.timestamp_format is not None:
         return None
     from chargeback.engine import pushdown
@@ -65,6 +81,11 @@ def in_engine(
             if dialect == "spark":  # Spark's own checks around the same plan and scans
                 from chargeback.engine.pushdown_spark import pushdown_aggregate as run
             pushed = run(ws, relation, columns, con, prims, dialect, sql_log=log)
+            extra = None
+            if pushed is not None and then is not None:
+                extra = then(con, relation, columns, prims, dialect, log)
+                if extra is None:
+                    return None
     except driver_error(choice):
         # a file DuckDB cannot read, a server that refuses: the usual path says so, at
         # its place and in its words, as it does for every other format
@@ -81,7 +102,7 @@ def in_engine(
     else:
         loaded.files = [fingerprint_file(pushed.aggregates)]
         loaded.labels[loaded.files[0]] = label
-    return InEngine(loaded, pushed.aggregates)
+    return InEngine(loaded, pushed.aggregates, columns, extra)
 
 
 def _columns(

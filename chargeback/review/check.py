@@ -30,6 +30,7 @@ from chargeback.engine.ledger import build_ledger, half_up
 from chargeback.engine.review_counts import (
     LEAK_LOOKBACK_DAYS,
     VALUE_COLUMNS,
+    Counts,
     DataSpan,
     MatchFrame,
     RuleActivity,
@@ -277,7 +278,7 @@ def _same_story(a: str, b: str, counts: dict[str, int]) -> bool:
     return shared and 5 * min(counts[a], counts[b]) >= 4 * max(counts[a], counts[b])
 
 
-def candidate_findings(ws: Workspace, frame: MatchFrame, attribution: Attribution) -> list[Finding]:
+def candidate_findings(ws: Workspace, frame: Counts, attribution: Attribution) -> list[Finding]:
     """The largest reasons, and the most over-represented phrases, of contacts no rule matches."""
     out: list[Finding] = []
     cur = ws.costs.currency
@@ -350,6 +351,11 @@ def coverage(ws: Workspace, attribution: Attribution) -> dict[str, Any]:
     }
 
 
+def value_columns(ws: Workspace) -> list[str]:
+    """The columns whose values check's shape findings read."""
+    return [*VALUE_COLUMNS, "tags", *{c for r in ws.rules for c, _ in r.match.fields}]
+
+
 def check(ws: Workspace, contacts: pl.DataFrame, missing: list[str] | None = None) -> CheckReport:
     """Every finding at once, errors first, then by place.
 
@@ -357,8 +363,19 @@ def check(ws: Workspace, contacts: pl.DataFrame, missing: list[str] | None = Non
     aggregates made from those bits, the same as the ledger's. `missing`: match
     columns the contacts lack (the loader gives them as nulls).
     """
-    missing = missing or []
     frame = MatchFrame(ws, contacts)
+    return check_counts(ws, frame, value_counts(contacts, value_columns(ws)), missing)
+
+
+def check_counts(
+    ws: Workspace,
+    frame: Counts,
+    present: dict[str, dict[str, int]],
+    missing: list[str] | None = None,
+) -> CheckReport:
+    """check() from the counts alone (MatchFrame's, or the engine's: pushdown_check.py)
+    and each value column's values with their contacts (`present`)."""
+    missing = missing or []
     aggregates = frame.aggregates()
     attribution = attribute(ws, aggregates)
     from chargeback.review.shape import channel_findings, tags_finding, value_findings
@@ -381,9 +398,7 @@ def check(ws: Workspace, contacts: pl.DataFrame, missing: list[str] | None = Non
         )
         for name in missing
     ]
-    present = value_counts(
-        contacts, [*VALUE_COLUMNS, "tags", *{c for r in ws.rules for c, _ in r.match.fields}]
-    )
+    present = dict(present)
     for name in missing:
         present.pop(name, None)
     shape = [tags_finding(present.get("tags", {}), ws.settings.tags_separator)]
