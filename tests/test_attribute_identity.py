@@ -29,7 +29,7 @@ from test_control_ledger import world, write_shared_world
 from test_differential import Scenario, scenarios, write_scenario
 
 from chargeback.engine import polars_engine
-from chargeback.engine.aggregates import Aggregates, Group
+from chargeback.engine.aggregates import Aggregates, Group, GroupTable
 from chargeback.engine.attribute import Attribution, attribute
 from chargeback.engine.costing import too_costly
 from chargeback.engine.ledger import build_ledger
@@ -264,3 +264,97 @@ def test_the_sample_gives_the_oracles_exact_figures(
     ws = replace(ws, settings=replace(ws.settings, overlap=overlap))
     got = assert_same(ws, aggregates)
     assert len(got.lines) > 20 and got.ranges
+
+
+# ------------------------------------------- the columns' edges (engine/columnar.py)
+
+# Twenty-four decisions of one rule each, every share its own: a key's ranks then take
+# more than 64 bits to pack (columnar.row_ids renumbers as it goes); three rules of
+# priority 1, two flat baselines.
+WIDE = 24
+WIDE_RULES = (
+    "decisions:\n"
+    + "".join(
+        f"  - {{id: d{k}, title: D{k}, kind: fee, department: "
+        f"{'billing' if k % 2 else 'product'}, effective: 2026-02-0{1 + k % 9}}}\n"
+        for k in range(WIDE)
+    )
+    + "rules:\n"
+    + "".join(
+        f"  - {{id: w{k}, decision: d{k}, match: {{reason: [x{k}]}}, share: 0.0{k + 10}"
+        + (", priority: 1" if k in (3, 11, 19) else "")
+        + (", baseline: {lookback_days: 14}" if k in (5, 17) else "")
+        + "}\n"
+        for k in range(WIDE)
+    )
+)
+huge = st.integers(2**62, 2**64)
+
+
+@pytest.fixture(scope="module")
+def wide(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Workspace]:
+    root = tmp_path_factory.mktemp("wide")
+    out = {}
+    for method, costs in (("rates", RATES), ("pool", POOL)):
+        for overlap in ("split", "priority"):
+            folder = root / f"{method}-{overlap}"
+            write_workspace(folder, WIDE_RULES, CONTACTS, f"overlap: {overlap}\n", costs=costs)
+            out[method, overlap] = load_workspace(folder)
+    return out
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(PERIODS),
+            st.sampled_from(CHANNELS),
+            st.one_of(
+                st.frozensets(st.integers(0, WIDE - 1), max_size=4),
+                st.frozensets(st.integers(0, WIDE - 1), min_size=14, max_size=WIDE),
+            ),
+            st.integers(1, 10**6),
+            st.integers(0, 10**12),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    past=st.one_of(st.none(), st.tuples(st.integers(0, 39), huge, huge)),
+    counts=st.tuples(st.integers(0, 5000), st.integers(0, 5000)),
+    method=st.sampled_from(["rates", "pool"]),
+    overlap=st.sampled_from(["split", "priority"]),
+)
+def test_many_decisions_on_a_key_and_sums_past_64_bits(
+    wide: dict[tuple[str, str], Workspace],
+    rows: list[tuple[str, str, frozenset[int], int, int]],
+    past: tuple[int, int, int] | None,
+    counts: tuple[int, int],
+    method: str,
+    overlap: str,
+) -> None:
+    """Keys of up to 24 decisions (their ranks packed past 64 bits), and a group whose
+    contacts and handle time do not fit in 64 bits (then amounts.py, one key at a time):
+    the oracle's figures."""
+    if past is not None:
+        at = past[0] % len(rows)
+        p, ch, m, _, _ = rows[at]
+        rows[at] = (p, ch, m, past[1], past[2])
+    groups = tuple(Group(p, ch, m, n, hs) for p, ch, m, n, hs in rows)
+    baseline = dict(zip(("w5", "w17"), counts, strict=True))
+    assert_same(wide[method, overlap], Aggregates(groups=groups, baseline_counts=baseline))
+
+
+def test_the_polars_engines_table_is_its_groups(sample: tuple[Workspace, Aggregates]) -> None:
+    """The engine's groups come as columns (aggregates.GroupTable): equal to the Group
+    objects they stand for, channel by channel alike."""
+    _, aggregates = sample
+    as_groups = replace(aggregates, groups=tuple(aggregates.groups))
+    assert isinstance(aggregates.groups, GroupTable)
+    assert aggregates == as_groups and as_groups == aggregates
+    assert list(aggregates.groups) == list(as_groups.groups)
+    got, want = aggregates.contacts_by_channel(), as_groups.contacts_by_channel()
+    assert list(got.items()) == list(want.items())

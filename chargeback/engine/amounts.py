@@ -20,10 +20,8 @@ The amounts are the very Fractions a decision_weights per group gives
 
 from __future__ import annotations
 
-import gc
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from fractions import Fraction
 from math import gcd, lcm
 
@@ -44,24 +42,6 @@ Line = tuple[str, str]  # (month, decision id)
 # when each has one, and each one's counted rules; None where a control rule
 # counts (decision_weights then)
 Shape = tuple[tuple[int, ...], tuple[int, ...] | None, tuple[tuple[int, ...], ...]] | None
-
-
-@contextmanager
-def no_cycle_collection() -> Iterator[None]:
-    """Python's cycle collector paused while ~10^5 lasting tuples, lists and sets are made.
-
-    Each of them counts towards the collector's next pass, and a full pass walks
-    every object the run holds: at 300 rules those passes cost about as much as
-    the arithmetic. What is made here holds no reference cycle, so nothing is
-    left uncollected; the collector's state is restored on the way out.
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def sum_groups(
@@ -88,7 +68,7 @@ def sum_groups(
         if rates:
             got_rate = coefficients.get(g.channel)
             if got_rate is None:
-                got_rate = coefficients[g.channel] = _over(
+                got_rate = coefficients[g.channel] = over(
                     den, coster.linear(g.period, g.channel, t)
                 )
             cost = got_rate[0] * g.contacts + got_rate[1] * g.handle_us
@@ -111,7 +91,7 @@ def sum_groups(
             continue
         a, b = coster.linear(period, "", t)
         dens[period] = lcm(a.denominator, b.denominator)
-        by_month[period] = _over(dens[period], (a, b))
+        by_month[period] = over(dens[period], (a, b))
     if not rates:  # pool: the same coefficients for every channel of a month
         for (period, _, _), acc in keys.items():
             per_contact, per_us = by_month[period]
@@ -123,14 +103,14 @@ def sum_groups(
     return dict(totals), keys, dens
 
 
-def _over(den: int, coefficients: tuple[Fraction, Fraction]) -> tuple[int, int]:
+def over(den: int, coefficients: tuple[Fraction, Fraction]) -> tuple[int, int]:
     """Coefficients as numerators over `den`, which every one of their denominators divides."""
     a, b = coefficients
     assert den % a.denominator == 0 and den % b.denominator == 0, (den, a, b)
     return a.numerator * (den // a.denominator), b.numerator * (den // b.denominator)
 
 
-class _Ranks:
+class Ranks:
     """Per month, each rule's weight (share x f) as its rank among the month's weights.
 
     A decision's weight is then the largest rank of its rules, an integer max, and
@@ -199,7 +179,7 @@ def weigh(
     order a walk of the keys first weighs them (as one decision_weights per key
     would), whatever their weight.
     """
-    ranks = _Ranks(ws, factors)
+    ranks = Ranks(ws, factors)
     shapes = _Shapes(ws)
     names = shapes.names
     d_bits = len(names).bit_length()
@@ -322,7 +302,7 @@ class _Parts:
 
     def amount(self, cost_den: int) -> Amount:
         """The exact sums (the costs over the month's cost denominator too)."""
-        contacts, hs_us, cost, den = _sum_of(
+        contacts, hs_us, cost, den = sum_of(
             [(den, s[0], s[1], s[2]) for den, s in self.sums.items()]
         )
         return Amount(
@@ -333,7 +313,7 @@ class _Parts:
         )
 
 
-def _sum_of(terms: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+def sum_of(terms: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
     """Three sums of fractions over the same denominators, (den, a, b, c) each: a/den, ...
 
     Summed exactly, in pairs and then pairs of pairs, each pair over the least

@@ -40,17 +40,21 @@ polars_engine.py the embedded engine); the arithmetic on the groups here is
 exact (fractions.Fraction and integers over common denominators), never binary
 float. Steps 4-6 for one contact are weights.py's decision_weights; amounts.py
 does steps 1 and 4-7 for every group at once, with the same exact results, so
-that hundreds of rules do not cost a Fraction per group.
+that hundreds of rules do not cost a Fraction per group; columnar.py does the
+same on the groups' integer columns (no Python object per group or key) where
+no rule has a control baseline and the sums fit in 64 bits.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from chargeback.engine.aggregates import Aggregates, Group
-from chargeback.engine.amounts import no_cycle_collection, sum_groups, weigh
+from chargeback.engine.aggregates import Aggregates, Group, no_cycle_collection
+from chargeback.engine.amounts import sum_groups, weigh
+from chargeback.engine.columnar import summed, weigh_columns
 from chargeback.engine.control_factor import CellKey, ControlResult, control_factors
 from chargeback.engine.costing import GroupCoster, too_costly
 from chargeback.engine.dates import days_in_window, window_bounds
@@ -101,7 +105,7 @@ class Attribution:
     control: dict[frozenset[int], ControlResult] = field(default_factory=dict)
     cell_factors: dict[CellKey, Fraction] = field(default_factory=dict)
     # the groups it was computed from, so documents can reconcile matches to charges
-    groups: tuple[Group, ...] = ()
+    groups: Sequence[Group] = ()
 
 
 def rule_factors(ws: Workspace, attribution: Attribution) -> Factors:
@@ -125,15 +129,20 @@ def _attribute(ws: Workspace, aggregates: Aggregates) -> Attribution:
     coster = GroupCoster(ws.costs)
     baseline_counts = aggregates.baseline_counts
 
-    # Step 1: each month's totals and cost; the groups summed per (month, matched, cell).
-    totals, keys, dens = sum_groups(aggregates.groups, coster)
+    # Step 1: each month's totals and cost; the groups summed per (month, matched, cell):
+    # on their columns where they allow it (columnar.py), else one by one (amounts.py).
+    columns = summed(ws, aggregates.groups, coster)
+    if columns is None:
+        totals, keys, dens = sum_groups(aggregates.groups, coster)
+        matched_count: dict[tuple[int, str], int] = defaultdict(int)
+        for (period, matched, _), (n, _, _) in keys.items():
+            for i in matched:
+                matched_count[i, period] += n
+    else:
+        totals, dens, matched_count, keys = columns.totals, columns.dens, columns.matched, {}
 
     # Step 3: A, D, E and f per rule and month.
     stats = {r.id: RuleStats() for r in rules}
-    matched_count: dict[tuple[int, str], int] = defaultdict(int)
-    for (period, matched, _), (n, _, _) in keys.items():
-        for i in matched:
-            matched_count[i, period] += n
     factor: dict[tuple[int, str], Fraction] = {}
     control = control_factors(ws, aggregates)
     effective: dict[tuple[int, str], Fraction] = defaultdict(Fraction)  # control: sum f x n
@@ -162,7 +171,10 @@ def _attribute(ws: Workspace, aggregates: Aggregates) -> Attribution:
     unpayable = too_costly(ws.costs, {period: t.cost for period, t in totals.items()})
     if unpayable:
         raise WorkspaceError(unpayable)
-    lines = weigh(ws, keys, dens, Factors(factor, control.factor))
+    if columns is not None:  # no control rule: no ranges either
+        lines = weigh_columns(ws, columns.keys, dens, Factors(factor, control.factor))
+    else:
+        lines = weigh(ws, keys, dens, Factors(factor, control.factor))
     line_ranges: dict[tuple[str, str], tuple[Amount, Amount]] = {}
     if control.factor:
         low = weigh(ws, keys, dens, Factors(factor, control.low))

@@ -12,12 +12,19 @@ into rule sets in bulk, once per distinct row. Nothing per contact leaves.
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 import numpy as np
 import polars as pl
 
-from chargeback.engine.aggregates import Aggregates, Group, set_bits
-from chargeback.engine.amounts import no_cycle_collection
+from chargeback.engine.aggregates import (
+    I64_MAX,
+    Aggregates,
+    GroupTable,
+    MatchedSets,
+    int_column,
+    set_bits,
+)
 from chargeback.engine.compile import (
     lookback_expr,
     window_expr,
@@ -157,7 +164,7 @@ def aggregate(ws: Workspace, contacts: pl.DataFrame, periods: set[str] | None = 
             ],
         )
     return Aggregates(
-        groups=tuple(groups_from_rows(ws, groups, len(masks), False)),
+        groups=groups_from_rows(ws, groups, len(masks), False),
         baseline_counts=counts,
     )
 
@@ -168,47 +175,67 @@ def period_of(month: pl.Expr) -> pl.Expr:
     return pl.date(month // 12, month % 12 + 1, 1).dt.strftime("%Y-%m")
 
 
-def groups_from_rows(ws: Workspace, rows: pl.DataFrame, n_masks: int, cells: bool) -> list[Group]:
-    """(period, channel, masks..., [cell], n, hs) rows as Groups.
-
-    Column by column: each distinct mask row is decoded once, all at once
-    (bulk_decode), and many months and channels share it.
-    """
+def groups_from_rows(ws: Workspace, rows: pl.DataFrame, n_masks: int, cells: bool) -> GroupTable:
+    """(period, channel, masks..., [cell], n, hs) rows as a GroupTable, column by column:
+    each distinct mask row is decoded once, all at once (decode_sets), and no Group
+    object is made until something reads the groups one by one."""
     names = rows.columns
     if n_masks:
-        index, matched = bulk_decode(rows.select(names[2 : 2 + n_masks]))
+        index, sets = decode_sets(rows.select(names[2 : 2 + n_masks]))
     else:  # no rules
-        index, matched = np.zeros(rows.height, dtype=np.int64), [frozenset()]
-    cell_of: dict[int, frozenset[int]] = {}
+        index = np.zeros(rows.height, dtype=np.int64)
+        sets = MatchedSets(np.zeros(2, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    periods, period = _codes(rows.get_column(names[0]))
+    channels, channel = _codes(rows.get_column(names[1]))
     if cells:
-        for value in rows.get_column(names[2 + n_masks]).unique().to_list():
-            cell_of[value] = decode_cell(ws, int(value))
-        cell_list = [cell_of[v] for v in rows.get_column(names[2 + n_masks]).to_list()]
+        values, cell = _codes(rows.get_column(names[2 + n_masks]))
+        cell_sets = [decode_cell(ws, int(v)) for v in values]
     else:
-        cell_list = [frozenset()] * rows.height
-    with no_cycle_collection():
-        return [
-            Group(period, channel, matched[k], int(n), int(hs), cell)
-            for period, channel, k, n, hs, cell in zip(
-                rows.get_column(names[0]).to_list(),
-                rows.get_column(names[1]).to_list(),
-                index.tolist(),
-                rows.get_column(names[-2]).to_list(),
-                rows.get_column(names[-1]).to_list(),
-                cell_list,
-                strict=True,
-            )
-        ]
+        cell_sets, cell = [frozenset()], np.zeros(rows.height, dtype=np.int64)
+    return GroupTable(
+        (periods, channels, sets, cell_sets),
+        (period, channel, index, cell),
+        _ints(rows.get_column(names[-2])),
+        _ints(rows.get_column(names[-1])),
+    )
+
+
+def _codes(column: pl.Series) -> tuple[list[Any], np.ndarray]:
+    """A column's distinct values, and per row the index of its value among them."""
+    if column.null_count():  # not in a clean run; kept exact all the same
+        values = column.to_list()
+        distinct = list(dict.fromkeys(values))
+        at = {v: k for k, v in enumerate(distinct)}
+        return distinct, np.array([at[v] for v in values], dtype=np.int64)
+    distinct = column.unique().sort().to_list()  # the order rank("dense") numbers them in
+    if not distinct:
+        return [], np.zeros(0, dtype=np.int64)
+    return distinct, (column.rank("dense").cast(pl.Int64) - 1).to_numpy()
+
+
+def _ints(column: pl.Series) -> np.ndarray:
+    """An integer column as int64 where every value fits (else as Python ints)."""
+    if column.len() and column.null_count() == 0:
+        low, high = column.min(), column.max()
+        if low >= -I64_MAX and high <= I64_MAX:  # type: ignore[operator]
+            return column.cast(pl.Int64).to_numpy()
+    return int_column(column.to_list())
 
 
 def bulk_decode(masks: pl.DataFrame) -> tuple[np.ndarray, list[frozenset[int]]]:
-    """Per row, an index into the distinct matched-rule sets of `masks` (int64 `_m*` columns).
+    """Per row, an index into the distinct matched-rule sets of `masks` (int64 `_m*` columns),
+    and those sets as decode_masks gives them (the same rules, inserted lowest first)."""
+    index, sets = decode_sets(masks)
+    return index, sets.frozensets()
 
-    The sets are those decode_masks gives (the same rules, inserted lowest first),
-    found with numpy: the distinct rows, their bits unpacked, the set bits listed.
-    """
+
+def decode_sets(masks: pl.DataFrame) -> tuple[np.ndarray, MatchedSets]:
+    """Per row, an index into the distinct matched-rule sets of `masks`: the distinct rows
+    found by polars, their bits listed by numpy (MatchedSets.of_masks)."""
     if masks.height == 0:
-        return np.zeros(0, dtype=np.int64), []
+        return np.zeros(0, dtype=np.int64), MatchedSets(
+            np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        )
     index = (
         masks.select(pl.struct(masks.columns).rank("dense").cast(pl.Int64) - 1)
         .to_series()
@@ -216,20 +243,7 @@ def bulk_decode(masks: pl.DataFrame) -> tuple[np.ndarray, list[frozenset[int]]]:
     )
     first = np.empty(int(index.max()) + 1, dtype=np.int64)
     first[index] = np.arange(len(index))  # a row of each distinct value
-    distinct = masks.to_numpy().astype("<i8")[first]  # bytes lowest first, as unpacked
-    bits = np.unpackbits(
-        np.ascontiguousarray(distinct).view(np.uint8).reshape(len(distinct), -1),
-        axis=1,
-        bitorder="little",
-    )
-    row, col = np.nonzero(bits)  # row-major: each row's bits lowest first
-    rule = (col // 64 * MASK_BITS + col % 64).tolist()
-    ends = np.cumsum(np.bincount(row, minlength=len(distinct))).tolist()
-    sets, start = [], 0
-    for end in ends:
-        sets.append(frozenset(rule[start:end]))
-        start = end
-    return index, sets
+    return index, MatchedSets.of_masks(masks.to_numpy()[first], MASK_BITS)
 
 
 def decode_group(
@@ -305,7 +319,7 @@ class MatchBits:
             counts = count_bits(ws.rules, [(int(n), list(v)) for *v, n in found.iter_rows()])
         cells, sharing = control_inputs(ws, self.frame, bit)
         return Aggregates(
-            groups=tuple(groups_from_rows(ws, groups, len(self.mask_names), bool(indexes))),
+            groups=groups_from_rows(ws, groups, len(self.mask_names), bool(indexes)),
             baseline_counts=counts,
             cells=cells,
             sharing=sharing,

@@ -29,10 +29,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chargeback.engine.aggregates import Aggregates, Group, set_bits
-from chargeback.engine.amounts import no_cycle_collection
+import numpy as np
+import polars as pl
+
+from chargeback.engine.aggregates import (
+    Aggregates,
+    GroupTable,
+    no_cycle_collection,
+    set_bits,
+)
 from chargeback.engine.control_series import control_indexes
-from chargeback.engine.polars_engine import MASK_BITS
+from chargeback.engine.polars_engine import MASK_BITS, groups_from_rows
 from chargeback.engine.pushdown_bits import Bits, bits_for, day_words, names_set, word_of
 from chargeback.engine.pushdown_rows import one_search, rows_select
 from chargeback.engine.pushdown_sql import UTC_NAMES, Column, base_query
@@ -229,38 +236,39 @@ def _assemble(ws: Workspace, found: Found, periods: set[str] | None) -> Summed:
         for k, value in zip(lb_words, row[:-1], strict=True):
             for b in set_bits(int(value)):
                 baseline[ids[k * MASK_BITS + b]] += n
-    channels: dict[str, int] = {}
-    months: set[str] = set()
-    kept = []
-    decoded: dict[tuple[int, ...], frozenset[int]] = {}  # groups share their masks,
-    words: dict[tuple[int, int], tuple[int, ...]] = {}  # and masks their words
     # the key (month, channel, masks) is unique per row: sorting the whole rows is by it
-    rows = found.groups if found.ordered else sorted(found.groups)
-    for row in rows:
-        period, channel, n = row[0], row[1], int(row[-2])
-        channels[channel] = channels.get(channel, 0) + n
-        months.add(period)
-        if periods is not None and period not in periods:
-            continue
-        key = row[2:-2]
-        matched = decoded.get(key)
-        if matched is None:
-            matched = decoded[key] = _decode(words, key)
-        kept.append(Group(period, channel, matched, n, int(row[-1])))
-    aggregates = Aggregates(groups=tuple(kept), baseline_counts=baseline, cells={}, sharing={})
-    return Summed(aggregates, sorted(months), found.total, dict(sorted(channels.items())))
+    table = _table(ws, found.groups if found.ordered else sorted(found.groups))
+    channels = dict(sorted(table.contacts_by_channel().items()))
+    months = sorted({table.periods[p] for p in np.unique(table.period).tolist()})
+    if periods is not None:
+        table = table.subset(
+            np.isin(table.period, [k for k, p in enumerate(table.periods) if p in periods])
+        )
+    aggregates = Aggregates(groups=table, baseline_counts=baseline, cells={}, sharing={})
+    return Summed(aggregates, months, found.total, channels)
 
 
-def _decode(words: dict[tuple[int, int], tuple[int, ...]], key: tuple[int, ...]) -> frozenset[int]:
-    """The rule indexes of a group's masks (polars_engine.decode_masks); each word's kept."""
-    out: list[int] = []
-    for k, value in enumerate(key):
-        if value:
-            found = words.get((k, value))
-            if found is None:
-                found = words[(k, value)] = tuple(k * MASK_BITS + b for b in set_bits(int(value)))
-            out.extend(found)
-    return frozenset(out)
+def _table(ws: Workspace, rows: list[tuple[Any, ...]]) -> GroupTable:
+    """(month, channel, masks..., n, hs) rows as the polars engine's GroupTable (its
+    groups_from_rows, column by column): no Group object per group, and each distinct
+    masks decoded once, all at once."""
+    if not rows:
+        return GroupTable.from_groups([])
+    width = len(rows[0])
+    columns = [[r[k] for r in rows] for k in range(width)]
+    frame = pl.DataFrame(
+        [
+            pl.Series("period", columns[0], dtype=pl.String),
+            pl.Series("channel", columns[1], dtype=pl.String),
+            *(
+                pl.Series(f"_m{k}", columns[2 + k], dtype=pl.Int64).fill_null(0)
+                for k in range(width - 4)
+            ),
+            pl.Series("n", [int(v) for v in columns[-2]], dtype=pl.Int128),
+            pl.Series("hs", [int(v) for v in columns[-1]], dtype=pl.Int128),
+        ]
+    )
+    return groups_from_rows(ws, frame, width - 4, False)
 
 
 def _with_controls(

@@ -1,0 +1,90 @@
+"""The groups as columns (aggregates.GroupTable) and the column helpers of engine/columnar.py.
+
+test_attribute_identity.py holds the figures to the oracle; here the pieces that
+stand in for Python objects: a table is the tuple of Groups it stands for, mask
+words decode to decode_masks' own sets (rules inserted lowest first), and
+row_ids finds alike rows however wide they are.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chargeback.engine.aggregates import Group, GroupTable, MatchedSets
+from chargeback.engine.columnar import row_ids
+from chargeback.engine.polars_engine import MASK_BITS, decode_masks
+
+groups = st.lists(
+    st.builds(
+        Group,
+        st.sampled_from(["2026-01", "2026-02", "2025-12"]),
+        st.sampled_from(["phone", "chat", "é-mail"]),
+        st.frozensets(st.integers(0, 200), max_size=8),
+        st.one_of(st.integers(0, 10**6), st.integers(2**63, 2**65)),
+        st.one_of(st.integers(0, 10**12), st.integers(-(2**64), 2**64)),
+        st.frozensets(st.integers(0, 5), max_size=2),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(groups=groups, keep=st.lists(st.booleans(), min_size=30, max_size=30))
+def test_a_table_is_the_groups_it_stands_for(groups: list[Group], keep: list[bool]) -> None:
+    table = GroupTable.from_groups(groups)
+    assert len(table) == len(groups)
+    assert table == tuple(groups) and tuple(groups) == table
+    assert list(table) == groups and table[:3] == tuple(groups[:3])
+    assert [list(g.matched) for g in table] == [list(g.matched) for g in groups]
+    counts: dict[str, int] = {}
+    for g in groups:
+        counts[g.channel] = counts.get(g.channel, 0) + g.contacts
+    assert list(table.contacts_by_channel().items()) == list(counts.items())
+    kept = np.array(keep[: len(groups)], dtype=bool)
+    assert table.subset(kept) == tuple(g for g, k in zip(groups, kept, strict=True) if k)
+    assert table != list(groups)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.integers(1, 4).flatmap(
+        lambda width: st.lists(
+            st.lists(st.integers(0, (1 << MASK_BITS) - 1), min_size=width, max_size=width),
+            max_size=20,
+        )
+    )
+)
+def test_mask_words_give_decode_masks_sets(rows: list[list[int]]) -> None:
+    sets = MatchedSets.of_masks(np.array(rows, dtype=np.int64), MASK_BITS).frozensets()
+    assert len(sets) == len(rows)
+    for row, got in zip(rows, sets, strict=True):
+        assert list(got) == list(decode_masks(row))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    table=st.integers(1, 40).flatmap(
+        lambda width: st.lists(
+            st.lists(
+                st.one_of(st.integers(-1, 3), st.integers(-1, 2**40)),
+                min_size=width,
+                max_size=width,
+            ),
+            min_size=1,
+            max_size=30,
+        )
+    )
+)
+def test_row_ids_are_the_distinct_rows(table: list[list[int]]) -> None:
+    """However many bits the rows take (renumbered past 62), alike rows share an id."""
+    array = np.array(table, dtype=np.int64)
+    first, ids = row_ids(array)
+    rows = [tuple(r) for r in table]
+    assert len(first) == len(set(rows))
+    for k, row in enumerate(rows):
+        assert rows[first[ids[k]]] == row
+    for a in range(len(rows)):
+        for b in range(len(rows)):
+            assert (ids[a] == ids[b]) == (rows[a] == rows[b])
