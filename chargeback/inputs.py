@@ -186,14 +186,14 @@ def review_columns(ws: Workspace) -> set[str]:
 def one_contact_for(
     opts: ReportOptions, steps: Steps, contact_id: str
 ) -> tuple[Workspace, OneContact | None]:
-    """The workspace, and on duckdb and postgres the aggregates summed in the engine with
-    only `contact_id`'s rows read out (engine/pushdown_review.py); None: read them all."""
+    """The workspace, and on duckdb, postgres and spark the aggregates summed in the engine
+    with only `contact_id`'s rows read out (engine/pushdown_review.py); None: read them all."""
     check_period_options(opts)
     with steps.step("Reading rules"):
         ws = load_workspace(find_workspace(opts.workspace))
     choice = engine_of(opts, ws)
     spec = opts.contacts or ws.settings.contacts or default_contacts(ws.root)
-    if not spec or choice.name not in ("duckdb", "postgres"):
+    if not spec or choice.name not in ("duckdb", "postgres", "spark"):
         return ws, None
     where = ws.root if opts.contacts is None or isinstance(spec, DbSource) else Path.cwd()
     from chargeback.engine.pushdown_review import one_contact  # SQLGlot: only when used
@@ -208,14 +208,14 @@ def one_contact_for(
 def counts_for(
     opts: ReportOptions, steps: Steps, value_columns: Callable[[Workspace], list[str]]
 ) -> tuple[Workspace, InEngine | None]:
-    """The workspace, and on duckdb and postgres the ledger's aggregates and check's counts
-    computed in the engine (engine/pushdown_check.py); None: read the contacts out."""
+    """The workspace, and on duckdb, postgres and spark the ledger's aggregates and check's
+    counts computed in the engine (engine/pushdown_check.py); None: read the contacts out."""
     check_period_options(opts)
     with steps.step("Reading rules"):
         ws = load_workspace(find_workspace(opts.workspace))
     choice = engine_of(opts, ws)
     spec = opts.contacts or ws.settings.contacts or default_contacts(ws.root)
-    if not spec or choice.name not in ("duckdb", "postgres"):
+    if not spec or choice.name not in ("duckdb", "postgres", "spark"):
         return ws, None
     from chargeback.engine.in_engine import in_engine  # SQLGlot and the drivers: only when used
     from chargeback.engine.pushdown_check import engine_counts

@@ -3,10 +3,11 @@
 `check` reads, besides the ledger's aggregates, each rule's matches inside its
 window and in the 56 days before its decision, the data's first and last day,
 the reasons and texts of the contacts no rule matches, and each value column's
-values (engine/review_counts.py computes them from a polars frame). On duckdb
-and postgres, once the in-engine ledger's detector has passed every row (so the
+values (engine/review_counts.py computes them from a polars frame). On duckdb,
+postgres and spark, once the in-engine ledger's detector has passed every row (so the
 pushdown's derive equals what the data layer would give: engine/pushdown.py),
-the derive goes into a temporary table, every rule's match is compiled onto it
+the derive goes into a temporary table (on Spark a cached view, its local day
+from polars' offsets: pushdown_spark_review.spark_derive), every rule's match is compiled onto it
 as the SQL engines do (sql_compile), and grouped queries return those counts.
 What is worded as the user sees it (lower-casing, the words of a phrase, tags
 split) is done here on the grouped rows, with review_counts' own expressions, so
@@ -106,15 +107,22 @@ def engine_counts(
     """check's counts from the source (every row already passed the detector), or None.
 
     `value_columns`: those whose values the read-out frame holds (value_counts')."""
-    if dialect not in ("duckdb", "postgres"):
+    if dialect not in ("duckdb", "postgres", "spark"):
         return None
-    con = _Logged(raw, log)
+    con = _Logged(raw, log)  # Spark's connection logs its own statements (log is None)
     p = plan(ws, relation, columns, dialect)
     if p is None:
         return None
     d = p.dialect
+    derive: str | None = p.derive
+    if dialect == "spark":
+        from chargeback.engine.pushdown_spark_review import spark_derive
+
+        derive = spark_derive(con, p)
+    if derive is None:
+        return None
     try:
-        con.execute(f"CREATE TEMP TABLE {TABLE} AS {p.derive}")
+        con.execute(f"CREATE TEMP TABLE {TABLE} AS {derive}")
         con.execute(f"CREATE TEMP TABLE {FLAGS} AS {_flags(ws, p.schema, prims)}")
         rules, span = _activity(ws, con, prims.dialect)
         reasons = _grouped(

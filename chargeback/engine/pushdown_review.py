@@ -2,7 +2,8 @@
 
 `explain CONTACT_ID` needs the whole run's aggregates (a baseline's B, a pool's
 month, the control fits) but only one contact's own values. On duckdb (Parquet
-files, a `duckdb:///` database) and postgres, the aggregates come from the same
+files, a `duckdb:///` database), postgres and spark (Parquet files in local mode,
+an `sc://` table or query: engine/pushdown_spark_review.py), the aggregates come from the same
 in-engine sums as a ledger-only report (engine/in_engine.py, whose detector sends
 any doubtful source back to the read-out path), and only the rows carrying the
 asked id are read out, through exactly the data layer a read-out uses (same types,
@@ -17,19 +18,20 @@ from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from chargeback.data.sources import resolve_files
 from chargeback.data.tables import CONTACTS, Loaded, load_table
 from chargeback.data.warehouse import load_db_table, relation_sql, scratch_dir
-from chargeback.engine.aggregates import Aggregates
+from chargeback.engine.aggregates import Aggregates, GroupTable
 from chargeback.engine.engines import EngineChoice, driver_error
 from chargeback.engine.in_engine import in_engine
 from chargeback.engine.pushdown_sql import Dialect, literal, mapped
 from chargeback.errors import ChargebackError
 from chargeback.workspace.model import DbSource, Workspace
 
-ENGINES = ("duckdb", "postgres")  # spark reads the contacts out for explain still
+ENGINES = ("duckdb", "postgres", "spark")
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ def one_contact(
             return None
         where = _id_condition(ws, choice.name, pushed.columns["contact_id"][0], contact_id)
         loaded = _rows(ws, choice, spec, root, wanted, where, on_bad_rows)
+    except pl.exceptions.PolarsError:
+        return None  # Spark's rows that polars cannot retype: read out
     except failed:
         # a refusal, a server's error, a row the data layer names: the read-out path
         # meets the same thing in its own order and words
@@ -72,7 +76,11 @@ def one_contact(
 def month_only(aggregates: Aggregates, periods: Collection[str]) -> Aggregates:
     """The aggregates of these months: what `aggregate(..., periods)` gives (a month's
     groups do not depend on other months; baseline and control counts read them all)."""
-    return replace(aggregates, groups=tuple(g for g in aggregates.groups if g.period in periods))
+    groups = aggregates.groups
+    if isinstance(groups, GroupTable):  # no Group object made for the other months
+        kept = np.array([p in periods for p in groups.periods], dtype=bool)
+        return replace(aggregates, groups=groups.subset(kept[groups.period]))
+    return replace(aggregates, groups=tuple(g for g in groups if g.period in periods))
 
 
 def _errors(choice: EngineChoice) -> tuple[type[BaseException], ...]:
@@ -91,6 +99,10 @@ def _plain(contact_id: str) -> bool:
 def _id_condition(ws: Workspace, dialect: str, source: str, contact_id: str) -> str:
     """`WHERE` the canonical id (the source's text, `values:` mapped) is the one asked:
     the same expression the pushdown's derive gives `contact_id`."""
+    if dialect == "spark":
+        from chargeback.engine.pushdown_spark_review import id_condition
+
+        return id_condition(ws, source, contact_id)
     d = Dialect(dialect)
     pairs = {vm.column: dict(vm.pairs) for vm in ws.settings.values if vm.pairs}
     canonical = mapped(d, d.text(d.ident(source)), pairs.get("contact_id", {}))
@@ -124,7 +136,11 @@ def _rows(
             optional_columns=settings.optional_columns,
             sql_log=choice.sql_log,
         )
-    path = _parquet_rows(resolve_files(spec, root), where, choice.sql_log)
+    files = resolve_files(spec, root)
+    if choice.name == "spark":
+        path = _spark_parquet_rows(files, where, choice.sql_log)
+    else:
+        path = _parquet_rows(files, where, choice.sql_log)
     if path is None:
         return None
     return load_table(
@@ -139,6 +155,18 @@ def _rows(
         values=settings.values,
         optional_columns=settings.optional_columns,
     )
+
+
+def _spark_parquet_rows(files: list[Path], where: str, sql_log: list[str] | None) -> Path | None:
+    """The files' rows `where` selects, filtered by the local Spark session that summed them
+    (pushdown_spark_review.parquet_rows: why Spark, and how the types stay polars')."""
+    from chargeback.data.spark_session import session
+    from chargeback.engine.pushdown_spark import files_relation
+    from chargeback.engine.pushdown_spark_review import parquet_rows
+
+    if not files:
+        return None
+    return parquet_rows(session(None), files_relation(files), files, where, sql_log)
 
 
 def _parquet_rows(files: list[Path], where: str, sql_log: list[str] | None) -> Path | None:
