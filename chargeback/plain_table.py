@@ -3,28 +3,41 @@
 A cron run prints a table per month (24 at a time in a first run); rich measures
 and renders every cell through its segment machinery, about 0.2 s of a 2.5 s
 run. Without colour that work buys nothing, so for plain cells (every character
-one column wide, no markup, no control character) this writes the same text:
+one column wide, no control character; terminal.py hands rich the user's words as
+Text, never markup) this writes the same text:
 terminal.py's box (rules under the header only, no edges), one space of padding
 collapsed between columns, the table widened to its title's width as rich
-widens it (rich's own ratio_distribute). Anything else returns None and rich
+widens it (spread over the columns in proportion to their widths, each share
+rounded up, as rich spreads it). Anything else returns None and rich
 draws it (tests/test_plain_table.py holds the two equal).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from math import ceil
 
-from rich._ratio import ratio_distribute
 from rich.cells import cell_len
 
 
 def simple(text: str) -> bool:
-    """One column per character, nothing rich would read as markup or a line break."""
-    return (
-        "[" not in text
-        and all(" " <= ch != "\x7f" for ch in text)
-        and (text.isascii() or cell_len(text) == len(text))
+    """One column per character, nothing rich would read as a line break."""
+    return all(" " <= ch != "\x7f" for ch in text) and (
+        text.isascii() or cell_len(text) == len(text)
     )
+
+
+def spread(extra: int, widths: Sequence[int]) -> list[int]:
+    """`extra` columns shared in proportion to `widths`, each share rounded up, what is
+    left going on: how rich widens a table to its minimum width (tests hold it)."""
+    out = []
+    left, weight = extra, sum(widths)
+    for w in widths:
+        share = ceil(w * left / weight) if weight > 0 else left
+        out.append(share)
+        weight -= w
+        left -= share
+    return out
 
 
 def natural_width(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> int:
@@ -60,8 +73,7 @@ def render(
     least = min(width, len(title)) - (n - 1)  # rich's min_width, less the gaps
     if sum(widths) < least:
         widths = [
-            w + pad
-            for w, pad in zip(widths, ratio_distribute(least - sum(widths), widths), strict=True)
+            w + pad for w, pad in zip(widths, spread(least - sum(widths), widths), strict=True)
         ]
     table_width = sum(widths) + n - 1
     if len(title) > table_width or len(caption or "") > table_width:

@@ -152,7 +152,7 @@ def run_check(opts: ReportOptions, steps: Steps | None = None) -> CheckReport:
     """SPEC 9's check: the workspace held against its data; writes nothing."""
     steps = steps or Steps()
     ws, found = counts_for(opts, steps, value_columns)
-    if found is not None:  # duckdb, postgres: only counts left the engine
+    if found is not None:  # duckdb, postgres, spark: only counts left the engine
         loaded, contacts = found.loaded, found.loaded.rows or 0
         with steps.step("Checking rules against the data"):
             missing = _missing_columns(ws, loaded)
@@ -178,7 +178,7 @@ def run_explain(opts: ReportOptions, contact_id: str, steps: Steps | None = None
     """SPEC 9's explain: one contact through the whole run's arithmetic; writes nothing."""
     steps = steps or Steps()
     ws, found = one_contact_for(opts, steps, contact_id)
-    if found is not None:  # duckdb, postgres: summed in the engine, the contact read out
+    if found is not None:  # duckdb, postgres, spark: summed in the engine, the contact read out
         from chargeback.engine.pushdown_review import month_only
 
         refuse_unpriced(ws, found.aggregates.contacts_by_channel())  # as report does

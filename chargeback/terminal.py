@@ -171,7 +171,8 @@ def _period_rows(
 
 def _period_table(spec: _Period, color: bool) -> Table:
     table = Table(
-        title=spec.title,
+        # text, never markup or emoji codes: a currency is the user's words
+        title=Text(spec.title, style="table.title"),
         title_justify="left",
         # columns apart by spaces, not rules: the whole sample fits 80 columns
         box=box.SIMPLE_HEAD,
@@ -181,7 +182,7 @@ def _period_table(spec: _Period, color: bool) -> Table:
     )
     for name, header in zip(spec.names, spec.headers, strict=True):
         table.add_column(
-            header,
+            Text(header),
             justify="left" if name in ("decision", "department") else "right",
             no_wrap=True,
             overflow="ellipsis",

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from chargeback.engine.ledger import UNATTRIBUTED, Ledger, LedgerLine, PeriodSummary
+from chargeback.plain_table import spread
 from chargeback.terminal import summary_tables, summary_text
 
 IDS = st.text(
@@ -54,7 +55,7 @@ def line(
 
 @st.composite
 def ledgers(draw: st.DrawFn, ids: st.SearchStrategy[str] = IDS) -> Ledger:
-    currency = draw(st.sampled_from(["USD", "EUR", "JPY"]))
+    currency = draw(st.sampled_from(["USD", "EUR", "JPY", ":x:", "[b]EUR"]))
     periods, lines = [], []
     for month in range(1, draw(st.integers(1, 3)) + 1):
         period = f"2026-{month:02d}"
@@ -107,3 +108,11 @@ def test_plain_ids_are_drawn_plainly(ledger: Ledger, top: int | None, width: int
     got = summary_text(ledger, top, width)
     assert got is not None
     assert got == drawn_by_rich(ledger, top, width)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 300), st.lists(st.integers(1, 80), min_size=1, max_size=8))
+def test_a_table_is_widened_as_rich_widens_it(extra: int, widths: list[int]) -> None:
+    from rich._ratio import ratio_distribute  # rich's own, private: held here, not imported
+
+    assert spread(extra, widths) == ratio_distribute(extra, widths)

@@ -253,21 +253,28 @@ def _divisors(
     # so a position's place within its key's block is the same before and after
     order = np.lexsort((dp_rank, dp_key))
     pos = np.arange(len(dp_key), dtype=np.int64) - np.repeat(start, per_key)
-    width = int(per_key.max()) if n_keys else 0
-    table = np.full((n_keys, width + 1), -1, dtype=np.int64)
-    table[:, 0] = keys.period
-    table[dp_key[order], pos + 1] = dp_rank[order]
-    first, combo_of_key = row_ids(table)
-    combos = table[first]
+    ranked = dp_rank[order]
+    key_den = np.empty(n_keys, dtype=np.int64)
     ids: dict[tuple[int, int], int] = {}
-    den_of_combo = []
-    for p, *together in combos.tolist():
-        period = keys.periods[p]
-        values, common = ranks.values[period], ranks.common[period]
-        total = sum([values[k] for k in together if k >= 0])
-        den = total if total > common else common
-        den_of_combo.append(ids.setdefault((p, den), len(ids)))
-    key_den = np.array(den_of_combo, dtype=np.int64)[combo_of_key]
+    # keys of one width at a time: one key with many decisions must not widen the table
+    # of every key (memory follows the pairs, not keys x the widest key)
+    for width in np.unique(per_key).tolist():
+        of = np.flatnonzero(per_key == width)
+        row = np.full(n_keys, -1, dtype=np.int64)
+        row[of] = np.arange(len(of), dtype=np.int64)
+        table = np.full((len(of), width + 1), -1, dtype=np.int64)
+        table[:, 0] = keys.period[of]
+        sel = per_key[dp_key] == width
+        table[row[dp_key[sel]], pos[sel] + 1] = ranked[sel]
+        first, combo_of_row = row_ids(table)
+        den_of_combo = []
+        for p, *together in table[first].tolist():
+            period = keys.periods[p]
+            values, common = ranks.values[period], ranks.common[period]
+            total = sum([values[k] for k in together if k >= 0])
+            den = total if total > common else common
+            den_of_combo.append(ids.setdefault((p, den), len(ids)))
+        key_den[of] = np.array(den_of_combo, dtype=np.int64)[combo_of_row]
     return key_den, [den for _, den in ids], [p for p, _ in ids]
 
 

@@ -14,6 +14,8 @@ its messages stay exactly those of the read-out path.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -178,7 +180,9 @@ def _parquet_rows(files: list[Path], where: str, sql_log: list[str] | None) -> P
         return None
     listed = ", ".join(literal(str(p)) for p in files)
     query = f"SELECT * FROM read_parquet([{listed}], union_by_name = true) WHERE {where}"
-    out = scratch_dir() / f"contact-{len(list(scratch_dir().iterdir()))}.parquet"
+    handle, name = tempfile.mkstemp(prefix="contact-", suffix=".parquet", dir=scratch_dir())
+    os.close(handle)  # a name of its own, whatever else the folder holds
+    out = Path(name)
     con = duckdb.connect()
     try:
         con.execute("SET enable_progress_bar = false")

@@ -16,6 +16,8 @@ What is Spark's own in reading one contact and in check's derive:
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import polars as pl
@@ -53,7 +55,9 @@ def parquet_rows(
     typed = as_polars_reads(got, pl.Schema(pl.read_parquet_schema(files[0])))
     if typed is None:
         return None
-    out = scratch_dir() / f"contact-{len(list(scratch_dir().iterdir()))}.parquet"
+    handle, name = tempfile.mkstemp(prefix="contact-", suffix=".parquet", dir=scratch_dir())
+    os.close(handle)  # a name of its own, whatever else the folder holds
+    out = Path(name)
     typed.write_parquet(out)
     return out
 

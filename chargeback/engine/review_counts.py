@@ -6,7 +6,7 @@ those bits: the windowed matches and the aggregates attribution needs, each
 rule's matches inside its window and in the 56 days before its decision, the
 contacts no rule matches, their reasons and the phrases of their text. Only
 counts leave polars; the review layer turns them into findings with exact costs.
-On duckdb and postgres, engine/pushdown_check.py answers the same `Counts` from
+On duckdb, postgres and spark, engine/pushdown_check.py answers the same `Counts` from
 grouped rows computed where the contacts are, with the phrase steps here.
 """
 
