@@ -21,6 +21,7 @@ from typing import Any
 import polars as pl
 
 from chargeback.data.limits import shown
+from chargeback.data.rows import CODED
 from chargeback.data.warehouse import scrub
 from chargeback.engine.aggregates import Aggregates
 from chargeback.errors import ChargebackError, Problem, UsageError, WorkspaceError, problem_at
@@ -134,6 +135,8 @@ def aggregate(
     if choice.name == "polars":
         result: Aggregates = mod.aggregate(ws, frame, periods)
         return result
+    # the data layer's codes for polars' matching (rows.coded_values) mean nothing elsewhere
+    frame = frame.drop([c for c in frame.columns if c.startswith(CODED)])
     refuse_unsupported(choice, ws, frame.schema)
     kwargs: dict[str, Any] = {"sql_log": choice.sql_log}
     if choice.name == "postgres":
