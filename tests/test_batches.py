@@ -61,22 +61,11 @@ def load(folder: Path, batch: int, monkeypatch: pytest.MonkeyPatch, how: str) ->
     return load_contacts(folder, str(folder), {}, WANTED, "America/New_York", None, how)
 
 
-def data(frame: pl.DataFrame) -> pl.DataFrame:
-    """The frame without the codes the data layer keeps for matching (`_cat_<name>`,
-    which code a value gets varies), after checking each code is its row's value."""
-    coded = [c for c in frame.columns if c.startswith(rows.CODED)]
-    for c in coded:
-        base = c[len(rows.CODED) :]
-        decoded = frame.get_column(c).cast(pl.String)
-        assert decoded.equals(frame.get_column(base), check_names=False), c
-    return frame.drop(coded)
-
-
 def same_loads(folder: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> Loaded:
     whole = load(folder, 10**9, monkeypatch, how)
     for size in SIZES:  # 3: every file sliced; 8: files under 4 rows stacked
         small = load(folder, size, monkeypatch, how)
-        assert data(small.frame).equals(data(whole.frame))
+        assert small.frame.equals(whole.frame)
         assert small.warnings == whole.warnings
         if whole.rejected is None:
             assert small.rejected is None
@@ -246,7 +235,7 @@ def test_texts_checked_on_their_distinct_values_or_row_by_row_alike(
         got.append((problems, kept.frame, kept.rejected))
     (problems, frame, rejected), (problems2, frame2, rejected2) = got
     assert problems == problems2 and len(problems) == 2
-    assert data(frame).equals(data(frame2)) and rejected is not None and rejected2 is not None
+    assert frame.equals(frame2) and rejected is not None and rejected2 is not None
     assert rejected.equals(rejected2)
     texts = frame.get_column("text").to_list()
     assert None in texts and "padded text" in texts and "tab\tand\nnew line" in texts

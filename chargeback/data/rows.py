@@ -21,7 +21,6 @@ import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import pairwise
 
 import polars as pl
 
@@ -29,7 +28,6 @@ from chargeback.data.checks import (
     MANY_VALUES,
     MONEY,
     TableSpec,
-    is_clean,
     row_checks,
     typed_columns,
     utc_instants,
@@ -70,22 +68,7 @@ def plan(
     looked at one by one, so scratch memory stays a part's): which columns need
     trimming, which value checks no distinct value can fail, the first and last instant."""
     frames = [with_raw(p, keep_raw) for p in parts]
-    names = few_valued(spec, frames[0])
-    distinct, codes = coded_values(frames, names)
-    # where typing keeps a column as read (clean, no `values:`), its codes stand for the
-    # typed column too: they ride beside it, and matching codes nothing again
-    kept = [
-        f"{CODED}{n}"
-        for n in names
-        if codes
-        and f"{CODED}{n}" in codes[0].columns
-        and not values.get(n)
-        and is_clean(distinct[n])
-    ]
-    if kept:
-        for i, coded in enumerate(codes):
-            parts[i] = parts[i].hstack(coded.select(kept).get_columns())
-    del codes
+    distinct = distinct_values(frames, few_valued(spec, frames[0]))
     stages = typed_columns(
         spec,
         frames,
@@ -269,37 +252,6 @@ def repeats(column: pl.Series) -> bool:
     answer (matching takes the same route for text)."""
     sample = column.head(SAMPLE_ROWS)
     return sample.n_unique() * REPEATED <= sample.len()
-
-
-CODED = "_cat_"  # `_cat_<name>`: the column's values as categories (engine/masks.categories)
-
-
-def coded_values(
-    parts: list[pl.DataFrame], names: list[str]
-) -> tuple[dict[str, pl.Series], list[pl.DataFrame]]:
-    """distinct_values, the text columns' found by coding them as categories (one hash
-    per row, as unique costs; cheaper for long text), and each part's codes
-    (`_cat_<name>`, chunked as the part is) for matching to keep.
-
-    The whole table (a view of the parts) is coded in one select, the columns side by
-    side, each into a Categories of its own whose values are the column's distinct
-    values; a cast keeps the parts' chunks, so each part's codes are a slice of it."""
-    text = [n for n in names if parts[0].schema[n] == pl.String]
-    distinct = distinct_values(parts, [n for n in names if n not in text])
-    if not text:
-        return distinct, []
-    cats = {n: pl.Categories.random() for n in text}
-    whole = pl.concat([p.select(text) for p in parts])  # views, not copies
-    coded = whole.select(pl.col(n).cast(pl.Categorical(cats[n])).alias(f"{CODED}{n}") for n in text)
-    for n in text:
-        found = cats[n].to_series().alias(n)
-        if coded.get_column(f"{CODED}{n}").null_count():
-            found = pl.concat([found, pl.Series(n, [None], dtype=pl.String)])
-        distinct[n] = found
-    starts = [0]
-    for p in parts:
-        starts.append(starts[-1] + p.height)
-    return distinct, [coded.slice(a, b - a) for a, b in pairwise(starts)]
 
 
 def distinct_values(parts: list[pl.DataFrame], names: list[str]) -> dict[str, pl.Series]:

@@ -21,7 +21,6 @@ from typing import Any
 import polars as pl
 
 from chargeback.data.limits import shown
-from chargeback.data.rows import CODED
 from chargeback.data.warehouse import scrub
 from chargeback.engine.aggregates import Aggregates
 from chargeback.errors import ChargebackError, Problem, UsageError, WorkspaceError, problem_at
@@ -135,8 +134,6 @@ def aggregate(
     if choice.name == "polars":
         result: Aggregates = mod.aggregate(ws, frame, periods)
         return result
-    # the data layer's codes for polars' matching (rows.coded_values) mean nothing elsewhere
-    frame = frame.drop([c for c in frame.columns if c.startswith(CODED)])
     refuse_unsupported(choice, ws, frame.schema)
     kwargs: dict[str, Any] = {"sql_log": choice.sql_log}
     if choice.name == "postgres":

@@ -38,7 +38,6 @@ from operator import and_
 import numpy as np
 import polars as pl
 
-from chargeback.data.rows import CODED
 from chargeback.engine.compile import any_of, regex_search, tags_any_of, with_text_lower
 from chargeback.workspace.model import Decision, Match, Rule, Workspace
 
@@ -126,15 +125,8 @@ def _keys(
 
 
 def categories(frame: pl.DataFrame, names: list[str]) -> pl.DataFrame:
-    """Text columns coded as categories, each its own, in one select: side by side. A
-    column the data layer coded already (`_cat_<name>`, rows.coded_values: its distinct
-    values were found that way) is taken as it is: one hash per row saved."""
-    return frame.select(
-        pl.col(f"{CODED}{n}").alias(n)
-        if f"{CODED}{n}" in frame.columns
-        else pl.col(n).cast(pl.Categorical(pl.Categories.random()))
-        for n in names
-    )
+    """Text columns coded as categories, each its own, in one select: side by side."""
+    return frame.select(pl.col(n).cast(pl.Categorical(pl.Categories.random())) for n in names)
 
 
 def category_keys(coded: pl.Series) -> tuple[pl.Series, pl.Series]:
