@@ -183,19 +183,30 @@ def review_columns(ws: Workspace) -> set[str]:
     return wanted_columns(ws) - ({"customer_id", "outcome", "revenue"} - rule_columns(ws))
 
 
-def one_contact_for(
-    opts: ReportOptions, steps: Steps, contact_id: str
-) -> tuple[Workspace, OneContact | None]:
-    """The workspace, and on duckdb, postgres and spark the aggregates summed in the engine
-    with only `contact_id`'s rows read out (engine/pushdown_review.py); None: read them all."""
+def _review_source(
+    opts: ReportOptions, steps: Steps
+) -> tuple[Workspace, EngineChoice, str | DbSource | None, Path]:
+    """check's and explain's workspace, engine, and contacts when that engine can answer
+    where they are (None: read them out), with the folder a path in them is relative to."""
     check_period_options(opts)
     with steps.step("Reading rules"):
         ws = load_workspace(find_workspace(opts.workspace))
     choice = engine_of(opts, ws)
     spec = opts.contacts or ws.settings.contacts or default_contacts(ws.root)
-    if not spec or choice.name not in ("duckdb", "postgres", "spark"):
-        return ws, None
     where = ws.root if opts.contacts is None or isinstance(spec, DbSource) else Path.cwd()
+    if not spec or choice.name not in ("duckdb", "postgres", "spark"):
+        spec = None
+    return ws, choice, spec, where
+
+
+def one_contact_for(
+    opts: ReportOptions, steps: Steps, contact_id: str
+) -> tuple[Workspace, OneContact | None]:
+    """The workspace, and on duckdb, postgres and spark the aggregates summed in the engine
+    with only `contact_id`'s rows read out (engine/pushdown_review.py); None: read them all."""
+    ws, choice, spec, where = _review_source(opts, steps)
+    if spec is None:
+        return ws, None
     from chargeback.engine.pushdown_review import one_contact  # SQLGlot: only when used
 
     with steps.step(f"Summing contacts in {choice.name}"):
@@ -210,12 +221,8 @@ def counts_for(
 ) -> tuple[Workspace, InEngine | None]:
     """The workspace, and on duckdb, postgres and spark the ledger's aggregates and check's
     counts computed in the engine (engine/pushdown_check.py); None: read the contacts out."""
-    check_period_options(opts)
-    with steps.step("Reading rules"):
-        ws = load_workspace(find_workspace(opts.workspace))
-    choice = engine_of(opts, ws)
-    spec = opts.contacts or ws.settings.contacts or default_contacts(ws.root)
-    if not spec or choice.name not in ("duckdb", "postgres", "spark"):
+    ws, choice, spec, where = _review_source(opts, steps)
+    if spec is None:
         return ws, None
     from chargeback.engine.in_engine import in_engine  # SQLGlot and the drivers: only when used
     from chargeback.engine.pushdown_check import engine_counts
@@ -223,7 +230,6 @@ def counts_for(
     wanted = review_columns(ws)
     values = [c for c in dict.fromkeys(value_columns(ws)) if c in wanted]  # the frame's
     then = partial(engine_counts, ws, values)
-    where = ws.root if opts.contacts is None else Path.cwd()
     try:
         with steps.step(f"Counting contacts in {choice.name}"):
             found = in_engine(ws, choice, spec, where, wanted, then)

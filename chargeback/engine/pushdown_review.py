@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -124,30 +125,20 @@ def _rows(
     settings = ws.settings
     if isinstance(spec, DbSource):
         query = f"SELECT * FROM {relation_sql(spec, choice.name)} WHERE {where}"
-        return load_db_table(
-            CONTACTS,
-            DbSource(uri=spec.uri, query=query, place=spec.place),
-            root,
-            dict(settings.columns),
-            wanted,
-            settings.timezone,
-            settings.timestamp_format,
-            on_bad_rows,
-            settings.tags_separator,
-            values=settings.values,
-            optional_columns=settings.optional_columns,
-            sql_log=choice.sql_log,
+        source = DbSource(uri=spec.uri, query=query, place=spec.place)
+        read: Callable[..., Loaded] = partial(
+            load_db_table, CONTACTS, source, root, sql_log=choice.sql_log
         )
-    files = resolve_files(spec, root)
-    if choice.name == "spark":
-        path = _spark_parquet_rows(files, where, choice.sql_log)
     else:
-        path = _parquet_rows(files, where, choice.sql_log)
-    if path is None:
-        return None
-    return load_table(
-        CONTACTS,
-        [path],
+        files = resolve_files(spec, root)
+        if choice.name == "spark":
+            path = _spark_parquet_rows(files, where, choice.sql_log)
+        else:
+            path = _parquet_rows(files, where, choice.sql_log)
+        if path is None:
+            return None
+        read = partial(load_table, CONTACTS, [path])
+    return read(  # the workspace's settings, as inputs.contacts_for reads every contact
         dict(settings.columns),
         wanted,
         settings.timezone,
