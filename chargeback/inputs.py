@@ -28,7 +28,7 @@ from chargeback.workspace.load import find_workspace, load_workspace
 from chargeback.workspace.model import REQUIRED_CONTACT_COLUMNS, DbSource, Match, Rule, Workspace
 
 if TYPE_CHECKING:  # imported where used: SQLGlot and the pushdown cost ~0.1 s to import
-    from chargeback.engine.in_engine import InEngine
+    from chargeback.engine.in_engine import InEngine, Then
     from chargeback.engine.pushdown_review import OneContact
 
 RESERVED_COLUMNS = ("local", "date", "period", "hs_us", "text_lower", "_file", "_row")
@@ -146,12 +146,14 @@ def prepare_ledger(
     review: bool = False,
     in_engine_ok: bool = False,
     ws: Workspace | None = None,
-) -> tuple[Workspace, Loaded, Aggregates | None]:
+    then: Then | None = None,
+) -> tuple[Workspace, Loaded, InEngine | None]:
     """prepare(), and the aggregates too when the engine can sum the contacts where they are.
 
-    `in_engine_ok`: the run needs nothing per contact (a ledger-only report), so on
-    duckdb and postgres only aggregates come back (engine/in_engine.py); otherwise,
-    or when the engine's detector sees a row to refuse, the contacts are read.
+    `in_engine_ok`: what the run needs per contact the engine can answer (`then`,
+    on the same connection: engine/pushdown_extras.py), so on duckdb, postgres and
+    spark only aggregates come back (engine/in_engine.py); otherwise, or when the
+    engine's detector sees a row to refuse, the contacts are read.
     """
     check_period_options(opts)
     if ws is None:
@@ -166,16 +168,21 @@ def prepare_ledger(
 
         where = root if opts.contacts is None else Path.cwd()
         with steps.step(f"Summing contacts in {choice.name}"), engine_errors(choice, ws):
-            pushed = in_engine(ws, choice, spec, where, wanted)
+            pushed = in_engine(ws, choice, spec, where, wanted, then)
         if pushed is not None:
-            return ws, pushed.loaded, pushed.aggregates
-    if review:
-        wanted = review_columns(ws)
+            return ws, pushed.loaded, pushed
+    loaded = read_out(opts, ws, steps, review)
+    return ws, loaded, None
+
+
+def read_out(opts: ReportOptions, ws: Workspace, steps: Steps, review: bool = False) -> Loaded:
+    """The contacts read into polars, with the columns the run (or check and explain) reads."""
+    wanted = review_columns(ws) if review else wanted_columns(ws)
     loaded = contacts_for(opts, ws, wanted, steps)
     fields_missing = field_problems(ws, loaded)
     if fields_missing:
         raise WorkspaceError(fields_missing)
-    return ws, loaded, None
+    return loaded
 
 
 def review_columns(ws: Workspace) -> set[str]:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from chargeback.data.tables import Loaded
 from chargeback.engine.attribute import Attribution
 from chargeback.engine.ledger import Ledger, LedgerLine, PeriodSummary
@@ -83,6 +85,10 @@ class RunResult:
     orders: Loaded | None = None
     value: ValueReport | None = None  # the CS-value report, when it was asked for
     served: Served = field(default_factory=Served)  # closed months served from <out>/closed/
+    # the contacts, read out for evidence, CS value and attributions; None where the
+    # engine answered those (engine/pushdown_extras.Extras, in `extras`)
+    contacts: pl.DataFrame | None = None
+    extras: Any = None
 
 
 class Steps:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from chargeback.inputs import (
     prepare,
     prepare_ledger,
     prepare_orders,
+    read_out,
     refuse_unpriced,
     wanted_columns,
 )
@@ -197,17 +199,48 @@ def run_explain(opts: ReportOptions, contact_id: str, steps: Steps | None = None
     return explain(ws, frame, attribution, contact_id)
 
 
+IN_ENGINE = frozenset({"evidence", "value"})  # what an engine answers besides the ledger
+
+
+def report_needs(opts: ReportOptions) -> frozenset[str]:
+    """What the run reads per contact besides the ledger's sums: the statements' evidence
+    (and their leaky-rule notes), the CS-value report, attributions.parquet."""
+    formats = set(opts.formats)
+    needs = set()
+    if formats & {"pdf", "html"} and not opts.value_only:
+        needs.add("evidence")
+    if opts.value_only or not formats <= {"csv", "attributions"}:
+        needs.add("value")
+    if "attributions" in formats:
+        needs.add("attributions")
+    return frozenset(needs)
+
+
 def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
     from chargeback.documents.book import read_book
     from chargeback.documents.ledger_files import run_metadata, write_outputs
 
     steps = steps or Steps()
     opts = last_month(opts)
-    ledger_only = not opts.value_only and set(opts.formats) <= {"csv"}
-    ws, loaded, pushed = prepare_ledger(opts, steps, in_engine_ok=ledger_only)
+    needs = report_needs(opts)
+    check_period_options(opts)
+    with steps.step("Reading rules"):
+        ws = load_workspace(find_workspace(opts.workspace))
+    then = None
+    if needs and needs <= IN_ENGINE:
+        from chargeback.engine.pushdown_extras import engine_extras
+
+        then = partial(engine_extras, ws, needs)
+    ws, loaded, pushed = prepare_ledger(
+        opts, steps, in_engine_ok=needs <= IN_ENGINE, ws=ws, then=then
+    )
     periods = select_periods(opts, loaded)
+    contacts = loaded.frame if pushed is None else None  # what evidence and value read
+    extras = None if pushed is None else pushed.extra
+    if pushed is not None and extras is not None and extras.missing(needs):
+        contacts = read_out(opts, ws, steps).frame  # a part the engine could not answer
     with steps.step("Attributing contacts"):
-        aggregates = pushed or aggregate(opts, ws, loaded.frame)
+        aggregates = pushed.aggregates if pushed else aggregate(opts, ws, loaded.frame)
         if loaded.labels and pushed is None:  # a database source: fingerprinted as in-engine
             loaded.files = [fingerprint_file(aggregates)]
             loaded.labels = {loaded.files[0]: next(iter(loaded.labels.values()))}
@@ -216,6 +249,7 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
         ledger = build_ledger(ws, attribution, periods)
     out_dir = output_dir(opts, ws)
     result = RunResult(ws, loaded, attribution, ledger, periods, out_dir)
+    result.contacts, result.extras = contacts, extras
     result.warnings.extend(attribution.warnings)
     # closed months are served as closed; differences become adjustments (closing.py)
     result.served = serve_closed(result, open_periods_default=not (opts.period or opts.period_from))
@@ -233,9 +267,11 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
         if result.orders is not None:
             result.warnings.extend(result.orders.warnings)
         with steps.step("CS value"):
+            value_source = contacts if extras is None or extras.value is None else extras.value
+            assert value_source is not None  # read out above when the engine gave none
             result.value = compute_value(
                 ws,
-                loaded.frame,
+                value_source,
                 result.orders.frame if result.orders else None,
                 attribution,
                 result.periods,

@@ -39,13 +39,16 @@ def render_documents(
     assert result.meta is not None
     live = [p for p in result.periods if p not in result.served.frozen]  # closed: not redrawn
     with steps.step("Gathering evidence"):
+        in_engine = result.extras.evidence if result.extras is not None else None
+        contacts = result.contacts if in_engine is None else in_engine
+        evidence = Evidence(lines={}, daily={}, first_date=None, last_date=None)
+        leaky: dict[str, str] = {}
         if live and not opts.value_only:  # the statements' evidence
-            evidence = gather(ws, result.loaded.frame, result.attribution, result.ledger, set(live))
-        else:
-            evidence = Evidence(lines={}, daily={}, first_date=None, last_date=None)
+            assert contacts is not None  # run.py read them out when the engine gave none
+            evidence = gather(ws, contacts, result.attribution, result.ledger, set(live))
+            leaky = leaky_rules(ws, contacts)
         generated = datetime.fromisoformat(result.meta["generated_at"])
         today = generated.astimezone(ZoneInfo(ws.settings.timezone)).date()
-        leaky = leaky_rules(ws, result.loaded.frame) if live and not opts.value_only else {}
         builder = Builder(
             ws,
             result.attribution,

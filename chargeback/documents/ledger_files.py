@@ -221,8 +221,9 @@ def book_json(result: RunResult, months: dict[str, Month]) -> str:
 
 def attributions_parquet(result: RunResult) -> bytes:
     """SPEC 5's drill-down: every reported contact's weight and cost per decision."""
+    assert result.contacts is not None  # attributions are read out (run.report_needs)
     rows = contact_attributions(
-        result.workspace, result.loaded.frame, result.attribution, result.periods
+        result.workspace, result.contacts, result.attribution, result.periods
     )
     buf = io.BytesIO()
     rows.write_parquet(buf)

@@ -1,0 +1,56 @@
+"""What a report needs beyond the ledger, computed where the contacts are (SPEC 10).
+
+A statement's evidence and the CS-value report read every contact on the
+read-out path. On duckdb, postgres and spark, once the in-engine ledger's
+detector has passed every row, each of them is asked of the engine on the same
+connection (in_engine's `then`), and only grouped rows and a few sampled
+contacts come back. A part the engine cannot answer comes back as None and the
+run reads the contacts out for that part alone (run.py), so the documents are
+the same either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chargeback.engine.sql_aggregate import Connection
+from chargeback.engine.sql_compile import Primitives
+from chargeback.workspace.model import Workspace
+
+NEEDS = ("evidence", "value")  # the parts an engine can answer; `report` asks for those it writes
+
+
+@dataclass
+class Extras:
+    """Each part as the engine gave it; None: read the contacts out for it."""
+
+    evidence: Any = None  # pushdown_evidence.EngineEvidence
+    value: Any = None  # pushdown_value.EngineValue
+
+    def missing(self, needs: frozenset[str]) -> bool:
+        return any(getattr(self, name) is None for name in needs)
+
+
+def engine_extras(
+    ws: Workspace,
+    needs: frozenset[str],
+    raw: Connection,
+    relation: str,
+    columns: dict[str, tuple[str, str]],
+    prims: Primitives,
+    dialect: str,
+    log: list[str] | None,
+) -> Extras:
+    """The parts `needs` names, each from the engine or None; never None itself, so the
+    in-engine ledger stands whatever a part does."""
+    out = Extras()
+    if "evidence" in needs:
+        from chargeback.engine.pushdown_evidence import engine_evidence
+
+        out.evidence = engine_evidence(ws, raw, relation, columns, prims, dialect, log)
+    if "value" in needs:
+        from chargeback.engine.pushdown_value import engine_value
+
+        out.value = engine_value(ws, raw, relation, columns, prims, dialect, log)
+    return out
