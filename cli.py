@@ -48,7 +48,6 @@ from chargeback.documents.wording import plural
 from chargeback.errors import ChargebackError, UsageError, display_path
 from chargeback.inputs import check_period_options
 from chargeback.report import ReportOptions, RunResult
-from chargeback.review.diff import diff_json, diff_text
 from chargeback.run import (
     run_check,
     run_close,
@@ -490,6 +489,8 @@ def diff(
     except ChargebackError as exc:
         raise fail(exc) from None
     print_warnings(warnings)
+    from chargeback.review.diff import diff_json, diff_text
+
     print_json(diff_json(moved)) if fmt is TextOrJson.json else out.print(diff_text(moved))
 
 

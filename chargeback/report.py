@@ -12,15 +12,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from chargeback.data.tables import Loaded
 from chargeback.engine.attribute import Attribution
 from chargeback.engine.ledger import Ledger, LedgerLine, PeriodSummary
-from chargeback.engine.value import ValueReport
 from chargeback.workspace.model import Workspace
+
+if TYPE_CHECKING:  # the CS-value report's modules load when it is computed
+    from chargeback.engine.value import ValueReport
 
 FORMATS = ("pdf", "html", "csv", "json")  # what a report writes by default
 KNOWN_FORMATS = (*FORMATS, "attributions")  # attributions.parquet only when asked for

@@ -13,7 +13,7 @@ from contextlib import ExitStack
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -22,7 +22,6 @@ from chargeback.engine.attribute import attribute
 from chargeback.engine.dates import month_range
 from chargeback.engine.in_engine import fingerprint_file
 from chargeback.engine.ledger import build_ledger
-from chargeback.engine.value import compute_value
 from chargeback.errors import ChargebackError, Problem, UsageError, WorkspaceError, display_path
 from chargeback.inputs import (
     aggregate,
@@ -39,15 +38,15 @@ from chargeback.inputs import (
     wanted_columns,
 )
 from chargeback.operations.closing import freeze, reopen, serve_closed
-from chargeback.operations.deliver import SendResult, last_period, send_period
 from chargeback.operations.lock import locked
 from chargeback.report import Frozen, ReportOptions, RunResult, Steps
-from chargeback.review.check import CheckReport, check, check_counts, value_columns
-from chargeback.review.diff import LedgerDiff, compare
-from chargeback.review.explain import explain
-from chargeback.review.revisions import RuleSet, relabel, resolve_rule_set
 from chargeback.workspace.load import find_workspace, load_workspace
 from chargeback.workspace.model import Workspace
+
+if TYPE_CHECKING:  # each command imports its own: a csv report needs none of them (~0.1 s)
+    from chargeback.operations.deliver import SendResult
+    from chargeback.review.check import CheckReport
+    from chargeback.review.diff import LedgerDiff
 
 
 def select_periods(opts: ReportOptions, loaded: Loaded) -> list[str]:
@@ -107,6 +106,8 @@ def last_month(opts: ReportOptions) -> ReportOptions:
     time zone, so a cron job on the 1st reports the month just ended."""
     if opts.period != "last":
         return opts
+    from chargeback.operations.deliver import last_period
+
     ws = load_workspace(find_workspace(opts.workspace))
     return replace(opts, period=last_period(ws.settings.timezone))
 
@@ -120,6 +121,7 @@ def run_send(
     sleep: Callable[[float], None] = time.sleep,
 ) -> SendResult:
     """Render the period's statements (or serve the frozen ones), then mail what is missing."""
+    from chargeback.operations.deliver import send_period
     from chargeback.operations.smtp import configured_sender, smtp_settings
 
     # mail settings first: a bad one must not leave a month of fresh PDFs behind it
@@ -152,6 +154,8 @@ def run_journal(opts: ReportOptions, steps: Steps | None = None) -> tuple[Path, 
 
 def run_check(opts: ReportOptions, steps: Steps | None = None) -> CheckReport:
     """SPEC 9's check: the workspace held against its data; writes nothing."""
+    from chargeback.review.check import check, check_counts, value_columns
+
     steps = steps or Steps()
     ws, found = counts_for(opts, steps, value_columns)
     if found is not None:  # duckdb, postgres, spark: only counts left the engine
@@ -178,6 +182,8 @@ def run_check(opts: ReportOptions, steps: Steps | None = None) -> CheckReport:
 
 def run_explain(opts: ReportOptions, contact_id: str, steps: Steps | None = None) -> dict[str, Any]:
     """SPEC 9's explain: one contact through the whole run's arithmetic; writes nothing."""
+    from chargeback.review.explain import explain
+
     steps = steps or Steps()
     ws, found = one_contact_for(opts, steps, contact_id)
     if found is not None:  # duckdb, postgres, spark: summed in the engine, the contact read out
@@ -266,6 +272,8 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
         result.orders = prepare_orders(opts, ws, steps)
         if result.orders is not None:
             result.warnings.extend(result.orders.warnings)
+        from chargeback.engine.value import compute_value
+
         with steps.step("CS value"):
             value_source = contacts if extras is None or extras.value is None else extras.value
             assert value_source is not None  # read out above when the engine gave none
@@ -307,6 +315,9 @@ def run_diff(
     columns both rule sets need, unless the rule sets carry settings that read them
     differently. Nothing is written; a revision's temporary copy is removed.
     """
+    from chargeback.review.diff import compare
+    from chargeback.review.revisions import RuleSet, relabel, resolve_rule_set
+
     check_period_options(opts)
     steps = steps or Steps()
     root = find_workspace(opts.workspace)

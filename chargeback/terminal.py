@@ -11,7 +11,7 @@ import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
@@ -22,9 +22,11 @@ from chargeback import plain_table
 from chargeback.documents.wording import plural
 from chargeback.engine.ledger import Ledger, LedgerLine, PeriodSummary, half_up
 from chargeback.errors import display_path
-from chargeback.operations.deliver import SendResult
 from chargeback.report import RunResult
-from chargeback.review.check import CheckReport
+
+if TYPE_CHECKING:  # check's and send's types: a report need not import them
+    from chargeback.operations.deliver import SendResult
+    from chargeback.review.check import CheckReport
 
 
 def money(value: object) -> str:

@@ -22,7 +22,7 @@ from conftest import write_workspace
 from rich.console import Console
 from typer.testing import CliRunner, Result
 
-import chargeback.run
+import chargeback.operations.deliver
 from chargeback import console
 from chargeback.console import in_file_order
 from chargeback.engine.ledger import Ledger, half_up
@@ -73,7 +73,7 @@ def test_report_period_last_is_the_month_before_in_the_workspace_timezone(
         asked.append(timezone)
         return last_period(timezone, datetime(2026, 4, 1, 2, 0, tzinfo=UTC))
 
-    monkeypatch.setattr(chargeback.run, "last_period", at_a_fixed_time)
+    monkeypatch.setattr(chargeback.operations.deliver, "last_period", at_a_fixed_time)
     root = write_workspace(tmp_path / "ws", RULES, CONTACTS, "timezone: America/New_York\n")
     out = tmp_path / "out"
     result = invoke(

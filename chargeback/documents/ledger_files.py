@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chargeback import __version__
 from chargeback.csvwrite import csv_text, frame_csv
@@ -32,13 +32,14 @@ from chargeback.documents.book import (
     stray_warning,
 )
 from chargeback.documents.index_page import INDEX, index_page
-from chargeback.engine.drilldown import contact_attributions
 from chargeback.engine.ledger import LedgerLine, PeriodSummary, half_up
-from chargeback.engine.value import ValueReport
 from chargeback.errors import display_path
 from chargeback.files import sha256_file, staged
 from chargeback.report import ReportOptions, RunResult
 from chargeback.workspace.model import Workspace
+
+if TYPE_CHECKING:  # the CS-value report's modules load when it is computed
+    from chargeback.engine.value import ValueReport
 
 JOURNAL_FILE = "journal.csv"  # `chargeback journal` writes it into the month's folder
 
@@ -222,6 +223,8 @@ def book_json(result: RunResult, months: dict[str, Month]) -> str:
 def attributions_parquet(result: RunResult) -> bytes:
     """SPEC 5's drill-down: every reported contact's weight and cost per decision."""
     assert result.contacts is not None  # attributions are read out (run.report_needs)
+    from chargeback.engine.drilldown import contact_attributions  # only when asked for
+
     rows = contact_attributions(
         result.workspace, result.contacts, result.attribution, result.periods
     )

@@ -30,7 +30,6 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
-from urllib.request import url2pathname
 
 import jinja2
 from jinja2.exceptions import SecurityError
@@ -175,6 +174,8 @@ def _fetcher(allowed: tuple[str, ...]) -> Any:
             if url.startswith("data:"):
                 return super().fetch(url, headers)
             if url.startswith("file:"):
+                from urllib.request import url2pathname  # http.client, ssl: only for PDFs
+
                 path = Path(url2pathname(urlparse(url).path)).resolve()
                 if any(path.is_relative_to(root) for root in roots):
                     return super().fetch(url, headers)

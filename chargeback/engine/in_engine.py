@@ -130,9 +130,15 @@ def _columns(
 class _Adapter:
     """The engine's connection as `execute(sql) -> rows`, and a column probe."""
 
-    def __init__(self, run: Callable[[str], list[tuple[Any, ...]]], probe: Probe) -> None:
+    def __init__(
+        self,
+        run: Callable[[str], list[tuple[Any, ...]]],
+        probe: Probe,
+        frame: Callable[[str], pl.DataFrame] | None = None,
+    ) -> None:
         self.execute = run
         self.describe = probe
+        self.frame = frame  # the rows as a polars frame, column by column (DuckDB's Arrow)
 
 
 @contextmanager
@@ -197,8 +203,12 @@ def _duckdb(spec: str | DbSource, root: Path) -> Iterator[Any]:
                 (d[0], d[1]) for d in con.execute(f"SELECT * FROM {relation} LIMIT 0").description
             ]
 
+        def frame(sql: str) -> pl.DataFrame:
+            # through Arrow's C stream: no pyarrow needed, no Python tuple per row
+            return pl.DataFrame(con.sql(sql))
+
         yield (
-            _Adapter(run, probe),
+            _Adapter(run, probe, frame),
             relation,
             lambda t: pushdown.family_of_duckdb(str(t)),
             duckdb_engine.DuckDBPrimitives(),

@@ -136,6 +136,16 @@ class _Logged:
             self.log.append(sql)
         return self.con.execute(sql)
 
+    def frame(self, sql: str) -> pl.DataFrame | None:
+        """The rows as a polars frame where the driver gives one (DuckDB), else None."""
+        fetch = getattr(self.con, "frame", None)
+        if fetch is None:
+            return None
+        if self.log is not None:
+            self.log.append(sql)
+        frame: pl.DataFrame = fetch(sql)
+        return frame
+
 
 def _matched_columns(ws: Workspace) -> set[str]:
     return {c for block in match_blocks(ws) for c in block.columns()}

@@ -183,12 +183,15 @@ def grouped(
     # the lookback words summed away in the engine: polars' groups, fewer rows to fetch;
     # on DuckDB in polars' order already (bytewise text, no NULL in a clean run)
     order = "" if d.pg else f" ORDER BY {by}"
-    rows = con.execute(
+    sql = (
         f"SELECT {masks}, SUM({q('cb_sum0')}), SUM({q('cb_sum1')}) FROM {FLAGS} GROUP BY {by}"
-        + order
         if lbs
-        else f"SELECT {masks}, {q('cb_sum0')}, {q('cb_sum1')} FROM {FLAGS}" + order
-    )
+        else f"SELECT {masks}, {q('cb_sum0')}, {q('cb_sum1')} FROM {FLAGS}"
+    ) + order
+    # 100,000 groups at 300 rules: as columns (DuckDB's Arrow) they take a tenth of the time
+    fetch = getattr(con, "frame", None)
+    frame = fetch(sql) if fetch is not None else None
+    rows: list[tuple[Any, ...]] | pl.DataFrame = con.execute(sql) if frame is None else frame
     lb_names = ", ".join(names[n_masks:])
     baseline = (
         con.execute(
@@ -208,7 +211,7 @@ class Found:
     """The grouped scan's answer: groups (month, channel, masks, n, hs), the lookback
     words' counts, the contacts counted and the checks that held."""
 
-    groups: list[tuple[Any, ...]]
+    groups: list[tuple[Any, ...]] | pl.DataFrame  # a frame: in the rows' order, columns as named
     lookbacks: list[tuple[list[int], tuple[Any, ...]]]
     total: int
     held: list[str]
@@ -264,7 +267,11 @@ def _assemble(ws: Workspace, found: Found, periods: set[str] | None) -> Summed:
             for b in set_bits(int(value)):
                 baseline[ids[k * MASK_BITS + b]] += n
     # the key (month, channel, masks) is unique per row: sorting the whole rows is by it
-    table = _table(ws, found.groups if found.ordered else sorted(found.groups))
+    groups = found.groups
+    if isinstance(groups, pl.DataFrame):
+        table = _frame_table(ws, groups, found.ordered)
+    else:
+        table = _table(ws, groups if found.ordered else sorted(groups))
     channels = dict(sorted(table.contacts_by_channel().items()))
     months = sorted({table.periods[p] for p in np.unique(table.period).tolist()})
     if periods is not None:
@@ -295,6 +302,25 @@ def _table(ws: Workspace, rows: list[tuple[Any, ...]]) -> GroupTable:
             pl.Series("hs", [int(v) for v in columns[-1]], dtype=pl.Int128),
         ]
     )
+    return groups_from_rows(ws, frame, width - 4, False)
+
+
+def _frame_table(ws: Workspace, got: pl.DataFrame, ordered: bool) -> GroupTable:
+    """_table's frame from a frame the engine gave: the same columns, typed as _table types
+    them (a sum may come as a 38-digit decimal)."""
+    if not got.height:
+        return GroupTable.from_groups([])
+    width = got.width
+    names = ["period", "channel", *(f"_m{k}" for k in range(width - 4)), "n", "hs"]
+    frame = got.rename(dict(zip(got.columns, names, strict=True))).select(
+        pl.col("period").cast(pl.String),
+        pl.col("channel").cast(pl.String),
+        *(pl.col(f"_m{k}").cast(pl.Int64).fill_null(0) for k in range(width - 4)),
+        pl.col("n").cast(pl.Int128),
+        pl.col("hs").cast(pl.Int128),
+    )
+    if not ordered:
+        frame = frame.sort(names[:-2])
     return groups_from_rows(ws, frame, width - 4, False)
 
 
