@@ -99,6 +99,19 @@ def scratch_dir() -> Path:
     return _scratch[0]
 
 
+def duckdb_connect(path: Path | None = None) -> Any:
+    """A DuckDB connection (read-only on a database file) that spills into the private
+    scratch folder: by default it would write `.tmp` into the current folder, or next to
+    the database, and leave it there when killed."""
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True) if path is not None else duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    spill = str(scratch_dir() / "duckdb-spill").replace("'", "''")
+    con.execute(f"SET temp_directory = '{spill}'")
+    return con
+
+
 def quote_name(name: str, dialect: str) -> str:
     from sqlglot import exp
 
@@ -182,8 +195,7 @@ def _export_duckdb(
         raise DataError(Problem(f"no DuckDB database at {path}", *_at(source)))
     out = scratch_dir() / f"source-{len(list(scratch_dir().iterdir()))}.parquet"
     try:
-        con = duckdb.connect(str(path), read_only=True)
-        con.execute("SET enable_progress_bar = false")
+        con = duckdb_connect(path)
     except duckdb.Error as exc:
         raise DataError(Problem(f"cannot open {path}: {scrub(str(exc))}", *_at(source))) from None
     try:

@@ -25,7 +25,7 @@ import polars as pl
 
 from chargeback.data.sources import format_of, resolve_files
 from chargeback.data.tables import Loaded
-from chargeback.data.warehouse import duckdb_path, relation_sql, scratch_dir
+from chargeback.data.warehouse import duckdb_connect, duckdb_path, relation_sql, scratch_dir
 from chargeback.engine.aggregates import Aggregates
 from chargeback.engine.engines import EngineChoice, driver_error
 from chargeback.errors import display_path
@@ -162,7 +162,6 @@ def _connection(
 
 @contextmanager
 def _duckdb(spec: str | DbSource, root: Path) -> Iterator[Any]:
-    import duckdb
 
     from chargeback.engine import duckdb_engine, pushdown
 
@@ -173,8 +172,7 @@ def _duckdb(spec: str | DbSource, root: Path) -> Iterator[Any]:
         if not path.is_file():
             yield None
             return
-        con = duckdb.connect(str(path), read_only=True)
-        con.execute("SET enable_progress_bar = false")
+        con = duckdb_connect(path)
         relation = relation_sql(spec, "duckdb")
         label = spec.label()
     else:
@@ -182,8 +180,7 @@ def _duckdb(spec: str | DbSource, root: Path) -> Iterator[Any]:
         if not files or any(format_of(p) != "parquet" for p in files):
             yield None
             return
-        con = duckdb.connect()
-        con.execute("SET enable_progress_bar = false")
+        con = duckdb_connect()
         con.execute("SET preserve_insertion_order = false")  # memory follows the groups
         if len(files) > 1 and not _same_schemas(con, files):
             con.close()

@@ -26,7 +26,7 @@ import polars as pl
 
 from chargeback.data.sources import resolve_files
 from chargeback.data.tables import CONTACTS, Loaded, load_table
-from chargeback.data.warehouse import load_db_table, relation_sql, scratch_dir
+from chargeback.data.warehouse import duckdb_connect, load_db_table, relation_sql, scratch_dir
 from chargeback.engine.aggregates import Aggregates, GroupTable
 from chargeback.engine.engines import EngineChoice, driver_error
 from chargeback.engine.in_engine import in_engine
@@ -165,7 +165,6 @@ def _spark_parquet_rows(files: list[Path], where: str, sql_log: list[str] | None
 def _parquet_rows(files: list[Path], where: str, sql_log: list[str] | None) -> Path | None:
     """The Parquet files' rows `where` selects, copied by DuckDB into a private Parquet
     file (as a `duckdb:///` source's read-out is), every column as the files type it."""
-    import duckdb
 
     if not files:
         return None
@@ -174,9 +173,8 @@ def _parquet_rows(files: list[Path], where: str, sql_log: list[str] | None) -> P
     handle, name = tempfile.mkstemp(prefix="contact-", suffix=".parquet", dir=scratch_dir())
     os.close(handle)  # a name of its own, whatever else the folder holds
     out = Path(name)
-    con = duckdb.connect()
+    con = duckdb_connect()
     try:
-        con.execute("SET enable_progress_bar = false")
         if sql_log is not None:
             sql_log.append(query)
         con.execute(f"COPY ({query}) TO {literal(str(out))} (FORMAT parquet)")

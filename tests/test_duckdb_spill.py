@@ -1,0 +1,36 @@
+"""DuckDB spills into chargeback's private scratch folder, never the user's current folder.
+
+By default an in-memory DuckDB writes what does not fit in memory to `.tmp` in the
+current directory (a killed run once left 54 GB there); every connection the
+engines open comes from warehouse.duckdb_connect, which points it elsewhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chargeback.data.warehouse import duckdb_connect, scratch_dir
+
+pytest.importorskip("duckdb")
+
+
+def test_a_spilling_sort_writes_nothing_into_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    con = duckdb_connect()
+    try:
+        (setting,) = con.execute("SELECT current_setting('temp_directory')").fetchone()
+        assert Path(setting).parent == scratch_dir()
+        con.execute("SET memory_limit = '32MB'")
+        con.execute("SET threads = 1")
+        (n,) = con.execute(
+            "SELECT COUNT(*) FROM (SELECT md5(i::VARCHAR) AS h FROM range(2000000) t(i) "
+            "ORDER BY h)"
+        ).fetchone()
+        assert n == 2_000_000
+        assert list(tmp_path.iterdir()) == []  # DuckDB's own default leaves .tmp here
+    finally:
+        con.close()
