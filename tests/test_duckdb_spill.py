@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from chargeback.data.warehouse import duckdb_connect, scratch_dir
+from chargeback.data.scratch import scratch_dir
+from chargeback.data.warehouse import duckdb_connect
 
 pytest.importorskip("duckdb")
 
@@ -27,8 +28,7 @@ def test_a_spilling_sort_writes_nothing_into_the_current_folder(
         con.execute("SET memory_limit = '32MB'")
         con.execute("SET threads = 1")
         (n,) = con.execute(
-            "SELECT COUNT(*) FROM (SELECT md5(i::VARCHAR) AS h FROM range(2000000) t(i) "
-            "ORDER BY h)"
+            "SELECT COUNT(*) FROM (SELECT md5(i::VARCHAR) AS h FROM range(2000000) t(i) ORDER BY h)"
         ).fetchone()
         assert n == 2_000_000
         assert list(tmp_path.iterdir()) == []  # DuckDB's own default leaves .tmp here

@@ -35,6 +35,7 @@ from test_differential import fixed_scenario, tie_scenario, write_scenario
 from test_duckdb_parity import DST_STAMPS, EDGE_RULES, EDGE_TEXTS
 
 from chargeback.data import spark_session
+from chargeback.data.scratch import scratch_dir
 from chargeback.engine import polars_engine, spark_engine
 from chargeback.engine.aggregates import Aggregates
 from chargeback.engine.java_regex import to_java
@@ -263,3 +264,18 @@ def test_what_spark_cannot_reproduce_is_refused(
     ws_model, loaded = one_rule_world(tmp_path / "ws", EDGE_RULES, match)
     with pytest.raises(NotImplementedError, match=feature):
         spark_engine.aggregate(ws_model, loaded.frame)
+
+
+def test_the_local_session_writes_its_warehouse_into_the_scratch_folder(spark: Any) -> None:
+    """Spark's default is spark-warehouse/ in the current folder, left behind after a run."""
+    spark.sql("CREATE TABLE cb_scratch_probe USING parquet AS SELECT 1 AS a")
+    try:
+        (row,) = (
+            spark.sql("DESCRIBE TABLE EXTENDED cb_scratch_probe")
+            .filter("col_name = 'Location'")
+            .collect()
+        )
+        location = Path(str(row["data_type"]).removeprefix("file:"))
+        assert location.is_relative_to(scratch_dir())
+    finally:
+        spark.sql("DROP TABLE IF EXISTS cb_scratch_probe")

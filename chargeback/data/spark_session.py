@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
+from chargeback.data.scratch import scratch_dir
 from chargeback.errors import driver
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ def session(remote: str | None = None) -> SparkSession:
         builder = builder.master("local[2]").appName("chargeback")
         for key, value in LOCAL_CONF.items():
             builder = builder.config(key, value)
+        # Spark's default is spark-warehouse/ in the current folder, left behind
+        builder = builder.config("spark.sql.warehouse.dir", str(scratch_dir() / "spark-warehouse"))
         spark = builder.getOrCreate()
         spark.sparkContext.setLogLevel("ERROR")
     for key, value in SESSION_CONF.items():

@@ -16,10 +16,7 @@ the environment holds blanked out, in case a driver ever echoes one.
 
 from __future__ import annotations
 
-import atexit
 import os
-import shutil
-import tempfile
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -29,6 +26,7 @@ import polars as pl
 
 from chargeback.data.checks import TableSpec
 from chargeback.data.limits import shown
+from chargeback.data.scratch import scratch_dir
 from chargeback.data.tables import Loaded, load_table
 from chargeback.errors import ChargebackError, DataError, Problem
 from chargeback.workspace.model import DbSource, ValueMap
@@ -43,7 +41,6 @@ PG_TIME_TYPES = {  # type OID -> how the value is written for the ISO reader
     1114: "to_char({c}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US')",  # timestamp (local wall clock)
     1082: "to_char({c}, 'YYYY-MM-DD')",  # date
 }
-_scratch: list[Path] = []
 
 
 def driver(engine: str) -> Any:
@@ -87,16 +84,6 @@ def _blank(text: str, secret: str) -> str:
             out.append(text[i])
             i += 1
     return "".join(out)
-
-
-def scratch_dir() -> Path:
-    """A private folder (0700) for this process's exports, removed when it ends."""
-    if not _scratch:
-        folder = Path(tempfile.mkdtemp(prefix="chargeback-source-"))
-        os.chmod(folder, 0o700)
-        _scratch.append(folder)
-        atexit.register(shutil.rmtree, folder, True)
-    return _scratch[0]
 
 
 def duckdb_connect(path: Path | None = None) -> Any:

@@ -23,9 +23,10 @@ from typing import Any
 
 import polars as pl
 
+from chargeback.data.scratch import scratch_dir
 from chargeback.data.sources import format_of, resolve_files
 from chargeback.data.tables import Loaded
-from chargeback.data.warehouse import duckdb_connect, duckdb_path, relation_sql, scratch_dir
+from chargeback.data.warehouse import duckdb_connect, duckdb_path, relation_sql
 from chargeback.engine.aggregates import Aggregates
 from chargeback.engine.engines import EngineChoice, driver_error
 from chargeback.errors import display_path

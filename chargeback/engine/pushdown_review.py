@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from chargeback.data.scratch import scratch_dir
 from chargeback.data.sources import resolve_files
 from chargeback.data.tables import CONTACTS, Loaded, load_table
-from chargeback.data.warehouse import duckdb_connect, load_db_table, relation_sql, scratch_dir
+from chargeback.data.warehouse import duckdb_connect, load_db_table, relation_sql
 from chargeback.engine.aggregates import Aggregates, GroupTable
 from chargeback.engine.engines import EngineChoice, driver_error
 from chargeback.engine.in_engine import in_engine

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
-from chargeback.data.warehouse import scratch_dir
+from chargeback.data.scratch import scratch_dir
 from chargeback.engine.pushdown import Plan
 from chargeback.engine.pushdown_rows import _fast_time
 from chargeback.engine.pushdown_spark_sql import SparkDialect, spark_literal
