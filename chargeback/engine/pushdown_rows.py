@@ -31,7 +31,7 @@ from chargeback.engine.pushdown_sql import (
     Dialect,
     base_query,
 )
-from chargeback.engine.pushdown_tables import DAYS, Source, key_of, table_name
+from chargeback.engine.pushdown_tables import DAYS, Source, join_on, not_found, table_name
 from chargeback.engine.pushdown_tz import local_from_offsets
 from chargeback.engine.sql_aggregate import Connection
 from chargeback.engine.sql_compile import Primitives, col
@@ -196,12 +196,7 @@ def rows_select(
                     word = f"COALESCE({word}, CAST({table_free(bits, n, k)} AS BIGINT))"
                 parts.append(word)
         words.append(" & ".join(f"({p})" for p in parts))
-    lost = [
-        f"({alias[n]}.{q('cb_k')} IS NULL)"
-        if not d.pg
-        else f"(b.{q(f'v_{n}')} IS NOT NULL AND {alias[n]}.{q('cb_k')} IS NULL)"
-        for n in joined
-    ]
+    lost = [not_found(s, n, f"b.{q(f'v_{n}')}", alias[n]) for n in joined]
     lost.append(f"(b.{q('date')} IS NOT NULL AND dt.{q('date')} IS NULL)")
     lost_names = [f"{n}: value not looked up" for n in joined] + ["started_at: day not looked up"]
     join_pack = cond_words(lost_names, lost)
@@ -233,8 +228,8 @@ def rows_select(
     cols += [f"{sql} AS {q(f'cb_jchk{k}')}" for k, (sql, _) in enumerate(join_pack)]
     joins = ""
     for n in joined:
-        key = key_of(d, "b." + q(f"v_{n}"))
-        joins += f" LEFT JOIN {table_name(s, n)} AS {alias[n]} ON {key} = {alias[n]}.{q('cb_k')}"
+        on = join_on(s, n, "b." + q(f"v_{n}"), alias[n])
+        joins += f" LEFT JOIN {table_name(s, n)} AS {alias[n]} ON {on}"
     days = f" LEFT JOIN {DAYS} AS dt ON b.{q('date')} = dt.{q('date')}"
     select = f"SELECT {', '.join(cols)} FROM ({base}) AS b{joins}{days}"
     w = [q(f"cb_w{k}") for k in range(bits.words)]
