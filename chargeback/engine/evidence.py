@@ -7,6 +7,11 @@ effective date too). The splits are re-derived from the contacts with the
 attribution's own weights (attribute.decision_weights) and their cents placed
 by largest remainder onto the ledger line, so a statement's parts always add
 up to the figure above them.
+
+What is read from the contacts (grouped rows, the examples' picks, the daily
+counts: evidence_counts.EvidenceCounts) comes from the polars frame of a read-out
+(`frame_counts`) or from the engine where the contacts are (pushdown_evidence);
+everything after that is this one code path.
 """
 
 from __future__ import annotations
@@ -21,11 +26,11 @@ import polars as pl
 
 from chargeback.engine.attribute import Attribution, decision_weights, rule_factors
 from chargeback.engine.costing import GroupCoster
+from chargeback.engine.evidence_counts import EvidenceCounts, pick_indexes
 from chargeback.engine.ledger import UNATTRIBUTED, Ledger, largest_remainder
 from chargeback.engine.polars_engine import MASK_BITS, MatchBits, decode_group
 from chargeback.workspace.model import Workspace
 
-EXAMPLES = 4
 TEXT_CHARS = 140
 NO_REASON = "(no reason)"
 
@@ -76,45 +81,34 @@ def _parts(exact: dict[str, tuple[Fraction, Fraction]], cents: int) -> list[Part
 
 def gather(
     ws: Workspace,
-    frame: pl.DataFrame,
+    source: pl.DataFrame | EvidenceCounts,
     attribution: Attribution,
     ledger: Ledger,
     only: set[str] | None = None,
 ) -> Evidence:
-    """Evidence for the ledger's lines (of the `only` months: closed ones are not redrawn)."""
+    """Evidence for the ledger's lines (of the `only` months: closed ones are not redrawn),
+    from the contacts' frame or from the counts the engine gave (every month's)."""
     periods = sorted({ln.period for ln in ledger.lines if only is None or ln.period in only})
-    # every rule's match as bits, once (engine/masks.py), read by the splits, the
-    # examples and the daily counts alike
-    bits = MatchBits(ws, frame, extra=("contact_id", "local"))
-    lf = bits.frame.lazy()
-    masks = bits.windowed
-    mask_names = bits.mask_names
-    in_periods = pl.col("period").is_in(periods)
+    decision_ids = {ln.decision_id for ln in ledger.lines if ln.period in periods}
+    counts = (
+        frame_counts(ws, source, periods, decision_ids)
+        if isinstance(source, pl.DataFrame)
+        else source
+    )
+    wanted = set(periods)
 
     # Splits by reason and channel, with exact weights and costs per group.
-    keyed, keys = bits.cell()
-    groups = (
-        lf.filter(in_periods)
-        .select(
-            "period",
-            "channel",
-            pl.col("reason").fill_null(NO_REASON),
-            "hs_us",
-            *masks,
-            *keyed,
-        )
-        .group_by("period", "channel", "reason", *keys)
-        .agg(pl.len().alias("n"), pl.col("hs_us").cast(pl.Int128).sum().alias("hs"))
-        .collect()
-    )
     coster = GroupCoster(ws.costs)
     factor = rule_factors(ws, attribution)
     weights_cache: dict[tuple[str, frozenset[int], frozenset[int]], dict[str, Fraction]] = {}
     by_reason: dict[tuple[str, str], dict[str, list[Fraction]]] = defaultdict(dict)
     by_channel: dict[tuple[str, str], dict[str, list[Fraction]]] = defaultdict(dict)
-    for row in groups.iter_rows():
+    for row in counts.groups:
         period, channel, reason, *mask_values, n, hs = row
-        matched, cell = decode_group(ws, mask_values)
+        if period not in wanted:
+            continue
+        reason = NO_REASON if reason is None else reason
+        matched, cell = decode_group(ws, [int(v) for v in mask_values])
         cost = coster.group_cost(period, channel, int(n), int(hs), attribution.periods[period])
         weights: dict[str, Fraction] = {}
         if matched:
@@ -133,7 +127,7 @@ def gather(
 
     lines: dict[tuple[str, str], LineEvidence] = {}
     for line in ledger.lines:
-        if line.period not in periods:
+        if line.period not in wanted:
             continue
         key = (line.period, line.decision_id)
         cents = int(line.cost * 100)
@@ -145,9 +139,64 @@ def gather(
             ev.channels = _parts(channels, cents)
         lines[key] = ev
 
-    _examples(ws, lf, masks, mask_names, periods, lines)
-    daily, first, last = _daily(ws, lf, {decision_id for _, decision_id in lines}, len(masks))
-    return Evidence(lines=lines, daily=daily, first_date=first, last_date=last)
+    for (period, decision_id), (n, rows) in counts.picked.items():
+        shown = lines.get((period, decision_id))
+        if shown is None or decision_id == UNATTRIBUTED:
+            continue
+        shown.matched = n
+        shown.examples.extend(_examples(rows))
+    daily = {d: days for d, days in counts.daily.items() if d in decision_ids}
+    return Evidence(
+        lines=lines, daily=daily, first_date=counts.first_date, last_date=counts.last_date
+    )
+
+
+def _examples(rows: pl.DataFrame) -> list[Example]:
+    """The picked contacts as a statement shows them: local minute, text on one line, cut."""
+    shown = rows.select(
+        "contact_id",
+        pl.col("local").dt.strftime("%Y-%m-%d %H:%M").alias("when"),
+        "channel",
+        pl.col("reason").fill_null(""),
+        pl.col("text").fill_null(""),
+    )
+    out = []
+    for row in shown.iter_rows(named=True):
+        text = " ".join(str(row["text"]).split())
+        if len(text) > TEXT_CHARS:
+            text = text[: TEXT_CHARS - 1].rstrip() + "…"
+        out.append(Example(row["contact_id"], row["when"], row["channel"], row["reason"], text))
+    return out
+
+
+def frame_counts(
+    ws: Workspace, frame: pl.DataFrame, periods: list[str], decision_ids: set[str]
+) -> EvidenceCounts:
+    """The counts from the read-out frame: the `periods`' groups, the examples and daily
+    counts of `decision_ids`."""
+    # every rule's match as bits, once (engine/masks.py), read by the splits, the
+    # examples and the daily counts alike
+    bits = MatchBits(ws, frame, extra=("contact_id", "local"))
+    lf = bits.frame.lazy()
+    masks = bits.windowed
+    keyed, keys = bits.cell()
+    groups = (
+        lf.filter(pl.col("period").is_in(periods))
+        .select(
+            "period",
+            "channel",
+            pl.col("reason").fill_null(NO_REASON),
+            "hs_us",
+            *masks,
+            *keyed,
+        )
+        .group_by("period", "channel", "reason", *keys)
+        .agg(pl.len().alias("n"), pl.col("hs_us").cast(pl.Int128).sum().alias("hs"))
+        .collect()
+    )
+    picked = _picked(ws, lf, masks, bits.mask_names, periods, decision_ids)
+    daily, first, last = _daily(ws, lf, decision_ids, len(masks))
+    return EvidenceCounts(groups.rows(), picked, daily, first, last)
 
 
 def _decision_bits(
@@ -162,52 +211,35 @@ def _decision_bits(
     return [(pl.col(f"{prefix}{c}") & v) != 0 for c, v in enumerate(values) if v]
 
 
-def _examples(
+def _picked(
     ws: Workspace,
     lf: pl.LazyFrame,
     masks: list[pl.Expr],
     mask_names: list[str],
     periods: list[str],
-    lines: dict[tuple[str, str], LineEvidence],
-) -> None:
+    decision_ids: set[str],
+) -> dict[tuple[str, str], tuple[int, pl.DataFrame]]:
     """A few matched contacts per line, spread across the month (first, ..., last)."""
+    out: dict[tuple[str, str], tuple[int, pl.DataFrame]] = {}
     if not masks:
-        return
+        return out
     matched = (
         lf.filter(pl.col("period").is_in(periods))
-        .select(
-            "period",
-            "contact_id",
-            pl.col("local").dt.strftime("%Y-%m-%d %H:%M").alias("when"),
-            "channel",
-            pl.col("reason").fill_null(""),
-            pl.col("text").fill_null(""),
-            "local",
-            *masks,
-        )
+        .select("period", "contact_id", "local", "channel", "reason", "text", *masks)
         .filter(pl.any_horizontal([pl.col(m) != 0 for m in mask_names]))
         .sort("local", "contact_id")
         .collect()
     )
-    for decision_id in {d for _, d in lines if d != UNATTRIBUTED}:
+    for decision_id in decision_ids - {UNATTRIBUTED}:
         bits = _decision_bits(ws, decision_id, len(mask_names))
         if not bits:
             continue
         mine = matched.filter(pl.any_horizontal(bits))
         for (period,), part in mine.partition_by("period", as_dict=True).items():
-            ev = lines.get((str(period), decision_id))
-            if ev is None:
-                continue
-            n = part.height
-            ev.matched = n
-            picks = sorted({round(i * (n - 1) / (EXAMPLES - 1)) for i in range(EXAMPLES)})
-            for row in part[picks].iter_rows(named=True):
-                text = " ".join(str(row["text"]).split())
-                if len(text) > TEXT_CHARS:
-                    text = text[: TEXT_CHARS - 1].rstrip() + "…"
-                ev.examples.append(
-                    Example(row["contact_id"], row["when"], row["channel"], row["reason"], text)
-                )
+            picks = pick_indexes(part.height)
+            rows = part[picks].select("contact_id", "local", "channel", "reason", "text")
+            out[str(period), decision_id] = (part.height, rows)
+    return out
 
 
 def _daily(

@@ -124,7 +124,7 @@ class Plan:
     source: Source  # what pushdown_groups runs
 
 
-class _Logged:
+class Logged:
     """The caller's connection, every statement appended to the log first."""
 
     def __init__(self, con: Connection, log: list[str] | None) -> None:
@@ -266,7 +266,7 @@ def pushdown_aggregate(
             refuse_unsupported(ws, p.schema)
         except NotImplementedError:
             return None
-    logged = _Logged(con, sql_log)
+    logged = Logged(con, sql_log)
     d = p.dialect
     tz = ws.settings.timezone
     if columns["started_at"][1] == "timestamptz":

@@ -25,7 +25,7 @@ import polars as pl
 from sqlglot import exp
 
 from chargeback.engine.aggregates import Aggregates
-from chargeback.engine.pushdown import plan
+from chargeback.engine.pushdown import Logged, plan
 from chargeback.engine.review_counts import (
     DataSpan,
     RuleActivity,
@@ -82,18 +82,6 @@ class EngineCounts:
         return phrase_costs(grouped, phrases)
 
 
-class _Logged:
-    """The connection, each statement appended to the log first (DuckDB's own logs none)."""
-
-    def __init__(self, con: Connection, log: list[str] | None) -> None:
-        self.con, self.log = con, log
-
-    def execute(self, sql: str) -> list[tuple[Any, ...]]:
-        if self.log is not None:
-            self.log.append(sql)
-        return self.con.execute(sql)
-
-
 def engine_counts(
     ws: Workspace,
     value_columns: list[str],
@@ -109,7 +97,7 @@ def engine_counts(
     `value_columns`: those whose values the read-out frame holds (value_counts')."""
     if dialect not in ("duckdb", "postgres", "spark"):
         return None
-    con = _Logged(raw, log)  # Spark's connection logs its own statements (log is None)
+    con = Logged(raw, log)  # Spark's connection logs its own statements (log is None)
     p = plan(ws, relation, columns, dialect)
     if p is None:
         return None
@@ -152,15 +140,15 @@ def engine_counts(
     return EngineCounts(rules, span, reasons, texts, values)
 
 
-def _flags(ws: Workspace, schema: pl.Schema, prims: Primitives) -> str:
+def _flags(ws: Workspace, schema: pl.Schema, prims: Primitives, table: str = TABLE) -> str:
     """The derive's rows with every rule's match (window ignored) as r<i>, and cb_u: no rule
     matches inside its window (review_counts' `unmatched`)."""
     comp = Compiler(prims, {n for n, t in schema.items() if t == pl.String})
-    base: exp.Select = exp.select("*").from_(exp.to_table(TABLE))
+    base: exp.Select = exp.select("*").from_(exp.to_table(table))
     if any(b.text is not None for b in match_blocks(ws)):
         base = exp.select(
             exp.Star(), prims.lower(col("text")).as_("text_lower", quoted=True)
-        ).from_(exp.to_table(TABLE))
+        ).from_(exp.to_table(table))
     cols: list[Node] = [exp.Star()]
     cols += [comp.match(r.match).as_(f"r{i}", quoted=True) for i, r in enumerate(ws.rules)]
     windowed = [flag(_windowed(ws, i), 1) for i in range(len(ws.rules))]
@@ -178,7 +166,7 @@ def _windowed(ws: Workspace, i: int) -> Node:
 
 
 def _activity(
-    ws: Workspace, con: Connection, dialect: str
+    ws: Workspace, con: Connection, dialect: str, flags: str = FLAGS
 ) -> tuple[dict[str, RuleActivity], DataSpan]:
     """MatchFrame.activity: in-window and before-effective matches, the first and last day."""
     items: list[Node] = [exp.Min(this=col("date")), exp.Max(this=col("date"))]
@@ -186,7 +174,7 @@ def _activity(
         first, last = before_range(ws.decision(rule.decision).effective)
         before = exp.and_(col(f"r{i}"), col("date") >= day(first), col("date") <= day(last))
         items += [_sum(_windowed(ws, i)), _sum(before)]
-    (row,) = con.execute(exp.select(*items).from_(exp.to_table(FLAGS)).sql(dialect))
+    (row,) = con.execute(exp.select(*items).from_(exp.to_table(flags)).sql(dialect))
     rules = {
         rule.id: RuleActivity(int(row[2 + 2 * i] or 0), int(row[3 + 2 * i] or 0))
         for i, rule in enumerate(ws.rules)

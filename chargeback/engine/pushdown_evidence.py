@@ -1,12 +1,58 @@
-"""A statement's evidence where the contacts are (SPEC 10): not yet; the run reads out."""
+"""A statement's evidence where the contacts are: only grouped rows leave (SPEC 10).
+
+The statements' evidence (engine/evidence.py) reads from the contacts: rows
+grouped by month, channel, reason and windowed rule masks; per decision and
+month the contacts its rules matched, sorted by local time and id, and a few of
+them picked across the month; per decision and local day the contacts its rules
+match, window ignored; the data's first and last day. And the statements' notes
+on leaky rules read check's rule activity. On duckdb, postgres and spark, once the
+in-engine ledger's detector has passed every row, the pushdown's derive (with
+its `local` wall-clock time; on Spark a cached view, its local time from polars'
+offsets: pushdown_spark_review.spark_derive) goes into a temporary table, every rule's match is
+compiled onto it as `check` does (pushdown_check), and grouped queries return
+those counts; a window function picks the examples, so only the picked contacts'
+rows (id, local time, channel, reason, text) leave. evidence.py does the rest
+exactly as for a read-out frame, so the documents are the same.
+
+None (the run reads the contacts out for the evidence): control baselines (their
+cells are not summed here), a source the pushdown does not plan, local times on
+Spark that are not whole-second offsets from UTC.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import reduce
 from typing import Any
 
-from chargeback.engine.sql_aggregate import Connection
-from chargeback.engine.sql_compile import Primitives
+import polars as pl
+from sqlglot import exp
+
+from chargeback.engine.control_series import control_indexes
+from chargeback.engine.evidence_counts import EXAMPLE_SCHEMA, EXAMPLES, EvidenceCounts
+from chargeback.engine.pushdown import Logged, plan
+from chargeback.engine.pushdown_check import _activity, _date, _flags, _windowed
+from chargeback.engine.pushdown_sql import Dialect
+from chargeback.engine.review_counts import DataSpan, RuleActivity
+from chargeback.engine.sql_aggregate import Connection, mask_columns
+from chargeback.engine.sql_compile import Node, Primitives, col, flag
 from chargeback.workspace.model import Workspace
+
+TABLE, FLAGS = "cb_evidence", "cb_evidence_flags"
+EPOCH = datetime(1970, 1, 1)
+
+
+@dataclass
+class EngineEvidence(EvidenceCounts):
+    """The evidence's counts from the engine, every month's, and check's rule activity."""
+
+    rules: dict[str, RuleActivity]
+    span: DataSpan
+
+    def activity(self) -> tuple[dict[str, RuleActivity], DataSpan]:
+        """review_counts.MatchFrame.activity's answer (leaky_rules reads it)."""
+        return self.rules, self.span
 
 
 def engine_evidence(
@@ -17,6 +63,119 @@ def engine_evidence(
     prims: Primitives,
     dialect: str,
     log: list[str] | None,
-) -> Any:
-    """None: the run reads the contacts out for the evidence."""
-    return None
+) -> EngineEvidence | None:
+    """The evidence's counts from the source (every row already passed the detector), or
+    None: the run reads the contacts out for the evidence."""
+    if dialect not in ("duckdb", "postgres", "spark") or control_indexes(ws):
+        return None
+    p = plan(ws, relation, columns, dialect)
+    if p is None:
+        return None
+    con = Logged(raw, log)  # Spark's connection logs its own statements (log is None)
+    derive: str | None = p.derive
+    if dialect == "spark":  # the local time as the ledger's scans take it
+        from chargeback.engine.pushdown_spark_review import spark_derive
+
+        derive = spark_derive(con, p)
+    if derive is None or not derive.startswith("SELECT "):
+        return None
+    local = p.dialect.ident("local")
+    derive = f"SELECT {local} AS {local}, {derive.removeprefix('SELECT ')}"
+    schema = pl.Schema({**p.schema, "local": pl.Datetime("us")})
+    try:
+        con.execute(f"CREATE TEMP TABLE {TABLE} AS {derive}")
+        con.execute(f"CREATE TEMP TABLE {FLAGS} AS {_flags(ws, schema, prims, TABLE)}")
+        rules, span = _activity(ws, con, prims.dialect, FLAGS)
+        groups = _groups(ws, con, prims.dialect)
+        picked = _picked(ws, con, prims.dialect, p.dialect)
+        daily = _daily(ws, con, prims.dialect)
+    except NotImplementedError:  # a match this engine cannot compile: read out
+        return None
+    finally:
+        for name in (FLAGS, TABLE):
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+    return EngineEvidence(groups, picked, daily, span.first, span.last, rules, span)
+
+
+def _groups(ws: Workspace, con: Connection, dialect: str) -> list[tuple[Any, ...]]:
+    """(period, channel, reason, *windowed masks, n, hs): evidence's splits, every month."""
+    keys: list[Node] = [col("period"), col("channel"), col("reason"), *mask_columns(ws)]
+    hs = exp.Sum(this=exp.cast(col("hs_us"), "DECIMAL(38, 0)"))
+    query = exp.select(
+        *keys,
+        exp.cast(exp.Count(this=exp.Star()), "BIGINT").as_("n"),
+        exp.Coalesce(this=hs, expressions=[exp.Literal.number(0)]).as_("hs"),
+    ).from_(exp.to_table(FLAGS))
+    query = query.group_by(*[exp.Literal.number(k + 1) for k in range(len(keys))])
+    rows = con.execute(query.sql(dialect))
+    return [(*r[:3], *(int(v) for v in r[3:-2]), int(r[-2]), int(r[-1] or 0)) for r in rows]
+
+
+def _mine(ws: Workspace, decision_id: str, windowed: bool) -> Node | None:
+    """A contact one of the decision's rules matches (inside its window or not)."""
+    own = [
+        _windowed(ws, i) if windowed else col(f"r{i}")
+        for i, rule in enumerate(ws.rules)
+        if rule.decision == decision_id
+    ]
+    return reduce(lambda a, b: exp.or_(a, b), own) if own else None
+
+
+def _picked(
+    ws: Workspace, con: Connection, dialect: str, d: Dialect
+) -> dict[tuple[str, str], tuple[int, pl.DataFrame]]:
+    """Per (month, decision): the contacts its rules matched and the EXAMPLES picked among
+    them in (local, contact_id) order, at round(i * (n - 1) / 3): the row number r such
+    that 3r - 1 <= i * (n - 1) <= 3r + 1 (a third never rounds to a half). Ids compare by
+    their bytes, as polars sorts them: the derive's text is already so (Dialect.text), and
+    PostgreSQL is told again. Spark gives the local time as microseconds: its timestamps
+    come back through the Python process's zone."""
+    period, cid, local = d.ident("period"), d.ident("contact_id"), d.ident("local")
+    order = f'{local}, {cid} COLLATE "C"' if dialect == "postgres" else f"{local}, {cid}"
+    shown = [d.ident(name) for name in EXAMPLE_SCHEMA]
+    got = [f"unix_micros({n})" if n == local and dialect == "spark" else n for n in shown]
+    steps = EXAMPLES - 1
+    picks = " OR ".join(
+        f"({i} * (cb_n - 1) BETWEEN {steps} * cb_r - 1 AND {steps} * cb_r + 1)"
+        for i in range(EXAMPLES)
+    )
+    out: dict[tuple[str, str], tuple[int, pl.DataFrame]] = {}
+    for decision in ws.decisions:
+        mine = _mine(ws, decision.id, windowed=True)
+        if mine is None:
+            continue
+        sql = (
+            f"SELECT {period}, cb_n, {', '.join(got)} FROM (SELECT {period}, {', '.join(shown)}, "
+            f"ROW_NUMBER() OVER (PARTITION BY {period} ORDER BY {order}) - 1 AS cb_r, "
+            f"COUNT(*) OVER (PARTITION BY {period}) AS cb_n FROM {FLAGS} "
+            f"WHERE {mine.sql(dialect)}) AS cb_mine WHERE {picks} ORDER BY {period}, cb_r"
+        )
+        rows: dict[str, list[tuple[Any, ...]]] = {}
+        counts: dict[str, int] = {}
+        for month, n, *values in con.execute(sql):
+            if isinstance(values[1], int):  # Spark's microseconds
+                values[1] = EPOCH + timedelta(microseconds=values[1])
+            rows.setdefault(month, []).append(tuple(values))
+            counts[month] = int(n)
+        for month, found in rows.items():
+            frame = pl.DataFrame(found, schema=EXAMPLE_SCHEMA, orient="row")
+            out[month, decision.id] = (counts[month], frame)
+    return out
+
+
+def _daily(ws: Workspace, con: Connection, dialect: str) -> dict[str, dict[date, int]]:
+    """Per decision with rules: contacts per local day its rules match, window ignored."""
+    named = [(d.id, _mine(ws, d.id, windowed=False)) for d in ws.decisions]
+    own = [(decision_id, mine) for decision_id, mine in named if mine is not None]
+    if not own:
+        return {}
+    sums = [
+        exp.cast(exp.Sum(this=flag(mine, 1)), "BIGINT").as_(f"cb_d{k}")
+        for k, (_, mine) in enumerate(own)
+    ]
+    query = exp.select(col("date"), *sums).from_(exp.to_table(FLAGS)).group_by(col("date"))
+    rows = sorted((_date(r[0]), r[1:]) for r in con.execute(query.sql(dialect)))
+    out: dict[str, dict[date, int]] = {}
+    for k, (decision_id, _) in enumerate(own):
+        out[decision_id] = {day: int(n[k]) for day, n in rows if day is not None and n[k]}
+    return out

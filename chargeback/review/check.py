@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from itertools import combinations
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -39,6 +39,9 @@ from chargeback.engine.review_counts import (
 )
 from chargeback.errors import display_path
 from chargeback.workspace.model import Rule, Workspace
+
+if TYPE_CHECKING:  # SQL engines' modules load only when an engine runs
+    from chargeback.engine.pushdown_evidence import EngineEvidence
 
 LEAK_RATIO = Fraction(1, 5)  # before-effective daily rate >= 20% of the in-window rate
 TOP_CANDIDATES = 10  # unattributed reasons, and phrases, listed
@@ -213,9 +216,11 @@ def rule_findings(
     return findings, counts
 
 
-def leaky_rules(ws: Workspace, contacts: pl.DataFrame) -> dict[str, str]:
-    """Rule id -> the leaky-rule message, for the statements that rest on such a rule."""
-    findings, _ = rule_findings(ws, *MatchFrame(ws, contacts).activity())
+def leaky_rules(ws: Workspace, contacts: pl.DataFrame | EngineEvidence) -> dict[str, str]:
+    """Rule id -> the leaky-rule message, for the statements that rest on such a rule
+    (the activity from the contacts' frame, or as the engine counted it)."""
+    found = MatchFrame(ws, contacts) if isinstance(contacts, pl.DataFrame) else contacts
+    findings, _ = rule_findings(ws, *found.activity())
     return {f.rule: f.message for f in findings if f.code == "leaky-rule" and f.rule}
 
 
