@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,11 +36,10 @@ from chargeback.engine.dates import trailing_months
 from chargeback.engine.ledger import build_ledger, half_up_units
 from chargeback.engine.value_after import after_contact, repeats
 from chargeback.engine.value_cohorts import cohorts, running_totals
+from chargeback.engine.value_facts import ContactFacts, facts_from_frame
 from chargeback.engine.value_units import (
     DAY_US,
     cents_str,
-    instant,
-    money_cents,
     order_instants,
     parse_cents,
     per,
@@ -50,7 +48,6 @@ from chargeback.engine.value_units import (
 from chargeback.workspace.model import Workspace
 
 SAVE_LOOKBACK_DAYS = 365
-NO_REASON = "(no reason)"
 
 
 @dataclass
@@ -68,29 +65,21 @@ class ValueReport:
 
 def compute_value(
     ws: Workspace,
-    contacts: pl.DataFrame,
+    contacts: pl.DataFrame | ContactFacts,
     orders: pl.DataFrame | None,
     attribution: Attribution,
     reported: list[str],
 ) -> ValueReport:
+    """The report from the contacts frame (read out) or the engine's grouped rows
+    (engine/pushdown_value.py): both become ContactFacts, then one arithmetic."""
+    facts = contacts if isinstance(contacts, ContactFacts) else facts_from_frame(ws, contacts)
     settings = ws.settings.value
     tz = ws.settings.timezone
-    has = {c for c in ("customer_id", "outcome", "revenue") if _has_values(contacts, c)}
+    has = facts.has
     notes: list[str] = []
-    frame = contacts.select(
-        "contact_id",
-        "period",
-        "channel",
-        pl.col("reason").fill_null(NO_REASON)
-        if "reason" in contacts.columns
-        else pl.lit(NO_REASON).alias("reason"),
-        "hs_us",
-        instant(tz).alias("t"),
-        *[pl.col(c) for c in ("customer_id", "outcome") if c in contacts.columns],
-        *([money_cents("revenue").alias("revenue_cents")] if "revenue" in has else []),
-    )
-    if "customer_id" in frame.columns:
-        frame, orders = _coded_customers(frame, orders)
+    firsts, saved = facts.firsts, facts.saved
+    if "customer_id" in has:
+        firsts, saved, orders = _coded_customers(firsts, saved, orders)
     periods = sorted(set(attribution.periods) | set(reported))
     coster = GroupCoster(ws.costs)
     totals = {p: attribution.periods.get(p, PeriodTotals()) for p in periods}
@@ -100,11 +89,7 @@ def compute_value(
     out: dict[str, dict[str, Any]] = {p: {} for p in periods}
 
     # 1. contacts, cost and cost per contact, in total and by channel
-    by_channel = (
-        frame.group_by("period", "channel")
-        .agg(pl.len().alias("n"), pl.col("hs_us").cast(pl.Int128).sum().alias("hs"))
-        .sort("period", "channel")
-    )
+    by_channel = facts.by_channel.sort("period", "channel")
     exact: dict[str, list[tuple[tuple[str, str], Fraction]]] = defaultdict(list)
     counts: dict[tuple[str, str], int] = {}
     for period, channel, n, hs in by_channel.iter_rows():
@@ -141,18 +126,8 @@ def compute_value(
 
     # 3. revenue won in contacts, saves and their value
     if "outcome" in has:
-        sale = pl.col("outcome").is_in(list(settings.sale_outcomes))
-        save = pl.col("outcome").is_in(list(settings.save_outcomes))
-        won = frame.group_by("period").agg(
-            sale.sum().alias("sales"),
-            save.sum().alias("saves"),
-            *(
-                [pl.when(sale).then(pl.col("revenue_cents")).sum().alias("won")]
-                if "revenue" in has
-                else []
-            ),
-        )
-        for row in won.iter_rows(named=True):
+        assert facts.won is not None
+        for row in facts.won.iter_rows(named=True):
             entry = out[row["period"]]
             entry["sales"] = int(row["sales"])
             entry["saves"] = int(row["saves"])
@@ -163,9 +138,7 @@ def compute_value(
             out[period].setdefault("saves", 0)
             if "revenue" in has:
                 out[period].setdefault("revenue_won", "0.00")
-        save_cents = _save_values(
-            frame, orders, tz, save, "customer_id" in has, settings.save_value
-        )
+        save_cents = _save_values(saved, orders, tz)
         from_orders = orders is not None and "customer_id" in has
         for period in periods:
             cents, method = save_cents.get(period, (0, "orders" if from_orders else "fixed"))
@@ -185,7 +158,7 @@ def compute_value(
 
     # 4. repeats: an earlier contact by the same customer within the window
     if "customer_id" in has:
-        repeats(frame, out, coster, totals, settings.repeat_window_days)
+        repeats(facts, out, coster, totals)
     else:
         notes.append("repeat rate and repeat cost need a 'customer_id' column in the contacts")
 
@@ -195,8 +168,9 @@ def compute_value(
     if orders is not None and "customer_id" in has and orders.height:
         prepared = order_instants(orders, tz)
         running = running_totals(prepared)
-        followed = after_contact(frame, prepared, running, out, settings.horizons_days)
-        cohorts(frame, prepared, followed, tz, settings.horizons_days, out)
+        assert firsts is not None
+        followed = after_contact(firsts, prepared, running, out, settings.horizons_days)
+        cohorts(facts.first_period, firsts, prepared, followed, tz, settings.horizons_days, out)
         # the local date, like every other date in the report (an order at 22:00 New
         # York time on 30 November is already 1 December in UTC)
         when = datetime.fromtimestamp(followed.last / 1_000_000, UTC).astimezone(ZoneInfo(tz))
@@ -229,20 +203,21 @@ def compute_value(
 
 
 def _coded_customers(
-    frame: pl.DataFrame, orders: pl.DataFrame | None
-) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """`customer_id` as one integer code in the contacts and the orders alike.
+    firsts: pl.DataFrame | None, saved: pl.DataFrame | None, orders: pl.DataFrame | None
+) -> tuple[pl.DataFrame | None, pl.DataFrame | None, pl.DataFrame | None]:
+    """`customer_id` as one integer code in the contacts' tables and the orders alike.
 
     Every metric joins, sorts and groups on the customer, never shows one, and
     none depends on how customers sort among themselves (only on each one's
     contacts and orders in time): as text, 3M contacts and 2.6M orders made the
     cohorts' as-of joins take over a minute.
     """
-    shared = pl.Categorical(pl.Categories.random())  # one code per id, in both tables
+    shared = pl.Categorical(pl.Categories.random())  # one code per id, in every table
     code = pl.col("customer_id").cast(pl.String).cast(shared).to_physical()
     if orders is not None and "customer_id" in orders.columns:
         orders = orders.with_columns(code)
-    return frame.with_columns(code), orders
+    coded = [None if f is None else f.with_columns(code) for f in (firsts, saved)]
+    return coded[0], coded[1], orders
 
 
 def horizon_list(horizons: tuple[int, ...]) -> str:
@@ -251,24 +226,12 @@ def horizon_list(horizons: tuple[int, ...]) -> str:
     return texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + " and " + texts[-1]
 
 
-def _has_values(frame: pl.DataFrame, column: str) -> bool:
-    return column in frame.columns and frame.get_column(column).null_count() < frame.height
-
-
 def _save_values(
-    frame: pl.DataFrame,
-    orders: pl.DataFrame | None,
-    tz: str,
-    save: pl.Expr,
-    has_customer: bool,
-    save_value: Decimal,
+    saved: pl.DataFrame | None, orders: pl.DataFrame | None, tz: str
 ) -> dict[str, tuple[int, str]]:
     """Per month: the saved customers' order amounts in the 365 days before each save."""
-    if orders is None or not has_customer:
+    if orders is None or saved is None:
         return {}
-    saved = frame.filter(save & pl.col("customer_id").is_not_null()).select(
-        "period", "contact_id", "customer_id", "t"
-    )
     joined = saved.join(order_instants(orders, tz), on="customer_id", how="inner")
     window = (pl.col("o") >= pl.col("t") - SAVE_LOOKBACK_DAYS * DAY_US) & (
         pl.col("o") < pl.col("t")

@@ -11,9 +11,9 @@ import polars as pl
 from chargeback.engine.costing import GroupCoster
 from chargeback.engine.ledger import half_up_units
 from chargeback.engine.value_cohorts import Followed, window_sums
+from chargeback.engine.value_facts import ContactFacts
 from chargeback.engine.value_units import (
     DAY_US,
-    NO_OUTCOME,
     cents_str,
     parse_cents,
     ratio,
@@ -21,51 +21,19 @@ from chargeback.engine.value_units import (
 
 
 def repeats(
-    frame: pl.DataFrame,
+    facts: ContactFacts,
     out: dict[str, dict[str, Any]],
     coster: GroupCoster,
     totals: dict[str, Any],
-    window_days: int,
 ) -> None:
-    # The latest strictly earlier contact of the same customer. Sorted by customer
-    # and time, that is the row before, except inside a run of equal instants
-    # (ties are not "earlier"): those rows are blanked and filled forward from the
-    # run's first row. A customer's first row gets a -1 marker (no earlier
-    # contact) so the fill never reaches back into the previous customer. No
-    # window functions: over() on many small groups is far slower here.
-    previous = pl.col("t").shift(1)
-    same = (pl.col("customer_id") == pl.col("customer_id").shift(1)).fill_null(False)
-    within = pl.col("t") - pl.col("prev") < window_days * DAY_US
-    flagged = (
-        frame.filter(pl.col("customer_id").is_not_null())
-        .sort("customer_id", "t")
-        .with_columns(
-            pl.when(~same)
-            .then(pl.lit(-1, dtype=pl.Int64))
-            .when(pl.col("t") != previous)
-            .then(previous)
-            .otherwise(None)
-            .forward_fill()
-            .alias("prev")
-        )
-        .with_columns(((pl.col("prev") >= 0) & within).alias("repeat"))
-    )
-    base = flagged.group_by("period").agg(
-        pl.len().alias("with_customer"), pl.col("repeat").sum().alias("repeats")
-    )
+    """Repeat counts, rates and costs from the repeat flags' grouped rows (value_facts)."""
+    base, reason_counts, groups = facts.repeat_base, facts.repeat_reasons, facts.repeat_groups
+    assert base is not None and reason_counts is not None and groups is not None
     for period, with_customer, repeats in base.iter_rows():
         entry = out[period]
         entry["contacts_with_customer"] = int(with_customer)
         entry["repeats"] = int(repeats)
         entry["repeat_rate"] = ratio(int(repeats), int(with_customer))
-    reason_counts = flagged.group_by("period", "reason").agg(
-        pl.len().alias("n"), pl.col("repeat").sum().alias("r")
-    )
-    groups = (
-        flagged.filter(pl.col("repeat"))
-        .group_by("period", "reason", "channel")
-        .agg(pl.len().alias("n"), pl.col("hs_us").cast(pl.Int128).sum().alias("hs"))
-    )
     cost_by_reason: dict[str, dict[str, Fraction]] = defaultdict(lambda: defaultdict(Fraction))
     for period, reason, channel, n, hs in groups.iter_rows():
         cost_by_reason[period][reason] += coster.group_cost(
@@ -93,7 +61,7 @@ def repeats(
 
 
 def after_contact(
-    frame: pl.DataFrame,
+    firsts: pl.DataFrame,
     prepared: pl.DataFrame,
     running: pl.DataFrame,
     out: dict[str, dict[str, Any]],
@@ -101,24 +69,11 @@ def after_contact(
 ) -> Followed:
     """Orders in (t0, t0 + h days] after each customer's first contact of the month.
 
-    `prepared` is the orders as order_instants gives them, `running` their
-    running totals (value_cohorts.running_totals); the cohorts reuse what this
-    returns, so the contacted customers' figures are the same numbers.
+    `firsts` is value_facts' (period, customer_id, t0, outcome), `prepared` the
+    orders as order_instants gives them, `running` their running totals
+    (value_cohorts.running_totals); the cohorts reuse what this returns, so the
+    contacted customers' figures are the same numbers.
     """
-    firsts = (
-        frame.filter(pl.col("customer_id").is_not_null())
-        .sort("t", "contact_id")
-        .group_by("period", "customer_id", maintain_order=True)
-        .first()
-        .select(
-            "period",
-            "customer_id",
-            pl.col("t").alias("t0"),
-            pl.col("outcome").fill_null(NO_OUTCOME)
-            if "outcome" in frame.columns
-            else pl.lit(NO_OUTCOME).alias("outcome"),
-        )
-    )
     last = int(prepared.get_column("o").max())  # type: ignore[arg-type]
     per_customer = window_sums(firsts, running, horizons)
     latest = per_customer.group_by("period").agg(pl.col("t0").max().alias("latest"))

@@ -108,23 +108,27 @@ def month_starts(months: list[str], tz: str) -> list[int]:
 
 
 def cohorts(
-    frame: pl.DataFrame,
+    first: str | None,
+    firsts: pl.DataFrame,
     prepared: pl.DataFrame,
     followed: Followed,
     tz: str,
     horizons: tuple[int, ...],
     out: dict[str, dict[str, Any]],
 ) -> None:
-    """Each month of `out` gets `cohorts`: its 24-month window of cohort cells."""
-    if frame.height == 0 or not out:
+    """Each month of `out` gets `cohorts`: its 24-month window of cohort cells.
+
+    `first` is the earliest month with contacts (None: none); `firsts` each
+    contacted customer's first contact of a month (value_facts), which says who
+    contacted in which month."""
+    if first is None or not out:
         return
-    first = str(frame.get_column("period").min())
     last_month = max(out)
     months = month_range(first, last_month) if first <= last_month else []
     if months:
         bounds = month_range(shift_month(first, -LOOKBACK_MONTHS), shift_month(last_month, 1))
         starts = dict(zip(bounds, month_starts(bounds, tz), strict=True))
-        cells = _cells(frame, prepared, followed, horizons, months, bounds, starts)
+        cells = _cells(firsts, prepared, followed, horizons, months, bounds, starts)
     else:
         cells = {}
     for period, entry in out.items():
@@ -141,7 +145,7 @@ def cohorts(
 
 
 def _cells(
-    frame: pl.DataFrame,
+    firsts: pl.DataFrame,
     prepared: pl.DataFrame,
     followed: Followed,
     horizons: tuple[int, ...],
@@ -150,7 +154,7 @@ def _cells(
     starts: dict[str, int],
 ) -> dict[str, dict[str, Any]]:
     mids = {m: starts[m] + (starts[shift_month(m, 1)] - starts[m]) // 2 for m in months}
-    comparison = _comparison(frame, prepared, horizons, months, bounds, starts, mids)
+    comparison = _comparison(firsts, prepared, horizons, months, bounds, starts, mids)
     contacted: dict[str, dict[str, dict[str, Any]]] = {}
     for row in followed.summary.iter_rows(named=True):
         contacted.setdefault(row["period"], {})[row["outcome"]] = row
@@ -183,7 +187,7 @@ def _cells(
 
 
 def _comparison(
-    frame: pl.DataFrame,
+    firsts: pl.DataFrame,
     prepared: pl.DataFrame,
     horizons: tuple[int, ...],
     months: list[str],
@@ -209,11 +213,9 @@ def _comparison(
         .filter((pl.col("slot") >= 0) & (pl.col("slot") < len(bounds) - 1))
         .unique()
     )
-    contacted = (
-        frame.filter(pl.col("customer_id").is_not_null())
-        .select("customer_id", pl.col("period").replace_strict(index, default=-1).alias("c"))
-        .unique()
-    )
+    contacted = firsts.select(
+        "customer_id", pl.col("period").replace_strict(index, default=-1).alias("c")
+    ).unique()
     orders = prepared.select("customer_id", "o", "amount_cents").sort("o")
     instants = orders.get_column("o")
     longest = max(horizons) * DAY_US
