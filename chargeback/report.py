@@ -91,6 +91,9 @@ class RunResult:
     # engine answered those (engine/pushdown_extras.Extras, in `extras`)
     contacts: pl.DataFrame | None = None
     extras: Any = None
+    # attributions.parquet's rows as the engine computed them (engine/pushdown_attributions);
+    # None: computed from `contacts`
+    attributions: pl.DataFrame | None = None
 
 
 class Steps:

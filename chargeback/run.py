@@ -28,6 +28,8 @@ from chargeback.inputs import (
     check_period_options,
     contacts_for,
     counts_for,
+    default_contacts,
+    engine_of,
     field_problems,
     one_contact_for,
     prepare,
@@ -205,7 +207,8 @@ def run_explain(opts: ReportOptions, contact_id: str, steps: Steps | None = None
     return explain(ws, frame, attribution, contact_id)
 
 
-IN_ENGINE = frozenset({"evidence", "value"})  # what an engine answers besides the ledger
+# what an engine answers besides the ledger (attributions: a second pass, after the attribution)
+IN_ENGINE = frozenset({"evidence", "value", "attributions"})
 
 
 def report_needs(opts: ReportOptions) -> frozenset[str]:
@@ -233,17 +236,18 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
     with steps.step("Reading rules"):
         ws = load_workspace(find_workspace(opts.workspace))
     then = None
-    if needs and needs <= IN_ENGINE:
+    parts = needs - {"attributions"}  # what `then` answers on the ledger's connection
+    if parts and needs <= IN_ENGINE:
         from chargeback.engine.pushdown_extras import engine_extras
 
-        then = partial(engine_extras, ws, needs)
+        then = partial(engine_extras, ws, parts)
     ws, loaded, pushed = prepare_ledger(
         opts, steps, in_engine_ok=needs <= IN_ENGINE, ws=ws, then=then
     )
     periods = select_periods(opts, loaded)
     contacts = loaded.frame if pushed is None else None  # what evidence and value read
     extras = None if pushed is None else pushed.extra
-    if pushed is not None and extras is not None and extras.missing(needs):
+    if pushed is not None and extras is not None and extras.missing(parts):
         contacts = read_out(opts, ws, steps).frame  # a part the engine could not answer
     with steps.step("Attributing contacts"):
         aggregates = pushed.aggregates if pushed else aggregate(opts, ws, loaded.frame)
@@ -260,6 +264,10 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
     # closed months are served as closed; differences become adjustments (closing.py)
     result.served = serve_closed(result, open_periods_default=not (opts.period or opts.period_from))
     result.warnings.extend(result.served.warnings)
+    if pushed is not None and "attributions" in needs and opts.write and not opts.value_only:
+        result.attributions = _engine_attributions(opts, ws, result, steps)
+        if result.attributions is None and contacts is None:
+            contacts = result.contacts = read_out(opts, ws, steps).frame  # the engine gave none
     usual = output_dir(replace(opts, out=None), ws)
     elsewhere = opts.out is not None and usual.resolve() != out_dir.resolve()
     if elsewhere and (usual / "closed").is_dir() and not (out_dir / "closed").is_dir():
@@ -356,6 +364,24 @@ def run_diff(
     if ledgers[0].currency != ledgers[1].currency:
         notes.append(f"the currency changes from {ledgers[0].currency} to {ledgers[1].currency}")
     return compare(ledgers[0], ledgers[1], departments, labels), notes
+
+
+def _engine_attributions(
+    opts: ReportOptions, ws: Workspace, result: RunResult, steps: Steps
+) -> pl.DataFrame | None:
+    """attributions.parquet's rows computed in the engine, a second pass on the source the
+    in-engine ledger read (engine/pushdown_attributions.py); None: read the contacts out."""
+    from chargeback.engine.pushdown_attributions import engine_attributions
+
+    choice = engine_of(opts, ws)
+    spec = opts.contacts or ws.settings.contacts or default_contacts(ws.root)
+    where = ws.root if opts.contacts is None else Path.cwd()  # as prepare_ledger's
+    if not spec:
+        return None
+    with steps.step(f"Attributions in {choice.name}"):
+        return engine_attributions(
+            ws, choice, spec, where, wanted_columns(ws), result.attribution, result.periods
+        )
 
 
 def _missing_columns(ws: Workspace, loaded: Loaded) -> list[str]:

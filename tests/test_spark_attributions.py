@@ -1,0 +1,75 @@
+"""attributions.parquet computed in local Spark (engine/pushdown_attributions.py, SPEC 10).
+
+Parquet files read by Spark: the rows must be byte for byte the polars engine's,
+in its order (each file's index and Spark's `_metadata.row_index`), with the
+local day from polars' offsets (spark_derive). Reading the contacts out is made
+to fail, so the ledger and the rows both ran in Spark. One local session: the
+JVM's start is most of the time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+if shutil.which("java") is None or not __import__("importlib").util.find_spec("pyspark"):
+    if os.environ.get("CI"):
+        pytest.fail("the Spark attributions' test needs pyspark and Java (CI is set)")
+    pytest.skip("pyspark or Java missing", allow_module_level=True)
+pytest.importorskip("sqlglot")
+
+from test_pushdown_attributions import in_engine_report, parquet_workspace, report, same
+from test_pushdown_review import SETTINGS
+
+from chargeback.data import spark_session
+from chargeback.engine import drilldown
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    """The one local session of the module (the code under test finds it as the active one)."""
+    yield spark_session.session()
+
+
+def in_spark(ws: Path, out: Path, *args: str) -> str:
+    sql = in_engine_report(ws, out, "spark", *args)
+    assert "CACHE LAZY TABLE cb_attr_keys" in sql and "_metadata.row_index" in sql
+    return sql
+
+
+def test_one_parquet_file_in_spark(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New York instants (polars' offsets), a pool, priority; then `--period`, and terms
+    past drilldown's (lowered) Int128 bound priced in Python fractions."""
+    ws = parquet_workspace(tmp_path, "pool", "overlap: priority\n")
+    report(ws, tmp_path / "polars", "--engine", "polars")
+    sql = in_spark(ws, tmp_path / "spark")
+    assert "JOIN cb_attr_parts" in sql and "timestamp_micros(" in sql
+    same(tmp_path / "polars", tmp_path / "spark")
+    report(ws, tmp_path / "polars-03", "--engine", "polars", "--period", "2026-03")
+    in_spark(ws, tmp_path / "spark-03", "--period", "2026-03")
+    same(tmp_path / "polars-03", tmp_path / "spark-03")
+    monkeypatch.setattr(drilldown, "INT128_ROOM", 1 << 40)
+    in_spark(ws, tmp_path / "spark-room")
+    same(tmp_path / "polars", tmp_path / "spark-room")
+
+
+def test_several_parquet_files_in_spark(spark: Any, tmp_path: Path) -> None:
+    """Rows shuffled across three files: the files' order, then each file's rows."""
+    ws = parquet_workspace(tmp_path, "rates")
+    frame = pl.read_parquet(ws / "contacts.parquet").sample(fraction=1.0, shuffle=True, seed=9)
+    (ws / "contacts").mkdir()
+    for i, (start, n) in enumerate(((0, 5), (5, 3), (8, 5))):
+        frame.slice(start, n).write_parquet(ws / "contacts" / f"part-{i}.parquet")
+    (ws / "contacts.parquet").unlink()
+    (ws / "chargeback.yaml").write_text("contacts: contacts\n" + SETTINGS)
+    report(ws, tmp_path / "polars", "--engine", "polars")
+    in_spark(ws, tmp_path / "spark")
+    same(tmp_path / "polars", tmp_path / "spark")
