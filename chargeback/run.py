@@ -240,7 +240,7 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
     if parts and needs <= IN_ENGINE:
         from chargeback.engine.pushdown_extras import engine_extras
 
-        then = partial(engine_extras, ws, parts)
+        then = partial(engine_extras, ws, parts, bool(opts.orders or ws.settings.orders))
     ws, loaded, pushed = prepare_ledger(
         opts, steps, in_engine_ok=needs <= IN_ENGINE, ws=ws, then=then
     )
@@ -264,9 +264,10 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
     # closed months are served as closed; differences become adjustments (closing.py)
     result.served = serve_closed(result, open_periods_default=not (opts.period or opts.period_from))
     result.warnings.extend(result.served.warnings)
-    if pushed is not None and "attributions" in needs and opts.write and not opts.value_only:
+    # in the engine unless the contacts are here already (a part the engine did not answer)
+    if contacts is None and "attributions" in needs and opts.write and not opts.value_only:
         result.attributions = _engine_attributions(opts, ws, result, steps)
-        if result.attributions is None and contacts is None:
+        if result.attributions is None:
             contacts = result.contacts = read_out(opts, ws, steps).frame  # the engine gave none
     usual = output_dir(replace(opts, out=None), ws)
     elsewhere = opts.out is not None and usual.resolve() != out_dir.resolve()

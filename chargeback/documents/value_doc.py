@@ -232,7 +232,8 @@ class ValueBuilder:
                 -sum(
                     self.report.periods[m]["by_channel"].get(ch, {}).get("contacts", 0)
                     for m in months
-                )
+                ),
+                ch,  # equal counts in a fixed order: a set's order changes from run to run
             ),
         )
         series = []

@@ -163,13 +163,18 @@ def engine_errors(choice: EngineChoice, ws: Workspace) -> Iterator[None]:
 
 def driver_error(choice: EngineChoice) -> type[BaseException] | tuple[()]:
     """The driver's own error class, so a server's refusal is a message, not a traceback."""
+    return engine_error(choice.name)
+
+
+def engine_error(name: str) -> type[BaseException] | tuple[()]:
+    """driver_error by the engine's (or SQL dialect's) name."""
     names = {
         "duckdb": ("duckdb", "Error"),
         "postgres": ("psycopg", "Error"),
         "spark": ("pyspark.errors", "PySparkException"),
     }
-    if choice.name not in names:
+    if name not in names:
         return ()
-    module_name, attr = names[choice.name]
+    module_name, attr = names[name]
     found: type[BaseException] = getattr(importlib.import_module(module_name), attr)
     return found

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from chargeback.engine.engines import engine_error
 from chargeback.engine.sql_aggregate import Connection
 from chargeback.engine.sql_compile import Primitives
 from chargeback.workspace.model import Workspace
@@ -35,6 +36,7 @@ class Extras:
 def engine_extras(
     ws: Workspace,
     needs: frozenset[str],
+    orders: bool,
     raw: Connection,
     relation: str,
     columns: dict[str, tuple[str, str]],
@@ -43,14 +45,29 @@ def engine_extras(
     log: list[str] | None,
 ) -> Extras:
     """The parts `needs` names, each from the engine or None; never None itself, so the
-    in-engine ledger stands whatever a part does."""
+    in-engine ledger stands whatever a part does. `orders`: the run has orders.
+
+    Once a part is None the contacts are read out, and every later part is computed
+    from them instead: asking the engine for it too would be work thrown away. A
+    driver's error in one part (out of memory, a statement it refuses) is that part's
+    None, not the whole run's read-out.
+    """
     out = Extras()
+    failed = engine_error(dialect)
     if "evidence" in needs:
         from chargeback.engine.pushdown_evidence import engine_evidence
 
-        out.evidence = engine_evidence(ws, raw, relation, columns, prims, dialect, log)
+        try:
+            out.evidence = engine_evidence(ws, raw, relation, columns, prims, dialect, log)
+        except failed:
+            out.evidence = None
+        if out.evidence is None:
+            return out
     if "value" in needs:
         from chargeback.engine.pushdown_value import engine_value
 
-        out.value = engine_value(ws, raw, relation, columns, prims, dialect, log)
+        try:
+            out.value = engine_value(ws, orders, raw, relation, columns, prims, dialect, log)
+        except failed:
+            out.value = None
     return out

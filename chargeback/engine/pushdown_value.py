@@ -54,6 +54,7 @@ from chargeback.engine.value_facts import (
     SAVED,
     WON,
     ContactFacts,
+    Types,
     facts_frame,
 )
 from chargeback.engine.value_units import DAY_US, NO_OUTCOME, money_cents
@@ -70,6 +71,7 @@ class EngineValue(ContactFacts):
 
 def engine_value(
     ws: Workspace,
+    orders: bool,
     raw: Connection,
     relation: str,
     columns: dict[str, tuple[str, str]],
@@ -77,7 +79,8 @@ def engine_value(
     dialect: str,
     log: list[str] | None,
 ) -> EngineValue | None:
-    """The CS-value report's facts from the source (every row passed the detector), or None."""
+    """The CS-value report's facts from the source (every row passed the detector), or None.
+    `orders`: the run has orders, so the per-customer rows that meet them are wanted."""
     if dialect not in ("duckdb", "postgres", "spark"):
         return None
     if "revenue" in columns and not _revenue_ok(columns["revenue"][1], dialect):
@@ -108,7 +111,7 @@ def engine_value(
         if t is None:
             return None
         con.execute(f"CREATE TEMP TABLE {TABLE} AS SELECT *, {t} AS t FROM {ROWS}")
-        return _facts(ws, con, d, columns.get("revenue", ("", ""))[1] == "float")
+        return _facts(ws, con, d, columns.get("revenue", ("", ""))[1] == "float", orders)
     finally:
         for name in (FLAGGED, TABLE, ROWS):
             con.execute(f"DROP TABLE IF EXISTS {name}")
@@ -250,7 +253,17 @@ def _float_won(con: Logged, won: pl.DataFrame, sale: str) -> pl.DataFrame:
     return won.drop("won").join(sums, on="period", how="left").select(list(WON))
 
 
-def _facts(ws: Workspace, con: Logged, d: Dialect, floats: bool) -> EngineValue:
+def _fetched(con: Logged, sql: str, schema: Types) -> pl.DataFrame:
+    """Rows that may be about one per customer: as Arrow where the driver gives it (DuckDB),
+    else tuple by tuple; typed as facts_from_frame types them."""
+    got = con.frame(sql)
+    if got is None:
+        return facts_frame(con.execute(sql), schema)
+    named = got.rename(dict(zip(got.columns, schema, strict=True)))
+    return named.select([pl.col(n).cast(t) for n, t in schema.items()])
+
+
+def _facts(ws: Workspace, con: Logged, d: Dialect, floats: bool, orders: bool) -> EngineValue:
     settings = ws.settings.value
     ((n_customer, n_outcome, n_revenue, first),) = con.execute(
         f"SELECT COUNT(customer_id), COUNT(outcome), COUNT(revenue_cents) + COUNT(revenue_f), "
@@ -280,12 +293,11 @@ def _facts(ws: Workspace, con: Logged, d: Dialect, floats: bool) -> EngineValue:
         )
         if floats:
             won = _float_won(con, won, sale)
-        if "customer_id" in has:
-            saved = facts_frame(
-                con.execute(
-                    f"SELECT period, customer_id, t FROM {TABLE} "
-                    f"WHERE {save} AND customer_id IS NOT NULL"
-                ),
+        if "customer_id" in has and orders:
+            saved = _fetched(
+                con,
+                f"SELECT period, customer_id, t FROM {TABLE} "
+                f"WHERE {save} AND customer_id IS NOT NULL",
                 SAVED,
             )
     if "customer_id" in has:
@@ -317,14 +329,14 @@ def _facts(ws: Workspace, con: Logged, d: Dialect, floats: bool) -> EngineValue:
             ),
             REPEAT_GROUPS,
         )
+    if "customer_id" in has and orders:
         order = f"t, {d.text('contact_id')}"  # polars sorts ids by their bytes
-        firsts = facts_frame(
-            con.execute(
-                f"SELECT period, customer_id, t, COALESCE(outcome, {_lit(d, NO_OUTCOME)}) "
-                f"FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY period, customer_id "
-                f"ORDER BY {order}) AS k FROM {TABLE} WHERE customer_id IS NOT NULL) AS f "
-                "WHERE k = 1"
-            ),
+        firsts = _fetched(
+            con,
+            f"SELECT period, customer_id, t, COALESCE(outcome, {_lit(d, NO_OUTCOME)}) "
+            f"FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY period, customer_id "
+            f"ORDER BY {order}) AS k FROM {TABLE} WHERE customer_id IS NOT NULL) AS f "
+            "WHERE k = 1",
             FIRSTS,
         )
     return EngineValue(

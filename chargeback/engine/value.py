@@ -72,7 +72,11 @@ def compute_value(
 ) -> ValueReport:
     """The report from the contacts frame (read out) or the engine's grouped rows
     (engine/pushdown_value.py): both become ContactFacts, then one arithmetic."""
-    facts = contacts if isinstance(contacts, ContactFacts) else facts_from_frame(ws, contacts)
+    facts = (
+        contacts
+        if isinstance(contacts, ContactFacts)
+        else facts_from_frame(ws, contacts, orders is not None)
+    )
     settings = ws.settings.value
     tz = ws.settings.timezone
     has = facts.has

@@ -61,8 +61,9 @@ def _has_values(frame: pl.DataFrame, column: str) -> bool:
     return column in frame.columns and frame.get_column(column).null_count() < frame.height
 
 
-def facts_from_frame(ws: Workspace, contacts: pl.DataFrame) -> ContactFacts:
-    """The read-out path: the facts from the contacts frame, with polars."""
+def facts_from_frame(ws: Workspace, contacts: pl.DataFrame, orders: bool = True) -> ContactFacts:
+    """The read-out path: the facts from the contacts frame, with polars. `orders`: the
+    run has orders, so the per-customer tables that meet them are wanted."""
     settings = ws.settings.value
     has = frozenset(c for c in OPTIONAL if _has_values(contacts, c))
     frame = contacts.select(
@@ -95,12 +96,13 @@ def facts_from_frame(ws: Workspace, contacts: pl.DataFrame) -> ContactFacts:
             save.sum().alias("saves"),
             pl.when(sale).then(pl.col("revenue_cents")).sum().alias("won"),
         )
-        if "customer_id" in has:
+        if "customer_id" in has and orders:
             saved = frame.filter(save & pl.col("customer_id").is_not_null()).select(
                 "period", "customer_id", "t"
             )
     if "customer_id" in has:
         base, reasons, groups = _repeats(frame, settings.repeat_window_days)
+    if "customer_id" in has and orders:
         firsts = (
             frame.filter(pl.col("customer_id").is_not_null())
             .sort("t", "contact_id")
