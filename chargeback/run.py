@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import replace
@@ -18,11 +19,19 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from chargeback.data.tables import Loaded
+from chargeback.engine.aggregates import Aggregates
 from chargeback.engine.attribute import attribute
 from chargeback.engine.dates import month_range
 from chargeback.engine.in_engine import fingerprint_file
 from chargeback.engine.ledger import build_ledger
-from chargeback.errors import ChargebackError, Problem, UsageError, WorkspaceError, display_path
+from chargeback.errors import (
+    ChargebackError,
+    DataError,
+    Problem,
+    UsageError,
+    WorkspaceError,
+    display_path,
+)
 from chargeback.inputs import (
     aggregate,
     check_period_options,
@@ -248,7 +257,7 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
     contacts = loaded.frame if pushed is None else None  # what evidence and value read
     extras = None if pushed is None else pushed.extra
     if pushed is not None and extras is not None and extras.missing(parts):
-        contacts = read_out(opts, ws, steps).frame  # a part the engine could not answer
+        contacts = _read_again(opts, ws, steps, pushed.aggregates)  # a part not answered
     with steps.step("Attributing contacts"):
         aggregates = pushed.aggregates if pushed else aggregate(opts, ws, loaded.frame)
         if loaded.labels and pushed is None:  # a database source: fingerprinted as in-engine
@@ -268,7 +277,7 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
     if contacts is None and "attributions" in needs and opts.write and not opts.value_only:
         result.attributions = _engine_attributions(opts, ws, result, steps)
         if result.attributions is None:
-            contacts = result.contacts = read_out(opts, ws, steps).frame  # the engine gave none
+            contacts = result.contacts = _read_again(opts, ws, steps, aggregates)
     usual = output_dir(replace(opts, out=None), ws)
     elsewhere = opts.out is not None and usual.resolve() != out_dir.resolve()
     if elsewhere and (usual / "closed").is_dir() and not (out_dir / "closed").is_dir():
@@ -365,6 +374,35 @@ def run_diff(
     if ledgers[0].currency != ledgers[1].currency:
         notes.append(f"the currency changes from {ledgers[0].currency} to {ledgers[1].currency}")
     return compare(ledgers[0], ledgers[1], departments, labels), notes
+
+
+def _read_again(
+    opts: ReportOptions, ws: Workspace, steps: Steps, summed: Aggregates
+) -> pl.DataFrame:
+    """The contacts read out after the engine summed them, for a part it did not answer;
+    refused when they are not the contacts it summed (a table loaded during the run):
+    the documents would not add up to the ledger."""
+    frame = read_out(opts, ws, steps).frame
+    want: Counter[tuple[str, str]] = Counter()
+    handle: Counter[tuple[str, str]] = Counter()
+    for g in summed.groups:
+        want[g.period, g.channel] += g.contacts
+        handle[g.period, g.channel] += g.handle_us
+    months = sorted({p for p, _ in want})
+    got = (
+        frame.filter(pl.col("period").is_in(months))
+        .group_by("period", "channel")
+        .agg(pl.len().alias("n"), pl.col("hs_us").cast(pl.Int128).sum().alias("hs"))
+    )
+    seen = {(p, c): (int(n), int(hs or 0)) for p, c, n, hs in got.iter_rows()}
+    if seen != {k: (want[k], handle[k]) for k in want}:
+        raise DataError(
+            Problem(
+                "the contacts changed while this run read them (rows added, removed or "
+                "edited between the engine's sums and the read-out): run it again"
+            )
+        )
+    return frame
 
 
 def _engine_attributions(

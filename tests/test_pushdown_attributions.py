@@ -14,6 +14,7 @@ ledger and the rows were both computed in the engine.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -292,3 +293,138 @@ def test_integer_ids_on_postgres_in_the_exports_text_order(tmp_path: Path, pg: s
     got = pl.read_parquet(tmp_path / "got" / "attributions.parquet")
     march = got.filter(pl.col("period") == "2026-03").get_column("contact_id")
     assert march.unique(maintain_order=True).to_list() == sorted(set(march))  # as text
+
+
+def racing(
+    patch: pytest.MonkeyPatch, before: Callable[[], object], after: Callable[[], object] = list
+) -> list[pl.DataFrame | None]:
+    """A writer between the ledger's pass and the attributions' (`before`), and `after` it:
+    what the second pass answered, one entry per call."""
+    answers: list[pl.DataFrame | None] = []
+    real = pushdown_attributions.engine_attributions
+
+    def spy(*args: Any, **kwargs: Any) -> pl.DataFrame | None:
+        before()
+        answers.append(real(*args, **kwargs))
+        after()
+        return answers[-1]
+
+    patch.setattr(pushdown_attributions, "engine_attributions", spy)
+    return answers
+
+
+def append_duplicate(ws: Path) -> None:
+    """q1 (March) once more, as a later row: a duplicate id the ledger's pass never saw."""
+    frame = pl.read_parquet(ws / "contacts.parquet")
+    pl.concat([frame, frame.filter(pl.col("contact_id") == "q1")]).write_parquet(
+        ws / "contacts.parquet"
+    )
+
+
+def test_a_duplicate_appended_between_the_passes_stops_the_run(tmp_path: Path) -> None:
+    """The second pass sees the duplicate: None, so the run reads the contacts out, and the
+    data layer refuses the duplicate (SPEC 2's default): no attributions.parquet written
+    that the ledger disagrees with, no ledger either."""
+    ws = parquet_workspace(tmp_path, "pool")
+    with pytest.MonkeyPatch.context() as patch:
+        answers = racing(patch, lambda: append_duplicate(ws))
+        result = CliRunner().invoke(
+            app, ["report", "--workspace", str(ws), "--out", str(tmp_path / "got"),
+                  "--format", "csv,attributions", "--engine", "duckdb"]
+        )  # fmt: skip
+    assert answers == [None]  # the in-engine ledger ran, its second pass refused
+    assert result.exit_code != 0
+    assert "duplicate contact_id 'q1'" in result.output
+    assert not (tmp_path / "got" / "attributions.parquet").exists()
+
+
+def test_a_duplicate_appended_between_the_passes_is_quarantined(tmp_path: Path) -> None:
+    """With --on-bad-rows quarantine the read-out sets the later q1 aside: the files are
+    the polars run's on the contacts the ledger summed (one q1 row set)."""
+    ws = parquet_workspace(tmp_path, "pool")
+    report(ws, tmp_path / "polars", "--engine", "polars", "--on-bad-rows", "quarantine")
+    with pytest.MonkeyPatch.context() as patch:
+        answers = racing(patch, lambda: append_duplicate(ws))
+        report(ws, tmp_path / "got", "--engine", "duckdb", "--on-bad-rows", "quarantine")
+    assert answers == [None]
+    same(tmp_path / "polars", tmp_path / "got")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        # a new contact in March: one more contact and its handle time in (2026-03, chat)
+        "INSERT INTO support.contacts VALUES ('x9', TIMESTAMPTZ '2026-03-10 10:00:00+00', "
+        "'chat', 'billing.fee', 'fee', 30)",
+        # x1 no longer matches app-text: its (period, channel) counts and sums unchanged,
+        # its group (the windowed masks) another
+        "UPDATE support.contacts SET text = 'fine' WHERE contact_id = 'x1'",
+    ],
+    ids=["appended", "changed"],
+)
+def test_a_duckdb_table_changed_between_the_passes(tmp_path: Path, change: str) -> None:
+    """The second pass's groups are not the ledger's: None. The change is undone after it,
+    so the read-out sees the ledger's rows and the files are the read-out path's."""
+    ws = write_workspace(tmp_path / "ws", RULES, CONTACTS, costs=POOL)
+    db = str(ws / "cx.db")
+    with duckdb.connect(db) as con:
+        con.execute("CREATE SCHEMA support")
+        con.execute(
+            "CREATE TABLE support.contacts AS SELECT contact_id, started_at::TIMESTAMPTZ AS "
+            "started_at, channel, reason, text, handle_seconds::DECIMAL(12,3) AS "
+            f"handle_seconds FROM read_csv('{ws / 'contacts.csv'}', all_varchar=true)"
+        )
+        con.execute("CREATE TABLE support.kept AS SELECT * FROM support.contacts")
+    (ws / "chargeback.yaml").write_text(
+        'contacts: {uri: "duckdb:///cx.db", table: support.contacts}\n' + SETTINGS
+    )
+
+    def run_sql(*statements: str) -> None:
+        with duckdb.connect(db) as con:
+            for sql in statements:
+                con.execute(sql)
+
+    restore = (
+        "DELETE FROM support.contacts",
+        "INSERT INTO support.contacts SELECT * FROM support.kept",
+    )
+    read_out_report(ws, tmp_path / "want", "duckdb")
+    with pytest.MonkeyPatch.context() as patch:
+        answers = racing(patch, lambda: run_sql(change), lambda: run_sql(*restore))
+        report(ws, tmp_path / "got", "--engine", "duckdb")
+    assert answers == [None]
+    same(tmp_path / "want", tmp_path / "got")
+    run_sql(change)  # the same change before the whole run: the second pass answers
+    with pytest.MonkeyPatch.context() as patch:
+        answers = racing(patch, list)
+        report(ws, tmp_path / "again", "--engine", "duckdb")
+    assert answers[0] is not None
+
+
+def test_a_postgres_table_appended_to_between_the_passes(tmp_path: Path, pg: str) -> None:  # noqa: F811
+    """The review's live table: a row appended after the ledger's pass (then removed, so
+    the read-out sees the ledger's rows): the second pass answers None."""
+    import psycopg
+    from test_postgres_source import load_table
+
+    ws = write_workspace(tmp_path / "ws", RULES, CONTACTS, costs=POOL)
+    load_table(pg, ws, "support.raced")
+    (ws / "chargeback.yaml").write_text(
+        f'contacts: {{uri: "{pg}", table: support.raced}}\n{SETTINGS}'
+    )
+
+    def run_sql(sql: str) -> None:
+        with psycopg.connect(pg, autocommit=True) as con:
+            con.execute(sql)
+
+    row = "('x9', '2026-03-10 10:00:00+00', 'chat', 'billing.fee', 'fee', 30)"
+    read_out_report(ws, tmp_path / "want", "postgres")
+    with pytest.MonkeyPatch.context() as patch:
+        answers = racing(
+            patch,
+            lambda: run_sql(f"INSERT INTO support.raced VALUES {row}"),
+            lambda: run_sql("DELETE FROM support.raced WHERE contact_id = 'x9'"),
+        )
+        report(ws, tmp_path / "got", "--engine", "postgres")
+    assert answers == [None]
+    same(tmp_path / "want", tmp_path / "got")

@@ -14,13 +14,20 @@ in exact integers (DuckDB HUGEINT, PostgreSQL NUMERIC, Spark DECIMAL(38, 0) and
 every intermediate below 2**126, and parts past it are done in Python fractions
 as drilldown does). Only the finished rows leave.
 
+A second pass may read a source that changed since the ledger's (rows appended to
+a live table): the keys table's contacts and handle time per group (period,
+channel, windowed masks, cell) must be the ledger's own groups' (Attribution.groups)
+and its ids distinct, else None, and the run reads the contacts out.
+
 Row order is the read-out frame's: Parquet files in the listed order, then each
 file's row order (DuckDB's read_parquet file name and file_row_number, Spark's
 file index and `_metadata.row_index`); a database source in the order the
 read-out export sorts it (warehouse._read_query: the id column, on PostgreSQL as
 its text), computed by the same engine on the same expression, so its collation
-too. An `sc://` Spark source returns None (its export's order is not reproduced):
-the run reads the contacts out, as it does for anything else returning None.
+too. Those keys are kept as columns (cb_o<i>) and the final query sorts by them:
+no global ROW_NUMBER window, which Spark would run in one task. An `sc://` Spark
+source returns None (its export's order is not reproduced): the run reads the
+contacts out, as it does for anything else returning None.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from typing import Any
 import polars as pl
 from sqlglot import exp
 
+from chargeback.engine.aggregates import Group, GroupTable
 from chargeback.engine.attribute import Attribution
 from chargeback.engine.control_series import control_indexes
 from chargeback.engine.drilldown import (
@@ -45,7 +53,7 @@ from chargeback.engine.drilldown import (
 )
 from chargeback.engine.engines import EngineChoice, driver_error
 from chargeback.engine.in_engine import _columns, _connection
-from chargeback.engine.polars_engine import MASK_BITS
+from chargeback.engine.polars_engine import MASK_BITS, decode_group
 from chargeback.engine.pushdown import Logged, Plan, plan
 from chargeback.engine.pushdown_spark_sql import SparkDialect, spark_literal
 from chargeback.engine.pushdown_sql import Column, Dialect, base_query, literal
@@ -54,7 +62,7 @@ from chargeback.engine.sql_compile import Compiler, Node, Primitives, col, flag,
 from chargeback.workspace.model import DbSource, Workspace
 
 KEYS, PARTS = "cb_attr_keys", "cb_attr_parts"
-SEQ = "cb_seq"
+ORDER = "cb_o"  # the read-out order's keys: cb_o0, cb_o1
 FILE_NAME = "cb_file"  # read_parquet's file name column, named so it cannot meet a user's
 BATCH = 500  # parts per INSERT
 ENGINES = ("duckdb", "postgres", "spark")
@@ -97,10 +105,10 @@ def engine_attributions(
             columns = _columns(ws, wanted, {n: families(t) for n, t in described})
             if columns is None:
                 return None
-            order = _order(relation, files, columns, dialect, names)
-            if order is None:
+            ordered = _order(relation, files, columns, dialect, names)
+            if ordered is None:
                 return None
-            relation, by = order
+            relation, by = ordered
             logged = Logged(con, log)
             if files and dialect == "duckdb" and not _names_known(logged, relation, files):
                 return None
@@ -110,7 +118,8 @@ def engine_attributions(
             derive = _derive_in_order(logged, p, relation, by)
             if derive is None:
                 return None
-            return _attributions(ws, logged, p, derive, prims, attribution, periods)
+            order = [f"{ORDER}{i}" for i in range(len(by))]
+            return _attributions(ws, logged, (p, derive, order), prims, attribution, periods)
     except driver_error(choice):
         return None
 
@@ -131,8 +140,8 @@ def _order(
     columns: dict[str, tuple[str, str]],
     dialect: str,
     names: set[str],
-) -> tuple[str, str] | None:
-    """(the relation to read, the ORDER BY that numbers its rows as the read-out frame)."""
+) -> tuple[str, list[str]] | None:
+    """(the relation to read, the expressions that sort its rows as the read-out frame)."""
     d = SparkDialect() if dialect == "spark" else Dialect(dialect)
     if files and dialect == "spark":  # each file's index and row index (Spark's _metadata)
         if FILE_NAME in names or "cb_row" in names:
@@ -142,7 +151,7 @@ def _order(
             f"FROM parquet.`{str(path.resolve()).replace('`', '``')}`"
             for i, path in enumerate(files)
         ]
-        by = f"{d.ident(FILE_NAME)}, {d.ident('cb_row')}"
+        by = [d.ident(FILE_NAME), d.ident("cb_row")]
         return f"({' UNION ALL '.join(reads)}) AS cb_files", by
     if files:  # Parquet files on DuckDB: in_engine lists them in the read-out's order
         prefix = "read_parquet(["
@@ -152,16 +161,16 @@ def _order(
             return None
         extra = f", filename = {literal(FILE_NAME)}, file_row_number = true)"
         whens = " ".join(f"WHEN {literal(str(p))} THEN {i}" for i, p in enumerate(files))
-        by = f"CASE {d.ident(FILE_NAME)} {whens} END, {d.ident('file_row_number')}"
+        by = [f"CASE {d.ident(FILE_NAME)} {whens} END", d.ident("file_row_number")]
         return relation[:-1] + extra, by
     source, family = columns["contact_id"]
     if dialect == "postgres":  # the export's `"id"::text AS "id" ... ORDER BY "id"`
         if family not in ("text", "integer", "boolean"):
             return None
-        return relation, f"{d.ident(source)}::text"
+        return relation, [f"{d.ident(source)}::text"]
     if family != "text":
         return None
-    return relation, d.ident(source)  # DuckDB's export sorts by the id column itself
+    return relation, [d.ident(source)]  # DuckDB's export sorts by the id column itself
 
 
 def _names_known(con: Logged, relation: str, files: list[Path]) -> bool:
@@ -173,17 +182,17 @@ def _names_known(con: Logged, relation: str, files: list[Path]) -> bool:
     return int(n) == 0
 
 
-def _derive_in_order(con: Logged, p: Plan, relation: str, by: str) -> str | None:
+def _derive_in_order(con: Logged, p: Plan, relation: str, by: list[str]) -> str | None:
     """Plan.derive (on Spark spark_derive's, its local day from polars' offsets) with the
-    row's place in the read-out order as cb_seq."""
+    read-out order's keys as cb_o0, cb_o1."""
     d = p.dialect
     tail = f" FROM ({p.base}) AS b"
     if not p.derive.startswith("SELECT ") or not p.derive.endswith(tail):
         return None
     head = p.derive.removesuffix(tail)  # SELECT <the canonical columns>
     seq = Column()
-    seq.first[SEQ] = f"ROW_NUMBER() OVER (ORDER BY {by})"
-    built = {**p.source.built, SEQ: seq}
+    seq.first = {f"{ORDER}{i}": e for i, e in enumerate(by)}
+    built = {**p.source.built, ORDER: seq}
     derive: str | None = p.derive
     if p.dialect.name == "spark":
         from chargeback.engine.pushdown_spark_review import spark_derive
@@ -191,17 +200,19 @@ def _derive_in_order(con: Logged, p: Plan, relation: str, by: str) -> str | None
         derive = spark_derive(con, replace(p, source=replace(p.source, built=built)))
     if derive is None:
         return None
-    if derive == p.derive:  # the plan's own base: made again with cb_seq in it
+    if derive == p.derive:  # the plan's own base: made again with the keys in it
         rest = f" FROM ({base_query(d, relation, list(built.values()))}) AS b"
-    elif derive.startswith(head):  # spark_derive's base, made from `built`: cb_seq is in it
+    elif derive.startswith(head):  # spark_derive's base, made from `built`: the keys in it
         rest = derive.removeprefix(head)
     else:
         return None
-    return f"{head}, {d.ident(SEQ)}{rest}"
+    return f"{head}, {', '.join(d.ident(n) for n in seq.first)}{rest}"
 
 
-def _keys_sql(ws: Workspace, p: Plan, derive: str, prims: Primitives, periods: list[str]) -> str:
-    """Each contact of `periods`: id, period, channel, hs_us, cb_seq, its windowed masks
+def _keys_sql(
+    ws: Workspace, p: Plan, derive: str, prims: Primitives, periods: list[str], order: list[str]
+) -> str:
+    """Each contact of `periods`: id, period, channel, hs_us, the order's keys, windowed masks
     (cb_m<k>, as MatchBits' _m<k>) and control cell (cb_cell, as MatchBits.cell)."""
     d, dialect = p.dialect, prims.dialect
     comp = Compiler(prims, {n for n, t in p.schema.items() if t == pl.String})
@@ -214,7 +225,7 @@ def _keys_sql(ws: Workspace, p: Plan, derive: str, prims: Primitives, periods: l
         for i, r in enumerate(ws.rules)
     ]
     matched = f"SELECT {', '.join(rules)} FROM ({source}) AS cb_src"
-    items = [d.ident(n) for n in ("contact_id", "period", "channel", "hs_us", SEQ)]
+    items = [d.ident(n) for n in ("contact_id", "period", "channel", "hs_us", *order)]
     for k, name in enumerate(_mask_names(ws)):
         chunk = range(k * MASK_BITS, min(len(ws.rules), (k + 1) * MASK_BITS))
         bits = [_windowed(ws, i, i - k * MASK_BITS).sql(dialect) for i in chunk]
@@ -241,36 +252,82 @@ def _mask_names(ws: Workspace) -> list[str]:
 def _attributions(
     ws: Workspace,
     con: Logged,
-    p: Plan,
-    derive: str,
+    source: tuple[Plan, str, list[str]],
     prims: Primitives,
     attribution: Attribution,
     periods: Sequence[str],
-) -> pl.DataFrame:
-    """The keys table, its distinct groups out, the parts table in, the joined rows out."""
+) -> pl.DataFrame | None:
+    """The keys table, its distinct groups out (None unless they are the ledger's), the
+    parts table in, the joined rows out. `source`: the plan, its derive, the order's keys."""
+    p, derive, order = source
     d = p.dialect
     engine_keys = ["period", "channel", *_mask_names(ws)]
     engine_keys += ["cb_cell"] if control_indexes(ws) else []
     # drilldown's names for the same keys (MatchBits' _m<k> and _cell)
     keys = [k.removeprefix("cb") if k.startswith("cb_") else k for k in engine_keys]
     try:
-        con.execute(f"CREATE TEMP TABLE {KEYS} AS {_keys_sql(ws, p, derive, prims, list(periods))}")
+        keys_sql = _keys_sql(ws, p, derive, prims, list(periods), order)
+        con.execute(f"CREATE TEMP TABLE {KEYS} AS {keys_sql}")
+        ident = d.ident("contact_id")
+        ((n, distinct),) = con.execute(f"SELECT COUNT(*), COUNT(DISTINCT {ident}) FROM {KEYS}")
+        if int(n) != int(distinct):
+            return None  # a duplicate id (or none): not the rows the ledger passed
         listed = ", ".join(d.ident(k) for k in engine_keys)
+        hs = d.ident("hs_us")
+        summed = f"CAST({hs} AS DECIMAL(38, 0))" if d.name == "spark" else hs  # no wrap
         groups = con.execute(
-            f"SELECT {listed}, MAX({d.ident('hs_us')}) FROM {KEYS} GROUP BY {listed}"
+            f"SELECT {listed}, COUNT(*), SUM({summed}), MAX({hs}) FROM {KEYS} GROUP BY {listed}"
         )
+        if not _as_ledger(ws, attribution.groups, set(periods), groups):
+            return None
         schema: dict[str, Any] = {k: pl.String for k in keys[:2]}
         schema |= {k: pl.Int64 for k in keys[2:]} | {"hs_us": pl.Int64}
-        frame = pl.DataFrame([(*g[:-1], int(g[-1])) for g in groups], schema=schema, orient="row")
+        found = [(*g[:-3], int(g[-1])) for g in groups]
+        frame = pl.DataFrame(found, schema=schema, orient="row")
         table, in_python = _parts(ws, attribution, frame, keys)
         rows = pl.DataFrame(schema=ROWS)  # no contact in the months asked
         if table.height:
             _upload(con, d, table, keys, engine_keys)
-            rows = _rows(con, _rows_sql(d, engine_keys))
+            rows = _rows(con, _rows_sql(d, engine_keys, order))
     finally:
         for name in (PARTS, KEYS):
             con.execute(f"DROP TABLE IF EXISTS {name}")
     return _finished(rows, in_python)
+
+
+def _as_ledger(
+    ws: Workspace, ledger: Sequence[Group], periods: set[str], found: list[tuple[Any, ...]]
+) -> bool:
+    """The keys table's (contacts, handle time) per (period, channel, matched, cell) are
+    the ledger's groups' in `periods`: the source did not change between the passes."""
+    want: dict[tuple[Any, ...], list[int]] = {}
+    for key, n, hs in _ledger_groups(ledger):
+        if key[0] in periods and n:
+            total = want.setdefault(key, [0, 0])
+            total[0] += n
+            total[1] += hs
+    got: dict[tuple[Any, ...], list[int]] = {}
+    for period, channel, *values, n, hs, _ in found:
+        key = (period, channel, *decode_group(ws, values))
+        total = got.setdefault(key, [0, 0])
+        total[0] += int(n)
+        total[1] += int(hs)
+    return got == want
+
+
+def _ledger_groups(
+    groups: Sequence[Group],
+) -> list[tuple[tuple[str, str, frozenset[int], frozenset[int]], int, int]]:
+    """(period, channel, matched, cell), contacts, handle_us of each group: from a
+    GroupTable's columns (no Group object made), else from the groups."""
+    if not isinstance(groups, GroupTable):
+        return [((g.period, g.channel, g.matched, g.cell), g.contacts, g.handle_us) for g in groups]
+    sets, t = groups.sets.frozensets(), groups
+    columns = (t.period, t.channel, t.matched, t.cell, t.contacts, t.handle_us)
+    return [
+        ((t.periods[p], t.channels[c], sets[m], t.cells[k]), int(n), int(hs))
+        for p, c, m, k, n, hs in zip(*(a.tolist() for a in columns), strict=True)
+    ]
 
 
 def _upload(
@@ -316,9 +373,9 @@ def _upload(
         con.execute(f"INSERT INTO {PARTS} VALUES {', '.join(values[start : start + BATCH])}")
 
 
-def _rows_sql(d: Dialect, keys: list[str]) -> str:
+def _rows_sql(d: Dialect, keys: list[str], order: list[str]) -> str:
     """Each contact joined to its parts, cost = a0 + a1 hs + (b0 + b1 hs) div e in micro-units,
-    in drilldown's order (period, the contact's place in the data, the line)."""
+    in drilldown's order (period, the contact's place in the data by `order`, the line)."""
 
     def both(name: str) -> str:
         return f"k.{d.ident(name)} = p.{d.ident(name)}"
@@ -334,7 +391,13 @@ def _rows_sql(d: Dialect, keys: list[str]) -> str:
     items += [f"p.{d.ident(n)}" for n in ("department_id", "decision_id", "weight")]
     items += [f"{a0} + {a1} * {hs} + {rest}", f"p.{d.ident('cb_part')}", hs]
     on = " AND ".join(both(k) for k in keys)
-    by = ", ".join((f"p.{d.ident('cb_period')}", f"k.{d.ident(SEQ)}", f"p.{d.ident('cb_line')}"))
+    by = ", ".join(
+        (
+            f"p.{d.ident('cb_period')}",
+            *(f"k.{d.ident(n)}" for n in order),
+            f"p.{d.ident('cb_line')}",
+        )
+    )
     return f"SELECT {', '.join(items)} FROM {KEYS} AS k JOIN {PARTS} AS p ON {on} ORDER BY {by}"
 
 
