@@ -126,41 +126,64 @@ def _picked(
 ) -> dict[tuple[str, str], tuple[int, pl.DataFrame]]:
     """Per (month, decision): the contacts its rules matched and the EXAMPLES picked among
     them in (local, contact_id) order, at round(i * (n - 1) / 3): the row number r such
-    that 3r - 1 <= i * (n - 1) <= 3r + 1 (a third never rounds to a half). Ids compare by
-    their bytes, as polars sorts them: the derive's text is already so (Dialect.text), and
-    PostgreSQL is told again. Spark gives the local time as microseconds: its timestamps
-    come back through the Python process's zone."""
+    that 3r - 1 <= i * (n - 1) <= 3r + 1 (a third never rounds to a half). One statement
+    for every decision (a query per decision grew with decisions x contacts): each row
+    unnests the indexes of the decisions it matches (_pairs), one window ranks the pairs,
+    and the picked ids (unique: every row passed the detector) join back for their rows. Ids
+    compare by their bytes, as polars sorts them: the derive's text is already so
+    (Dialect.text), and PostgreSQL is told again. Spark gives the local time as
+    microseconds: its timestamps come back through the Python process's zone."""
+    own = [(dec.id, _mine(ws, dec.id, windowed=True)) for dec in ws.decisions]
+    mine = [(decision_id, m) for decision_id, m in own if m is not None]
+    if not mine:
+        return {}
     period, cid, local = d.ident("period"), d.ident("contact_id"), d.ident("local")
     order = f'{local}, {cid} COLLATE "C"' if dialect == "postgres" else f"{local}, {cid}"
     shown = [d.ident(name) for name in EXAMPLE_SCHEMA]
-    got = [f"unix_micros({n})" if n == local and dialect == "spark" else n for n in shown]
+    got = [f"unix_micros(f.{n})" if n == local and dialect == "spark" else f"f.{n}" for n in shown]
     steps = EXAMPLES - 1
     picks = " OR ".join(
         f"({i} * (cb_n - 1) BETWEEN {steps} * cb_r - 1 AND {steps} * cb_r + 1)"
         for i in range(EXAMPLES)
     )
-    out: dict[tuple[str, str], tuple[int, pl.DataFrame]] = {}
-    for decision in ws.decisions:
-        mine = _mine(ws, decision.id, windowed=True)
-        if mine is None:
-            continue
-        sql = (
-            f"SELECT {period}, cb_n, {', '.join(got)} FROM (SELECT {period}, {', '.join(shown)}, "
-            f"ROW_NUMBER() OVER (PARTITION BY {period} ORDER BY {order}) - 1 AS cb_r, "
-            f"COUNT(*) OVER (PARTITION BY {period}) AS cb_n FROM {FLAGS} "
-            f"WHERE {mine.sql(dialect)}) AS cb_mine WHERE {picks} ORDER BY {period}, cb_r"
-        )
-        rows: dict[str, list[tuple[Any, ...]]] = {}
-        counts: dict[str, int] = {}
-        for month, n, *values in con.execute(sql):
-            if isinstance(values[1], int):  # Spark's microseconds
-                values[1] = EPOCH + timedelta(microseconds=values[1])
-            rows.setdefault(month, []).append(tuple(values))
-            counts[month] = int(n)
-        for month, found in rows.items():
-            frame = pl.DataFrame(found, schema=EXAMPLE_SCHEMA, orient="row")
-            out[month, decision.id] = (counts[month], frame)
-    return out
+    pairs = _pairs([m.sql(dialect) for _, m in mine], [period, local, cid], dialect)
+    by = f"PARTITION BY cb_k, {period}"
+    ranked = (
+        f"SELECT cb_k, {period}, {cid}, ROW_NUMBER() OVER ({by} ORDER BY {order}) - 1 AS cb_r, "
+        f"COUNT(*) OVER ({by}) AS cb_n FROM ({pairs}) AS cb_pairs"
+    )
+    sql = (  # the picked ids' own rows, joined back: the sort carries no text
+        f"SELECT p.cb_k, p.{period}, p.cb_n, {', '.join(got)} FROM (SELECT * FROM ({ranked}) "
+        f"AS cb_ranked WHERE {picks}) AS p JOIN {FLAGS} AS f ON f.{cid} = p.{cid} "
+        f"ORDER BY p.cb_k, p.{period}, p.cb_r"
+    )
+    rows: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
+    counts: dict[tuple[str, str], int] = {}
+    for k, month, n, *values in con.execute(sql):
+        if isinstance(values[1], int):  # Spark's microseconds
+            values[1] = EPOCH + timedelta(microseconds=values[1])
+        key = (month, mine[int(k)][0])
+        rows.setdefault(key, []).append(tuple(values))
+        counts[key] = int(n)
+    return {
+        key: (counts[key], pl.DataFrame(found, schema=EXAMPLE_SCHEMA, orient="row"))
+        for key, found in rows.items()
+    }
+
+
+def _pairs(conditions: list[str], names: list[str], dialect: str) -> str:
+    """(cb_k, *names) for every row and every k whose condition it meets, from one scan:
+    each row's list of the decision indexes it matches (NULL where not, dropped), unnested."""
+    cases = ", ".join(f"CASE WHEN {c} THEN {k} END" for k, c in enumerate(conditions))
+    cols = ", ".join(names)
+    if dialect == "postgres":
+        found = f"array_remove(ARRAY[{cases}]::INTEGER[], NULL)"
+        return f"SELECT cb_k, {cols} FROM {FLAGS} CROSS JOIN LATERAL unnest({found}) AS cb_u(cb_k)"
+    if dialect == "spark":
+        found = f"filter(array({cases}), x -> x IS NOT NULL)"
+        return f"SELECT explode({found}) AS cb_k, {cols} FROM {FLAGS}"
+    found = f"list_filter([{cases}], lambda x: x IS NOT NULL)"
+    return f"SELECT unnest({found}) AS cb_k, {cols} FROM {FLAGS}"
 
 
 def _daily(ws: Workspace, con: Connection, dialect: str) -> dict[str, dict[date, int]]:
