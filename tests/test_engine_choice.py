@@ -191,7 +191,7 @@ def test_show_sql_prints_what_is_sent(ws: Path, monkeypatch: pytest.MonkeyPatch)
         'contacts: {uri: "duckdb:///cx.db", table: support.contacts}\n'
     )
     in_engine = run(ws, "--format", "csv,json", "--show-sql")  # json's value: grouped there
-    assert "CREATE TEMP TABLE cb_value_rows" in in_engine.output
+    assert "CREATE TEMP VIEW cb_value_rows" in in_engine.output
     # the value's facts refused: the contacts are read out, and that is printed too
     monkeypatch.setattr(pushdown_value, "engine_value", lambda *args, **kwargs: None)
     result = run(ws, "--format", "csv,json", "--show-sql")

@@ -99,8 +99,11 @@ def engine_value(
         ((version,),) = con.execute("SHOW server_version_num")
         if int(version) < 140000:
             return None
+    # the rows are read twice (their span, then the table with the instant): a view on
+    # DuckDB and PostgreSQL, not a copy of the contacts; Spark's temporary table is a view
+    kind = "VIEW" if dialect in ("duckdb", "postgres") else "TABLE"
     try:
-        con.execute(f"CREATE TEMP TABLE {ROWS} AS {_rows(d, columns, base)}")
+        con.execute(f"CREATE TEMP {kind} {ROWS} AS {_rows(d, columns, base)}")
         checks = (
             f"SELECT MIN(local_us), MAX(local_us), COUNT(*) FILTER (WHERE NOT rev_ok) FROM {ROWS}"
         )
@@ -113,8 +116,9 @@ def engine_value(
         con.execute(f"CREATE TEMP TABLE {TABLE} AS SELECT *, {t} AS t FROM {ROWS}")
         return _facts(ws, con, d, columns.get("revenue", ("", ""))[1] == "float", orders)
     finally:
-        for name in (FLAGGED, TABLE, ROWS):
+        for name in (FLAGGED, TABLE):
             con.execute(f"DROP TABLE IF EXISTS {name}")
+        con.execute(f"DROP {kind} IF EXISTS {ROWS}")
 
 
 def _revenue_ok(family: str, dialect: str) -> bool:
