@@ -10,6 +10,7 @@ readable by its owner only, and handed to clients through PGPASSWORD.
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import secrets
@@ -131,6 +132,9 @@ def start(bindir: Path) -> PgServer:
     run(str(bindir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(data),
         "-l", str(root / "log"), "-o", options)  # fmt: skip
     server = PgServer(root=root, bindir=bindir, port=port, password=password, run_as=run_as)
+    # stopped at exit too: a session interrupted before its fixture's teardown (Ctrl-C,
+    # a timeout) would leave the server running; stopping twice is harmless
+    atexit.register(server.stop)
     try:
         _create_database(server)
     except Exception:
