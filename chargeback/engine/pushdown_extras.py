@@ -6,7 +6,8 @@ detector has passed every row, each of them is asked of the engine on the same
 connection (in_engine's `then`), and only grouped rows and a few sampled
 contacts come back. A part the engine cannot answer comes back as None and the
 run reads the contacts out for that part alone (run.py), so the documents are
-the same either way.
+the same either way. attributions.parquet is not asked here: it needs the run's
+attribution, so it is a second pass (engine/pushdown_attributions.py).
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from chargeback.engine.engines import engine_error
 from chargeback.engine.sql_aggregate import Connection
 from chargeback.engine.sql_compile import Primitives
 from chargeback.workspace.model import Workspace
-
-NEEDS = ("evidence", "value")  # the parts an engine can answer; `report` asks for those it writes
 
 
 @dataclass
