@@ -34,7 +34,7 @@ Spark array<string>), 'other' (anything else: never pushed down).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -145,6 +145,21 @@ class Logged:
             self.log.append(sql)
         frame: pl.DataFrame = fetch(sql)
         return frame
+
+    def typed(self, sql: str, schema: Mapping[str, Any]) -> pl.DataFrame:
+        """The rows as a frame with `schema`'s names and types, by position: as Arrow where
+        the driver gives it (no Python tuple per row), else tuple by tuple, an integer
+        column's exact decimals (PostgreSQL's NUMERIC, Spark's DECIMAL) taken as ints."""
+        got = self.frame(sql)
+        if got is not None:
+            named = got.rename(dict(zip(got.columns, schema, strict=True)))
+            return named.select([pl.col(n).cast(t) for n, t in schema.items()])
+        whole = [t.is_integer() for t in schema.values()]
+        rows = [
+            tuple(int(v) if w and v is not None else v for v, w in zip(r, whole, strict=True))
+            for r in self.execute(sql)
+        ]
+        return pl.DataFrame(rows, schema=dict(schema), orient="row")
 
 
 def _matched_columns(ws: Workspace) -> set[str]:

@@ -124,16 +124,6 @@ def engine_attributions(
         return None
 
 
-def _rows(con: Logged, sql: str) -> pl.DataFrame:
-    """The rows typed as ROWS: as Arrow where the driver gives it (in_engine's DuckDB
-    adapter: no Python tuple per row), else tuple by tuple."""
-    got = con.frame(sql)
-    if got is not None:
-        return got.rename(dict(zip(got.columns, ROWS, strict=True))).cast(ROWS)
-    out = [(*r[:5], int(r[5]), int(r[6]), int(r[7])) for r in con.execute(sql)]
-    return pl.DataFrame(out, schema=ROWS, orient="row")
-
-
 def _order(
     relation: str,
     files: list[Path],
@@ -288,7 +278,7 @@ def _attributions(
         rows = pl.DataFrame(schema=ROWS)  # no contact in the months asked
         if table.height:
             _upload(con, d, table, keys, engine_keys)
-            rows = _rows(con, _rows_sql(d, engine_keys, order))
+            rows = con.typed(_rows_sql(d, engine_keys, order), ROWS)
     finally:
         for name in (PARTS, KEYS):
             con.execute(f"DROP TABLE IF EXISTS {name}")

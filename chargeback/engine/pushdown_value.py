@@ -54,7 +54,6 @@ from chargeback.engine.value_facts import (
     SAVED,
     WON,
     ContactFacts,
-    Types,
     facts_frame,
 )
 from chargeback.engine.value_units import DAY_US, NO_OUTCOME, money_cents
@@ -257,16 +256,6 @@ def _float_won(con: Logged, won: pl.DataFrame, sale: str) -> pl.DataFrame:
     return won.drop("won").join(sums, on="period", how="left").select(list(WON))
 
 
-def _fetched(con: Logged, sql: str, schema: Types) -> pl.DataFrame:
-    """Rows that may be about one per customer: as Arrow where the driver gives it (DuckDB),
-    else tuple by tuple; typed as facts_from_frame types them."""
-    got = con.frame(sql)
-    if got is None:
-        return facts_frame(con.execute(sql), schema)
-    named = got.rename(dict(zip(got.columns, schema, strict=True)))
-    return named.select([pl.col(n).cast(t) for n, t in schema.items()])
-
-
 def _facts(ws: Workspace, con: Logged, d: Dialect, floats: bool, orders: bool) -> EngineValue:
     settings = ws.settings.value
     ((n_customer, n_outcome, n_revenue, first),) = con.execute(
@@ -298,8 +287,7 @@ def _facts(ws: Workspace, con: Logged, d: Dialect, floats: bool, orders: bool) -
         if floats:
             won = _float_won(con, won, sale)
         if "customer_id" in has and orders:
-            saved = _fetched(
-                con,
+            saved = con.typed(
                 f"SELECT period, customer_id, t FROM {TABLE} "
                 f"WHERE {save} AND customer_id IS NOT NULL",
                 SAVED,
@@ -335,8 +323,7 @@ def _facts(ws: Workspace, con: Logged, d: Dialect, floats: bool, orders: bool) -
         )
     if "customer_id" in has and orders:
         order = f"t, {d.text('contact_id')}"  # polars sorts ids by their bytes
-        firsts = _fetched(
-            con,
+        firsts = con.typed(
             f"SELECT period, customer_id, t, COALESCE(outcome, {_lit(d, NO_OUTCOME)}) "
             f"FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY period, customer_id "
             f"ORDER BY {order}) AS k FROM {TABLE} WHERE customer_id IS NOT NULL) AS f "
