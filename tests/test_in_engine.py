@@ -106,3 +106,35 @@ def test_the_generated_sample_is_summed_in_duckdb(tmp_path: Path) -> None:
     assert "CREATE TEMP TABLE cb_pushdown_flags" in result.output  # summed in DuckDB, not read out
     expected = (tmp_path / "polars" / "ledger.csv").read_text()
     assert (tmp_path / "duckdb" / "ledger.csv").read_text() == expected
+
+
+def test_files_of_differing_types_are_read_as_polars_reads_them(tmp_path: Path) -> None:
+    """Split files are summed in DuckDB only when every footer has the same columns and
+    types (one parquet_schema query): a handle time that is an integer in one file
+    and a float in the other goes the usual way, with the usual answer."""
+    ws = write_workspace(tmp_path / "ws", RULES, CONTACTS)
+    as_parquet(ws)
+    frame = pl.read_parquet(ws / "contacts.parquet")
+    (ws / "parts").mkdir()
+    half = frame.height // 2
+    frame.head(half).write_parquet(ws / "parts" / "a.parquet")
+    frame.tail(frame.height - half).write_parquet(ws / "parts" / "b.parquet")
+    (ws / "chargeback.yaml").write_text("contacts: parts/*.parquet\ntimezone: America/New_York\n")
+    expected = report(ws, tmp_path / "p")
+    assert expected.exit_code == 0, expected.output
+    same = report(ws, tmp_path / "same", "--engine", "duckdb", "--show-sql")
+    assert same.exit_code == 0, same.output
+    assert "cb_pushdown_flags" in same.output  # summed in DuckDB
+    ledger = (tmp_path / "p" / "ledger.csv").read_text()
+    assert (tmp_path / "same" / "ledger.csv").read_text() == ledger
+    tail = frame.tail(frame.height - half)
+    tail.with_columns(pl.col("handle_seconds").round().cast(pl.Int64)).write_parquet(
+        ws / "parts" / "b.parquet"
+    )
+    polars_run = report(ws, tmp_path / "p2")
+    mixed = report(ws, tmp_path / "mixed", "--engine", "duckdb", "--show-sql")
+    assert mixed.exit_code == polars_run.exit_code
+    assert "cb_pushdown_flags" not in mixed.output  # not summed in DuckDB
+    if polars_run.exit_code == 0:
+        expected_mixed = (tmp_path / "p2" / "ledger.csv").read_text()
+        assert (tmp_path / "mixed" / "ledger.csv").read_text() == expected_mixed

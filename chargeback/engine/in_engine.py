@@ -261,13 +261,15 @@ def _postgres(ws: Workspace, spec: DbSource, choice: EngineChoice) -> Iterator[A
 
 def _same_schemas(con: Any, files: list[Path]) -> bool:
     """Every file has the same columns of the same types: union_by_name would convert
-    between types (a naive time to an instant, numbers to text) where polars refuses."""
-    seen = set()
-    for path in files:
-        quoted = "'" + str(path).replace("'", "''") + "'"
-        described = con.execute(f"SELECT * FROM read_parquet({quoted}) LIMIT 0").description
-        seen.add(tuple(sorted((d[0], str(d[1])) for d in described)))
-    return len(seen) == 1
+    between types (a naive time to an instant, numbers to text) where polars refuses.
+    From the files' footers in one query (a query per file cost 0.02 s at 24 files)."""
+    listed = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
+    rows = con.execute(
+        "SELECT file_name, list((name, duckdb_type, repetition_type) ORDER BY name, "
+        f"duckdb_type, repetition_type) FROM parquet_schema([{listed}]) "
+        "WHERE duckdb_type IS NOT NULL GROUP BY file_name"
+    ).fetchall()
+    return len(rows) == len(files) and len({str(columns) for _, columns in rows}) == 1
 
 
 def fingerprint_file(aggregates: Aggregates) -> Path:
