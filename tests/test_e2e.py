@@ -131,3 +131,30 @@ def test_wheel_outside_the_repository_finds_the_sample(tmp_path: Path) -> None:
     billing = (empty / "out" / "2026-03" / "departments" / "billing.html").read_text()
     assert "Chargeback statement" in billing and "Harborline Communications" in billing
     assert (empty / "out" / "2026-03" / "departments" / "billing.pdf").exists()
+
+
+def test_the_quick_exit_keeps_output_codes_and_exit_handlers(tmp_path: Path) -> None:
+    """__main__.leave skips the interpreter's teardown: every byte written to a pipe
+    still arrives, the status is the command's (0, 1, 2, a message's 1), and the
+    exit handlers run (here one that writes a file)."""
+    marker = tmp_path / "handler-ran"
+    program = (
+        "import atexit, sys, pathlib\n"
+        f"atexit.register(lambda: pathlib.Path({str(marker)!r}).write_text('yes'))\n"
+        "from chargeback.__main__ import leave\n"
+        "sys.stdout.write('x' * 1_000_000)\n"
+        "leave(eval(sys.argv[1]))\n"
+    )
+    for code, status in (("None", 0), ("0", 0), ("1", 1), ("2", 2), ("'bye'", 1)):
+        marker.unlink(missing_ok=True)
+        done = subprocess.run(
+            [sys.executable, "-c", program, code], capture_output=True, text=True, check=False
+        )
+        assert done.returncode == status, done.stderr
+        assert done.stdout == "x" * 1_000_000
+        assert marker.read_text() == "yes"
+        assert ("bye" in done.stderr) == (code == "'bye'")
+    usage = subprocess.run(
+        [str(SCRIPT), "report", "--no-such-option"], capture_output=True, text=True, env=_env()
+    )
+    assert usage.returncode == 2 and "No such option" in usage.stderr
