@@ -39,12 +39,13 @@ def leave(code: object) -> None:
     """Exit without the interpreter's teardown, which frees polars', DuckDB's, numpy's
     and the package's modules one by one: 0.1 s of every run, after everything is
     written. The exit handlers still run (scratch folders, logging) and both streams
-    are flushed; with another thread still alive, the usual exit waits for it."""
+    are flushed. The usual exit when another thread is still alive (it waits for it)
+    or a profiler or tracer is on (cProfile and coverage write their results last)."""
     import atexit
     import os
     import threading
 
-    if threading.active_count() > 1:
+    if threading.active_count() > 1 or sys.getprofile() or sys.gettrace():
         sys.exit(code)  # type: ignore[arg-type]
     if code is None:
         status = 0
