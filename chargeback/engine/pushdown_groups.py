@@ -77,29 +77,79 @@ def first_scan(con: Connection, s: Source) -> tuple[Span | None, dict[str, int]]
     scanned = {*s.tables, *s.rows, "started_at", "handle_seconds"}
     own = [n for n in s.built if n not in scanned]
     stamps = Column(first={"v_ts": s.built["started_at"].first["v_ts"]})
-    base = base_query(d, s.relation, [*(s.built[n] for n in own), stamps])
     checks = {
         f"{n}: {what}": _plain_first(d.name, d.ident(f"v_{n}"), what, c)
         for n in own
         for what, c in one_search(d, n, s.built[n]).items()
     }
+    if d.name == "duckdb" and len(checks) <= MAX_PACKED:
+        return _first_with_duplicates(con, s, own, stamps, checks)
+    base = base_query(d, s.relation, [*(s.built[n] for n in own), stamps])
     parts = ["COUNT(*)"] + [f"COUNT(*) FILTER (WHERE {c})" for c in checks.values()]
-    ts = d.ident("v_ts")
-    parts += [d.epoch(f"MIN({ts})"), d.epoch(f"MAX({ts})")]
-    if s.revenue:
-        parts.append(f"SUM(abs({d.double(d.ident('x_revenue'), 'float8')}))")
+    parts += _span_parts(s)
     ((rows, *counts),) = con.execute(f"SELECT {', '.join(parts)} FROM ({base}) AS b")
     flagged = {n: int(c) for n, c in zip(checks, counts, strict=False) if c}
-    first, last, *rest = counts[len(checks) :]
     if not flagged:
         dup = _duplicates(con, s)
         if dup:
             flagged["contact_id: duplicate"] = dup
-    if rest and float(rest[0] or 0) >= MAX_MONEY_TOTAL_NEAR:
+    return _span(rows, counts[len(checks) :], flagged)
+
+
+MAX_PACKED = 62  # checks packed as bits of one BIGINT beside each id's hash
+
+
+def _span_parts(s: Source) -> list[str]:
+    d = s.d
+    ts = d.ident("v_ts")
+    parts = [d.epoch(f"MIN({ts})"), d.epoch(f"MAX({ts})")]
+    if s.revenue:
+        parts.append(f"SUM(abs({d.double(d.ident('x_revenue'), 'float8')}))")
+    return parts
+
+
+def _span(
+    rows: Any, rest: list[Any], flagged: dict[str, int]
+) -> tuple[Span | None, dict[str, int]]:
+    first, last, *money = rest
+    if money and float(money[0] or 0) >= MAX_MONEY_TOTAL_NEAR:
         flagged["revenue: total"] = 1
     if not rows or first is None or last is None:
         return None, flagged
     return Span(int(rows), int(first), int(last)), flagged
+
+
+def _first_with_duplicates(
+    con: Connection, s: Source, own: list[str], stamps: Column, checks: dict[str, str]
+) -> tuple[Span | None, dict[str, int]]:
+    """DuckDB: the id-like columns' checks ride as bits beside each id's hash through
+    the duplicates' sort (_duplicates), so the ids are read once; the span is its own
+    scan of the stamps (0.03 s at 3M). 0.35 s in place of 0.42 s at 3M contacts."""
+    d = s.d
+    cid = d.ident("m_contact_id")
+    packed = " + ".join(
+        f"CASE WHEN {c} THEN CAST({1 << i} AS BIGINT) ELSE CAST(0 AS BIGINT) END"
+        for i, c in enumerate(checks.values())
+    )
+    width = "UTINYINT" if len(checks) <= 8 else "BIGINT"
+    ids = base_query(d, s.relation, [s.built[n] for n in own])
+    inner = (
+        f"SELECT CAST({packed or '0'} AS {width}) AS c, "
+        f"CASE WHEN {cid} IS NOT NULL THEN {d.hash(cid)} END AS k FROM ({ids}) AS b"
+    )
+    counts = [f"COUNT(*) FILTER (WHERE c & {1 << i} <> 0)" for i in range(len(checks))]
+    ((*found, dup),) = con.execute(
+        f"SELECT {', '.join([*counts, 'COUNT(*) FILTER (WHERE k = p)'])} FROM "
+        f"(SELECT c, k, LAG(k) OVER (ORDER BY k) AS p FROM ({inner}) AS h) AS w"
+    )
+    flagged = {n: int(c) for n, c in zip(checks, found, strict=True) if c}
+    if not flagged and dup:
+        flagged["contact_id: duplicate"] = int(dup)
+    span = base_query(d, s.relation, [*([s.built["revenue"]] if s.revenue else []), stamps])
+    ((rows, *rest),) = con.execute(
+        f"SELECT {', '.join(['COUNT(*)', *_span_parts(s)])} FROM ({span}) AS b"
+    )
+    return _span(rows, rest, flagged)
 
 
 PAD_OR_CONTROL = "padded or blank or control character"  # one_search's joined check
