@@ -361,14 +361,29 @@ def run_once(command: list[str], cwd: Path | None = None) -> tuple[float, float]
     return seconds, usage.ru_maxrss / 1024
 
 
-def timed(what: str, command: list[str], repeat: int, cwd: Path | None = None) -> Timing | None:
-    runs = []
+def timed_rounds(
+    runs: list[tuple[str, list[str], Path | None]], repeat: int
+) -> list[Timing | None]:
+    """Each command once per round, rounds one after another: a machine whose speed
+    drifts over minutes (this one's varies by a fifth) then slows every command alike,
+    and the ratios to the floor hold. The median per command; None when one failed."""
+    seconds: list[list[float] | None] = [[] for _ in runs]
+    peaks: list[float] = [0.0 for _ in runs]
     for _ in range(repeat):
-        run = run_once(command, cwd)
-        if run is None:
-            return None
-        runs.append(run)
-    return Timing(what, statistics.median(s for s, _ in runs), max(m for _, m in runs))
+        for i, (_, command, cwd) in enumerate(runs):
+            done = seconds[i]
+            if done is None:
+                continue
+            run = run_once(command, cwd)
+            if run is None:
+                seconds[i] = None
+                continue
+            done.append(run[0])
+            peaks[i] = max(peaks[i], run[1])
+    return [
+        Timing(what, statistics.median(done), peak) if done else None
+        for (what, _, _), done, peak in zip(runs, seconds, peaks, strict=True)
+    ]
 
 
 def report_command(ws: Path, out: Path, engine: str) -> list[str]:
@@ -440,13 +455,8 @@ def bench(n: int, n_rules: int, args: argparse.Namespace) -> bool:
         runs.append(("report --engine polars (baseline tree)", before, args.baseline_tree))
     runs.append(("hand-written DuckDB SQL", hand, None))
     results = []
-    for what, command, cwd in runs:
-        timing = timed(what, command, args.repeat, cwd)
-        print(
-            f"  {what:<40}"
-            + (f"{timing.seconds:>8.2f} s{timing.peak_mb:>9.0f} MB" if timing else "  failed"),
-            flush=True,
-        )
+    for (what, _, _), timing in zip(runs, timed_rounds(runs, args.repeat), strict=True):
+        print(f"  {what:<40}" + (f"{timing.seconds:>8.2f} s" if timing else "  failed"))
         results += [timing] if timing else []
     base = results[0].seconds
     print(f"  {'what':<40}{'wall s':>10}{'peak MB':>10}{'x floor':>9}")
