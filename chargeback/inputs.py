@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from chargeback.data.sources import resolve_files
 from chargeback.data.tables import CONTACTS, ORDERS, Loaded, format_of, load_contacts, load_orders
 from chargeback.data.warehouse import load_db_table
 from chargeback.engine.aggregates import Aggregates
@@ -173,6 +174,18 @@ def prepare_ledger(
             return ws, pushed.loaded, pushed
     loaded = read_out(opts, ws, steps, review)
     return ws, loaded, None
+
+
+def contact_files(opts: ReportOptions, ws: Workspace) -> list[Path]:
+    """The contacts' files as the run will read them, or none (a database source, or
+    a setting the reading itself will refuse, in its words)."""
+    spec = opts.contacts or ws.settings.contacts or default_contacts(ws.root)
+    if not spec or isinstance(spec, DbSource):
+        return []
+    try:
+        return resolve_files(spec, ws.root if opts.contacts is None else Path.cwd())
+    except ChargebackError:
+        return []
 
 
 def read_out(opts: ReportOptions, ws: Workspace, steps: Steps, review: bool = False) -> Loaded:

@@ -32,9 +32,11 @@ from chargeback.errors import (
     WorkspaceError,
     display_path,
 )
+from chargeback.files import hash_early
 from chargeback.inputs import (
     aggregate,
     check_period_options,
+    contact_files,
     contacts_for,
     counts_for,
     default_contacts,
@@ -244,6 +246,8 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
     check_period_options(opts)
     with steps.step("Reading rules"):
         ws = load_workspace(find_workspace(opts.workspace))
+    if opts.write:  # the run's fingerprint hashes them: while the engine reads them
+        hash_early(contact_files(opts, ws))
     then = None
     parts = needs - {"attributions"}  # what `then` answers on the ledger's connection
     if parts and needs <= IN_ENGINE:

@@ -1,0 +1,81 @@
+"""The run's fingerprint hashes its input files early, while the engine reads them
+(files.hash_early): the digests are those of the files as they are when asked."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from chargeback import files
+from chargeback.files import hash_early, sha256_file
+
+
+def plain(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_early_digests_are_the_files_digests(tmp_path: Path) -> None:
+    paths = []
+    for i in range(5):
+        path = tmp_path / f"part-{i}.parquet"
+        path.write_bytes(os.urandom(3 << 20) + bytes([i]))
+        paths.append(path)
+    hash_early(paths)
+    hash_early(paths)  # asked twice: hashed once
+    assert [sha256_file(p) for p in paths] == [plain(p) for p in paths]
+    assert not files._early  # each taken once
+
+
+def test_a_file_changed_after_it_was_hashed_early_is_hashed_again(tmp_path: Path) -> None:
+    path = tmp_path / "contacts.csv"
+    path.write_bytes(b"contact_id\n1\n")
+    hash_early([path])
+    next(iter(files._early.values())).join()
+    path.write_bytes(b"contact_id\n1\n2\n")
+    os.utime(path, ns=(1, 1))  # even with an old stamp: the size differs
+    assert sha256_file(path) == plain(path)
+    files._early.clear()
+
+
+def test_a_file_gone_since_is_the_usual_error(tmp_path: Path) -> None:
+    path = tmp_path / "contacts.csv"
+    path.write_bytes(b"x")
+    hash_early([path])
+    path.unlink()
+    with pytest.raises(OSError):
+        sha256_file(path)
+    files._early.clear()
+
+
+def test_a_report_writes_the_same_fingerprint_as_before(tmp_path: Path) -> None:
+    """The run's metadata lists each contacts file with its plain sha256."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    ws = tmp_path / "ws"
+    (ws / "rules").mkdir(parents=True)
+    (ws / "rules" / "all.yaml").write_text(
+        "departments: [{id: ops, name: Ops, cost_center: CC-9}]\n"
+        "decisions: [{id: d, title: D, kind: fee, department: ops, effective: 2026-01-01}]\n"
+        "rules: [{id: r, decision: d, match: {channel: [chat]}}]\n"
+        "costs: {method: rates, default: {per_contact: 2.50}}\n"
+    )
+    (ws / "contacts").mkdir()
+    for month in ("01", "02"):
+        (ws / "contacts" / f"{month}.csv").write_text(
+            f"contact_id,started_at,channel\n{month}a,2026-{month}-05T09:00:00Z,chat\n"
+        )
+    done = CliRunner().invoke(
+        app, ["report", "--workspace", str(ws), "--format", "csv", "--out", str(tmp_path / "o")]
+    )
+    assert done.exit_code == 0, done.output
+    meta = json.loads((tmp_path / "o" / "ledger.json").read_text())
+    inputs = {i["path"]: i["sha256"] for i in meta["meta"]["inputs"] if i["kind"] == "contacts"}
+    assert sorted(inputs.values()) == sorted(plain(p) for p in (ws / "contacts").glob("*.csv"))
+    assert not files._early
