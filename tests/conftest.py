@@ -6,7 +6,10 @@ import csv
 import io
 import os
 import textwrap
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,3 +78,23 @@ def row(rows: list[dict[str, str]], period: str, decision: str) -> dict[str, str
 @pytest.fixture
 def ws(tmp_path: Path) -> Path:
     return tmp_path / "ws"
+
+
+@pytest.fixture(scope="session")
+def spark_local() -> Iterator[Any]:
+    """The one local Spark session (local[2]) of the whole pytest run, for every Spark test.
+
+    Each Spark module's `spark` fixture is an alias of this one, so the SparkContext
+    starts once, and no module stops it under the next. The code under test finds it as
+    the active session: spark_session.session() returns it, setting SESSION_CONF on it
+    again each time. pyspark is imported here, only when a Spark test asks for the
+    session (a run without Spark tests never starts a JVM); the modules skip themselves
+    without pyspark or Java. Stopped when the run ends.
+    """
+    from chargeback.data import spark_session
+
+    started = time.perf_counter()
+    session = spark_session.session()
+    print(f"\nspark local session: {time.perf_counter() - started:.1f}s")
+    yield session
+    session.stop()

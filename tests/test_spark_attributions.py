@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +26,13 @@ pytest.importorskip("sqlglot")
 from test_pushdown_attributions import in_engine_report, parquet_workspace, report, same
 from test_pushdown_review import SETTINGS
 
-from chargeback.data import spark_session
 from chargeback.engine import drilldown
 
 
 @pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    """The one local session of the module (the code under test finds it as the active one)."""
-    yield spark_session.session()
+def spark(spark_local: Any) -> Any:
+    """The run's one local session (conftest; the code under test finds it as the active one)."""
+    return spark_local
 
 
 def in_spark(ws: Path, out: Path, *args: str) -> str:

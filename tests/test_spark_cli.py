@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import write_workspace
@@ -23,7 +24,7 @@ if shutil.which("java") is None or not __import__("importlib").util.find_spec("p
     pytest.skip("pyspark or Java missing", allow_module_level=True)
 
 
-def test_spark_writes_the_polars_ledger(tmp_path: Path) -> None:
+def test_spark_writes_the_polars_ledger(spark_local: Any, tmp_path: Path) -> None:
     ws = write_workspace(tmp_path / "ws", RULES, CONTACTS)
     runs = {}
     for engine in ("polars", "spark"):
@@ -36,7 +37,7 @@ def test_spark_writes_the_polars_ledger(tmp_path: Path) -> None:
     assert "CACHE TABLE" in runs["spark"][1]
 
 
-def test_a_spark_connect_source_is_read_by_its_needed_columns() -> None:
+def test_a_spark_connect_source_is_read_by_its_needed_columns(spark_local: Any) -> None:
     """What a `{uri: sc://..., table}` source reads, on a local session standing in
     for the cluster: the needed columns only, in id order, typed as Spark has them."""
     import polars as pl

@@ -14,8 +14,6 @@ from __future__ import annotations
 import os
 import shutil
 import textwrap
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +32,6 @@ from test_control_ledger import world, write_shared_world
 from test_differential import fixed_scenario, tie_scenario, write_scenario
 from test_duckdb_parity import DST_STAMPS, EDGE_RULES, EDGE_TEXTS
 
-from chargeback.data import spark_session
 from chargeback.data.scratch import scratch_dir
 from chargeback.engine import polars_engine, spark_engine
 from chargeback.engine.aggregates import Aggregates
@@ -47,13 +44,10 @@ from chargeback.workspace.re2 import to_rust
 
 
 @pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    """The local session every test here shares (the engine finds it as the active one)."""
-    started = time.perf_counter()
-    session = spark_session.session()
-    print(f"\nspark local session: {time.perf_counter() - started:.1f}s")
-    yield session
-    session.stop()
+def spark(spark_local: Any) -> Any:
+    """The run's one local session, shared with the other Spark modules (conftest; the
+    engine finds it as the active one). Not stopped here: the next module uses it."""
+    return spark_local
 
 
 def assert_parity(

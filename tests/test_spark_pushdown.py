@@ -19,7 +19,6 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,13 +57,12 @@ from chargeback.workspace.model import Workspace
 
 
 @pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    """The one local session of the module (the code under test finds it as the active one)."""
+def spark(spark_local: Any) -> Any:
+    """The run's one local session (conftest; the code under test finds it as the active one)."""
     started = time.perf_counter()
-    session = spark_session.session()
-    lower_conformance(session)  # once per session, as a run pays it
-    print(f"\nspark local session and lower() check: {time.perf_counter() - started:.1f}s")
-    yield session
+    lower_conformance(spark_local)  # once per session, as a run pays it (cached on it)
+    print(f"\nlower() check: {time.perf_counter() - started:.1f}s")
+    return spark_local
 
 
 class SparkFiles:

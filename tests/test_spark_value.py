@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +26,14 @@ pytest.importorskip("sqlglot")
 
 from test_pushdown_value import OPTIONAL, same, workspace
 
-from chargeback.data import spark_session
 from chargeback.engine.spark_engine import lower_conformance
 
 
 @pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    """The one local session of the module (the code under test finds it as the active one)."""
-    session = spark_session.session()
-    lower_conformance(session)
-    yield session
+def spark(spark_local: Any) -> Any:
+    """The run's one local session (conftest; the code under test finds it as the active one)."""
+    lower_conformance(spark_local)  # cached on the session: paid once per run
+    return spark_local
 
 
 @pytest.mark.parametrize("revenue", ["decimal", "float"])
