@@ -276,33 +276,19 @@ def test_a_postgres_table_gives_the_read_out_statements(
     assert shown(on_server) == TIED_PICKS  # the server's ids sorted by bytes, as polars does
 
 
-def test_control_baselines_fall_back_to_the_read_out_evidence(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    rules = RULES.replace(
-        "match: {reason: [ship.*]}", "match: {reason: [ship.*]}\n    baseline: {method: control}"
-    )
-    ws = write_workspace(tmp_path / "ws", rules, CONTACTS)
-    as_parquet(ws)
-    want = statements(ws, tmp_path / "want", "polars")
-    got = statements(ws, tmp_path / "got", "duckdb")
-    assert statements.last.extras is None or statements.last.extras.evidence is None  # type: ignore[attr-defined]
-    assert got == want
-
-
 @pytest.fixture(scope="module")
-def spark() -> Any:
-    """One local Spark session for the module (the run finds it as the active one)."""
+def spark(request: pytest.FixtureRequest) -> Any:
+    """The run's one local Spark session (conftest's spark_local; the run finds it as the
+    active one), asked for only once pyspark and Java are known to be there."""
     import importlib.util
     import shutil
 
     if shutil.which("java") is None or not importlib.util.find_spec("pyspark"):
         pytest.skip("pyspark or Java missing")
-    from chargeback.data import spark_session
     from chargeback.engine.spark_engine import lower_conformance
 
-    session = spark_session.session()
-    lower_conformance(session)  # once per session, as a run pays it
+    session = request.getfixturevalue("spark_local")
+    lower_conformance(session)  # once per session, as a run pays it (cached on it)
     return session
 
 

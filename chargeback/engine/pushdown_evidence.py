@@ -14,9 +14,10 @@ those counts; a window function picks the examples, so only the picked contacts'
 rows (id, local time, channel, reason, text) leave. evidence.py does the rest
 exactly as for a read-out frame, so the documents are the same.
 
-None (the run reads the contacts out for the evidence): control baselines (their
-cells are not summed here), a source the pushdown does not plan, local times on
-Spark that are not whole-second offsets from UTC.
+With control baselines the splits are keyed by each contact's control cell too (the
+control rules its match picks up, windows ignored), as evidence.frame_counts keys them.
+None (the run reads the contacts out for the evidence): a source the pushdown does
+not plan, local times on Spark that are not whole-second offsets from UTC.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def engine_evidence(
 ) -> EngineEvidence | None:
     """The evidence's counts from the source (every row already passed the detector), or
     None: the run reads the contacts out for the evidence."""
-    if dialect not in ("duckdb", "postgres", "spark") or control_indexes(ws):
+    if dialect not in ("duckdb", "postgres", "spark"):
         return None
     p = plan(ws, relation, columns, dialect)
     if p is None:
@@ -101,8 +102,12 @@ def engine_evidence(
 
 
 def _groups(ws: Workspace, con: Connection, dialect: str) -> list[tuple[Any, ...]]:
-    """(period, channel, reason, *windowed masks, n, hs): evidence's splits, every month."""
+    """(period, channel, reason, *windowed masks[, control cell], n, hs): evidence's
+    splits, every month (polars_engine.decode_group reads the masks and the cell)."""
     keys: list[Node] = [col("period"), col("channel"), col("reason"), *mask_columns(ws)]
+    cell = [flag(col(f"r{i}"), 1 << k) for k, i in enumerate(control_indexes(ws))]
+    if cell:
+        keys.append(reduce(lambda a, b: exp.Add(this=a, expression=b), cell))
     hs = exp.Sum(this=exp.cast(col("hs_us"), "DECIMAL(38, 0)"))
     query = exp.select(
         *keys,
