@@ -221,7 +221,10 @@ def test_statements_in_spark_words() -> None:
     assert spark_statements("CREATE TEMP TABLE cb_pd_days AS SELECT 1") == [
         "CACHE LAZY TABLE cb_pd_days AS SELECT 1"
     ]
-    assert spark_statements("DROP TABLE IF EXISTS cb_pd_v_0") == ["DROP VIEW IF EXISTS cb_pd_v_0"]
+    assert spark_statements("DROP TABLE IF EXISTS cb_pd_v_0") == [
+        "UNCACHE TABLE IF EXISTS cb_pd_v_0",
+        "DROP VIEW IF EXISTS cb_pd_v_0",
+    ]
     assert spark_statements("ALTER TABLE a_rx RENAME TO a") == ["ALTER VIEW a_rx RENAME TO a"]
     assert spark_statements("SELECT 1") == ["SELECT 1"]
 
@@ -230,10 +233,14 @@ def test_statements_in_spark_words() -> None:
 
 
 def test_report_on_parquet_is_summed_in_spark(spark: Any, tmp_path: Path) -> None:
-    """Two Parquet files (a folder), stacked in Spark SQL as the data layer stacks them."""
+    """Two Parquet files (a folder), stacked in Spark SQL as the data layer stacks them;
+    nothing is left cached afterwards (each text four times, so the texts get a value
+    table, remade under its own name with the regexes folded in: a cached plan used to
+    outlive it in the cache every session of a cluster shares)."""
     ws = write_workspace(tmp_path / "ws", RULES, CONTACTS)
     as_parquet(ws)
-    frame = pl.read_parquet(ws / "contacts.parquet")
+    once = pl.read_parquet(ws / "contacts.parquet")
+    frame = pl.concat([once.with_columns(pl.col("contact_id") + f"-{copy}") for copy in "abcd"])
     (ws / "contacts.parquet").unlink()
     (ws / "contacts").mkdir()
     frame.head(3).write_parquet(ws / "contacts" / "a.parquet")
@@ -242,9 +249,12 @@ def test_report_on_parquet_is_summed_in_spark(spark: Any, tmp_path: Path) -> Non
     (ws / "chargeback.yaml").write_text(config)
     first = report(ws, tmp_path / "polars")
     assert first.exit_code == 0, first.output
+    cached = spark.sparkContext._jsc.sc().getPersistentRDDs().size()
     result = report(ws, tmp_path / "spark", "--engine", "spark", "--show-sql")
     assert result.exit_code == 0, result.output
     assert "CACHE LAZY TABLE cb_pushdown_flags" in result.output  # summed in Spark
+    assert "ALTER VIEW" in result.output  # a value table remade (its regexes folded in)
+    assert spark.sparkContext._jsc.sc().getPersistentRDDs().size() == cached
     assert "UNION ALL SELECT * FROM parquet.`" in result.output
     assert "chargeback_contacts_" not in result.output  # nothing read out into a view
     expected = (tmp_path / "polars" / "ledger.csv").read_text()

@@ -54,8 +54,14 @@ SIMPLE_FAMILIES = [
 CREATE = re.compile(r"CREATE TEMP TABLE (\w+) AS (.*)", re.S)
 REWRITES = [  # pushdown's statements -> Spark's (temporary tables are cached views)
     (CREATE, ["CACHE LAZY TABLE {0} AS {1}"]),
-    (re.compile(r"DROP TABLE IF EXISTS (\w+)"), ["DROP VIEW IF EXISTS {0}"]),  # uncached too
-    (re.compile(r"DROP TABLE (\w+)"), ["DROP VIEW {0}"]),  # a table remade under its name
+    # uncached first: a view dropped while another cached one reads it (fold_regexes'
+    # remade table) left one cached plan behind per run, in the shared cache manager
+    # every session of a cluster uses
+    (
+        re.compile(r"DROP TABLE IF EXISTS (\w+)"),
+        ["UNCACHE TABLE IF EXISTS {0}", "DROP VIEW IF EXISTS {0}"],
+    ),
+    (re.compile(r"DROP TABLE (\w+)"), ["UNCACHE TABLE IF EXISTS {0}", "DROP VIEW {0}"]),
     (re.compile(r"ALTER TABLE (\w+) RENAME TO (\w+)"), ["ALTER VIEW {0} RENAME TO {1}"]),
 ]
 
