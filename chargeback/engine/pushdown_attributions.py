@@ -56,7 +56,7 @@ from chargeback.engine.in_engine import _columns, _connection
 from chargeback.engine.polars_engine import MASK_BITS, decode_group
 from chargeback.engine.pushdown import Logged, Plan, plan
 from chargeback.engine.pushdown_spark_sql import SparkDialect, spark_literal
-from chargeback.engine.pushdown_sql import Column, Dialect, base_query, literal
+from chargeback.engine.pushdown_sql import Column, Dialect, added, base_query, literal
 from chargeback.engine.sql_aggregate import Connection, match_blocks
 from chargeback.engine.sql_compile import Compiler, Node, Primitives, col, flag, window
 from chargeback.workspace.model import DbSource, Workspace
@@ -219,11 +219,11 @@ def _keys_sql(
     for k, name in enumerate(_mask_names(ws)):
         chunk = range(k * MASK_BITS, min(len(ws.rules), (k + 1) * MASK_BITS))
         bits = [_windowed(ws, i, i - k * MASK_BITS).sql(dialect) for i in chunk]
-        items.append(f"({' + '.join(bits)}) AS {d.ident(name)}")
+        items.append(f"({added(bits)}) AS {d.ident(name)}")
     indexes = control_indexes(ws)
     if indexes:
         cell = [flag(col(f"cb_r{i}"), 1 << k).sql(dialect) for k, i in enumerate(indexes)]
-        items.append(f"({' + '.join(cell)}) AS {d.ident('cb_cell')}")
+        items.append(f"({added(cell)}) AS {d.ident('cb_cell')}")
     wanted = ", ".join(literal(x) for x in periods) if periods else None
     where = f"{d.ident('period')} IN ({wanted})" if wanted else "FALSE"
     return f"SELECT {', '.join(items)} FROM ({matched}) AS cb_rules WHERE {where}"

@@ -20,6 +20,7 @@ from sqlglot import exp
 from chargeback.engine.aggregates import set_bits
 from chargeback.engine.dates import shift_day, window_bounds
 from chargeback.engine.polars_engine import MASK_BITS
+from chargeback.engine.pushdown_sql import added
 from chargeback.engine.sql_compile import MATCH_KEYS, Compiler, Node, Primitives
 from chargeback.workspace.model import Match, Workspace
 
@@ -136,7 +137,7 @@ def table_words(bits: Bits, column: str, dialect: str) -> dict[int, str]:
         for b, conds in sorted(mine.items()):
             cond = " AND ".join(f"({c})" for c in conds)
             parts.append(_flag(cond, word_of(b)[1]))
-        out[k] = " + ".join(parts)
+        out[k] = added(parts)
     return out
 
 
@@ -179,8 +180,8 @@ def day_words(ws: Workspace, words: int) -> tuple[dict[int, str], dict[int, str]
             back = f"{day} >= {_day(start)} AND {day} < {_day(decision.effective)}"
             lbs.setdefault(k, []).append(_flag(back, bit))
     return (
-        {k: " + ".join(v) for k, v in wins.items() if k < words},
-        {k: " + ".join(v) for k, v in lbs.items() if k < words},
+        {k: added(v) for k, v in wins.items() if k < words},
+        {k: added(v) for k, v in lbs.items() if k < words},
     )
 
 
@@ -241,9 +242,11 @@ def cond_words(names: list[str], conds: list[str]) -> list[tuple[str, list[str]]
     out: list[tuple[str, list[str]]] = []
     for start in range(0, len(conds), MASK_BITS):
         chunk = conds[start : start + MASK_BITS]
-        sql = " + ".join(
-            f"CASE WHEN {c} THEN CAST({1 << k} AS BIGINT) ELSE CAST(0 AS BIGINT) END"
-            for k, c in enumerate(chunk)
+        sql = added(
+            [
+                f"CASE WHEN {c} THEN CAST({1 << k} AS BIGINT) ELSE CAST(0 AS BIGINT) END"
+                for k, c in enumerate(chunk)
+            ]
         )
         out.append((sql, names[start : start + MASK_BITS]))
     return out

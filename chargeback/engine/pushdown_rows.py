@@ -29,6 +29,7 @@ from chargeback.engine.pushdown_sql import (
     WHITESPACE,
     Column,
     Dialect,
+    added,
     base_query,
 )
 from chargeback.engine.pushdown_tables import DAYS, Source, join_on, not_found, table_name
@@ -132,7 +133,7 @@ def _row_tests(
                 f"END ELSE {zero} END"
             )
         out[k] = q(f"cb_w{k}_{i}")
-        parts.append(f"({w[k]}) & ({' + '.join(flags)}) AS {out[k]}")
+        parts.append(f"({w[k]}) & ({added(flags)}) AS {out[k]}")
     return f"SELECT *, {', '.join(parts)} FROM ({select}) AS cb_r{i}", out
 
 

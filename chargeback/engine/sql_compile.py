@@ -174,7 +174,11 @@ def bit_sum(conditions: list[Node]) -> Node:
     """Condition k adds 2**k: a mask with no bit operations (every engine can sum)."""
     if not conditions:
         return exp.cast(exp.Literal.number(0), "BIGINT")
-    return reduce(
-        lambda a, b: exp.Add(this=a, expression=b),
-        [flag(c, 1 << k) for k, c in enumerate(conditions)],
-    )
+    parts = [flag(c, 1 << k) for k, c in enumerate(conditions)]
+    while len(parts) > 1:  # a balanced tree: planners slow down on deep chains (added())
+        pairs: list[Node] = [
+            exp.Paren(this=exp.Add(this=a, expression=b))
+            for a, b in zip(parts[::2], parts[1::2], strict=False)
+        ]
+        parts = pairs + parts[len(pairs) * 2 :]
+    return parts[0]
