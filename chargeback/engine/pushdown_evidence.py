@@ -37,7 +37,7 @@ from chargeback.engine.pushdown_check import _activity, _date, _flags, _windowed
 from chargeback.engine.pushdown_sql import Dialect
 from chargeback.engine.review_counts import DataSpan, RuleActivity
 from chargeback.engine.sql_aggregate import Connection, mask_columns
-from chargeback.engine.sql_compile import Node, Primitives, col, flag
+from chargeback.engine.sql_compile import Node, Primitives, bit_sum, col, flag
 from chargeback.workspace.model import Workspace
 
 TABLE, FLAGS = "cb_evidence", "cb_evidence_flags"
@@ -105,9 +105,9 @@ def _groups(ws: Workspace, con: Connection, dialect: str) -> list[tuple[Any, ...
     """(period, channel, reason, *windowed masks[, control cell], n, hs): evidence's
     splits, every month (polars_engine.decode_group reads the masks and the cell)."""
     keys: list[Node] = [col("period"), col("channel"), col("reason"), *mask_columns(ws)]
-    cell = [flag(col(f"r{i}"), 1 << k) for k, i in enumerate(control_indexes(ws))]
-    if cell:
-        keys.append(reduce(lambda a, b: exp.Add(this=a, expression=b), cell))
+    indexes = control_indexes(ws)
+    if indexes:  # as sql_aggregate's control cell
+        keys.append(bit_sum([col(f"r{i}") for i in indexes]))
     hs = exp.Sum(this=exp.cast(col("hs_us"), "DECIMAL(38, 0)"))
     query = exp.select(
         *keys,

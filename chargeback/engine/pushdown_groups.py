@@ -42,7 +42,7 @@ from chargeback.engine.control_series import control_indexes
 from chargeback.engine.polars_engine import MASK_BITS, groups_from_rows
 from chargeback.engine.pushdown_bits import Bits, bits_for, day_words, names_set, word_of
 from chargeback.engine.pushdown_rows import one_search, rows_select
-from chargeback.engine.pushdown_sql import UTC_NAMES, Column, Dialect, base_query
+from chargeback.engine.pushdown_sql import UTC_NAMES, Column, Dialect, added, base_query
 from chargeback.engine.pushdown_tables import (
     DAYS,
     Source,
@@ -127,14 +127,16 @@ def _first_with_duplicates(
     scan of the stamps (0.03 s at 3M). 0.35 s in place of 0.42 s at 3M contacts."""
     d = s.d
     cid = d.ident("m_contact_id")
-    packed = " + ".join(
-        f"CASE WHEN {c} THEN CAST({1 << i} AS BIGINT) ELSE CAST(0 AS BIGINT) END"
-        for i, c in enumerate(checks.values())
+    packed = added(
+        [
+            f"CASE WHEN {c} THEN CAST({1 << i} AS BIGINT) ELSE CAST(0 AS BIGINT) END"
+            for i, c in enumerate(checks.values())
+        ]
     )
     width = "UTINYINT" if len(checks) <= 8 else "BIGINT"
     ids = base_query(d, s.relation, [s.built[n] for n in own])
     inner = (
-        f"SELECT CAST({packed or '0'} AS {width}) AS c, "
+        f"SELECT CAST({packed} AS {width}) AS c, "
         f"CASE WHEN {cid} IS NOT NULL THEN {d.hash(cid)} END AS k FROM ({ids}) AS b"
     )
     counts = [f"COUNT(*) FILTER (WHERE c & {1 << i} <> 0)" for i in range(len(checks))]
