@@ -40,6 +40,17 @@ def test_a_file_changed_after_it_was_hashed_early_is_hashed_again(tmp_path: Path
     files._early.clear()
 
 
+def test_a_run_that_stopped_early_leaves_nothing_for_long(tmp_path: Path) -> None:
+    """Digests nobody asked for (the run failed first) go at the next run's call."""
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_bytes(b"a")
+    second.write_bytes(b"b")
+    hash_early([first])
+    hash_early([second])
+    assert len(files._early) == 1
+    assert sha256_file(second) == plain(second) and not files._early
+
+
 def test_a_file_gone_since_is_the_usual_error(tmp_path: Path) -> None:
     path = tmp_path / "contacts.csv"
     path.write_bytes(b"x")
