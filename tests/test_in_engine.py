@@ -138,3 +138,37 @@ def test_files_of_differing_types_are_read_as_polars_reads_them(tmp_path: Path) 
     if polars_run.exit_code == 0:
         expected_mixed = (tmp_path / "p2" / "ledger.csv").read_text()
         assert (tmp_path / "mixed" / "ledger.csv").read_text() == expected_mixed
+
+
+@pytest.mark.parametrize("packed_rows", [0, 5_000_000])
+def test_duplicate_and_padded_ids_go_the_usual_way_on_either_first_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, packed_rows: int
+) -> None:
+    """DuckDB's ids are checked and their duplicates found in one sort up to PACKED_ROWS
+    contacts, in two scans past it: either way a duplicate or a padded id sends the run
+    the usual way, which names the row, and a clean file is summed in DuckDB."""
+    from chargeback.engine import pushdown_groups
+
+    monkeypatch.setattr(pushdown_groups, "PACKED_ROWS", packed_rows)
+    ws = write_workspace(tmp_path / "ws", RULES, CONTACTS)
+    as_parquet(ws)
+    clean = report(ws, tmp_path / "clean", "--engine", "duckdb", "--show-sql")
+    assert clean.exit_code == 0 and "TABLE cb_pushdown_flags AS" in clean.output
+    assert ("LAG(k) OVER" in clean.output) and (("c & 1" in clean.output) == bool(packed_rows))
+    frame = pl.read_parquet(ws / "contacts.parquet")
+    for bad_id, words in (("c1", "duplicate"), (" c3", "")):
+        frame.with_columns(
+            pl.when(pl.col("contact_id") == "c3")
+            .then(pl.lit(bad_id))
+            .otherwise(pl.col("contact_id"))
+            .alias("contact_id")
+        ).write_parquet(ws / "contacts.parquet")
+        polars_run = report(ws, tmp_path / f"p{bad_id}")
+        duckdb_run = report(ws, tmp_path / f"d{bad_id}", "--engine", "duckdb", "--show-sql")
+        assert duckdb_run.exit_code == polars_run.exit_code
+        assert "TABLE cb_pushdown_flags AS" not in duckdb_run.output  # read out, not summed
+        if words:
+            assert words in duckdb_run.output
+        if polars_run.exit_code == 0:
+            want = (tmp_path / f"p{bad_id}" / "ledger.csv").read_text()
+            assert (tmp_path / f"d{bad_id}" / "ledger.csv").read_text() == want
