@@ -40,9 +40,16 @@ from chargeback.engine.aggregates import (
 )
 from chargeback.engine.control_series import control_indexes
 from chargeback.engine.polars_engine import MASK_BITS, groups_from_rows
-from chargeback.engine.pushdown_bits import Bits, bits_for, day_words, names_set, word_of
+from chargeback.engine.pushdown_bits import (
+    Bits,
+    bits_for,
+    cond_words,
+    day_words,
+    names_set,
+    word_of,
+)
 from chargeback.engine.pushdown_rows import one_search, rows_select
-from chargeback.engine.pushdown_sql import UTC_NAMES, Column, Dialect, added, base_query
+from chargeback.engine.pushdown_sql import UTC_NAMES, Column, Dialect, base_query
 from chargeback.engine.pushdown_tables import (
     DAYS,
     Source,
@@ -72,32 +79,51 @@ class Summed:
 
 
 def first_scan(con: Connection, s: Source) -> tuple[Span | None, dict[str, int]]:
-    """Rows, duplicate ids, the per-row checks of the id-like columns, the stamps' span."""
+    """Rows, duplicate ids, the per-row checks of the id-like columns, the stamps' span.
+
+    On DuckDB the stamps are scanned first (the count, the span, the revenue total:
+    0.03 s at 3M), and up to PACKED_ROWS contacts the id-like columns' checks ride as
+    one word of bits beside each id's hash through the duplicates' sort, so the ids
+    are read once: 0.35 s in place of 0.42 s at 3M. Past it the payload costs the sort
+    what a second read of the ids saves (10M: the same 4.9 s, 0.1 GB more; 100M: 44 s
+    and 3.8 GB against 42 s and 2.7 GB), so the checks are counted on their own."""
     d = s.d
     scanned = {*s.tables, *s.rows, "started_at", "handle_seconds"}
-    own = [n for n in s.built if n not in scanned]
+    own = [s.built[n] for n in s.built if n not in scanned]
     stamps = Column(first={"v_ts": s.built["started_at"].first["v_ts"]})
     checks = {
         f"{n}: {what}": _plain_first(d.name, d.ident(f"v_{n}"), what, c)
-        for n in own
+        for n in s.built
+        if n not in scanned
         for what, c in one_search(d, n, s.built[n]).items()
     }
-    if d.name == "duckdb" and len(checks) <= MAX_PACKED:
-        return _first_with_duplicates(con, s, own, stamps, checks)
-    base = base_query(d, s.relation, [*(s.built[n] for n in own), stamps])
-    parts = ["COUNT(*)"] + [f"COUNT(*) FILTER (WHERE {c})" for c in checks.values()]
-    parts += _span_parts(s)
-    ((rows, *counts),) = con.execute(f"SELECT {', '.join(parts)} FROM ({base}) AS b")
-    flagged = {n: int(c) for n, c in zip(checks, counts, strict=False) if c}
+    counts = [f"COUNT(*) FILTER (WHERE {c})" for c in checks.values()]
+    if d.name == "duckdb" and len(checks) <= MASK_BITS:
+        money = [s.built["revenue"]] if s.revenue else []
+        span = base_query(d, s.relation, [*money, stamps])
+        ((rows, *rest),) = con.execute(
+            f"SELECT {', '.join(['COUNT(*)', *_span_parts(s)])} FROM ({span}) AS b"
+        )
+        ids = base_query(d, s.relation, own)
+        if int(rows or 0) <= PACKED_ROWS:
+            return _span(rows, rest, _packed_checks(con, s, ids, checks))
+        found = (
+            list(con.execute(f"SELECT {', '.join(counts)} FROM ({ids}) AS b")[0]) if counts else []
+        )
+    else:
+        base = base_query(d, s.relation, [*own, stamps])
+        parts = ["COUNT(*)", *counts, *_span_parts(s)]
+        ((rows, *found),) = con.execute(f"SELECT {', '.join(parts)} FROM ({base}) AS b")
+        found, rest = found[: len(checks)], found[len(checks) :]
+    flagged = {n: int(c) for n, c in zip(checks, found, strict=True) if c}
     if not flagged:
         dup = _duplicates(con, s)
         if dup:
             flagged["contact_id: duplicate"] = dup
-    return _span(rows, counts[len(checks) :], flagged)
+    return _span(rows, rest, flagged)
 
 
-MAX_PACKED = 62  # checks packed as bits of one BIGINT beside each id's hash
-PACKED_ROWS = 5_000_000  # up to here the checks ride through the duplicates' sort
+PACKED_ROWS = 5_000_000  # up to here DuckDB's id checks ride through the duplicates' sort
 
 
 def _span_parts(s: Source) -> list[str]:
@@ -120,52 +146,26 @@ def _span(
     return Span(int(rows), int(first), int(last)), flagged
 
 
-def _first_with_duplicates(
-    con: Connection, s: Source, own: list[str], stamps: Column, checks: dict[str, str]
-) -> tuple[Span | None, dict[str, int]]:
-    """DuckDB: the stamps' scan first (the count, the span, the revenue total: 0.03 s at
-    3M), then up to PACKED_ROWS contacts the id-like columns' checks ride as bits beside
-    each id's hash through the duplicates' sort (_duplicates), so the ids are read once:
-    0.35 s in place of 0.42 s at 3M contacts. Past it the payload costs the sort what a
-    second read of the ids saves (10M: the same 4.9 s, 0.1 GB more; 100M: 44 s and
-    3.8 GB against 42 s and 2.7 GB), so the checks are counted on their own and the
-    sort carries the hashes alone."""
+def _packed_checks(con: Connection, s: Source, ids: str, checks: dict[str, str]) -> dict[str, int]:
+    """DuckDB: the checks as one word of bits (pushdown_bits.cond_words) beside each id's
+    hash through _duplicates' sort: the checks that held, else the duplicates."""
     d = s.d
-    span = base_query(d, s.relation, [*([s.built["revenue"]] if s.revenue else []), stamps])
-    ((rows, *rest),) = con.execute(
-        f"SELECT {', '.join(['COUNT(*)', *_span_parts(s)])} FROM ({span}) AS b"
-    )
-    ids = base_query(d, s.relation, [s.built[n] for n in own])
-    if int(rows or 0) > PACKED_ROWS:
-        counts = [f"COUNT(*) FILTER (WHERE {c})" for c in checks.values()]
-        got = con.execute(f"SELECT {', '.join(counts)} FROM ({ids}) AS b")[0] if counts else ()
-        flagged = {n: int(c) for n, c in zip(checks, got, strict=True) if c}
-        if not flagged:
-            dup = _duplicates(con, s)
-            if dup:
-                flagged["contact_id: duplicate"] = dup
-        return _span(rows, rest, flagged)
     cid = d.ident("m_contact_id")
-    packed = added(
-        [
-            f"CASE WHEN {c} THEN CAST({1 << i} AS BIGINT) ELSE CAST(0 AS BIGINT) END"
-            for i, c in enumerate(checks.values())
-        ]
-    )
-    width = "UTINYINT" if len(checks) <= 8 else "BIGINT"
+    ((word, names),) = cond_words(list(checks), list(checks.values())) or [("0", [])]
+    width = "UTINYINT" if len(names) <= 8 else "BIGINT"
     inner = (
-        f"SELECT CAST({packed} AS {width}) AS c, "
+        f"SELECT CAST({word} AS {width}) AS c, "
         f"CASE WHEN {cid} IS NOT NULL THEN {d.hash(cid)} END AS k FROM ({ids}) AS b"
     )
-    counts = [f"COUNT(*) FILTER (WHERE c & {1 << i} <> 0)" for i in range(len(checks))]
+    counts = [f"COUNT(*) FILTER (WHERE c & {1 << i} <> 0)" for i in range(len(names))]
     ((*found, dup),) = con.execute(
         f"SELECT {', '.join([*counts, 'COUNT(*) FILTER (WHERE k = p)'])} FROM "
         f"(SELECT c, k, LAG(k) OVER (ORDER BY k) AS p FROM ({inner}) AS h) AS w"
     )
-    flagged = {n: int(c) for n, c in zip(checks, found, strict=True) if c}
+    flagged = {n: int(c) for n, c in zip(names, found, strict=True) if c}
     if not flagged and dup:
         flagged["contact_id: duplicate"] = int(dup)
-    return _span(rows, rest, flagged)
+    return flagged
 
 
 PAD_OR_CONTROL = "padded or blank or control character"  # one_search's joined check
