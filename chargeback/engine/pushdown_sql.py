@@ -13,8 +13,9 @@ by the same bounds), so running it can never fail on a value the detector flags.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from chargeback.data.limits import (
     MAX_HANDLE_SECONDS,
@@ -40,17 +41,25 @@ TIME_FAMILIES = ("timestamptz", "timestamp", "date")
 UTC_NAMES = ("UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Zulu", "Etc/Zulu")
 SAFE_FIRST, SAFE_AFTER = "1970-01-01", "2038-01-01"  # instants whose zone rules engines share
 
+T = TypeVar("T")
+
+
+def balanced(parts: Sequence[T], pair: Callable[[T, T], T]) -> T:
+    """parts[0] op parts[1] op ... as a balanced tree of `pair`s: DuckDB's planner takes
+    time that grows with the depth of a left-deep chain (a value table's word of 50
+    flags at 300 rules planned in 0.07 s, balanced in 0.03 s)."""
+    level = list(parts)
+    while len(level) > 1:
+        pairs = [pair(a, b) for a, b in zip(level[::2], level[1::2], strict=False)]
+        level = pairs + level[len(pairs) * 2 :]
+    return level[0]
+
 
 def added(parts: list[str]) -> str:
-    """`a + b + ...` as a balanced tree of additions: DuckDB's planner takes time that grows
-    with the depth of a left-deep chain (a value table's word of 50 flags at 300 rules
-    planned in 0.07 s, balanced in 0.03 s), and every engine adds integers alike."""
+    """`a + b + ...` as SQL text, balanced: every engine adds integers alike."""
     if not parts:
         return "CAST(0 AS BIGINT)"
-    while len(parts) > 1:
-        pairs = [f"({a} + {b})" for a, b in zip(parts[::2], parts[1::2], strict=False)]
-        parts = pairs + parts[len(pairs) * 2 :]
-    return parts[0]
+    return balanced(parts, lambda a, b: f"({a} + {b})")
 
 
 def literal(text: str) -> str:

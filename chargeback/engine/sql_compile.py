@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, TypeAlias
 from sqlglot import exp
 
 from chargeback.engine.dates import shift_day, window_bounds
+from chargeback.engine.pushdown_sql import balanced
 from chargeback.workspace.model import Decision, Match, Rule
 
 if TYPE_CHECKING:  # sqlglot 30 names the base class Expr; older ones Expression
@@ -174,11 +175,7 @@ def bit_sum(conditions: list[Node]) -> Node:
     """Condition k adds 2**k: a mask with no bit operations (every engine can sum)."""
     if not conditions:
         return exp.cast(exp.Literal.number(0), "BIGINT")
-    parts = [flag(c, 1 << k) for k, c in enumerate(conditions)]
-    while len(parts) > 1:  # a balanced tree: planners slow down on deep chains (added())
-        pairs: list[Node] = [
-            exp.Paren(this=exp.Add(this=a, expression=b))
-            for a, b in zip(parts[::2], parts[1::2], strict=False)
-        ]
-        parts = pairs + parts[len(pairs) * 2 :]
-    return parts[0]
+    return balanced(  # planners slow down on deep chains of additions
+        [flag(c, 1 << k) for k, c in enumerate(conditions)],
+        lambda a, b: exp.Paren(this=exp.Add(this=a, expression=b)),
+    )
