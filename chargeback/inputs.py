@@ -160,14 +160,12 @@ def prepare_ledger(
     if ws is None:
         with steps.step("Reading rules"):
             ws = load_workspace(find_workspace(opts.workspace))
-    root = ws.root
     choice = engine_of(opts, ws)  # an unknown engine or a missing driver stops the run here
     wanted = wanted_columns(ws)
-    spec = opts.contacts or ws.settings.contacts or default_contacts(root)
+    spec, where = contacts_source(opts, ws)
     if in_engine_ok and spec and not review and choice.name in ("duckdb", "postgres", "spark"):
         from chargeback.engine.in_engine import in_engine  # SQLGlot: only when used
 
-        where = root if opts.contacts is None else Path.cwd()
         with steps.step(f"Summing contacts in {choice.name}"), engine_errors(choice, ws):
             pushed = in_engine(ws, choice, spec, where, wanted, then)
         if pushed is not None:
@@ -176,14 +174,21 @@ def prepare_ledger(
     return ws, loaded, None
 
 
+def contacts_source(opts: ReportOptions, ws: Workspace) -> tuple[str | DbSource | None, Path]:
+    """The contacts `--contacts` or the workspace names (None: none found), and the
+    folder a path in them is relative to (the current one for `--contacts`)."""
+    spec = opts.contacts or ws.settings.contacts or default_contacts(ws.root)
+    return spec, ws.root if opts.contacts is None else Path.cwd()
+
+
 def contact_files(opts: ReportOptions, ws: Workspace) -> list[Path]:
     """The contacts' files as the run will read them, or none (a database source, or
     a setting the reading itself will refuse, in its words)."""
-    spec = opts.contacts or ws.settings.contacts or default_contacts(ws.root)
+    spec, where = contacts_source(opts, ws)
     if not spec or isinstance(spec, DbSource):
         return []
     try:
-        return resolve_files(spec, ws.root if opts.contacts is None else Path.cwd())
+        return resolve_files(spec, where)
     except ChargebackError:
         return []
 
@@ -264,7 +269,7 @@ def counts_for(
 def contacts_for(opts: ReportOptions, ws: Workspace, wanted: set[str], steps: Steps) -> Loaded:
     """The contacts `--contacts` or the workspace names, with the columns `wanted`."""
     root = ws.root
-    spec = opts.contacts or ws.settings.contacts or default_contacts(root)
+    spec, where = contacts_source(opts, ws)
     if not spec:
         raise WorkspaceError(
             Problem(
@@ -278,7 +283,7 @@ def contacts_for(opts: ReportOptions, ws: Workspace, wanted: set[str], steps: St
         read: Callable[..., Loaded] = (
             partial(load_db_table, CONTACTS, spec, root, sql_log=opts.sql_log)
             if isinstance(spec, DbSource)
-            else partial(load_contacts, root if opts.contacts is None else Path.cwd(), spec)
+            else partial(load_contacts, where, spec)
         )
         return read(
             dict(settings.columns),

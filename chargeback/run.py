@@ -38,8 +38,8 @@ from chargeback.inputs import (
     check_period_options,
     contact_files,
     contacts_for,
+    contacts_source,
     counts_for,
-    default_contacts,
     engine_of,
     field_problems,
     one_contact_for,
@@ -417,8 +417,7 @@ def _engine_attributions(
     from chargeback.engine.pushdown_attributions import engine_attributions
 
     choice = engine_of(opts, ws)
-    spec = opts.contacts or ws.settings.contacts or default_contacts(ws.root)
-    where = ws.root if opts.contacts is None else Path.cwd()  # as prepare_ledger's
+    spec, where = contacts_source(opts, ws)  # as prepare_ledger's
     if not spec:
         return None
     with steps.step(f"Attributions in {choice.name}"):
