@@ -217,8 +217,8 @@ def _review_source(
     with steps.step("Reading rules"):
         ws = load_workspace(find_workspace(opts.workspace))
     choice = engine_of(opts, ws)
-    spec = opts.contacts or ws.settings.contacts or default_contacts(ws.root)
-    where = ws.root if opts.contacts is None or isinstance(spec, DbSource) else Path.cwd()
+    spec, where = contacts_source(opts, ws)
+    where = ws.root if isinstance(spec, DbSource) else where
     if not spec or choice.name not in ("duckdb", "postgres", "spark"):
         spec = None
     return ws, choice, spec, where
