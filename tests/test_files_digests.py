@@ -8,6 +8,9 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import write_workspace
+from test_engine_choice import RULES
+from test_postgres_source import CONTACTS
 
 from chargeback import files
 from chargeback.files import hash_early, sha256_file
@@ -69,19 +72,13 @@ def test_a_report_writes_the_same_fingerprint_as_before(tmp_path: Path) -> None:
 
     from cli import app
 
-    ws = tmp_path / "ws"
-    (ws / "rules").mkdir(parents=True)
-    (ws / "rules" / "all.yaml").write_text(
-        "departments: [{id: ops, name: Ops, cost_center: CC-9}]\n"
-        "decisions: [{id: d, title: D, kind: fee, department: ops, effective: 2026-01-01}]\n"
-        "rules: [{id: r, decision: d, match: {channel: [chat]}}]\n"
-        "costs: {method: rates, default: {per_contact: 2.50}}\n"
-    )
+    ws = write_workspace(tmp_path / "ws", RULES, CONTACTS)
+    header, *rows = (ws / "contacts.csv").read_text().splitlines(keepends=True)
+    (ws / "contacts.csv").unlink()
     (ws / "contacts").mkdir()
-    for month in ("01", "02"):
-        (ws / "contacts" / f"{month}.csv").write_text(
-            f"contact_id,started_at,channel\n{month}a,2026-{month}-05T09:00:00Z,chat\n"
-        )
+    (ws / "contacts" / "a.csv").write_text(header + "".join(rows[:3]))
+    (ws / "contacts" / "b.csv").write_text(header + "".join(rows[3:]))
+    (ws / "chargeback.yaml").write_text("contacts: contacts/\n")
     done = CliRunner().invoke(
         app, ["report", "--workspace", str(ws), "--format", "csv", "--out", str(tmp_path / "o")]
     )
