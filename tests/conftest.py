@@ -80,21 +80,41 @@ def ws(tmp_path: Path) -> Path:
     return tmp_path / "ws"
 
 
+def needs_spark(what: str) -> None:
+    """At a Spark test module's top: skip it without pyspark or Java, or fail under CI
+    (where .ci/run installs both), naming `what` needs them."""
+    import importlib.util
+    import shutil
+
+    if shutil.which("java") is None or not importlib.util.find_spec("pyspark"):
+        if os.environ.get("CI"):
+            pytest.fail(f"{what} needs pyspark and Java (CI is set)")
+        pytest.skip("pyspark or Java missing", allow_module_level=True)
+
+
 @pytest.fixture(scope="session")
 def spark_local() -> Iterator[Any]:
     """The one local Spark session (local[2]) of the whole pytest run, for every Spark test.
 
-    Each Spark module's `spark` fixture is an alias of this one, so the SparkContext
-    starts once, and no module stops it under the next. The code under test finds it as
-    the active session: spark_session.session() returns it, setting SESSION_CONF on it
-    again each time. pyspark is imported here, only when a Spark test asks for the
-    session (a run without Spark tests never starts a JVM); the modules skip themselves
-    without pyspark or Java. Stopped when the run ends.
+    The SparkContext starts once, and no module stops it under the next. The code under
+    test finds it as the active session: spark_session.session() returns it, setting
+    SESSION_CONF on it again each time. pyspark is imported here, only when a Spark test
+    asks for the session (a run without Spark tests never starts a JVM); the modules
+    skip themselves without pyspark or Java (needs_spark). Its lower() conformance check
+    is run once, as a run pays it (cached on the session). Stopped when the run ends.
     """
     from chargeback.data import spark_session
+    from chargeback.engine.spark_engine import lower_conformance
 
     started = time.perf_counter()
     session = spark_session.session()
-    print(f"\nspark local session: {time.perf_counter() - started:.1f}s")
+    lower_conformance(session)
+    print(f"\nspark local session and lower() check: {time.perf_counter() - started:.1f}s")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def spark(spark_local: Any) -> Any:
+    """What the Spark modules' tests ask for: the run's one local session."""
+    return spark_local

@@ -285,11 +285,7 @@ def spark(request: pytest.FixtureRequest) -> Any:
 
     if shutil.which("java") is None or not importlib.util.find_spec("pyspark"):
         pytest.skip("pyspark or Java missing")
-    from chargeback.engine.spark_engine import lower_conformance
-
-    session = request.getfixturevalue("spark_local")
-    lower_conformance(session)  # once per session, as a run pays it (cached on it)
-    return session
+    return request.getfixturevalue("spark_local")  # its lower() check run with it
 
 
 def test_parquet_in_local_spark_gives_the_read_out_statements(

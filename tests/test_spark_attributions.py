@@ -9,18 +9,13 @@ JVM's start is most of the time.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
+from conftest import needs_spark
 
-if shutil.which("java") is None or not __import__("importlib").util.find_spec("pyspark"):
-    if os.environ.get("CI"):
-        pytest.fail("the Spark attributions' test needs pyspark and Java (CI is set)")
-    pytest.skip("pyspark or Java missing", allow_module_level=True)
 pytest.importorskip("sqlglot")
 
 from test_pushdown_attributions import in_engine_report, parquet_workspace, report, same
@@ -28,11 +23,7 @@ from test_pushdown_review import SETTINGS
 
 from chargeback.engine import drilldown
 
-
-@pytest.fixture(scope="module")
-def spark(spark_local: Any) -> Any:
-    """The run's one local session (conftest; the code under test finds it as the active one)."""
-    return spark_local
+needs_spark("the Spark attributions' test")
 
 
 def in_spark(ws: Path, out: Path, *args: str) -> str:

@@ -6,25 +6,22 @@ on a workspace whose contacts are a CSV file, writing the same ledger.csv.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
-from conftest import write_workspace
+from conftest import (
+    needs_spark,
+    write_workspace,
+)
 from test_engine_choice import CONTACTS, RULES
 from typer.testing import CliRunner
 
 from cli import app
 
-if shutil.which("java") is None or not __import__("importlib").util.find_spec("pyspark"):
-    if os.environ.get("CI"):
-        pytest.fail("the Spark engine's test needs pyspark and Java (CI is set)")
-    pytest.skip("pyspark or Java missing", allow_module_level=True)
+needs_spark("the Spark engine's test")
 
 
-def test_spark_writes_the_polars_ledger(spark_local: Any, tmp_path: Path) -> None:
+def test_spark_writes_the_polars_ledger(spark: Any, tmp_path: Path) -> None:
     ws = write_workspace(tmp_path / "ws", RULES, CONTACTS)
     runs = {}
     for engine in ("polars", "spark"):
@@ -37,7 +34,7 @@ def test_spark_writes_the_polars_ledger(spark_local: Any, tmp_path: Path) -> Non
     assert "CACHE TABLE" in runs["spark"][1]
 
 
-def test_a_spark_connect_source_is_read_by_its_needed_columns(spark_local: Any) -> None:
+def test_a_spark_connect_source_is_read_by_its_needed_columns(spark: Any) -> None:
     """What a `{uri: sc://..., table}` source reads, on a local session standing in
     for the cluster: the needed columns only, in id order, typed as Spark has them."""
     import polars as pl

@@ -43,13 +43,6 @@ from chargeback.workspace.model import Workspace
 from chargeback.workspace.re2 import to_rust
 
 
-@pytest.fixture(scope="module")
-def spark(spark_local: Any) -> Any:
-    """The run's one local session, shared with the other Spark modules (conftest; the
-    engine finds it as the active one). Not stopped here: the next module uses it."""
-    return spark_local
-
-
 def assert_parity(
     spark: Any, ws_root: Path, contacts: str | None = None, remote: str | None = None
 ) -> list[str]:

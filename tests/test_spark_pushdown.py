@@ -16,20 +16,15 @@ in the engine; a bad row reads the contacts out, with the usual message.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
+from conftest import needs_spark
 
-if shutil.which("java") is None or not __import__("importlib").util.find_spec("pyspark"):
-    if os.environ.get("CI"):
-        pytest.fail("the Spark pushdown's test needs pyspark and Java (CI is set)")
-    pytest.skip("pyspark or Java missing", allow_module_level=True)
 pytest.importorskip("sqlglot")
 
 from conftest import write_workspace
@@ -55,14 +50,7 @@ from chargeback.engine.spark_engine import SparkPrimitives, lower_conformance
 from chargeback.workspace.load import load_workspace
 from chargeback.workspace.model import Workspace
 
-
-@pytest.fixture(scope="module")
-def spark(spark_local: Any) -> Any:
-    """The run's one local session (conftest; the code under test finds it as the active one)."""
-    started = time.perf_counter()
-    lower_conformance(spark_local)  # once per session, as a run pays it (cached on it)
-    print(f"\nlower() check: {time.perf_counter() - started:.1f}s")
-    return spark_local
+needs_spark("the Spark pushdown's test")
 
 
 class SparkFiles:

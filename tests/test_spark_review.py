@@ -13,20 +13,14 @@ JVM's start and each command's Spark jobs are most of the time.
 
 from __future__ import annotations
 
-import os
-import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
+from conftest import needs_spark
 
-if shutil.which("java") is None or not __import__("importlib").util.find_spec("pyspark"):
-    if os.environ.get("CI"):
-        pytest.fail("the Spark review's test needs pyspark and Java (CI is set)")
-    pytest.skip("pyspark or Java missing", allow_module_level=True)
 pytest.importorskip("sqlglot")
 
 from conftest import write_workspace
@@ -46,18 +40,10 @@ from chargeback import run
 from chargeback.data import spark_session
 from chargeback.engine import in_engine, pushdown_review, pushdown_spark, spark_engine
 from chargeback.engine.pushdown_spark_review import as_polars_reads
-from chargeback.engine.spark_engine import lower_conformance
+
+needs_spark("the Spark review's test")
 
 VALUES = "values:\n  contact_id: {x1: renamed}\n  channel: {sms: chat}\noverlap: priority\n"
-
-
-@pytest.fixture(scope="module")
-def spark(spark_local: Any) -> Any:
-    """The run's one local session (conftest; the code under test finds it as the active one)."""
-    started = time.perf_counter()
-    lower_conformance(spark_local)  # once per session, as a run pays it (cached on it)
-    print(f"\nlower() check: {time.perf_counter() - started:.1f}s")
-    return spark_local
 
 
 def in_spark(command: Callable[[], Any]) -> tuple[Any, str]:

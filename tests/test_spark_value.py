@@ -10,30 +10,18 @@ session: the JVM's start is most of the time.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
+from conftest import needs_spark
 
-if shutil.which("java") is None or not __import__("importlib").util.find_spec("pyspark"):
-    if os.environ.get("CI"):
-        pytest.fail("the Spark value's test needs pyspark and Java (CI is set)")
-    pytest.skip("pyspark or Java missing", allow_module_level=True)
 pytest.importorskip("sqlglot")
 
 from test_pushdown_value import OPTIONAL, same, workspace
 
-from chargeback.engine.spark_engine import lower_conformance
-
-
-@pytest.fixture(scope="module")
-def spark(spark_local: Any) -> Any:
-    """The run's one local session (conftest; the code under test finds it as the active one)."""
-    lower_conformance(spark_local)  # cached on the session: paid once per run
-    return spark_local
+needs_spark("the Spark value's test")
 
 
 @pytest.mark.parametrize("revenue", ["decimal", "float"])
