@@ -44,11 +44,12 @@ import polars as pl
 from chargeback.engine.aggregates import Aggregates
 from chargeback.engine.control_series import control_indexes
 from chargeback.engine.pushdown_bits import Bits, bits_for
-from chargeback.engine.pushdown_groups import SAFE, drop_all, first_scan, summed
+from chargeback.engine.pushdown_groups import drop_all, first_scan, summed
 from chargeback.engine.pushdown_rows import route
 from chargeback.engine.pushdown_spark_sql import SparkDialect, spark_tags_column
 from chargeback.engine.pushdown_sql import (
     NUMBER_FAMILIES,
+    SAFE,
     TEXT_FAMILIES,
     TIME_FAMILIES,
     UTC_NAMES,

@@ -26,7 +26,7 @@ up, or a count that differs from the first scan's returns None.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -48,8 +48,8 @@ from chargeback.engine.pushdown_bits import (
     names_set,
     word_of,
 )
-from chargeback.engine.pushdown_rows import one_search, rows_select
-from chargeback.engine.pushdown_sql import UTC_NAMES, Column, Dialect, base_query
+from chargeback.engine.pushdown_rows import one_search, rows_select, settle
+from chargeback.engine.pushdown_sql import SAFE, UTC_NAMES, Column, Dialect, base_query
 from chargeback.engine.pushdown_tables import (
     DAYS,
     Source,
@@ -65,7 +65,6 @@ from chargeback.engine.sql_compile import Primitives
 from chargeback.workspace.model import Workspace
 
 ROWS, FLAGS = "cb_pd_rows", "cb_pushdown_flags"
-SAFE = (0, 2145916800)  # epoch seconds of pushdown_sql.SAFE_FIRST and SAFE_AFTER
 RESERVED = {"cb_k", "cb_chk", "text_lower"}
 MAX_MONEY_TOTAL_NEAR = 0.99e15  # chargeback.data.limits.MAX_MONEY_TOTAL, less a float margin
 
@@ -98,15 +97,19 @@ def first_scan(con: Connection, s: Source) -> tuple[Span | None, dict[str, int]]
         for what, c in one_search(d, n, s.built[n]).items()
     }
     counts = [f"COUNT(*) FILTER (WHERE {c})" for c in checks.values()]
+    known: list[Any] = []
     if d.name == "duckdb" and len(checks) <= MASK_BITS:
         money = [s.built["revenue"]] if s.revenue else []
         span = base_query(d, s.relation, [*money, stamps])
+        stamped = f"COUNT({d.ident('v_ts')})"
         ((rows, *rest),) = con.execute(
-            f"SELECT {', '.join(['COUNT(*)', *_span_parts(s)])} FROM ({span}) AS b"
+            f"SELECT {', '.join(['COUNT(*)', *_span_parts(s), stamped])} FROM ({span}) AS b"
         )
+        rest, known = rest[:-1], rest[-1:]
         ids = base_query(d, s.relation, own)
         if int(rows or 0) <= PACKED_ROWS:
-            return _span(rows, rest, _packed_checks(con, s, ids, checks))
+            spanned, flagged = _span(rows, rest, _packed_checks(con, s, ids, checks))
+            return _known(spanned, known), flagged
         found = (
             list(con.execute(f"SELECT {', '.join(counts)} FROM ({ids}) AS b")[0]) if counts else []
         )
@@ -120,7 +123,15 @@ def first_scan(con: Connection, s: Source) -> tuple[Span | None, dict[str, int]]
         dup = _duplicates(con, s)
         if dup:
             flagged["contact_id: duplicate"] = dup
-    return _span(rows, rest, flagged)
+    spanned, flagged = _span(rows, rest, flagged)
+    return _known(spanned, known), flagged
+
+
+def _known(span: Span | None, known: list[Any]) -> Span | None:
+    """The span with the stamped rows DuckDB's first scan counted (pushdown_rows.settle)."""
+    if span is None or not known:
+        return span
+    return replace(span, stamped=int(known[0] or 0))
 
 
 PACKED_ROWS = 5_000_000  # up to here DuckDB's id checks ride through the duplicates' sort
@@ -303,6 +314,7 @@ def summed(
     held = value_tables(con, s, bits, prims)
     if held:
         return None, held
+    s = settle(s, span)
     days_table(con, s, span, bits.words)
     fold_regexes(con, s, bits, prims, span)
     offsets = None

@@ -26,13 +26,14 @@ from chargeback.engine.pushdown_bits import (
 from chargeback.engine.pushdown_sql import (
     CONTROL,
     CONTROL_IN_TEXT,
+    SAFE,
     WHITESPACE,
     Column,
     Dialect,
     added,
     base_query,
 )
-from chargeback.engine.pushdown_tables import DAYS, Source, join_on, not_found, table_name
+from chargeback.engine.pushdown_tables import DAYS, Source, Span, join_on, not_found, table_name
 from chargeback.engine.pushdown_tz import local_from_offsets
 from chargeback.engine.sql_aggregate import Connection
 from chargeback.engine.sql_compile import Primitives, col
@@ -105,8 +106,24 @@ def _fast_time(s: Source, offsets: list[tuple[int, int]] | None) -> Column:
     d, ts = s.d, s.d.ident("v_ts")
     lo, hi = d.instant(f"{MIN_YEAR - 1}-12-30"), d.instant(f"{MAX_YEAR + 1}-01-02")
     local = d.timestamp_us(local_from_offsets(d.epoch_us(ts), offsets))
-    second = {**built.second, "local": f"CASE WHEN {ts} >= {lo} AND {ts} < {hi} THEN {local} END"}
-    return Column(built.first, second, built.third, built.checks)
+    if not s.settled:
+        local = f"CASE WHEN {ts} >= {lo} AND {ts} < {hi} THEN {local} END"
+    return Column(built.first, {**built.second, "local": local}, built.third, built.checks)
+
+
+def settle(s: Source, span: Span) -> Source:
+    """On DuckDB, the grouped scan without the stamps' row checks when the first scan's
+    aggregates answer them, nor their guards (0.03 s of its 0.55 s at 3M contacts):
+    every stamp present and within 1970-2037 is none missing, none outside the years
+    (a zone moves a local time by less than a day) nor outside the zone rules' years."""
+    if s.d.name != "duckdb":
+        return s
+    if not (span.stamped == span.rows and SAFE[0] <= span.first and span.last < SAFE[1]):
+        return s
+    t, local = s.built["started_at"], s.d.ident("local")
+    third = {**t.third, "date": f"CAST({local} AS DATE)", "period": s.d.period(local)}
+    built = {**s.built, "started_at": Column(t.first, t.second, third, {})}
+    return replace(s, built=built, settled=True)
 
 
 def _row_tests(

@@ -40,6 +40,7 @@ NUMBER_FAMILIES = ("integer", "decimal", "float", "float4", "text")
 TIME_FAMILIES = ("timestamptz", "timestamp", "date")
 UTC_NAMES = ("UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Zulu", "Etc/Zulu")
 SAFE_FIRST, SAFE_AFTER = "1970-01-01", "2038-01-01"  # instants whose zone rules engines share
+SAFE = (0, 2145916800)  # their epoch seconds
 
 T = TypeVar("T")
 

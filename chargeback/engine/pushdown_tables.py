@@ -43,6 +43,7 @@ class Source:
     zone: bool
     revenue: bool
     rows: tuple[str, ...] = ()  # columns checked and matched per row in the scan (route)
+    settled: bool = False  # every stamp present and within 1970-2037 (pushdown_rows.settle)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Span:
     rows: int
     first: int  # epoch seconds of the earliest and latest timestamps
     last: int
+    stamped: int | None = None  # rows with a timestamp (DuckDB's first scan counts them)
 
 
 def value_tables(con: Connection, s: Source, bits: Bits, prims: Primitives) -> dict[str, int]:
