@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -118,3 +119,28 @@ def spark_local() -> Iterator[Any]:
 def spark(spark_local: Any) -> Any:
     """What the Spark modules' tests ask for: the run's one local session."""
     return spark_local
+
+
+@pytest.fixture(scope="session")
+def spark_remote() -> Iterator[str]:
+    """`sc://host:port` of a Spark Connect server: CHARGEBACK_SPARK_REMOTE's if named, else
+    one started on loopback for the run (tests/spark_connect_server.py) and stopped after."""
+    named = os.environ.get("CHARGEBACK_SPARK_REMOTE")
+    if named:
+        yield named
+        return
+    import spark_connect_server
+
+    started = time.perf_counter()
+    server = spark_connect_server.start()
+    print(f"\nspark connect server: {time.perf_counter() - started:.1f}s")
+    try:
+        yield server.remote
+    finally:
+        from pyspark.sql.connect.session import SparkSession as RemoteSession
+
+        # the client's session released while its server lives: at exit it would retry
+        # a gone server for minutes
+        with contextlib.suppress(Exception):
+            RemoteSession.builder.remote(server.remote).getOrCreate().stop()
+        server.stop()

@@ -27,8 +27,6 @@ from typer.testing import CliRunner
 
 from chargeback import inputs, run
 from chargeback.engine import drilldown, in_engine, pushdown_attributions
-from chargeback.engine.engines import EngineChoice
-from chargeback.workspace.model import DbSource
 from cli import app
 
 duckdb = pytest.importorskip("duckdb")
@@ -203,24 +201,6 @@ def test_an_engine_that_gives_no_rows_reads_the_contacts_out(tmp_path: Path) -> 
         result = report(ws, tmp_path / "duckdb", "--engine", "duckdb", "--show-sql")
     assert "cb_pushdown_flags" in result.output  # the ledger still summed in the engine
     same(tmp_path / "polars", tmp_path / "duckdb")
-
-
-def test_a_spark_connect_source_is_not_asked(tmp_path: Path) -> None:
-    """An `sc://` source: its export's order is not reproduced, so None (read out), before
-    any session starts."""
-    ws = parquet_workspace(tmp_path, "rates")
-    from chargeback.workspace.load import load_workspace
-
-    got = pushdown_attributions.engine_attributions(
-        load_workspace(ws),
-        EngineChoice("spark"),
-        DbSource("sc://localhost:15002", table="contacts"),
-        ws,
-        set(),
-        None,  # type: ignore[arg-type]  # never read: refused first
-        [],
-    )
-    assert got is None
 
 
 @pytest.mark.parametrize("kind", ["table", "query"])

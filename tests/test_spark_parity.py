@@ -82,12 +82,9 @@ def test_no_contacts_and_no_months(spark: Any, tmp_path: Path) -> None:
     assert none == polars_engine.aggregate(ws, loaded.frame, set())
 
 
-@pytest.mark.skipif(
-    not os.environ.get("CHARGEBACK_SPARK_REMOTE"), reason="no Spark Connect server named"
-)
-def test_spark_connect(tmp_path: Path) -> None:
-    """CHARGEBACK_SPARK_REMOTE=sc://host:port: the same parity through Spark Connect."""
-    remote = os.environ["CHARGEBACK_SPARK_REMOTE"]
+def test_spark_connect(tmp_path: Path, spark_remote: str) -> None:
+    """The same parity through a Spark Connect server (conftest's spark_remote)."""
+    remote = spark_remote
     ws, csv_path = write_scenario(fixed_scenario(1, "split", "rates", {}), tmp_path)
     assert_parity(None, ws, str(csv_path), remote=remote)
     world(tmp_path / "control")

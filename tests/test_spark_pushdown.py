@@ -15,7 +15,6 @@ in the engine; a bad row reads the contacts out, with the usual message.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -308,13 +307,10 @@ def test_a_file_polars_cannot_read_is_named_as_always(spark: Any, tmp_path: Path
     assert spark_run.output == polars_run.output
 
 
-@pytest.mark.skipif(
-    not os.environ.get("CHARGEBACK_SPARK_REMOTE"), reason="no Spark Connect server named"
-)
-def test_spark_connect(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """CHARGEBACK_SPARK_REMOTE=sc://host:port: a table there (a temp view made through the
-    client) summed on the server, the same ledger."""
-    remote = os.environ["CHARGEBACK_SPARK_REMOTE"]
+def test_spark_connect(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spark_remote: str) -> None:
+    """A table on a Spark Connect server (conftest's spark_remote; a temp view made through
+    the client) summed on the server, the same ledger."""
+    remote = spark_remote
     connect = spark_session.session(remote)
     ws = write_workspace(tmp_path / "ws", RULES, CONTACTS)
     as_parquet(ws)

@@ -21,13 +21,12 @@ and its ids distinct, else None, and the run reads the contacts out.
 
 Row order is the read-out frame's: Parquet files in the listed order, then each
 file's row order (DuckDB's read_parquet file name and file_row_number, Spark's
-file index and `_metadata.row_index`); a database source in the order the
-read-out export sorts it (warehouse._read_query: the id column, on PostgreSQL as
-its text), computed by the same engine on the same expression, so its collation
-too. Those keys are kept as columns (cb_o<i>) and the final query sorts by them:
-no global ROW_NUMBER window, which Spark would run in one task. An `sc://` Spark
-source returns None (its export's order is not reproduced): the run reads the
-contacts out, as it does for anything else returning None.
+file index and `_metadata.row_index`); a database source (PostgreSQL, a DuckDB
+file, an `sc://` Spark table or query) in the order the read-out export sorts it
+(warehouse._read_query: the id column, on PostgreSQL as its text), computed by the
+same engine on the same expression, so its collation too. Those keys are kept as
+columns (cb_o<i>) and the final query sorts by them: no global ROW_NUMBER window,
+which Spark would run in one task.
 """
 
 from __future__ import annotations
@@ -90,8 +89,6 @@ def engine_attributions(
     read the contacts out. Call it only once the in-engine ledger passed every row."""
     if choice.name not in ENGINES or ws.settings.timestamp_format is not None:
         return None
-    if choice.name == "spark" and isinstance(spec, DbSource):
-        return None  # an `sc://` source: its export's order is not reproduced here yet
     if len(control_indexes(ws)) >= MASK_BITS:
         return None  # a cell past one BIGINT: polars' own would overflow too
     try:
@@ -160,7 +157,7 @@ def _order(
         return relation, [f"{d.ident(source)}::text"]
     if family != "text":
         return None
-    return relation, [d.ident(source)]  # DuckDB's export sorts by the id column itself
+    return relation, [d.ident(source)]  # DuckDB's and Spark's exports sort by the id itself
 
 
 def _names_known(con: Logged, relation: str, files: list[Path]) -> bool:
