@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pg_server import free_port
+
 IDENT = "chargeback-tests"  # spark-daemon.sh's name for the pid file: stop finds it by this
 
 
@@ -44,12 +46,6 @@ class ConnectServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _listening(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(1)
@@ -69,7 +65,7 @@ def start(wait: float = 120.0) -> ConnectServer:
         "SPARK_PID_DIR": str(root / "pid"),
         "SPARK_IDENT_STRING": IDENT,
     }
-    server = ConnectServer(root, _free_port(), env, home)
+    server = ConnectServer(root, free_port(), env, home)
     atexit.register(server.stop)  # a run that dies before its teardown leaves no JVM
     conf = {
         "spark.connect.grpc.binding.address": "127.0.0.1",

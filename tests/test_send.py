@@ -10,7 +10,6 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import socket
 import subprocess
 import sys
 import textwrap
@@ -22,6 +21,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from conftest import write_workspace
+from pg_server import free_port
 from typer.testing import CliRunner
 
 from cli import app
@@ -86,12 +86,6 @@ class Handler:
         self.messages.append(message)
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 Message accepted"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -447,9 +441,7 @@ def test_accepted_recipients_are_recorded_before_the_others_are_retried(
     def sleep(_: float) -> None:  # a kill -9 during this pause must not lose bill@
         seen.append({e["recipient"] for e in log(ws)})
 
-    result = run_send(
-        ReportOptions(workspace=ws, period="2026-03", out=ws / "out"), sleep=sleep
-    )
+    result = run_send(ReportOptions(workspace=ws, period="2026-03", out=ws / "out"), sleep=sleep)
     assert seen and "bill@example.com" in seen[0]
     assert [(d, r) for d, r, _ in result.undelivered] == [
         ("2026-03/departments/billing", "cfo@example.com")
