@@ -48,10 +48,10 @@ def with_id(frame: pl.DataFrame, bad: str) -> pl.DataFrame:
     )
 
 
-def run(frame: pl.DataFrame, tmp: Path) -> tuple[Any, list[str]]:
+def run(frame: pl.DataFrame, tmp: Path, engine: Duck | None = None) -> tuple[Any, list[str]]:
     path = tmp / "contacts.parquet"
     frame.write_parquet(path)
-    engine = Duck()
+    engine = engine or Duck()
     try:
         ws = load_workspace(workspace(tmp, 13))
         relation, families = engine.load(frame, path)

@@ -317,7 +317,9 @@ def sum_of(terms: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
     """Three sums of fractions over the same denominators, (den, a, b, c) each: a/den, ...
 
     Summed exactly, in pairs and then pairs of pairs, each pair over the least
-    common multiple of its denominators, reduced by what all of it shares.
+    common multiple of its denominators. Not reduced: the caller's Fractions are, and
+    a reduction per pair (a gcd of four numbers of hundreds of bits) was 40% of the
+    time at 300 rules for the few bits it takes off.
     """
     if not terms:
         return 0, 0, 0, 1
@@ -326,9 +328,7 @@ def sum_of(terms: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
         for (d1, a1, b1, c1), (d2, a2, b2, c2) in zip(terms[::2], terms[1::2], strict=False):
             g = gcd(d1, d2)
             m1, m2 = d2 // g, d1 // g
-            den, a, b, c = d1 * m1, a1 * m1 + a2 * m2, b1 * m1 + b2 * m2, c1 * m1 + c2 * m2
-            g = gcd(den, a, b, c)
-            pairs.append((den // g, a // g, b // g, c // g))
+            pairs.append((d1 * m1, a1 * m1 + a2 * m2, b1 * m1 + b2 * m2, c1 * m1 + c2 * m2))
         if len(terms) % 2:
             pairs.append(terms[-1])
         terms = pairs

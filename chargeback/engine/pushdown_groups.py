@@ -51,9 +51,11 @@ from chargeback.engine.pushdown_bits import (
 from chargeback.engine.pushdown_rows import one_search, rows_select, settle
 from chargeback.engine.pushdown_sql import SAFE, UTC_NAMES, Column, Dialect, base_query
 from chargeback.engine.pushdown_tables import (
+    CROSS,
     DAYS,
     Source,
     Span,
+    cross_tables,
     days_table,
     fold_regexes,
     table_name,
@@ -317,6 +319,7 @@ def summed(
     s = settle(s, span)
     days_table(con, s, span, bits.words)
     fold_regexes(con, s, bits, prims, span)
+    s = cross_tables(con, s, bits, controls)
     offsets = None
     if not s.d.pg and s.families["started_at"] == "timestamptz":
         tz = ws.settings.timezone
@@ -455,7 +458,7 @@ def _with_controls(
 
 def drop_all(con: Connection, s: Source) -> None:
     """The temporary tables, gone whatever happened."""
-    names = [FLAGS, ROWS, DAYS] + [f"{table_name(s, n)}" for n in s.tables]
+    names = [FLAGS, ROWS, DAYS, CROSS] + [f"{table_name(s, n)}" for n in s.tables]
     names += [f"{table_name(s, 'text')}_rx"] if "text" in s.tables else []
     for name in names:
         con.execute(f"DROP TABLE IF EXISTS {name}")

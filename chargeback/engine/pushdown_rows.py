@@ -33,7 +33,16 @@ from chargeback.engine.pushdown_sql import (
     added,
     base_query,
 )
-from chargeback.engine.pushdown_tables import DAYS, Source, Span, join_on, not_found, table_name
+from chargeback.engine.pushdown_tables import (
+    CROSS,
+    DAYS,
+    Source,
+    Span,
+    join_on,
+    joined_tables,
+    not_found,
+    table_name,
+)
 from chargeback.engine.pushdown_tz import local_from_offsets
 from chargeback.engine.sql_aggregate import Connection
 from chargeback.engine.sql_compile import Primitives, col
@@ -165,9 +174,7 @@ def rows_select(
     ANDed, regexes run."""
     d = s.d
     q = d.ident
-    joined = [n for n in s.tables if n in bits.tests or n == "channel"]
-    if controls and "reason" in s.tables and "reason" not in joined:
-        joined.append("reason")
+    joined = joined_tables(s, bits, controls)
     whole = list(dict.fromkeys([*s.rows, *(["text"] if bits.regex else [])]))
     own = [_fast_time(s, offsets)]
     if "handle_seconds" in s.built:
@@ -198,6 +205,8 @@ def rows_select(
     keep += [f"{sql} AS {q(f'cb_rchk{k}')}" for k, (sql, _) in enumerate(row_pack)]
     base = f"SELECT {', '.join(keep)} FROM ({base_query(d, s.relation, own)}) AS b0"
     alias = {n: f"t{i}" for i, n in enumerate(joined)}
+    alias |= {n: "tx" for n in s.crossed}  # one join finds them all (cross_tables)
+    single = [n for n in joined if n not in s.crossed]
     # without control series only the bits within a rule's window or lookback are summed
     # (grouped): the others are dropped here, so no test or regex runs for them
     wins, lbs = day_words(s.ws, bits.words) if not controls else ({}, {})
@@ -207,16 +216,22 @@ def rows_select(
         if k in wins:
             lb = f" | dt.{q(f'cb_lb{k}')}" if k in lbs else ""
             parts.append(f"dt.{q(f'cb_win{k}')}{lb}")
-        for n in joined:
+        if any(word_of(b)[0] == k for n in s.crossed for b in bits.tests.get(n, {})):
+            parts.append(f"tx.{q(f'cb_w{k}')}")
+        for n in single:
             if any(word_of(b)[0] == k for b in bits.tests.get(n, {})):
                 word = f"{alias[n]}.{q(f'cb_w{k}')}"
                 if d.pg:  # a NULL key joins nothing there; DuckDB's table has hash(NULL)
                     word = f"COALESCE({word}, CAST({table_free(bits, n, k)} AS BIGINT))"
                 parts.append(word)
         words.append(" & ".join(f"({p})" for p in parts))
-    lost = [not_found(s, n, f"b.{q(f'v_{n}')}", alias[n]) for n in joined]
+    lost = [not_found(s, n, f"b.{q(f'v_{n}')}", alias[n]) for n in single]
+    lost_names = [f"{n}: value not looked up" for n in single]
+    if s.crossed:
+        lost.append(f"(tx.{q('cb_hit')} IS NULL)")
+        lost_names.append(f"{', '.join(s.crossed)}: value not looked up")
     lost.append(f"(b.{q('date')} IS NOT NULL AND dt.{q('date')} IS NULL)")
-    lost_names = [f"{n}: value not looked up" for n in joined] + ["started_at: day not looked up"]
+    lost_names.append("started_at: day not looked up")
     join_pack = cond_words(lost_names, lost)
     if "reason" in alias:
         fam = f"{alias['reason']}.{q('cb_fam')}"
@@ -245,7 +260,10 @@ def rows_select(
     cols += [f"b.{q(f'cb_rchk{k}')}" for k in range(len(row_pack))]
     cols += [f"{sql} AS {q(f'cb_jchk{k}')}" for k, (sql, _) in enumerate(join_pack)]
     joins = ""
-    for n in joined:
+    if s.crossed:
+        on = " AND ".join(join_on(s, n, "b." + q(f"v_{n}"), "tx", f"cb_k_{n}") for n in s.crossed)
+        joins += f" LEFT JOIN {CROSS} AS tx ON {on}"
+    for n in single:
         on = join_on(s, n, "b." + q(f"v_{n}"), alias[n])
         joins += f" LEFT JOIN {table_name(s, n)} AS {alias[n]} ON {on}"
     days = f" LEFT JOIN {DAYS} AS dt ON b.{q('date')} = dt.{q('date')}"

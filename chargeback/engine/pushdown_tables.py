@@ -9,7 +9,7 @@ source as the scan, and a row whose value or day is not found is flagged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 from chargeback.engine.pushdown_bits import (
@@ -26,7 +26,8 @@ from chargeback.engine.sql_aggregate import Connection
 from chargeback.engine.sql_compile import Primitives, col
 from chargeback.workspace.model import Workspace
 
-TABLE, DAYS = "cb_pd_v_", "cb_pd_days"
+TABLE, DAYS, CROSS = "cb_pd_v_", "cb_pd_days", "cb_pd_x"
+CROSS_ROWS = 4096  # the most rows a crossed table may have (see cross_tables)
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)
 
 
@@ -44,6 +45,7 @@ class Source:
     revenue: bool
     rows: tuple[str, ...] = ()  # columns checked and matched per row in the scan (route)
     settled: bool = False  # every stamp present and within 1970-2037 (pushdown_rows.settle)
+    crossed: tuple[str, ...] = ()  # value tables the scan finds in CROSS (cross_tables)
 
 
 @dataclass(frozen=True)
@@ -129,11 +131,12 @@ def by_value(s: Source, name: str) -> bool:
     return s.d.name == "duckdb" and s.families.get(name) == "text"
 
 
-def join_on(s: Source, name: str, value: str, table: str) -> str:
-    """The scan's join condition from the row's value to the column's table (`table`'s alias)."""
+def join_on(s: Source, name: str, value: str, table: str, key: str = "cb_k") -> str:
+    """The scan's join condition from the row's value to the column's table (`table`'s alias;
+    `key`, the key's column there)."""
     if by_value(s, name):
-        return f"{value} IS NOT DISTINCT FROM {table}.{s.d.ident('cb_k')}"
-    return f"{key_of(s.d, value)} = {table}.{s.d.ident('cb_k')}"
+        return f"{value} IS NOT DISTINCT FROM {table}.{s.d.ident(key)}"
+    return f"{key_of(s.d, value)} = {table}.{s.d.ident(key)}"
 
 
 def not_found(s: Source, name: str, value: str, table: str) -> str:
@@ -183,6 +186,54 @@ def fold_regexes(con: Connection, s: Source, bits: Bits, prims: Primitives, span
     con.execute(f"DROP TABLE {table}")
     con.execute(f"ALTER TABLE {table}_rx RENAME TO {table}")
     bits.regex = {}
+
+
+def joined_tables(s: Source, bits: Bits, controls: bool) -> list[str]:
+    """The value tables the grouped scan joins: those of a matched column, channel's (its
+    text is a group's key), reason's with control series (its family is a cell's)."""
+    joined = [n for n in s.tables if n in bits.tests or n == "channel"]
+    if controls and "reason" in s.tables and "reason" not in joined:
+        joined.append("reason")
+    return joined
+
+
+def cross_tables(con: Connection, s: Source, bits: Bits, controls: bool) -> Source:
+    """On DuckDB, the joined tables of fewest values crossed into one table (CROSS), at
+    most CROSS_ROWS rows: every combination of their values, its words ANDed once. The
+    scan then probes one hash table and gathers one set of words, not one per column:
+    at 3M contacts that took the scan's joins from 0.61 to 0.46 s at 300 rules (five
+    words per table) and from 0.46 to 0.37 s at 30. A larger crossed table stops
+    paying: its hash table leaves the cache (reason's 121 values crossed in: 0.57 s)."""
+    joined = [n for n in joined_tables(s, bits, controls) if by_value(s, n)]
+    if s.d.name != "duckdb" or len(joined) < 2:
+        return s
+    counts = ", ".join(f"(SELECT COUNT(*) FROM {table_name(s, n)})" for n in joined)
+    ((*sizes,),) = con.execute(f"SELECT {counts}")
+    crossed, rows = [], 1
+    for size, name in sorted(zip((int(n) for n in sizes), joined, strict=True)):
+        if rows * max(size, 1) > CROSS_ROWS:
+            break
+        crossed.append(name)
+        rows *= max(size, 1)
+    if len(crossed) < 2:
+        return s
+    crossed.sort(key=s.tables.index)
+    q = s.d.ident
+    alias = {n: f"t{i}" for i, n in enumerate(crossed)}
+    cols = [f"{alias[n]}.{q('cb_k')} AS {q(f'cb_k_{n}')}" for n in crossed]
+    cols.append(f"TRUE AS {q('cb_hit')}")
+    if "channel" in alias:
+        cols.append(f"{alias['channel']}.{q('cb_m')} AS {q('cb_m')}")
+    if "reason" in alias:
+        cols.append(f"{alias['reason']}.{q('cb_fam')} AS {q('cb_fam')}")
+    for k in range(bits.words):
+        tested = [n for n in crossed if any(word_of(b)[0] == k for b in bits.tests.get(n, {}))]
+        if tested:
+            word = " & ".join(f"{alias[n]}.{q(f'cb_w{k}')}" for n in tested)
+            cols.append(f"{word} AS {q(f'cb_w{k}')}")
+    tables = ", ".join(f"{table_name(s, n)} AS {alias[n]}" for n in crossed)
+    con.execute(f"CREATE TEMP TABLE {CROSS} AS SELECT {', '.join(cols)} FROM {tables}")
+    return replace(s, crossed=tuple(crossed))
 
 
 def table_name(s: Source, name: str) -> str:

@@ -1,0 +1,101 @@
+"""DuckDB's grouped scan finds the value tables of fewest values in one crossed table.
+
+pushdown_tables.cross_tables: every combination of the small tables' values, its words
+ANDed once, joined on all their columns at once (NULL-safe). Real DuckDB against the
+polars engine: the same aggregates with the crossed table, without it, with reason's
+family crossed in (control baselines), and a row whose combination is missing from the
+crossed table is flagged, so the contacts are read out as for any value not found.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from test_in_engine_groups import report, wide_contacts
+from test_in_engine_rows import pushed, workspace
+from test_pushdown import Duck
+from test_pushdown_lists import run
+
+from chargeback.engine import pushdown_tables
+
+pytest.importorskip("duckdb")
+
+CROSS = "CREATE TEMP TABLE cb_pd_x"
+
+
+def scan(log: list[str]) -> str:
+    (found,) = {s for s in log if s.startswith("CREATE TEMP TABLE cb_pushdown_flags")}
+    return found
+
+
+def test_small_tables_are_crossed(tmp_path: Path) -> None:
+    """channel, outcome, product, region (and plan, reason: 3-4 values each, NULLs among
+    them) in one table of at most CROSS_ROWS rows; one join in the scan finds them."""
+    log = pushed(Duck(), workspace(tmp_path, 70), wide_contacts(), tmp_path)
+    (made,) = {s for s in log if s.startswith(CROSS)}
+    assert '"cb_k_channel"' in made and '"cb_k_region"' in made
+    assert 'LEFT JOIN cb_pd_x AS tx ON b."v_channel" IS NOT DISTINCT FROM tx."cb_k_channel"' in (
+        scan(log)
+    )
+    assert 'AS "cb_channel"' in scan(log) and 'tx."cb_m" AS "cb_channel"' in scan(log)
+
+
+def test_without_room_nothing_is_crossed(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setattr(pushdown_tables, "CROSS_ROWS", 3)
+    log = pushed(Duck(), workspace(tmp_path, 70), wide_contacts(), tmp_path)
+    assert not any(s.startswith(CROSS) for s in log)
+    assert "cb_pd_x" not in scan(log)
+
+
+def test_only_what_fits_is_crossed(tmp_path: Path, monkeypatch: Any) -> None:
+    """Room for the two smallest tables only: the rest keep their own joins."""
+    monkeypatch.setattr(pushdown_tables, "CROSS_ROWS", 9)
+    log = pushed(Duck(), workspace(tmp_path, 70), wide_contacts(), tmp_path)
+    (made,) = {s for s in log if s.startswith(CROSS)}
+    assert made.count('"cb_k_') == 2
+    assert "LEFT JOIN cb_pd_v_" in scan(log) and "LEFT JOIN cb_pd_x" in scan(log)
+
+
+class Dropping(Duck):
+    """Takes one combination out of the crossed table once it is made: as if the contacts
+    had changed between the value tables and the scan."""
+
+    def execute(self, sql: str) -> list[tuple[Any, ...]]:
+        got = super().execute(sql)
+        if sql.startswith(CROSS):
+            self.con.execute("DELETE FROM cb_pd_x WHERE cb_k_channel = 'chat'")
+        return got
+
+
+def test_a_combination_not_found_is_flagged(tmp_path: Path) -> None:
+    got, log = run(wide_contacts(), tmp_path, Dropping())
+    assert any(s.startswith(CROSS) for s in log)
+    assert got is None  # read out: the usual path has the contacts as they are now
+
+
+def test_reason_families_crossed_with_control_baselines(tmp_path: Path, monkeypatch: Any) -> None:
+    """The generated sample (control baselines: each contact's cell by its reason's
+    family), with room for every table of few values (reason's 76 among them): reason
+    crossed in, its family from the crossed table; polars' ledger."""
+    from chargeback.sample.generate import generate_sample
+
+    generate_sample(tmp_path / "s", contacts=3000, seed=5)
+    ws = tmp_path / "s"
+    frame = pl.read_parquet(ws / "sample_data" / "contacts.parquet")
+    small = ("channel", "outcome", "product", "region", "plan", "reason")
+    room = 1
+    for name in small:
+        room *= frame[name].n_unique()
+    monkeypatch.setattr(pushdown_tables, "CROSS_ROWS", room)
+    first = report(ws, tmp_path / "polars")
+    assert first.exit_code == 0, first.output
+    result = report(ws, tmp_path / "duckdb", "--engine", "duckdb", "--show-sql")
+    assert result.exit_code == 0, result.output
+    assert "CREATE TEMP TABLE cb_pd_rows" in result.output  # summed in DuckDB, not read out
+    assert "CREATE TEMP TABLE cb_pd_x" in result.output and 'AS "cb_k_reason"' in result.output
+    assert 'tx."cb_fam"' in result.output
+    expected = (tmp_path / "polars" / "ledger.csv").read_text()
+    assert (tmp_path / "duckdb" / "ledger.csv").read_text() == expected
