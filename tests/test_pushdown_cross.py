@@ -1,10 +1,12 @@
-"""DuckDB's grouped scan finds the value tables of fewest values in one crossed table.
+"""DuckDB's value tables for the grouped scan: the fewest-valued crossed into one table,
+and the regex searches over many distinct texts run in two halves.
 
 pushdown_tables.cross_tables: every combination of the small tables' values, its words
 ANDed once, joined on all their columns at once (NULL-safe). Real DuckDB against the
 polars engine: the same aggregates with the crossed table, without it, with reason's
 family crossed in (control baselines), and a row whose combination is missing from the
 crossed table is flagged, so the contacts are read out as for any value not found.
+fold_regexes' halves: every text in exactly one of them, the same aggregates.
 """
 
 from __future__ import annotations
@@ -99,3 +101,13 @@ def test_reason_families_crossed_with_control_baselines(tmp_path: Path, monkeypa
     assert 'tx."cb_fam"' in result.output
     expected = (tmp_path / "polars" / "ledger.csv").read_text()
     assert (tmp_path / "duckdb" / "ledger.csv").read_text() == expected
+
+
+def test_many_texts_are_searched_in_halves(tmp_path: Path, monkeypatch: Any) -> None:
+    """fold_regexes' searches on the distinct texts, split in two by the text's hash (one
+    thread each) once the texts are many: every text in one half, polars' aggregates."""
+    monkeypatch.setattr(pushdown_tables, "SPLIT_TEXTS", 2)
+    log = pushed(Duck(), workspace(tmp_path, 70), wide_contacts(), tmp_path)
+    (folded,) = {s for s in log if s.startswith("CREATE TEMP TABLE cb_pd_v_") and "_rx AS" in s}
+    assert 'WHERE hash("cb_k") % 2 = 0 UNION ALL SELECT' in folded
+    assert folded.endswith('WHERE hash("cb_k") % 2 = 1')

@@ -28,6 +28,7 @@ from chargeback.workspace.model import Workspace
 
 TABLE, DAYS, CROSS = "cb_pd_v_", "cb_pd_days", "cb_pd_x"
 CROSS_ROWS = 4096  # the most rows a crossed table may have (see cross_tables)
+SPLIT_TEXTS = 2048  # from here fold_regexes searches the texts in two halves
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)
 
 
@@ -179,10 +180,14 @@ def fold_regexes(con: Connection, s: Source, bits: Bits, prims: Primitives, span
                 )
         words.append(f"{' & '.join(f'({p})' for p in parts)} AS {own}")
     hit = f"{q('cb_hit')}, " if by_value(s, "text") else ""
-    con.execute(
-        f"CREATE TEMP TABLE {table}_rx AS SELECT {q('cb_k')}, {q('cb_m')}, {hit}"
-        f"{', '.join(words)} FROM {table}"
-    )
+    select = f"SELECT {q('cb_k')}, {q('cb_m')}, {hit}{', '.join(words)} FROM {table}"
+    if s.d.name == "duckdb" and int(texts) >= SPLIT_TEXTS:
+        # the table is one row group, which DuckDB scans on one thread: in halves, on two
+        # (at 300 rules, 20,000 texts: 0.096 -> 0.070 s)
+        select = " UNION ALL ".join(
+            f"{select} WHERE hash({q('cb_k')}) % 2 = {half}" for half in (0, 1)
+        )
+    con.execute(f"CREATE TEMP TABLE {table}_rx AS {select}")
     con.execute(f"DROP TABLE {table}")
     con.execute(f"ALTER TABLE {table}_rx RENAME TO {table}")
     bits.regex = {}
