@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chargeback.engine.aggregates import Group, GroupTable, MatchedSets
-from chargeback.engine.columnar import row_ids
+from chargeback.engine.columnar import row_ids, sort_order
 from chargeback.engine.polars_engine import MASK_BITS, decode_masks
 
 groups = st.lists(
@@ -88,3 +88,26 @@ def test_row_ids_are_the_distinct_rows(table: list[list[int]]) -> None:
     for a in range(len(rows)):
         for b in range(len(rows)):
             assert (ids[a] == ids[b]) == (rows[a] == rows[b])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 3).flatmap(
+        lambda width: st.lists(
+            st.lists(
+                st.one_of(st.integers(0, 5), st.integers(0, 2**40), st.integers(-3, -1)),
+                min_size=width,
+                max_size=width,
+            ),
+            max_size=40,
+        )
+    )
+)
+def test_sort_order_sorts_as_lexsort(rows: list[list[int]]) -> None:
+    """Packed into one int64 where the columns fit, lexsort where they do not (past 62
+    bits, or a negative value): either way the rows come out in lexsort's order."""
+    if not rows:
+        return
+    columns = [np.array(c, dtype=np.int64) for c in zip(*rows, strict=True)]
+    got = [tuple(int(c[k]) for c in columns) for k in sort_order(*columns)]
+    assert got == sorted(tuple(r) for r in rows)
