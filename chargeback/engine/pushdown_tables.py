@@ -121,7 +121,9 @@ def value_tables(con: Connection, s: Source, bits: Bits, prims: Primitives) -> d
 def key_of(d: Dialect, expr: str) -> str:
     """A value table's join key: on DuckDB the value's 64-bit hash (hashing a long text or a
     list once beats comparing it), checked to be unique in the table; else the value.
-    DuckDB hashes NULL, [] and [NULL] alike: whether it is NULL is hashed with it."""
+    DuckDB hashes NULL, [] and [NULL] alike: whether it is NULL is hashed with it. [] and
+    [NULL] still share a key, but a NULL tag always fails the tags check, so that clash is
+    never what sends a run out (tests/test_pushdown_lists.py); no length is hashed per row."""
     return expr if d.pg else d.hash(f"{expr}, {expr} IS NULL")
 
 
