@@ -435,47 +435,74 @@ def agree(name: str, a: list[dict[str, str]], b: list[dict[str, str]]) -> bool:
     return False
 
 
-def bench(n: int, n_rules: int, args: argparse.Namespace) -> bool:
-    ws, data, spec = make_workspace(n, n_rules, args.seed)
-    print(f"\n{n:,} contacts, {n_rules} rules ({ws})")
+def bench(n: int, rule_counts: list[int], args: argparse.Namespace) -> bool:
+    """One size: every rule count's commands timed in the same rounds (with one floor),
+    so the growth from the fewest rules to the most is measured under the same load."""
+    made = {r: make_workspace(n, r, args.seed) for r in rule_counts}
+    data = made[rule_counts[0]][1]
     cols = ", ".join(repr(c) for c in COLUMNS)
     read = f"pl.scan_parquet(sys.argv[1] + '/*.parquet').select({cols}).collect()"
     floor = [sys.executable, "-c", f"import polars as pl, sys\n{read}", str(data)]
-    sql_file = ws / "hand.sql"
-    sql_file.write_text(hand_sql(spec, data))
-    hand_out = ws / "hand-groups.csv"
-    hand = [sys.executable, "-c", HAND_RUNNER, str(sql_file), str(hand_out)]
     runs: list[tuple[str, list[str], Path | None]] = [
         ("floor: polars reads the columns", floor, None)
     ]
-    for e in args.engines:
-        runs.append((f"report --engine {e}", report_command(ws, ws / f"out-{e}", e), None))
-    if args.baseline_tree:  # another checkout's chargeback, e.g. before a change
-        before = report_command(ws, ws / "out-baseline", "polars")
-        runs.append(("report --engine polars (baseline tree)", before, args.baseline_tree))
-    runs.append(("hand-written DuckDB SQL", hand, None))
-    results = []
-    for (what, _, _), timing in zip(runs, timed_rounds(runs, args.repeat), strict=True):
-        print(f"  {what:<40}" + (f"{timing.seconds:>8.2f} s" if timing else "  failed"))
-        results += [timing] if timing else []
-    base = results[0].seconds
-    print(f"  {'what':<40}{'wall s':>10}{'peak MB':>10}{'x floor':>9}")
-    for r in results:
-        print(f"  {r.what:<40}{r.seconds:>10.2f}{r.peak_mb:>10.0f}{r.seconds / base:>9.1f}")
-    ran = {r.what for r in results}
-    ok = len(ran) == len(runs)
-    engines = [e for e in args.engines if f"report --engine {e}" in ran]
+    for r, (ws, _, spec) in made.items():
+        for e in args.engines:
+            runs.append((f"{r}: report --engine {e}", report_command(ws, ws / f"out-{e}", e), None))
+        if args.baseline_tree:  # another checkout's chargeback, e.g. before a change
+            before = report_command(ws, ws / "out-baseline", "polars")
+            what = f"{r}: report --engine polars (baseline tree)"
+            runs.append((what, before, args.baseline_tree))
+        sql_file = ws / "hand.sql"
+        sql_file.write_text(hand_sql(spec, data))
+        hand = [sys.executable, "-c", HAND_RUNNER, str(sql_file), str(ws / "hand-groups.csv")]
+        runs.append((f"{r}: hand-written DuckDB SQL", hand, None))
+    timings = dict(zip([w for w, _, _ in runs], timed_rounds(runs, args.repeat), strict=True))
+    floor_t = timings[runs[0][0]]
+    if floor_t is None:
+        print("  the floor failed")
+        return False
+    ok = all(t is not None for t in timings.values())
+    for r, (ws, _, _) in made.items():
+        print(f"\n{n:,} contacts, {r} rules ({ws})")
+        print(f"  {'what':<40}{'wall s':>10}{'peak MB':>10}{'x floor':>9}")
+        mine = [(floor_t.what, floor_t)]
+        mine += [(w, t) for w, t in timings.items() if w.startswith(f"{r}: ")]
+        for what, timing in mine:
+            label = what.split(": ", 1)[1] if what.startswith(f"{r}: ") else what
+            if timing is None:
+                print(f"  {label:<40}{'failed':>10}")
+                continue
+            ratio = timing.seconds / floor_t.seconds
+            print(f"  {label:<40}{timing.seconds:>10.2f}{timing.peak_mb:>10.0f}{ratio:>9.1f}")
+        ok &= check_ledgers(ws, r, args, timings)
+    if len(made) > 1:  # the target: the most rules at most 1.5x the fewest
+        low, high = min(made), max(made)
+        print(f"\n{n:,} contacts, {high} rules / {low} rules (same rounds)")
+        for e in args.engines:
+            a, b = timings[f"{low}: report --engine {e}"], timings[f"{high}: report --engine {e}"]
+            if a and b:
+                print(f"  report --engine {e:<24}{b.seconds / a.seconds:>10.2f}")
+    return ok
+
+
+def check_ledgers(
+    ws: Path, r: int, args: argparse.Namespace, timings: dict[str, Timing | None]
+) -> bool:
+    """The engines' ledgers agree with each other, the baseline tree's and the hand SQL's."""
+    engines = [e for e in args.engines if timings.get(f"{r}: report --engine {e}")]
     if not engines:
         return False
+    ok = True
     ledgers = {e: ledger_rows(ws / f"out-{e}" / "ledger.csv") for e in engines}
     first = engines[0]
     for e in engines[1:]:
         ok &= agree(f"{first} = {e}", ledgers[first], ledgers[e])
-    if "report --engine polars (baseline tree)" in ran:
+    if timings.get(f"{r}: report --engine polars (baseline tree)"):
         before_rows = ledger_rows(ws / "out-baseline" / "ledger.csv")
         ok &= agree(f"{first} = baseline tree", ledgers[first], before_rows)
-    if "hand-written DuckDB SQL" in ran:
-        ok &= agree(f"{first} = hand SQL", ledgers[first], hand_ledger(ws, hand_out))
+    if timings.get(f"{r}: hand-written DuckDB SQL"):
+        ok &= agree(f"{first} = hand SQL", ledgers[first], hand_ledger(ws, ws / "hand-groups.csv"))
     return ok
 
 
@@ -511,7 +538,8 @@ def main() -> None:
         args.repeat = 1 if max(sizes) <= 500_000 else 3
     print(f"{os.cpu_count()} cpus; polars {pl.__version__}; load {os.getloadavg()[0]:.1f}")
     byte_compile([Path(__file__).resolve().parent.parent, args.baseline_tree])
-    ok = [bench(n, int(r), args) for n in sizes for r in args.rules.split(",")]
+    rule_counts = sorted(int(r) for r in args.rules.split(","))
+    ok = [bench(n, rule_counts, args) for n in sizes]
     sys.exit(0 if all(ok) else 1)
 
 
