@@ -3,16 +3,19 @@
 test_attribute_identity.py holds the figures to the oracle; here the pieces that
 stand in for Python objects: a table is the tuple of Groups it stands for, mask
 words decode to decode_masks' own sets (rules inserted lowest first), and
-row_ids finds alike rows however wide they are.
+row_ids finds alike rows however wide they are; fraction_sum is Fraction's own sum.
 """
 
 from __future__ import annotations
+
+from fractions import Fraction
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chargeback.engine.aggregates import Group, GroupTable, MatchedSets
+from chargeback.engine.amounts import fraction_sum
 from chargeback.engine.columnar import row_ids, sort_order
 from chargeback.engine.polars_engine import MASK_BITS, decode_masks
 
@@ -111,3 +114,19 @@ def test_sort_order_sorts_as_lexsort(rows: list[list[int]]) -> None:
     columns = [np.array(c, dtype=np.int64) for c in zip(*rows, strict=True)]
     got = [tuple(int(c[k]) for c in columns) for k in sort_order(*columns)]
     assert got == sorted(tuple(r) for r in rows)
+
+
+fractions = st.fractions(max_denominator=2**70) | st.builds(
+    lambda n, k: Fraction(n, 3**k * 7), st.integers(-(2**80), 2**80), st.integers(0, 60)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(fractions, max_size=40))
+def test_fraction_sum_is_the_running_sum(values: list[Fraction]) -> None:
+    """build_ledger's sums (amounts.fraction_sum): pairs unreduced, reduced at the end."""
+    expected = sum(values, Fraction(0))
+    got = fraction_sum(values)
+    assert got == expected
+    assert (got.numerator, got.denominator) == (expected.numerator, expected.denominator)
+    assert fraction_sum(iter(values)) == expected

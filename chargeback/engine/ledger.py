@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
+from chargeback.engine.amounts import fraction_sum
 from chargeback.engine.attribute import Attribution
 from chargeback.engine.costing import US_PER_MINUTE
 from chargeback.engine.dates import month_bounds
-from chargeback.workspace.model import Workspace
+from chargeback.workspace.model import Decision, Workspace
 
 UNATTRIBUTED = "unattributed"
 CENT = Decimal("0.01")
@@ -142,7 +143,11 @@ def largest_remainder(
 
 
 def revenue_for(ws: Workspace, decision_id: str, period: str) -> Decimal:
-    decision = ws.decision(decision_id)
+    return decision_revenue(ws.decision(decision_id), period)
+
+
+def decision_revenue(decision: Decision, period: str) -> Decimal:
+    """The decision's revenue in the period, to the cent (0 outside its months)."""
     if decision.revenue is None:
         return Decimal("0.00")
     first, last = month_bounds(period)
@@ -183,25 +188,24 @@ def build_ledger(ws: Workspace, attribution: Attribution, periods: list[str]) ->
         candidates = []
         for decision in ws.decisions:
             amount = attribution.lines.get((period, decision.id))
-            revenue = revenue_for(ws, decision.id, period)
+            revenue = decision_revenue(decision, period)
             if (amount is not None and amount.weighted) or revenue != 0:
                 candidates.append((decision, amount, revenue))
-        exact: list[tuple[tuple[str, str], Fraction]] = []
-        attributed = Fraction(0)
-        for decision, amount, _ in candidates:
-            cost = amount.cost if amount and amount.weighted else Fraction(0)
-            attributed += cost
-            exact.append(((decision.department, decision.id), cost))
+        charged = [a for _, a, _ in candidates if a is not None and a.weighted]
+        exact = [
+            ((d.department, d.id), a.cost if a and a.weighted else Fraction(0))
+            for d, a, _ in candidates
+        ]
+        attributed = fraction_sum(a.cost for a in charged)
         exact.append(((UNATTRIBUTED, UNATTRIBUTED), exact_total - attributed))
         cents = largest_remainder(exact, total_cents)
 
-        left_contacts, left_hs = Fraction(n), Fraction(hs)
+        left_contacts = n - fraction_sum(a.contacts for a in charged)
+        left_hs = hs - fraction_sum(a.hs_us for a in charged)
         for decision, amount, revenue in candidates:
             weighted = amount is not None and amount.weighted
             contacts = amount.contacts if amount and weighted else Fraction(0)
             hs_w = amount.hs_us if amount and weighted else Fraction(0)
-            left_contacts -= contacts
-            left_hs -= hs_w
             lines.append(
                 LedgerLine(
                     period=period,
