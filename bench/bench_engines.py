@@ -369,7 +369,8 @@ def timed_rounds(
     and the ratios to the floor hold. The median per command; None when one failed."""
     seconds: list[list[float] | None] = [[] for _ in runs]
     peaks: list[float] = [0.0 for _ in runs]
-    for _ in range(repeat):
+    for round_ in range(repeat):
+        print(f"  round {round_ + 1} of {repeat}: {len(runs)} commands", file=sys.stderr)
         for i, (_, command, cwd) in enumerate(runs):
             done = seconds[i]
             if done is None:

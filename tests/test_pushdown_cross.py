@@ -1,12 +1,13 @@
 """DuckDB's value tables for the grouped scan: the fewest-valued crossed into one table,
-and the regex searches over many distinct texts run in two halves.
+the regex searches over many distinct texts run in two halves, each phrase searched once.
 
 pushdown_tables.cross_tables: every combination of the small tables' values, its words
 ANDed once, joined on all their columns at once (NULL-safe). Real DuckDB against the
 polars engine: the same aggregates with the crossed table, without it, with reason's
 family crossed in (control baselines), and a row whose combination is missing from the
 crossed table is flagged, so the contacts are read out as for any value not found.
-fold_regexes' halves: every text in exactly one of them, the same aggregates.
+fold_regexes' halves: every text in exactly one of them, the same aggregates. The
+text table searches each phrase once (phrases_once), however many rules share it.
 """
 
 from __future__ import annotations
@@ -111,3 +112,38 @@ def test_many_texts_are_searched_in_halves(tmp_path: Path, monkeypatch: Any) -> 
     (folded,) = {s for s in log if s.startswith("CREATE TEMP TABLE cb_pd_v_") and "_rx AS" in s}
     assert 'WHERE hash("cb_k") % 2 = 0 UNION ALL SELECT' in folded
     assert folded.endswith('WHERE hash("cb_k") % 2 = 1')
+
+
+def text_table(log: list[str]) -> str:
+    (found,) = {
+        s for s in log if s.startswith("CREATE TEMP TABLE cb_pd_v_") and '"text" AS "cb_m"' in s
+    }
+    return found
+
+
+def test_a_phrase_rules_share_is_searched_once(tmp_path: Path) -> None:
+    """r1 and r11 both search 'refund' and 'late fee' (wide_rules): once per distinct
+    text, as a column both words read (phrases_once), with polars' aggregates."""
+    log = pushed(Duck(), workspace(tmp_path, 13), wide_contacts(), tmp_path)
+    table = text_table(log)
+    for phrase in ("refund", "late fee", "bill"):
+        assert table.count(f"CONTAINS(\"text_lower\", '{phrase}')") == 1, phrase
+    assert '"cb_p0"' in table
+
+
+def test_phrases_once_leaves_other_sql_alone() -> None:
+    """Only whole searches are replaced: a longer phrase holding a shorter one keeps its
+    own search, and a phrase with a quote is matched as rendered."""
+    from chargeback.engine.duckdb_engine import DuckDBPrimitives
+    from chargeback.engine.pushdown_bits import Bits
+    from chargeback.engine.pushdown_sql import Dialect
+    from chargeback.engine.sql_compile import col
+
+    prims = DuckDBPrimitives()
+    bits = Bits(["r0"], 1, [1], needles={"fee", "late fee", "it's", "unused"})
+    search = {n: prims.contains(col("text_lower"), n).sql("duckdb") for n in bits.needles}
+    late, fee, its = search["late fee"], search["fee"], search["it's"]
+    words = {0: f"({late} OR {fee}) AND {its} AND x"}
+    columns, out = pushdown_tables.phrases_once(Dialect("duckdb"), prims, bits, words)
+    assert columns == [f'{fee} AS "cb_p0"', f'{its} AS "cb_p1"', f'{late} AS "cb_p2"']
+    assert out == {0: '("cb_p2" OR "cb_p0") AND "cb_p1" AND x'}

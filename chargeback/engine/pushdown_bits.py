@@ -40,6 +40,7 @@ class Bits:
     # column -> block -> its conditions on that column, as SQL
     tests: dict[str, dict[int, list[str]]] = field(default_factory=dict)
     regex: dict[str, list[int]] = field(default_factory=dict)  # pattern -> blocks
+    needles: set[str] = field(default_factory=set)  # every text phrase, as text_any_of's
 
     def users(self, blocks: list[int]) -> list[int]:
         """The blocks as one mask per word."""
@@ -117,6 +118,8 @@ def bits_for(ws: Workspace, prims: Primitives, present: set[str], controls: bool
         out.possible[w] |= bit
         for column, kind, values in tests:
             cond = conditions.sql(column, kind, values)
+            if kind == "text":
+                out.needles.update(v.removesuffix("*").lower() for v in values)
             out.tests.setdefault(column, {}).setdefault(b, []).append(cond)
         if match.text_regex is not None:
             out.regex.setdefault(match.text_regex, []).append(b)

@@ -78,15 +78,16 @@ def value_tables(con: Connection, s: Source, bits: Bits, prims: Primitives) -> d
             f"SELECT {key} AS {d.ident('cb_k')}, {d.ident(m)} AS {d.ident(name)}"
             f"{''.join(', ' + c for c in chk)} FROM ({inner}) AS l1"
         )
+        words = table_words(bits, name, prims.dialect)
         if name == "text" and "text" in bits.tests:
             lower = prims.lower(col("text")).as_("text_lower", quoted=True).sql(prims.dialect)
             level2 = f"SELECT *, {lower} FROM ({level2}) AS l2"
+            phrases, words = phrases_once(d, prims, bits, words)
+            if phrases:
+                level2 = f"SELECT *, {', '.join(phrases)} FROM ({level2}) AS l2p"
         extra = [f"{d.ident(name)} AS {d.ident('cb_m')}"]
         extra += [f"TRUE AS {d.ident('cb_hit')}"] if by_value(s, name) else []
-        extra += [
-            f"{e} AS {d.ident(f'cb_w{k}')}"
-            for k, e in table_words(bits, name, prims.dialect).items()
-        ]
+        extra += [f"{e} AS {d.ident(f'cb_w{k}')}" for k, e in words.items()]
         if name == "reason":
             fam = prims.first_part(col("reason"), ".").sql(prims.dialect)
             extra.append(f"{fam} AS {d.ident('cb_fam')}")
@@ -116,6 +117,27 @@ def value_tables(con: Connection, s: Source, bits: Bits, prims: Primitives) -> d
             for n in names_set([packs[name][k]], [int(value or 0)]):
                 held[n] = 1
     return held
+
+
+def phrases_once(
+    d: Dialect, prims: Primitives, bits: Bits, words: dict[int, str]
+) -> tuple[list[str], dict[int, str]]:
+    """Each text phrase searched once per distinct text, as a column the words read.
+
+    Why: rules share phrases (at 300 rules, 340 searches of 41 phrases), and the
+    engine ran each search as often as it was written (0.02 s of 0.11 s at 3M
+    contacts). A phrase's search is text_any_of's own SQL for it, found whole in the
+    words (a phrase is lower-cased, so its literal cannot hold the upper-case call).
+    """
+    searches = {
+        n: prims.contains(col("text_lower"), n).sql(prims.dialect) for n in sorted(bits.needles)
+    }
+    used = {n: s for n, s in searches.items() if any(s in w for w in words.values())}
+    names = {n: d.ident(f"cb_p{k}") for k, n in enumerate(used)}
+    out = dict(words)
+    for n in sorted(used, key=lambda n: -len(used[n])):  # a longer search first
+        out = {k: w.replace(used[n], names[n]) for k, w in out.items()}
+    return [f"{used[n]} AS {names[n]}" for n in used], out
 
 
 def key_of(d: Dialect, expr: str) -> str:
