@@ -41,6 +41,10 @@ class Bits:
     tests: dict[str, dict[int, list[str]]] = field(default_factory=dict)
     regex: dict[str, list[int]] = field(default_factory=dict)  # pattern -> blocks
     needles: set[str] = field(default_factory=set)  # every text phrase, as text_any_of's
+    # column -> block -> (exact values, prefixes' tests as SQL): a block whose one test
+    # on the column is any_of's, so table_words may look its values up (DuckDB)
+    anys: dict[str, dict[int, tuple[tuple[str, ...], list[str]]]] = field(default_factory=dict)
+    subjects: dict[str, str] = field(default_factory=dict)  # column -> what any_of compares
 
     def users(self, blocks: list[int]) -> list[int]:
         """The blocks as one mask per word."""
@@ -88,6 +92,16 @@ class _Conditions:
         self.dialect = prims.dialect
         self.made: dict[tuple[str, str, tuple[str, ...]], str] = {}
 
+    def any_parts(self, column: str, values: tuple[str, ...]) -> tuple[str, list[str]]:
+        """any_of's pieces: the expression it compares, and each prefix's test."""
+        c = self.comp.text_of(column)
+        prefixes = [
+            self.comp.prims.starts_with(c.copy(), v[:-1]).sql(self.dialect)
+            for v in values
+            if v.endswith("*")
+        ]
+        return c.sql(self.dialect), prefixes
+
     def sql(self, column: str, kind: str, values: tuple[str, ...]) -> str:
         key = (column, kind, values)
         if key not in self.made:
@@ -116,10 +130,16 @@ def bits_for(ws: Workspace, prims: Primitives, present: set[str], controls: bool
             continue  # the derive gives NULL for an absent column: the block never holds
         w, bit = word_of(b)
         out.possible[w] |= bit
+        per_column = [c for c, _, _ in tests]
         for column, kind, values in tests:
             cond = conditions.sql(column, kind, values)
             if kind == "text":
                 out.needles.update(v.removesuffix("*").lower() for v in values)
+            if kind == "any" and per_column.count(column) == 1:
+                subject, prefixes = conditions.any_parts(column, values)
+                out.subjects[column] = subject
+                exact = tuple(v for v in values if not v.endswith("*"))
+                out.anys.setdefault(column, {})[b] = (exact, prefixes)
             out.tests.setdefault(column, {}).setdefault(b, []).append(cond)
         if match.text_regex is not None:
             out.regex.setdefault(match.text_regex, []).append(b)
@@ -137,11 +157,43 @@ def table_words(bits: Bits, column: str, dialect: str) -> dict[int, str]:
             continue
         free = bits.possible[k] & ~sum(word_of(b)[1] for b in mine)
         parts = [f"CAST({free} AS BIGINT)"]
+        anys = bits.anys.get(column, {}) if dialect == "duckdb" else {}
+        looked_up = {b: anys[b] for b in mine if b in anys}
         for b, conds in sorted(mine.items()):
-            cond = " AND ".join(f"({c})" for c in conds)
-            parts.append(_flag(cond, word_of(b)[1]))
+            if b not in looked_up:
+                cond = " AND ".join(f"({c})" for c in conds)
+                parts.append(_flag(cond, word_of(b)[1]))
+        if looked_up:
+            parts.append(_value_map(bits.subjects[column], looked_up))
         out[k] = added(parts)
     return out
+
+
+def _value_map(subject: str, blocks: dict[int, tuple[tuple[str, ...], list[str]]]) -> str:
+    """The blocks' any_of tests as one lookup of the value (each exact value's blocks'
+    bits ORed) and one test per prefix, ORed: a block may hold by both.
+
+    Why: a CASE per block over IN lists made DuckDB plan hundreds of expressions per
+    word (the reason table at 300 rules: 0.045 s of planning); one CASE on the value
+    plans and runs in a fraction of that. A NULL value finds nothing, as NULL IN does.
+    """
+    exact: dict[str, int] = {}
+    prefixed: dict[str, int] = {}
+    for b, (values, prefixes) in blocks.items():
+        bit = word_of(b)[1]
+        for v in values:
+            exact[v] = exact.get(v, 0) | bit
+        for p in prefixes:
+            prefixed[p] = prefixed.get(p, 0) | bit
+    pieces = []
+    if exact:
+        whens = " ".join(
+            f"WHEN {exp.Literal.string(v).sql('duckdb')} THEN CAST({m} AS BIGINT)"
+            for v, m in sorted(exact.items())
+        )
+        pieces.append(f"CASE {subject} {whens} ELSE CAST(0 AS BIGINT) END")
+    pieces += [_flag(p, m) for p, m in sorted(prefixed.items())]
+    return pieces[0] if len(pieces) == 1 else "(" + " | ".join(f"({p})" for p in pieces) + ")"
 
 
 def table_free(bits: Bits, column: str, k: int) -> int:
