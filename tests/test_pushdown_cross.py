@@ -7,7 +7,9 @@ polars engine: the same aggregates with the crossed table, without it, with reas
 family crossed in (control baselines), and a row whose combination is missing from the
 crossed table is flagged, so the contacts are read out as for any value not found.
 fold_regexes' halves: every text in exactly one of them, the same aggregates. The
-text table searches each phrase once (phrases_once), however many rules share it.
+text table searches each phrase once (phrases_once), however many rules share it. The
+scan groups by integer codes of the month and channel (coded_channel), their texts
+joined back to the groups.
 """
 
 from __future__ import annotations
@@ -44,6 +46,16 @@ def test_small_tables_are_crossed(tmp_path: Path) -> None:
         scan(log)
     )
     assert 'AS "cb_channel"' in scan(log) and 'tx."cb_m" AS "cb_channel"' in scan(log)
+    coded(log, "cb_pd_x")
+
+
+def coded(log: list[str], table: str) -> None:
+    """Grouped by the month's and channel's codes; their texts joined back from `table`."""
+    assert scan(log).startswith(
+        'CREATE TEMP TABLE cb_pushdown_flags AS SELECT "cb_pi" AS "cb_key0", "cb_ci" AS "cb_key1"'
+    )
+    (fetch,) = {s for s in log if s.startswith('SELECT cp."period", cc."cb_m"')}
+    assert f'(SELECT DISTINCT "cb_ci", "cb_m" FROM {table}) AS cc' in fetch
 
 
 def test_without_room_nothing_is_crossed(tmp_path: Path, monkeypatch: Any) -> None:
@@ -51,6 +63,7 @@ def test_without_room_nothing_is_crossed(tmp_path: Path, monkeypatch: Any) -> No
     log = pushed(Duck(), workspace(tmp_path, 70), wide_contacts(), tmp_path)
     assert not any(s.startswith(CROSS) for s in log)
     assert "cb_pd_x" not in scan(log)
+    coded(log, "cb_pd_v_0")  # the channel's own table
 
 
 def test_only_what_fits_is_crossed(tmp_path: Path, monkeypatch: Any) -> None:

@@ -236,7 +236,7 @@ def grouped(
     w, checks, packs = r.words, r.checks, r.packs
     select = r.select
     _, lbs = day_words(s.ws, bits.words)
-    keys = [q("cb_period"), q("cb_channel")]
+    keys = [q("cb_pi"), q("cb_ci")] if r.coded else [q("cb_period"), q("cb_channel")]
     keys += [f"({w[k]}) & {q(f'cb_win{k}')}" for k in range(bits.words)]
     keys += [f"({w[k]}) & {q(f'cb_lb{k}')}" for k in sorted(lbs)]
     sums = ["CAST(COUNT(*) AS BIGINT)", f"SUM({q('cb_hs')})"]
@@ -262,10 +262,19 @@ def grouped(
     # the lookback words summed away in the engine: polars' groups, fewer rows to fetch;
     # on DuckDB in polars' order already (bytewise text, no NULL in a clean run)
     order = "" if d.pg else f" ORDER BY {by}"
+    source = FLAGS
+    if r.coded:  # the month's and channel's texts for their codes (coded_channel)
+        pi, ci = q("cb_pi"), q("cb_ci")
+        source += (
+            f" LEFT JOIN (SELECT DISTINCT {pi}, {q('period')} FROM {DAYS}) AS cp"
+            f" ON {FLAGS}.{names[0]} = cp.{pi} LEFT JOIN (SELECT DISTINCT {ci}, {q('cb_m')}"
+            f" FROM {r.coded}) AS cc ON {FLAGS}.{names[1]} = cc.{ci}"
+        )
+        masks = ", ".join([f"cp.{q('period')}", f"cc.{q('cb_m')}", *names[2:n_masks]])
     sql = (
-        f"SELECT {masks}, SUM({q('cb_sum0')}), SUM({q('cb_sum1')}) FROM {FLAGS} GROUP BY {by}"
+        f"SELECT {masks}, SUM({q('cb_sum0')}), SUM({q('cb_sum1')}) FROM {source} GROUP BY {by}"
         if lbs
-        else f"SELECT {masks}, {q('cb_sum0')}, {q('cb_sum1')} FROM {FLAGS}"
+        else f"SELECT {masks}, {q('cb_sum0')}, {q('cb_sum1')} FROM {source}"
     ) + order
     # 100,000 groups at 300 rules: as columns (DuckDB's Arrow) they take a tenth of the time
     fetch = getattr(con, "frame", None)

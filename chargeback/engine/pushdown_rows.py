@@ -38,6 +38,7 @@ from chargeback.engine.pushdown_tables import (
     DAYS,
     Source,
     Span,
+    coded_channel,
     join_on,
     joined_tables,
     not_found,
@@ -104,6 +105,7 @@ class RowsSql:
     words: list[str]  # per word, the expression of the row's blocks (regexes applied)
     checks: list[str]  # the check-bit columns
     packs: list[tuple[str, list[str]]]  # their SQL and bit names
+    coded: str | None = None  # DuckDB: the channel's table, whose cb_ci codes cb_ci (coded)
 
 
 def _fast_time(s: Source, offsets: list[tuple[int, int]] | None) -> Column:
@@ -248,6 +250,12 @@ def rows_select(
         f"b.{q('cb_hs')} AS {q('cb_hs')}",
         f"{fam} AS {q('cb_fam')}",
     ]
+    coded = coded_channel(s)
+    if coded:  # month and channel as integers for the grouped scan's key (coded)
+        cols += [
+            f"dt.{q('cb_pi')} AS {q('cb_pi')}",
+            f"{alias['channel']}.{q('cb_ci')} AS {q('cb_ci')}",
+        ]
     cols += [f"{w} AS {q(f'cb_w{k}')}" for k, w in enumerate(words)]
     cols += [f"b.{q(f'cb_row{i}')} AS {q(n)}" for i, n in enumerate(s.rows)]
     if "text" in s.rows and "text" in bits.tests:
@@ -293,4 +301,4 @@ def rows_select(
         w = adjusted
     checks_out = [q(f"cb_rchk{k}") for k in range(len(row_pack))]
     checks_out += [q(f"cb_jchk{k}") for k in range(len(join_pack))]
-    return RowsSql(select, w, checks_out, row_pack + join_pack)
+    return RowsSql(select, w, checks_out, row_pack + join_pack, coded)

@@ -91,6 +91,8 @@ def value_tables(con: Connection, s: Source, bits: Bits, prims: Primitives) -> d
         if name == "reason":
             fam = prims.first_part(col("reason"), ".").sql(prims.dialect)
             extra.append(f"{fam} AS {d.ident('cb_fam')}")
+        if name == "channel" and d.name == "duckdb":  # one code per value (coded_channel)
+            extra.append(f"CAST(row_number() OVER () AS INTEGER) AS {d.ident('cb_ci')}")
         chk_names = ", ".join(d.ident(f"cb_chk{k}") for k in range(len(packed)))
         select = ", ".join([d.ident("cb_k"), *extra] + ([chk_names] if chk_names else []))
         con.execute(
@@ -253,6 +255,7 @@ def cross_tables(con: Connection, s: Source, bits: Bits, controls: bool) -> Sour
     cols.append(f"TRUE AS {q('cb_hit')}")
     if "channel" in alias:
         cols.append(f"{alias['channel']}.{q('cb_m')} AS {q('cb_m')}")
+        cols.append(f"{alias['channel']}.{q('cb_ci')} AS {q('cb_ci')}")
     if "reason" in alias:
         cols.append(f"{alias['reason']}.{q('cb_fam')} AS {q('cb_fam')}")
     for k in range(bits.words):
@@ -263,6 +266,16 @@ def cross_tables(con: Connection, s: Source, bits: Bits, controls: bool) -> Sour
     tables = ", ".join(f"{table_name(s, n)} AS {alias[n]}" for n in crossed)
     con.execute(f"CREATE TEMP TABLE {CROSS} AS SELECT {', '.join(cols)} FROM {tables}")
     return replace(s, crossed=tuple(crossed))
+
+
+def coded_channel(s: Source) -> str | None:
+    """On DuckDB, where the channel is looked up in a table: that table. The grouped scan
+    then groups by integers standing for the month and channel (cb_pi from the days,
+    cb_ci from the channel's table), 0.025 s less at 3M contacts than by their texts,
+    and the texts come back by joining the codes' tables to the groups (few rows)."""
+    if s.d.name != "duckdb" or "channel" in s.rows or "channel" not in s.tables:
+        return None
+    return CROSS if "channel" in s.crossed else table_name(s, "channel")
 
 
 def table_name(s: Source, name: str) -> str:
@@ -301,6 +314,8 @@ def days_table(con: Connection, s: Source, span: Span, words: int) -> None:
         spans = f"(SELECT {', '.join(typed)} FROM (VALUES {rows}) AS v({', '.join(names)})) AS r"
     date = d.ident("date")
     cols = [f"t.{date}", f"{d.period('t.' + date)} AS {d.ident('period')}"]
+    if d.name == "duckdb":  # the month as an integer (coded_channel)
+        cols.append(f"CAST(year(t.{date}) * 12 + month(t.{date}) AS INTEGER) AS {d.ident('cb_pi')}")
     cols += [f"r.{d.ident(n)}" for n in names[2:]]
     days = f"SELECT CAST(d AS DATE) AS {date} FROM {series}"
     con.execute(
