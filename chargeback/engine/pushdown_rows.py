@@ -105,7 +105,7 @@ class RowsSql:
     words: list[str]  # per word, the expression of the row's blocks (regexes applied)
     checks: list[str]  # the check-bit columns
     packs: list[tuple[str, list[str]]]  # their SQL and bit names
-    coded: str | None = None  # DuckDB: the channel's table, whose cb_ci codes cb_ci (coded)
+    coded: str | None = None  # DuckDB: the table of the channel's codes (coded_channel)
 
 
 def _fast_time(s: Source, offsets: list[tuple[int, int]] | None) -> Column:
