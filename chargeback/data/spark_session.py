@@ -7,6 +7,7 @@ with the same settings: UTC, Arrow, case-sensitive column names.
 
 from __future__ import annotations
 
+import atexit
 from typing import TYPE_CHECKING, Any, cast
 
 from chargeback.data.scratch import scratch_dir
@@ -29,6 +30,28 @@ LOCAL_CONF = {  # a small embedded Spark: no UI, few partitions, loopback only
 }
 
 
+_CLOSING: set[int] = set()  # the Connect sessions _close_at_exit has seen
+
+
+def _close_at_exit(spark: Any) -> None:
+    """Close a Connect session's channel when the process ends, before pyspark's own exit
+    handler (atexit runs the last registered first; the client registers its handler
+    when it is made, before this). Why: that handler sends an RPC (its ML cache's
+    cleanup), retried for about 10 minutes when the server is gone, so a cron run
+    whose cluster went down would hang at exit; on a closed channel it sends nothing.
+    The session is not released on the server (pyspark's default): it times out there."""
+    if id(spark) in _CLOSING:
+        return
+    _CLOSING.add(id(spark))
+
+    def close() -> None:
+        client = getattr(spark, "client", None)
+        if client is not None and not client.is_closed:
+            client.close()
+
+    atexit.register(close)
+
+
 def session(remote: str | None = None) -> SparkSession:
     """Spark Connect at `remote` (sc://...), else the active session or a new local[2] one."""
     builder = driver("pyspark.sql", "spark").SparkSession.builder
@@ -38,6 +61,7 @@ def session(remote: str | None = None) -> SparkSession:
         from pyspark.sql.connect.session import SparkSession as RemoteSession
 
         spark = RemoteSession.builder.remote(remote).getOrCreate()
+        _close_at_exit(spark)
     else:
         builder = builder.master("local[2]").appName("chargeback")
         for key, value in LOCAL_CONF.items():
