@@ -49,6 +49,26 @@ def test_small_tables_are_crossed(tmp_path: Path) -> None:
     coded(log, "cb_pd_x")
 
 
+@pytest.mark.parametrize("lookbacks", [False, True])
+def test_mapped_channels_share_a_code(tmp_path: Path, lookbacks: bool) -> None:
+    """`values:` maps chat to email: two raw values, one channel, so one code. Without
+    lookback rules the fetch has no GROUP BY of its own; a code per raw value gave two
+    groups of one key (the same ledger, but not polars' aggregates, nor its fingerprint)."""
+    from conftest import write_workspace
+    from test_in_engine_groups import wide_rules
+    from test_postgres_source import CONTACTS
+
+    rules = wide_rules(13)
+    if not lookbacks:
+        rules = rules.replace(", baseline: {lookback_days: 15}", "")
+    ws = write_workspace(tmp_path / "ws", rules, CONTACTS)
+    (ws / "chargeback.yaml").write_text(
+        "timezone: Europe/Berlin\noverlap: split\nvalues:\n  channel: {chat: email}\n"
+    )
+    log = pushed(Duck(), ws, wide_contacts(), tmp_path)
+    assert any('"cb_pi" AS "cb_key0", "cb_ci" AS "cb_key1"' in s for s in log)
+
+
 def coded(log: list[str], table: str) -> None:
     """Grouped by the month's and channel's codes; their texts joined back from `table`."""
     assert scan(log).startswith(
@@ -160,3 +180,13 @@ def test_phrases_once_leaves_other_sql_alone() -> None:
     columns, out = pushdown_tables.phrases_once(Dialect("duckdb"), prims, bits, words)
     assert columns == [f'{fee} AS "cb_p0"', f'{its} AS "cb_p1"', f'{late} AS "cb_p2"']
     assert out == {0: '("cb_p2" OR "cb_p0") AND "cb_p1" AND x'}
+    # another test's values may spell a search across two of their literals: the phrase
+    # ", " and the values 'aCONTAINS("text_lower", ' and ')b' in an IN list
+    comma = prims.contains(col("text_lower"), ", ").sql("duckdb")
+    spelled = '"text" IN (' + "'a" + comma.split("'")[0] + "', ')b')"
+    assert comma in spelled
+    bits = Bits(["r0"], 1, [1], needles={", "})
+    _, out = pushdown_tables.phrases_once(
+        Dialect("duckdb"), prims, bits, {0: comma + " AND " + spelled}
+    )
+    assert out == {0: '"cb_p0" AND ' + spelled}

@@ -106,3 +106,23 @@ def test_exit_after_the_server_is_gone(spark_remote: str) -> None:
             proc.kill()
             proc.wait()
         relay.listener.close()
+
+
+def test_a_requested_release_is_left_to_pyspark(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SPARK_CONNECT_RELEASE_SESSION_ON_EXIT asks pyspark's own handler to release the
+    session at exit: then the channel is not closed before it (which would skip it)."""
+    from chargeback.data import spark_session
+
+    registered: list[object] = []
+    monkeypatch.setattr(spark_session.atexit, "register", registered.append)
+    one, two = object(), object()
+    try:
+        monkeypatch.setenv("SPARK_CONNECT_RELEASE_SESSION_ON_EXIT", "true")
+        spark_session._close_at_exit(one)
+        assert registered == []
+        monkeypatch.setenv("SPARK_CONNECT_RELEASE_SESSION_ON_EXIT", "false")
+        spark_session._close_at_exit(two)
+        spark_session._close_at_exit(two)  # the same session: one handler
+        assert len(registered) == 1
+    finally:
+        spark_session._CLOSING.discard(id(two))

@@ -8,6 +8,7 @@ with the same settings: UTC, Arrow, case-sensitive column names.
 from __future__ import annotations
 
 import atexit
+import os
 from typing import TYPE_CHECKING, Any, cast
 
 from chargeback.data.scratch import scratch_dir
@@ -39,8 +40,11 @@ def _close_at_exit(spark: Any) -> None:
     when it is made, before this). Why: that handler sends an RPC (its ML cache's
     cleanup), retried for about 10 minutes when the server is gone, so a cron run
     whose cluster went down would hang at exit; on a closed channel it sends nothing.
-    The session is not released on the server (pyspark's default): it times out there."""
-    if id(spark) in _CLOSING:
+    The session is not released on the server (pyspark's default): it times out there.
+    Who asks pyspark to release it (SPARK_CONNECT_RELEASE_SESSION_ON_EXIT) keeps that,
+    and its wait for a gone server."""
+    release = os.environ.get("SPARK_CONNECT_RELEASE_SESSION_ON_EXIT", "false")
+    if id(spark) in _CLOSING or release.lower() in ("true", "1"):
         return
     _CLOSING.add(id(spark))
 

@@ -9,6 +9,8 @@ source as the scan, and a row whose value or day is not found is flagged.
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_right
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -27,6 +29,7 @@ from chargeback.engine.sql_compile import Primitives, col
 from chargeback.workspace.model import Workspace
 
 TABLE, DAYS, CROSS = "cb_pd_v_", "cb_pd_days", "cb_pd_x"
+QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")  # SQL's literals and quoted names
 CROSS_ROWS = 4096  # the most rows a crossed table may have (see cross_tables)
 SPLIT_TEXTS = 2048  # from here fold_regexes searches the texts in two halves
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)
@@ -91,8 +94,10 @@ def value_tables(con: Connection, s: Source, bits: Bits, prims: Primitives) -> d
         if name == "reason":
             fam = prims.first_part(col("reason"), ".").sql(prims.dialect)
             extra.append(f"{fam} AS {d.ident('cb_fam')}")
-        if name == "channel" and d.name == "duckdb":  # one code per value (coded_channel)
-            extra.append(f"CAST(row_number() OVER () AS INTEGER) AS {d.ident('cb_ci')}")
+        if name == "channel" and d.name == "duckdb":  # one code per text (coded_channel):
+            # per mapped text, not per raw value (`values:` may map two values to one)
+            rank = f"dense_rank() OVER (ORDER BY {d.ident(name)})"
+            extra.append(f"CAST({rank} AS INTEGER) AS {d.ident('cb_ci')}")
         chk_names = ", ".join(d.ident(f"cb_chk{k}") for k in range(len(packed)))
         select = ", ".join([d.ident("cb_k"), *extra] + ([chk_names] if chk_names else []))
         con.execute(
@@ -129,17 +134,31 @@ def phrases_once(
     Why: rules share phrases (at 300 rules, 340 searches of 41 phrases), and the
     engine ran each search as often as it was written (0.02 s of 0.11 s at 3M
     contacts). A phrase's search is text_any_of's own SQL for it, found whole in the
-    words (a phrase is lower-cased, so its literal cannot hold the upper-case call).
+    words and outside any quoted literal or name.
     """
     searches = {
         n: prims.contains(col("text_lower"), n).sql(prims.dialect) for n in sorted(bits.needles)
     }
     used = {n: s for n, s in searches.items() if any(s in w for w in words.values())}
-    names = {n: d.ident(f"cb_p{k}") for k, n in enumerate(used)}
-    out = dict(words)
-    for n in sorted(used, key=lambda n: -len(used[n])):  # a longer search first
-        out = {k: w.replace(used[n], names[n]) for k, w in out.items()}
-    return [f"{used[n]} AS {names[n]}" for n in used], out
+    if not used:
+        return [], words
+    names = {used[n]: d.ident(f"cb_p{k}") for k, n in enumerate(used)}
+    found = re.compile("|".join(re.escape(s) for s in sorted(names, key=len, reverse=True)))
+
+    def rewrite(sql: str) -> str:
+        """Each whole search replaced by its column; text that only spells one inside a
+        quoted literal or name (another test's values) is left as it is."""
+        spans = [m.span() for m in QUOTED.finditer(sql)]
+        starts = [a for a, _ in spans]
+
+        def one(m: re.Match[str]) -> str:
+            i = bisect_right(starts, m.start()) - 1
+            inside = i >= 0 and spans[i][0] <= m.start() < spans[i][1]
+            return m.group(0) if inside else names[m.group(0)]
+
+        return found.sub(one, sql)
+
+    return [f"{s} AS {names[s]}" for s in used.values()], {k: rewrite(w) for k, w in words.items()}
 
 
 def key_of(d: Dialect, expr: str) -> str:
