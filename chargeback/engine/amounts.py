@@ -337,18 +337,8 @@ def sum_of(terms: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
 
 
 def fraction_sum(values: Iterable[Fraction]) -> Fraction:
-    """Σ values, exactly: in pairs over each pair's least common denominator, reduced
-    once at the end. A running Fraction sum reduces at every step (two gcds of numbers
-    of thousands of bits: a month's costs at 300 rules); this takes half the time."""
-    terms = [(v.numerator, v.denominator) for v in values]
-    if not terms:
-        return Fraction(0)
-    while len(terms) > 1:
-        pairs = []
-        for (a1, d1), (a2, d2) in zip(terms[::2], terms[1::2], strict=False):
-            g = gcd(d1, d2)
-            pairs.append((a1 * (d2 // g) + a2 * (d1 // g), d1 // g * d2))
-        if len(terms) % 2:
-            pairs.append(terms[-1])
-        terms = pairs
-    return Fraction(*terms[0])
+    """Σ values, exactly, by sum_of (pairs unreduced), reduced once at the end. A running
+    Fraction sum reduces at every step (two gcds of numbers of thousands of bits: a
+    month's costs at 300 rules); this takes half the time."""
+    total, _, _, den = sum_of([(v.denominator, v.numerator, 0, 0) for v in values])
+    return Fraction(total, den)

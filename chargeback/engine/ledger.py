@@ -142,10 +142,6 @@ def largest_remainder(
     return floors
 
 
-def revenue_for(ws: Workspace, decision_id: str, period: str) -> Decimal:
-    return decision_revenue(ws.decision(decision_id), period)
-
-
 def decision_revenue(decision: Decision, period: str) -> Decimal:
     """The decision's revenue in the period, to the cent (0 outside its months)."""
     if decision.revenue is None:

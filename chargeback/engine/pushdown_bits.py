@@ -21,7 +21,7 @@ from chargeback.engine.aggregates import set_bits
 from chargeback.engine.dates import shift_day, window_bounds
 from chargeback.engine.polars_engine import MASK_BITS
 from chargeback.engine.pushdown_sql import added
-from chargeback.engine.sql_compile import MATCH_KEYS, Compiler, Node, Primitives
+from chargeback.engine.sql_compile import MATCH_KEYS, Compiler, Node, Primitives, text_needles
 from chargeback.workspace.model import Match, Workspace
 
 
@@ -134,7 +134,7 @@ def bits_for(ws: Workspace, prims: Primitives, present: set[str], controls: bool
         for column, kind, values in tests:
             cond = conditions.sql(column, kind, values)
             if kind == "text":
-                out.needles.update(v.removesuffix("*").lower() for v in values)
+                out.needles.update(text_needles(values))
             if kind == "any" and per_column.count(column) == 1:
                 subject, prefixes = conditions.any_parts(column, values)
                 out.subjects[column] = subject

@@ -250,7 +250,7 @@ def rows_select(
         f"b.{q('cb_hs')} AS {q('cb_hs')}",
         f"{fam} AS {q('cb_fam')}",
     ]
-    coded = coded_channel(s)
+    coded = None if controls else coded_channel(s)
     if coded:  # month and channel as integers for the grouped scan's key (coded)
         cols += [
             f"dt.{q('cb_pi')} AS {q('cb_pi')}",

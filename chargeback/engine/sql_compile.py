@@ -58,6 +58,12 @@ class Primitives:
         return exp.func("split_part", column, exp.Literal.string(separator), exp.Literal.number(1))
 
 
+def text_needles(values: tuple[str, ...]) -> list[str]:
+    """What text_any_of searches text_lower for: each phrase lower-cased, a trailing `*`
+    dropped (pushdown_tables.phrases_once finds these same searches)."""
+    return [v.removesuffix("*").lower() for v in values]
+
+
 def col(name: str) -> exp.Column:
     return exp.column(name, quoted=True)
 
@@ -102,9 +108,9 @@ class Compiler:
 
     def text_any_of(self, values: tuple[str, ...]) -> Node:
         """Needles lower-cased by Python, as compile.text_any_of does."""
-        needles = [v.removesuffix("*").lower() for v in values]
         return exp.paren(
-            _or([self.prims.contains(col("text_lower"), n) for n in needles]), copy=False
+            _or([self.prims.contains(col("text_lower"), n) for n in text_needles(values)]),
+            copy=False,
         )
 
     def conditions(self, match: Match) -> list[Node]:
