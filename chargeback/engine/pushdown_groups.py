@@ -26,6 +26,7 @@ up, or a count that differs from the first scan's returns None.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -262,20 +263,12 @@ def grouped(
     # the lookback words summed away in the engine: polars' groups, fewer rows to fetch;
     # on DuckDB in polars' order already (bytewise text, no NULL in a clean run)
     order = "" if d.pg else f" ORDER BY {by}"
-    source = FLAGS
-    if r.coded:  # the month's and channel's texts for their codes (coded_channel)
-        pi, ci = q("cb_pi"), q("cb_ci")
-        source += (
-            f" LEFT JOIN (SELECT DISTINCT {pi}, {q('period')} FROM {DAYS}) AS cp"
-            f" ON {FLAGS}.{names[0]} = cp.{pi} LEFT JOIN (SELECT DISTINCT {ci}, {q('cb_m')}"
-            f" FROM {r.coded}) AS cc ON {FLAGS}.{names[1]} = cc.{ci}"
-        )
-        masks = ", ".join([f"cp.{q('period')}", f"cc.{q('cb_m')}", *names[2:n_masks]])
     sql = (
-        f"SELECT {masks}, SUM({q('cb_sum0')}), SUM({q('cb_sum1')}) FROM {source} GROUP BY {by}"
+        f"SELECT {masks}, SUM({q('cb_sum0')}), SUM({q('cb_sum1')}) FROM {FLAGS} GROUP BY {by}"
         if lbs
-        else f"SELECT {masks}, {q('cb_sum0')}, {q('cb_sum1')} FROM {source}"
-    ) + order
+        else f"SELECT {masks}, {q('cb_sum0')}, {q('cb_sum1')} FROM {FLAGS}"
+    )
+    sql = _named(q, sql, names[:n_masks], r.coded) if r.coded else sql + order
     # 100,000 groups at 300 rules: as columns (DuckDB's Arrow) they take a tenth of the time
     fetch = getattr(con, "frame", None)
     frame = fetch(sql) if fetch is not None else None
@@ -291,6 +284,22 @@ def grouped(
     )
     return Found(
         rows, [(sorted(lbs), row) for row in baseline], int(total or 0), [], ordered=not d.pg
+    )
+
+
+def _named(q: Callable[[str], str], sql: str, keys: list[str], coded: str) -> str:
+    """The groups summed and sorted by their codes, then given the month's and channel's
+    texts (coded_channel): a code sorts as its text (year x 12 + month, a dense rank of
+    the text), so the order is polars' all the same, with integers compared in place of
+    texts (300 rules: 0.07 s against 0.09 s for 112,000 groups)."""
+    pi, ci = q("cb_pi"), q("cb_ci")
+    cols = [f"f.{k}" for k in keys]
+    shown = [f"cp.{q('period')}", f"cc.{q('cb_m')}", *cols[2:], f"f.* EXCLUDE ({', '.join(keys)})"]
+    return (
+        f"SELECT {', '.join(shown)} FROM ({sql}) AS f LEFT JOIN (SELECT DISTINCT {pi}, "
+        f"{q('period')} FROM {DAYS}) AS cp ON f.{keys[0]} = cp.{pi} LEFT JOIN (SELECT DISTINCT "
+        f"{ci}, {q('cb_m')} FROM {coded}) AS cc ON f.{keys[1]} = cc.{ci} "
+        f"ORDER BY {', '.join(cols)}"
     )
 
 

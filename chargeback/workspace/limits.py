@@ -58,6 +58,8 @@ def invisible(ch: str) -> bool:
 
 def bad_char(text: str) -> str | None:
     """The first character not allowed in a one-line text, described (None when clean)."""
+    if text.isprintable():  # no Cc, Zl, Zp, Cs nor format (bidi) character: clean
+        return None
     for ch in text:
         if invisible(ch):
             return char_name(ch)

@@ -153,15 +153,11 @@ class _EventsInC(_Loader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._events = yaml.cyaml.CParser(stream)  # type: ignore[attr-defined]
-
-    def check_event(self, *choices: Any) -> bool:
-        return bool(self._events.check_event(*choices))
-
-    def peek_event(self) -> Any:
-        return self._events.peek_event()
-
-    def get_event(self) -> Any:
-        return self._events.get_event()
+        # libyaml's own methods on the instance: no Python frame in between on the
+        # composer's 30,000 calls for a 300-rule file (a tenth of its reading time)
+        self.check_event = self._events.check_event  # type: ignore[method-assign]
+        self.peek_event = self._events.peek_event  # type: ignore[method-assign]
+        self.get_event = self._events.get_event  # type: ignore[method-assign]
 
     def dispose(self) -> None:
         self._events.dispose()
