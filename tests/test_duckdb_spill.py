@@ -34,3 +34,20 @@ def test_a_spilling_sort_writes_nothing_into_the_current_folder(
         assert list(tmp_path.iterdir()) == []  # DuckDB's own default leaves .tmp here
     finally:
         con.close()
+
+
+def test_cached_parquet_footers_never_serve_a_rewritten_file(tmp_path: Path) -> None:
+    """The connection caches Parquet metadata across statements (a run reads the same
+    files ten times); a file rewritten between two statements is read as it now is."""
+    path = tmp_path / "c.parquet"
+    con, writer = duckdb_connect(), duckdb_connect()
+    try:
+        (setting,) = con.execute("SELECT current_setting('parquet_metadata_cache')").fetchone()
+        assert setting is True
+        sql = f"SELECT COUNT(*), SUM(x) FROM '{path}'"
+        for rows in (10, 1000, 5):  # the last within the same second as the one before
+            writer.execute(f"COPY (SELECT range AS x FROM range({rows})) TO '{path}'")
+            assert con.execute(sql).fetchone() == (rows, rows * (rows - 1) // 2)
+    finally:
+        con.close()
+        writer.close()
