@@ -339,8 +339,17 @@ with open(sys.argv[2], 'w', newline='') as f:
 @dataclass
 class Timing:
     what: str
-    seconds: float
+    seconds: float  # the median of the rounds
     peak_mb: float
+    rounds: tuple[float, ...] = ()  # each round's seconds, in round order
+
+
+def paired(a: Timing, b: Timing) -> tuple[float, float, float]:
+    """a over b round by round (both ran in each round, minutes apart at most): the
+    median, least and greatest ratio. A ratio of medians hides how far a slow or
+    fast minute moves it; the spread shows it."""
+    ratios = [x / y for x, y in zip(a.rounds, b.rounds, strict=True)] or [a.seconds / b.seconds]
+    return statistics.median(ratios), min(ratios), max(ratios)
 
 
 def run_once(command: list[str], cwd: Path | None = None) -> tuple[float, float] | None:
@@ -382,7 +391,7 @@ def timed_rounds(
             done.append(run[0])
             peaks[i] = max(peaks[i], run[1])
     return [
-        Timing(what, statistics.median(done), peak) if done else None
+        Timing(what, statistics.median(done), peak, tuple(done)) if done else None
         for (what, _, _), done, peak in zip(runs, seconds, peaks, strict=True)
     ]
 
@@ -466,8 +475,8 @@ def bench(n: int, rule_counts: list[int], args: argparse.Namespace) -> bool:
     ok = all(t is not None for t in timings.values())
     for r, (ws, _, _) in made.items():
         print(f"\n{n:,} contacts, {r} rules ({ws})")
-        print(f"  {'what':<40}{'wall s':>10}{'peak MB':>10}{'x floor':>9}")
-        mine = [(floor_t.what, floor_t)]
+        print(f"  {'what':<40}{'wall s':>10}{'peak MB':>10}{'x floor':>9}  rounds' range")
+        mine: list[tuple[str, Timing | None]] = [(floor_t.what, floor_t)]
         mine += [(w, t) for w, t in timings.items() if w.startswith(f"{r}: ")]
         for what, timing in mine:
             label = what.split(": ", 1)[1] if what.startswith(f"{r}: ") else what
@@ -475,7 +484,11 @@ def bench(n: int, rule_counts: list[int], args: argparse.Namespace) -> bool:
                 print(f"  {label:<40}{'failed':>10}")
                 continue
             ratio = timing.seconds / floor_t.seconds
-            print(f"  {label:<40}{timing.seconds:>10.2f}{timing.peak_mb:>10.0f}{ratio:>9.1f}")
+            _, low_r, high_r = paired(timing, floor_t)
+            spread = f"  {low_r:.1f}-{high_r:.1f}" if timing is not floor_t else ""
+            print(
+                f"  {label:<40}{timing.seconds:>10.2f}{timing.peak_mb:>10.0f}{ratio:>9.1f}{spread}"
+            )
         ok &= check_ledgers(ws, r, args, timings)
     if len(made) > 1:  # the target: the most rules at most 1.5x the fewest
         low, high = min(made), max(made)
@@ -483,7 +496,11 @@ def bench(n: int, rule_counts: list[int], args: argparse.Namespace) -> bool:
         for e in args.engines:
             a, b = timings[f"{low}: report --engine {e}"], timings[f"{high}: report --engine {e}"]
             if a and b:
-                print(f"  report --engine {e:<24}{b.seconds / a.seconds:>10.2f}")
+                _, low_r, high_r = paired(b, a)
+                print(
+                    f"  report --engine {e:<24}{b.seconds / a.seconds:>10.2f}"
+                    f"  rounds' range {low_r:.2f}-{high_r:.2f}"
+                )
     return ok
 
 
