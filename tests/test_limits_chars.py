@@ -4,6 +4,7 @@ paragraph separator, surrogate nor bidirectional mark, and anything else is walk
 
 from __future__ import annotations
 
+import sys
 import unicodedata
 
 from hypothesis import given, settings
@@ -38,3 +39,10 @@ def test_printable_text_is_clean_and_each_kind_is_named() -> None:
     assert bad_char("a\u2028b") == char_name("\u2028")
     assert bad_char("zero\u200bwidth") is None  # unprintable, yet not one refused
     assert unicodedata.category("\u200b") == "Cf"
+
+
+def test_no_printable_character_is_refused() -> None:
+    """The fast path's premise, for every code point: what str.isprintable passes,
+    invisible() never refuses."""
+    both = [c for c in map(chr, range(sys.maxunicode + 1)) if c.isprintable() and invisible(c)]
+    assert both == []

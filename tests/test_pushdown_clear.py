@@ -9,7 +9,9 @@ test equals the word without it, value by value.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -20,8 +22,19 @@ from chargeback.engine.pushdown_sql import Dialect, base_query, handle_column
 
 duckdb = pytest.importorskip("duckdb")
 
+from test_in_engine_groups import wide_contacts  # noqa: E402
+from test_in_engine_rows import per_row, pushed, workspace  # noqa: E402
+from test_pushdown import Duck  # noqa: E402
+from test_pushdown_settle import grouped_scan, in_zone, with_stamp  # noqa: E402
+
 MOST = 30 * 24 * 3600
-SQL_TYPE = {"float": "DOUBLE", "decimal": "DECIMAL(18,9)", "integer": "BIGINT", "text": "VARCHAR"}
+SQL_TYPE = {
+    "float": "DOUBLE",
+    "float4": "FLOAT",
+    "decimal": "DECIMAL(18,9)",
+    "integer": "BIGINT",
+    "text": "VARCHAR",
+}
 
 doubles = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
@@ -34,14 +47,20 @@ texts = st.one_of(
     st.sampled_from(["12", "12.5", "0.0000005", "-3", "1e3", "abc", "", " 7", "2592001"]),
     st.text(alphabet="0123456789.-e", max_size=8),
 )
-VALUES = {"float": doubles, "decimal": decimals, "integer": integers, "text": texts}
+VALUES = {
+    "float": doubles,
+    "float4": doubles,
+    "decimal": decimals,
+    "integer": integers,
+    "text": texts,
+}
 
 
 def literal(value: object, family: str) -> str:
     if value is None:
         return f"CAST(NULL AS {SQL_TYPE[family]})"
-    if isinstance(value, float):
-        return f"CAST('{value!r}' AS DOUBLE)"  # 'nan', 'inf', '-inf' included
+    if isinstance(value, float):  # 'nan', 'inf', '-inf' included
+        return f"CAST('{value!r}' AS {SQL_TYPE[family]})"
     if isinstance(value, Decimal):
         return f"CAST('{value}' AS {SQL_TYPE[family]})"
     if isinstance(value, str):
@@ -65,7 +84,7 @@ def words(family: str, values: list[object]) -> list[tuple[int, int]]:
         con.close()
 
 
-@pytest.mark.parametrize("family", ["float", "decimal", "integer", "text"])
+@pytest.mark.parametrize("family", ["float", "float4", "decimal", "integer", "text"])
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_clear_rows_hold_no_check(family: str, data: st.DataObject) -> None:
@@ -78,3 +97,22 @@ def test_each_check_still_fires_under_the_guard() -> None:
     got = words("float", [float("nan"), float("inf"), -1.0, MOST + 1.0, 0.5e-6, 1.25, None])
     assert [g for _, g in got] == [p for p, _ in got]
     assert all(g for g, _ in got[:5]) and got[5:] == [(0, 0), (0, 0)]
+
+
+GUARD = "<> 0.5) THEN CAST(0 AS BIGINT) ELSE"  # rows_select's guard on a double's checks
+
+
+def test_the_grouped_scan_guards_the_checks_only_where_every_column_clears(
+    tmp_path: Path,
+) -> None:
+    """Settled stamps (no stamp check left) and a double handle time: guarded. A stamp
+    before 1970 keeps the stamps' checks, which have no clear test: not guarded. Texts
+    matched per row bring their own checks: not guarded."""
+    clean = pushed(Duck(), workspace(tmp_path / "a", 13), wide_contacts(), tmp_path / "a")
+    assert GUARD in grouped_scan(clean)
+    old = with_stamp(wide_contacts(), datetime(1965, 3, 1, 12))
+    kept = pushed(Duck(), in_zone(tmp_path / "b", "UTC"), old, tmp_path / "b")
+    assert GUARD not in grouped_scan(kept)
+    unique = wide_contacts(unique=True)
+    rows = pushed(Duck(), workspace(tmp_path / "c", 13), unique, tmp_path / "c")
+    assert per_row(rows, "text") and GUARD not in grouped_scan(rows)
