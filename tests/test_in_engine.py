@@ -172,3 +172,49 @@ def test_duplicate_and_padded_ids_go_the_usual_way_on_either_first_scan(
         if polars_run.exit_code == 0:
             want = (tmp_path / f"p{bad_id}" / "ledger.csv").read_text()
             assert (tmp_path / f"d{bad_id}" / "ledger.csv").read_text() == want
+
+
+def test_rows_loaded_during_a_postgres_run_reach_none_of_its_passes(
+    tmp_path: Path,
+    pg: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every pass on the server runs in one REPEATABLE READ transaction: a contact
+    inserted by another session after the first scans (as a nightly load would) is in
+    none of them, so the run is still summed on the server and its ledger is the table's
+    as it was when the run began. In autocommit the later passes saw it, the grouped
+    scan's count disagreed with the first scan's, and the run read the contacts out."""
+    import psycopg
+
+    from chargeback.engine import postgres_engine
+
+    ws = write_workspace(tmp_path / "ws", RULES, CONTACTS)
+    first = report(ws, tmp_path / "csv")
+    assert first.exit_code == 0, first.output
+    load_table(pg, ws, "support.loading")
+    (ws / "chargeback.yaml").write_text(f'contacts: {{uri: "{pg}", table: support.loading}}\n')
+    run = postgres_engine._Con.run
+    inserted: list[str] = []
+
+    def meanwhile(self: Any, sql: str, params: Any = None) -> Any:
+        if sql.startswith("CREATE TEMP TABLE") and not inserted:  # after the first scans
+            with psycopg.connect(pg, autocommit=True) as other:
+                other.execute(
+                    "INSERT INTO support.loading SELECT 'late-1', started_at, channel, reason, "
+                    "text, handle_seconds FROM support.loading WHERE contact_id = 'c1'"
+                )
+            inserted.append(sql)
+        return run(self, sql, params)
+
+    monkeypatch.setattr(postgres_engine._Con, "run", meanwhile)
+    result = report(ws, tmp_path / "pg", "--show-sql")
+    assert result.exit_code == 0, result.output
+    assert inserted, "no pass made a temporary table"
+    assert "BEGIN ISOLATION LEVEL REPEATABLE READ" in result.output
+    assert "COPY (" not in result.output  # still summed on the server
+    expected = (tmp_path / "csv" / "ledger.csv").read_text()
+    assert (tmp_path / "pg" / "ledger.csv").read_text() == expected
+    monkeypatch.setattr(postgres_engine._Con, "run", run)
+    later = report(ws, tmp_path / "pg2")  # the next run sees the late contact
+    assert later.exit_code == 0, later.output
+    assert (tmp_path / "pg2" / "ledger.csv").read_text() != expected

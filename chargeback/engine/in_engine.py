@@ -245,16 +245,21 @@ def _postgres(ws: Workspace, spec: DbSource, choice: EngineChoice) -> Iterator[A
             cur = con.run(f"SELECT * FROM {relation} LIMIT 0")
             return [(d.name, d.type_code) for d in cur.description or ()]
 
+        prims = postgres_engine.primitives_for(ws, con)  # its probes may fail: before BEGIN
+        # every pass on one snapshot: rows loaded or changed meanwhile reach none of them,
+        # so the checks, the value tables and the sums all describe the same table
+        con.run("BEGIN ISOLATION LEVEL REPEATABLE READ")
         yield (
             _Adapter(con.execute, probe),
             relation,
             pushdown.family_of_postgres,
-            postgres_engine.primitives_for(ws, con),
+            prims,
             "postgres",
             [],
             spec.label(),
             [],
         )
+        con.run("COMMIT")  # only temporary tables were written
     finally:
         con.close()
 
