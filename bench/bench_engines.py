@@ -344,12 +344,12 @@ class Timing:
     rounds: tuple[float, ...] = ()  # each round's seconds, in round order
 
 
-def paired(a: Timing, b: Timing) -> tuple[float, float, float]:
+def paired(a: Timing, b: Timing) -> tuple[float, float]:
     """a over b round by round (both ran in each round, minutes apart at most): the
-    median, least and greatest ratio. A ratio of medians hides how far a slow or
-    fast minute moves it; the spread shows it."""
+    least and greatest ratio. A ratio of medians hides how far a slow or fast minute
+    moves it; the spread shows it."""
     ratios = [x / y for x, y in zip(a.rounds, b.rounds, strict=True)] or [a.seconds / b.seconds]
-    return statistics.median(ratios), min(ratios), max(ratios)
+    return min(ratios), max(ratios)
 
 
 def run_once(command: list[str], cwd: Path | None = None) -> tuple[float, float] | None:
@@ -484,7 +484,7 @@ def bench(n: int, rule_counts: list[int], args: argparse.Namespace) -> bool:
                 print(f"  {label:<40}{'failed':>10}")
                 continue
             ratio = timing.seconds / floor_t.seconds
-            _, low_r, high_r = paired(timing, floor_t)
+            low_r, high_r = paired(timing, floor_t)
             spread = f"  {low_r:.1f}-{high_r:.1f}" if timing is not floor_t else ""
             print(
                 f"  {label:<40}{timing.seconds:>10.2f}{timing.peak_mb:>10.0f}{ratio:>9.1f}{spread}"
@@ -496,7 +496,7 @@ def bench(n: int, rule_counts: list[int], args: argparse.Namespace) -> bool:
         for e in args.engines:
             a, b = timings[f"{low}: report --engine {e}"], timings[f"{high}: report --engine {e}"]
             if a and b:
-                _, low_r, high_r = paired(b, a)
+                low_r, high_r = paired(b, a)
                 print(
                     f"  report --engine {e:<24}{b.seconds / a.seconds:>10.2f}"
                     f"  rounds' range {low_r:.2f}-{high_r:.2f}"

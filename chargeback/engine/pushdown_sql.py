@@ -305,9 +305,10 @@ def handle_column(d: Dialect, source: str, family: str) -> Column:
         scaled = f"({x} * {d.double('1000000', 'float8')})"
         out.second["hs_us"] = f"CASE WHEN {in_range} THEN CAST(round({scaled}) AS BIGINT) END"
         out.checks["not finite"] = d.not_finite(x)
-        out.checks["rounding tie"] = f"({in_range} AND {scaled} - floor({scaled}) = 0.5)"
+        fraction = f"{scaled} - floor({scaled})"
+        out.checks["rounding tie"] = f"({in_range} AND {fraction} = 0.5)"
         # NaN orders above every number in DuckDB, PostgreSQL and Spark: out of range
-        out.clear = f"({in_range} AND {scaled} - floor({scaled}) <> 0.5)"
+        out.clear = f"({in_range} AND {fraction} <> 0.5)"
     elif family == "text":
         out.first["v_hs"] = d.text(raw)
         out.first["x_hs"] = d.text_number(d.text(raw), HS_TEXT, "20, 6")
