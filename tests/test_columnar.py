@@ -3,7 +3,8 @@
 test_attribute_identity.py holds the figures to the oracle; here the pieces that
 stand in for Python objects: a table is the tuple of Groups it stands for, mask
 words decode to decode_masks' own sets (rules inserted lowest first), and
-row_ids finds alike rows however wide they are; fraction_sum is Fraction's own sum.
+row_ids finds alike rows however wide they are, runs finds each code's first row;
+fraction_sum is Fraction's own sum.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from chargeback.engine.aggregates import Group, GroupTable, MatchedSets
 from chargeback.engine.amounts import fraction_sum
-from chargeback.engine.columnar import row_ids, sort_order
+from chargeback.engine.columnar import row_ids, runs, sort_order
 from chargeback.engine.polars_engine import MASK_BITS, decode_masks
 
 groups = st.lists(
@@ -119,6 +120,32 @@ def test_sort_order_sorts_as_lexsort(rows: list[list[int]]) -> None:
 fractions = st.fractions(max_denominator=2**70) | st.builds(
     lambda n, k: Fraction(n, 3**k * 7), st.integers(-(2**80), 2**80), st.integers(0, 60)
 )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    codes=st.one_of(
+        st.lists(st.integers(0, 5), max_size=40),  # sorted by radix, as 16 bits
+        st.lists(st.integers(-70_000, 70_000), max_size=40),  # either way, by their spread
+        st.lists(st.one_of(st.integers(0, 5), st.integers(-(2**56), 2**56)), max_size=40),
+    )
+)
+def test_runs_are_np_unique_with_first_rows(codes: list[int]) -> None:
+    """The columnar steps sum each run with reduceat and take its code's first row from
+    the run's start: the runs must be np.unique's distinct codes, in order, and the
+    stable order must put each code's first row first."""
+    code = np.array(codes, dtype=np.int64)
+    order, starts = runs(code)
+    distinct, first = np.unique(code, return_index=True)
+    assert code[order].tolist() == sorted(codes)
+    assert code[order[starts]].tolist() == distinct.tolist()
+    assert order[starts].tolist() == first.tolist()
+    ends = [*starts[1:].tolist(), len(codes)][: len(starts)]
+    sums = np.add.reduceat(code[order], starts) if len(codes) else np.zeros(0)
+    assert sums.tolist() == [codes.count(c) * c for c in distinct.tolist()]
+    assert [e - s for s, e in zip(starts.tolist(), ends, strict=True)] == [
+        codes.count(c) for c in distinct.tolist()
+    ]
 
 
 @settings(max_examples=300, deadline=None)
