@@ -50,9 +50,10 @@ def test_an_empty_file_among_others_is_warned_about_in_engine(tmp_path: Path) ->
     duckdb_run = report(ws, tmp_path / "d", "--engine", "duckdb", "--show-sql")
     assert polars_run.exit_code == 0 and duckdb_run.exit_code == 0, duckdb_run.output
     assert "CREATE TEMP TABLE cb_pushdown_flags" in duckdb_run.output  # summed in DuckDB
-    warning = "b.parquet has no rows: no contacts read from it"
-    assert warning in polars_run.output.replace("\n", " ")
-    assert warning in duckdb_run.output.replace("\n", " ")
+    # the terminal folds the warning at 80 columns, inside the path where it is long
+    warning = "b.parquet has no rows: no contacts read from it".replace(" ", "")
+    assert warning in "".join(polars_run.output.split())
+    assert warning in "".join(duckdb_run.output.split())
     expected = (tmp_path / "p" / "ledger.csv").read_text()
     assert (tmp_path / "d" / "ledger.csv").read_text() == expected
 
