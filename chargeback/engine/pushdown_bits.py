@@ -91,16 +91,20 @@ class _Conditions:
         self.comp = Compiler(prims, set(present) | {"text_lower"})
         self.dialect = prims.dialect
         self.made: dict[tuple[str, str, tuple[str, ...]], str] = {}
+        self.subjects: dict[str, str] = {}
 
     def any_parts(self, column: str, values: tuple[str, ...]) -> tuple[str, list[str]]:
-        """any_of's pieces: the expression it compares, and each prefix's test."""
+        """any_of's pieces: the expression it compares (made once per column), and each
+        prefix's test."""
         c = self.comp.text_of(column)
         prefixes = [
             self.comp.prims.starts_with(c.copy(), v[:-1]).sql(self.dialect)
             for v in values
             if v.endswith("*")
         ]
-        return c.sql(self.dialect), prefixes
+        if column not in self.subjects:
+            self.subjects[column] = c.sql(self.dialect)
+        return self.subjects[column], prefixes
 
     def sql(self, column: str, kind: str, values: tuple[str, ...]) -> str:
         key = (column, kind, values)
