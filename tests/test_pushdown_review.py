@@ -393,3 +393,48 @@ def test_an_integer_id_on_postgres_is_looked_up_by_its_text(
     same(ws, "postgres", ["10", "17", "22", "010", "99"], monkeypatch)
     in_engine_sql(ws, "postgres", "17")
     same_check(ws, "postgres", monkeypatch)
+
+
+def test_a_postgres_explain_reads_its_contact_on_the_sums_snapshot(
+    tmp_path: Path,
+    pg: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """explain's aggregates and the contact's own rows come from one REPEATABLE READ
+    transaction: a contact another session deletes after the first scans is explained
+    as the table held it when the run began. When the rows came through a connection of
+    their own, they were not found, and the read-out path, reading the table without
+    the contact, said so."""
+    import psycopg
+    from test_postgres_source import load_table
+
+    from chargeback.engine import postgres_engine
+
+    ws = write_workspace(tmp_path / "ws", RULES, CONTACTS, costs=POOL)
+    load_table(pg, ws, "support.snapshot")
+    (ws / "chargeback.yaml").write_text(
+        f'contacts: {{uri: "{pg}", table: support.snapshot}}\n{SETTINGS}'
+    )
+    want = explain(ws, "x1", "--engine", "postgres", "--format", "json")
+    assert want.exit_code == 0, want.output
+    run_sql = postgres_engine._Con.run
+    deleted: list[str] = []
+
+    def meanwhile(self: Any, sql: str, params: Any = None) -> Any:
+        if sql.startswith("CREATE TEMP TABLE") and not deleted:  # after the first scans
+            with psycopg.connect(pg, autocommit=True) as other:
+                other.execute("DELETE FROM support.snapshot WHERE contact_id = 'x1'")
+            deleted.append(sql)
+        return run_sql(self, sql, params)
+
+    monkeypatch.setattr(postgres_engine._Con, "run", meanwhile)
+    got = explain(ws, "x1", "--engine", "postgres", "--format", "json", "--show-sql")
+    assert deleted, "no pass made a temporary table"
+    assert got.exit_code == 0, got.output
+    assert got.stdout == want.stdout
+    sql = got.stderr
+    begin, commit = sql.index("REPEATABLE READ"), sql.rindex("COMMIT")
+    assert begin < sql.index("= 'x1'") < commit  # the contact read inside the transaction
+    monkeypatch.setattr(postgres_engine._Con, "run", run_sql)
+    later = explain(ws, "x1", "--engine", "postgres")  # the next run sees the deletion
+    assert later.exit_code != 0 and "x1" in later.output

@@ -130,13 +130,15 @@ def export(
     wanted_headers: Collection[str],
     id_header: str | None,
     sql_log: list[str] | None = None,
+    con: Any = None,
 ) -> tuple[Path, set[str]]:
-    """The source's wanted columns in a local file; returns it and the native time columns."""
+    """The source's wanted columns in a local file; returns it and the native time columns.
+    `con`: an open PostgreSQL connection to read through (its transaction's snapshot)."""
     engine = source.engine
     if engine == "duckdb":
         return _export_duckdb(source, root, wanted_headers, id_header, sql_log), set()
     if engine == "postgres":
-        return _export_postgres(source, wanted_headers, id_header, sql_log)
+        return _export_postgres(source, wanted_headers, id_header, sql_log, con)
     if engine == "spark":
         return _export_spark(source, wanted_headers, id_header, sql_log), set()
     raise ChargebackError(
@@ -215,11 +217,13 @@ def _export_postgres(
     wanted: Collection[str],
     id_header: str | None,
     sql_log: list[str] | None,
+    opened: Any = None,
 ) -> tuple[Path, set[str]]:
+    """The rows through `opened` (left open, in its transaction) or a connection of its own."""
     psycopg = driver("postgres")
     out = scratch_dir() / f"source-{len(list(scratch_dir().iterdir()))}.csv"
     try:
-        con = psycopg.connect(source.uri, connect_timeout=15, autocommit=True)
+        con = opened or psycopg.connect(source.uri, connect_timeout=15, autocommit=True)
     except psycopg.Error as exc:
         raise DataError(
             Problem(f"cannot connect: {shown(scrub(str(exc)), 300)}", *_at(source))
@@ -249,7 +253,8 @@ def _export_postgres(
             Problem(f"cannot read {source.label()}: {shown(scrub(str(exc)), 300)}", *_at(source))
         ) from None
     finally:
-        con.close()
+        if opened is None:
+            con.close()
     return out, times
 
 
@@ -305,13 +310,15 @@ def load_db_table(
     values: Sequence[ValueMap] = (),
     optional_columns: Collection[str] = (),
     sql_log: list[str] | None = None,
+    con: Any = None,
 ) -> Loaded:
-    """load_table's contract for a database source; problems name the source and row."""
+    """load_table's contract for a database source; problems name the source and row.
+    `con`: export's open connection, where the rows must come from its snapshot."""
     extra = {vm.column for vm in values}
     canon = set(wanted) | set(spec.required) | extra | set(optional_columns)
     headers = {columns_mapping.get(c, c) for c in canon}
     id_header = columns_mapping.get(spec.id_column, spec.id_column) if spec.id_column else None
-    path, native_times = export(source, root, headers, id_header, sql_log)
+    path, native_times = export(source, root, headers, id_header, sql_log, con)
     stamp = columns_mapping.get(spec.timestamp, spec.timestamp)
     if stamp in native_times:
         timestamp_format = None  # written as ISO 8601 by the export, whatever the setting

@@ -136,10 +136,12 @@ class _Adapter:
         run: Callable[[str], list[tuple[Any, ...]]],
         probe: Probe,
         frame: Callable[[str], pl.DataFrame] | None = None,
+        raw: Any = None,
     ) -> None:
         self.execute = run
         self.describe = probe
         self.frame = frame  # the rows as a polars frame, column by column (DuckDB's Arrow)
+        self.raw = raw  # the driver's connection (PostgreSQL's, in the run's transaction)
 
 
 @contextmanager
@@ -250,7 +252,7 @@ def _postgres(ws: Workspace, spec: DbSource, choice: EngineChoice) -> Iterator[A
         # so the checks, the value tables and the sums all describe the same table
         con.run("BEGIN ISOLATION LEVEL REPEATABLE READ")
         yield (
-            _Adapter(con.execute, probe),
+            _Adapter(con.execute, probe, raw=con.con),
             relation,
             pushdown.family_of_postgres,
             prims,

@@ -20,6 +20,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -60,19 +61,32 @@ def one_contact(
         return None
     failed: tuple[type[BaseException], ...] = (ChargebackError, NotImplementedError)
     failed += _errors(choice)
-    try:
-        pushed = in_engine(ws, choice, spec, root, wanted)
-        if pushed is None or pushed.columns is None or "contact_id" not in pushed.columns:
+
+    def rows(con: Any, _r: str, columns: dict[str, tuple[str, str]], *_: Any) -> Loaded | None:
+        """The contact's rows on the connection that summed the rest: on PostgreSQL in
+        the same transaction, so both come from one snapshot of the table."""
+        if "contact_id" not in columns:
             return None
-        where = _id_condition(ws, choice.name, pushed.columns["contact_id"][0], contact_id)
-        loaded = _rows(ws, choice, spec, root, wanted, where, on_bad_rows)
+        where = _id_condition(ws, choice.name, columns["contact_id"][0], contact_id)
+        return _rows(ws, choice, spec, root, wanted, where, on_bad_rows, con.raw)
+
+    try:
+        if isinstance(spec, DbSource) and choice.name == "postgres":
+            pushed = in_engine(ws, choice, spec, root, wanted, rows)
+            loaded = None if pushed is None else pushed.extra
+        else:
+            pushed = in_engine(ws, choice, spec, root, wanted)
+            if pushed is None or pushed.columns is None or "contact_id" not in pushed.columns:
+                return None
+            where = _id_condition(ws, choice.name, pushed.columns["contact_id"][0], contact_id)
+            loaded = _rows(ws, choice, spec, root, wanted, where, on_bad_rows)
     except pl.exceptions.PolarsError:
         return None  # Spark's rows that polars cannot retype: read out
     except failed:
         # a refusal, a server's error, a row the data layer names: the read-out path
         # meets the same thing in its own order and words
         return None
-    if loaded is None or loaded.frame.height == 0:
+    if pushed is None or loaded is None or loaded.frame.height == 0:
         return None  # not found: the read-out path's message counts every contact
     return OneContact(pushed.aggregates, loaded)
 
@@ -121,14 +135,16 @@ def _rows(
     wanted: set[str],
     where: str,
     on_bad_rows: str,
+    con: Any = None,
 ) -> Loaded | None:
-    """The rows `where` selects, through the data layer a read-out uses."""
+    """The rows `where` selects, through the data layer a read-out uses (a database's
+    through `con` where given: PostgreSQL's connection, in the run's transaction)."""
     settings = ws.settings
     if isinstance(spec, DbSource):
         query = f"SELECT * FROM {relation_sql(spec, choice.name)} WHERE {where}"
         source = DbSource(uri=spec.uri, query=query, place=spec.place)
         read: Callable[..., Loaded] = partial(
-            load_db_table, CONTACTS, source, root, sql_log=choice.sql_log
+            load_db_table, CONTACTS, source, root, sql_log=choice.sql_log, con=con
         )
     else:
         files = resolve_files(spec, root)
