@@ -7,8 +7,10 @@ values (engine/review_counts.py computes them from a polars frame). On duckdb,
 postgres and spark, once the in-engine ledger's detector has passed every row (so the
 pushdown's derive equals what the data layer would give: engine/pushdown.py),
 the derive goes into a temporary table (on Spark a cached view, its local day
-from polars' offsets: pushdown_spark_review.spark_derive), every rule's match is compiled onto it
-as the SQL engines do (sql_compile), and grouped queries return those counts.
+from polars' offsets: pushdown_spark_review.spark_derive), the rules are matched on it (on
+duckdb and postgres as bit words, each distinct value once: pushdown_check_words; on
+spark a condition per rule, as sql_compile compiles it), and grouped queries return
+those counts.
 What is worded as the user sees it (lower-casing, the words of a phrase, tags
 split) is done here on the grouped rows, with review_counts' own expressions, so
 the findings are exactly the read-out path's.
@@ -17,7 +19,6 @@ the findings are exactly the read-out path's.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from functools import reduce
 from typing import Any
 
@@ -26,6 +27,8 @@ from sqlglot import exp
 
 from chargeback.engine.aggregates import Aggregates
 from chargeback.engine.pushdown import Logged, plan
+from chargeback.engine.pushdown_check_words import as_date as _date
+from chargeback.engine.pushdown_check_words import usable, word_flags
 from chargeback.engine.review_counts import (
     DataSpan,
     RuleActivity,
@@ -109,10 +112,14 @@ def engine_counts(
         derive = spark_derive(con, p)
     if derive is None:
         return None
+    made = [FLAGS]
     try:
         con.execute(f"CREATE TEMP TABLE {TABLE} AS {derive}")
-        con.execute(f"CREATE TEMP TABLE {FLAGS} AS {_flags(ws, p.schema, prims)}")
-        rules, span = _activity(ws, con, prims.dialect)
+        if usable(ws, p.schema, dialect):  # each value matched once, rules as bit words
+            rules, span = word_flags(con, ws, p.schema, prims, (TABLE, FLAGS), made)
+        else:
+            con.execute(f"CREATE TEMP TABLE {FLAGS} AS {_flags(ws, p.schema, prims)}")
+            rules, span = _activity(ws, con, prims.dialect)
         reasons = _grouped(
             con,
             f"SELECT {d.ident('reason')}, {d.ident('period')}, {d.ident('channel')}, "
@@ -134,7 +141,7 @@ def engine_counts(
             frame = pl.DataFrame(rows, schema={name: pl.String, "n": pl.Int64}, orient="row")
             values[name] = counted_values(name, frame)
     finally:
-        for name in (FLAGS, TABLE):
+        for name in (*made, TABLE):
             con.execute(f"DROP TABLE IF EXISTS {name}")
     reasons = reasons.sort("reason", "period", "channel")  # MatchFrame's order
     return EngineCounts(rules, span, reasons, texts, values)
@@ -186,12 +193,8 @@ def _sum(condition: Node) -> Node:
     return exp.cast(exp.Sum(this=flag(condition, 1)), "BIGINT")
 
 
-def _date(value: Any) -> date | None:
-    return value if value is None or type(value) is date else date.fromisoformat(str(value)[:10])
-
-
-def _grouped(con: Connection, sql: str, keys: dict[str, Any]) -> pl.DataFrame:
-    """Grouped rows as MatchFrame types them: n as polars counts them, hs as Int128."""
-    rows = [(*r[:-2], int(r[-2]), int(r[-1] or 0)) for r in con.execute(sql)]
+def _grouped(con: Logged, sql: str, keys: dict[str, Any]) -> pl.DataFrame:
+    """Grouped rows as MatchFrame types them: n as polars counts them, hs as Int128 (as
+    Arrow where the driver gives it: a row per distinct text, about one per contact)."""
     schema = {**keys, "n": pl.UInt32, "hs": pl.Int128}
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    return con.typed(sql, schema).with_columns(pl.col("hs").fill_null(0))

@@ -33,7 +33,8 @@ from sqlglot import exp
 from chargeback.engine.control_series import control_indexes
 from chargeback.engine.evidence_counts import EXAMPLE_SCHEMA, EXAMPLES, EvidenceCounts
 from chargeback.engine.pushdown import Logged, plan
-from chargeback.engine.pushdown_check import _activity, _date, _flags, _windowed
+from chargeback.engine.pushdown_check import _activity, _flags, _windowed
+from chargeback.engine.pushdown_check_words import as_date as _date
 from chargeback.engine.pushdown_sql import Dialect
 from chargeback.engine.review_counts import DataSpan, RuleActivity
 from chargeback.engine.sql_aggregate import Connection, mask_columns
