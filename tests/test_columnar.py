@@ -127,6 +127,7 @@ fractions = st.fractions(max_denominator=2**70) | st.builds(
     codes=st.one_of(
         st.lists(st.integers(0, 5), max_size=40),  # sorted by radix, as 16 bits
         st.lists(st.integers(-70_000, 70_000), max_size=40),  # either way, by their spread
+        st.lists(st.integers(10**6, 10**6 + 70_000), max_size=40),  # offset, then radix
         st.lists(st.one_of(st.integers(0, 5), st.integers(-(2**56), 2**56)), max_size=40),
     )
 )

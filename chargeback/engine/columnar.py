@@ -143,8 +143,11 @@ def _keys(t: GroupTable, cost: np.ndarray, pool: dict[int, tuple[int, int]]) -> 
     order, starts = runs(code)
     walk = np.argsort(order[starts], kind="stable")  # keys as the groups first show them
     code = code[order[starts[walk]]]
-    # no partial sum overflows (summed checked the whole run's)
-    sums = [np.add.reduceat(c[kept][order], starts)[walk] for c in (t.contacts, t.handle_us, cost)]
+    # no partial sum overflows (summed checked the whole run's); reduceat wants a start
+    sums = [
+        np.add.reduceat(c[kept][order], starts)[walk] if len(starts) else np.zeros(0, np.int64)
+        for c in (t.contacts, t.handle_us, cost)
+    ]
     key_set = (code // n_cells) % n_sets
     lengths = sizes[key_set]
     pair_start = np.cumsum(lengths) - lengths
@@ -160,15 +163,16 @@ def runs(code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A stable order sorting `code`, and where each run of equal codes starts in it: a
     run's first position is its code's first row. np.unique's index and inverse took
     twice as long (its inverse is a second pass, unused where reduceat sums the runs)."""
-    low = int(code.min(initial=0))
-    if int(code.max(initial=0)) - low < 1 << 16:  # numpy sorts 16 bits by radix: 1/6 the time
+    if not len(code):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    low = int(code.min())
+    if int(code.max()) - low < 1 << 16:  # numpy sorts 16 bits by radix: 1/6 the time
         order = np.argsort((code - low).astype(np.uint16), kind="stable")
     else:
         order = np.argsort(code, kind="stable")
     change = np.ones(len(code), dtype=bool)
-    if len(code):
-        sorted_code = code[order]
-        np.not_equal(sorted_code[1:], sorted_code[:-1], out=change[1:])
+    sorted_code = code[order]
+    np.not_equal(sorted_code[1:], sorted_code[:-1], out=change[1:])
     return order, np.flatnonzero(change)
 
 

@@ -112,7 +112,7 @@ def engine_counts(
         derive = spark_derive(con, p)
     if derive is None:
         return None
-    made = [FLAGS]
+    made: list[str] = []  # word_flags' tables
     try:
         con.execute(f"CREATE TEMP TABLE {TABLE} AS {derive}")
         if usable(ws, p.schema, dialect):  # each value matched once, rules as bit words
@@ -141,7 +141,7 @@ def engine_counts(
             frame = pl.DataFrame(rows, schema={name: pl.String, "n": pl.Int64}, orient="row")
             values[name] = counted_values(name, frame)
     finally:
-        for name in (*made, TABLE):
+        for name in (FLAGS, *made, TABLE):
             con.execute(f"DROP TABLE IF EXISTS {name}")
     reasons = reasons.sort("reason", "period", "channel")  # MatchFrame's order
     return EngineCounts(rules, span, reasons, texts, values)

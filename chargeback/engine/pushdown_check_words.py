@@ -9,8 +9,7 @@ carries the rules whose window, and whose 56 days before their decision, hold on
 The activity is then one grouped count of the words, its bits summed here.
 
 The same conditions (sql_compile's, through bits_for), so a bit means what a rule's
-column meant. DuckDB and PostgreSQL; what a column's type or a dialect would make
-differ (a non-text value column) keeps the per-rule form.
+column meant. DuckDB and PostgreSQL; Spark keeps the per-rule form.
 """
 
 from __future__ import annotations
@@ -33,7 +32,8 @@ KEPT = ("date", "period", "channel", "reason", "text", "hs_us")  # what the grou
 
 
 def usable(ws: Workspace, schema: pl.Schema, dialect: str) -> bool:
-    """Words where every tested column is text in the table (tags and text are)."""
+    """Words on duckdb and postgres. The derive gives every matched column as text; the
+    type test guards bits_for's conditions, which compare values as text."""
     if dialect not in ("duckdb", "postgres") or not ws.rules:
         return False
     tested = {c for r in ws.rules for c in r.match.columns()} - {"tags", "text"}
@@ -50,7 +50,8 @@ def word_flags(
 ) -> tuple[dict[str, RuleActivity], DataSpan]:
     """`flags` from `table` (`names`): the KEPT columns, cb_u (no rule matches inside its
     window) and the words; then the activity from one grouped count. Every temporary
-    table it makes is listed in `made` before it is made, for the caller to drop."""
+    table it makes besides `flags` is listed in `made` before it is made, for the caller
+    to drop."""
     table, flags = names
     d = Dialect(prims.dialect)
     q = d.ident
@@ -63,9 +64,12 @@ def word_flags(
         name = f"{flags}_v{k}"
         made.append(name)
         words = _value_table(con, d, bits, prims, table, column, name)
-        joins.append(f"LEFT JOIN {name} AS t{k} ON r.{q(column)} IS NOT DISTINCT FROM t{k}.cb_k")
+        # `=`, which PostgreSQL hash-joins (IS NOT DISTINCT FROM it loops over, N x N on
+        # free text); a NULL value finds nothing and takes the table's own NULL row's word
+        joins.append(f"LEFT JOIN {name} AS t{k} ON r.{q(column)} = t{k}.cb_k")
         for w in words:
-            word_of_tables.setdefault(w, []).append(f"t{k}.cb_w{w}")
+            null = f"(SELECT cb_w{w} FROM {name} WHERE cb_k IS NULL)"
+            word_of_tables.setdefault(w, []).append(f"COALESCE(t{k}.cb_w{w}, {null})")
     days = f"{flags}_d"
     made.append(days)
     con.execute(f"CREATE TEMP TABLE {days} AS {_days(con, ws, bits, d, table)}")
@@ -80,7 +84,6 @@ def word_flags(
     cols += [f"{e} AS cb_bef{w}" for w, e in enumerate(befs)]
     none = " AND ".join(f"({e}) = 0" for e in ins) or "TRUE"
     cols.append(f"{none} AS cb_u")
-    made.append(flags)
     con.execute(
         f"CREATE TEMP TABLE {flags} AS SELECT {', '.join(cols)} FROM {table} AS r {' '.join(joins)}"
     )
@@ -138,7 +141,9 @@ def _days(con: Any, ws: Workspace, bits: Bits, d: Dialect, table: str) -> str:
         for x in known
     ]
     if not rows:  # no contacts: an empty table of the same columns
-        return f"SELECT {', '.join(f'CAST(NULL AS BIGINT) AS {n}' for n in names)} WHERE FALSE"
+        empty = [f"CAST(NULL AS DATE) AS {names[0]}"]
+        empty += [f"CAST(NULL AS BIGINT) AS {n}" for n in names[1:]]
+        return f"SELECT {', '.join(empty)} WHERE FALSE"
     typed = [f"CAST({n} AS BIGINT) AS {n}" for n in names[1:]]
     values = f"(VALUES {', '.join(rows)}) AS v({', '.join(names)})"
     return f"SELECT {names[0]}, {', '.join(typed)} FROM {values}"
@@ -158,14 +163,12 @@ def _activity(
         schema = {**{k: pl.Int64 for k in keys}, "n": pl.Int64}
         grouped = con.typed(f"SELECT {listed}, COUNT(*) FROM {flags} GROUP BY {listed}", schema)
         n = grouped.get_column("n").to_numpy()
-        shifts = np.arange(MASK_BITS, dtype=np.int64)
         for w in range(bits.words):
             for out, key in ((inside, f"cb_in{w}"), (before, f"cb_bef{w}")):
                 words = grouped.get_column(key).fill_null(0).to_numpy()
-                held = (words[:, None] >> shifts) & 1  # groups x bits
-                counted = held.T @ n  # int64: no partial sum passes the contacts' count
-                top = min(len(bits.names) - w * MASK_BITS, MASK_BITS)
-                out[w * MASK_BITS : w * MASK_BITS + top] = counted[:top]
+                for b in range(min(len(bits.names) - w * MASK_BITS, MASK_BITS)):
+                    # a bit at a time: memory follows the groups, not groups x 62 bits
+                    out[w * MASK_BITS + b] = n[(words >> b) & 1 == 1].sum()
     at = {name: k for k, name in enumerate(bits.names)}
     activity = {
         rule.id: RuleActivity(int(inside[at[f"r{i}"]]), int(before[at[f"r{i}"]]))
