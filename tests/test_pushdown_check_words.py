@@ -105,14 +105,8 @@ def _contacts(rng: random.Random, n: int) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
-def check(ws: Path, *args: str) -> Any:
-    return CliRunner().invoke(app, ["check", "--workspace", str(ws), *args])
-
-
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_check_with_rules_as_words_is_the_read_out_check(tmp_path: Path, seed: int) -> None:
-    rng = random.Random(seed)
-    n_rules = [70, 130, 9][seed - 1]  # two words, three words, one
+def _workspace(tmp_path: Path, rng: random.Random, n_rules: int) -> Path:
+    """The generated rules and 400 contacts, the contacts as typed Parquet."""
     frame = _contacts(rng, 400)
     ws = write_workspace(tmp_path / "ws", _rules(rng, n_rules), frame.write_csv())
     frame.with_columns(
@@ -121,6 +115,17 @@ def test_check_with_rules_as_words_is_the_read_out_check(tmp_path: Path, seed: i
         pl.col("tags").str.split("|"),
     ).write_parquet(ws / "contacts.parquet")
     (ws / "chargeback.yaml").write_text("contacts: contacts.parquet\ntimezone: America/New_York\n")
+    return ws
+
+
+def check(ws: Path, *args: str) -> Any:
+    return CliRunner().invoke(app, ["check", "--workspace", str(ws), *args])
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_check_with_rules_as_words_is_the_read_out_check(tmp_path: Path, seed: int) -> None:
+    n_rules = [70, 130, 9][seed - 1]  # two words, three words, one
+    ws = _workspace(tmp_path, random.Random(seed), n_rules)
     for fmt in ("text", "json"):
         want = check(ws, "--engine", "polars", "--format", fmt)
         got = check(ws, "--engine", "duckdb", "--format", fmt)
@@ -139,3 +144,22 @@ def test_check_with_rules_as_words_is_the_read_out_check(tmp_path: Path, seed: i
     sql = shown.stderr
     assert "cb_review_flags_d" in sql  # the days' words: counted with bit words
     assert 'AS "r0"' not in sql  # no column per rule
+
+
+def test_statements_with_rules_as_words_are_the_read_out_statements(tmp_path: Path) -> None:
+    """The statements' evidence in DuckDB reads the same words (pushdown_evidence): with
+    two words of rules every HTML document is the polars engine's, byte for byte."""
+    ws = _workspace(tmp_path, random.Random(4), 70)
+    runs = {}
+    for engine in ("polars", "duckdb"):
+        out = tmp_path / engine
+        html = ["--format=html", f"--out={out}", f"--engine={engine}", "--show-sql"]
+        result = CliRunner().invoke(app, ["report", f"--workspace={ws}", *html])
+        assert result.exit_code == 0, result.output
+        runs[engine] = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*.html")}
+        if engine == "duckdb":
+            assert "cb_evidence_flags_d" in result.stderr and 'AS "r0"' not in result.stderr
+    assert runs["duckdb"].keys() == runs["polars"].keys()
+    assert any("departments" in name for name in runs["polars"])
+    for name, body in runs["polars"].items():
+        assert runs["duckdb"][name] == body, name

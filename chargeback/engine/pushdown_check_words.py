@@ -47,11 +47,13 @@ def word_flags(
     prims: Primitives,
     names: tuple[str, str],
     made: list[str],
+    every: bool = False,
 ) -> tuple[dict[str, RuleActivity], DataSpan]:
     """`flags` from `table` (`names`): the KEPT columns, cb_u (no rule matches inside its
     window) and the words; then the activity from one grouped count. Every temporary
     table it makes besides `flags` is listed in `made` before it is made, for the caller
-    to drop."""
+    to drop. `every`: keep all of `table`'s columns and the words windows ignored
+    (cb_w<k>), as the evidence reads them (pushdown_evidence)."""
     table, flags = names
     d = Dialect(prims.dialect)
     q = d.ident
@@ -74,12 +76,14 @@ def word_flags(
     made.append(days)
     con.execute(f"CREATE TEMP TABLE {days} AS {_days(con, ws, bits, d, table)}")
     joins.append(f"LEFT JOIN {days} AS dd ON r.{q('date')} = dd.{q('date')}")
-    cols = [f"r.{q(c)}" for c in KEPT if c in schema]
+    cols = ["r.*"] if every else [f"r.{q(c)}" for c in KEPT if c in schema]
     ins, befs = [], []
     for w in range(bits.words):
         word = " & ".join([f"CAST({bits.possible[w]} AS BIGINT)", *word_of_tables.get(w, [])])
         ins.append(f"({word}) & COALESCE(dd.cb_win{w}, 0)")  # no day: no window holds
         befs.append(f"({word}) & COALESCE(dd.cb_bef{w}, 0)")
+        if every:
+            cols.append(f"{word} AS cb_w{w}")
     cols += [f"{e} AS cb_in{w}" for w, e in enumerate(ins)]
     cols += [f"{e} AS cb_bef{w}" for w, e in enumerate(befs)]
     none = " AND ".join(f"({e}) = 0" for e in ins) or "TRUE"

@@ -8,8 +8,9 @@ match, window ignored; the data's first and last day. And the statements' notes
 on leaky rules read check's rule activity. On duckdb, postgres and spark, once the
 in-engine ledger's detector has passed every row, the pushdown's derive (with
 its `local` wall-clock time; on Spark a cached view, its local time from polars'
-offsets: pushdown_spark_review.spark_derive) goes into a temporary table, every rule's match is
-compiled onto it as `check` does (pushdown_check), and grouped queries return
+offsets: pushdown_spark_review.spark_derive) goes into a temporary table, the rules are
+matched on it as `check` does (on duckdb and postgres as bit words:
+pushdown_check_words; on spark a condition per rule), and grouped queries return
 those counts; a window function picks the examples, so only the picked contacts'
 rows (id, local time, channel, reason, text) leave. evidence.py does the rest
 exactly as for a read-out frame, so the documents are the same.
@@ -32,9 +33,11 @@ from sqlglot import exp
 
 from chargeback.engine.control_series import control_indexes
 from chargeback.engine.evidence_counts import EXAMPLE_SCHEMA, EXAMPLES, EvidenceCounts
+from chargeback.engine.polars_engine import MASK_BITS
 from chargeback.engine.pushdown import Logged, plan
 from chargeback.engine.pushdown_check import _activity, _flags, _windowed
 from chargeback.engine.pushdown_check_words import as_date as _date
+from chargeback.engine.pushdown_check_words import usable, word_flags
 from chargeback.engine.pushdown_sql import Dialect
 from chargeback.engine.review_counts import DataSpan, RuleActivity
 from chargeback.engine.sql_aggregate import Connection, mask_columns
@@ -84,31 +87,45 @@ def engine_evidence(
     local = p.dialect.ident("local")
     derive = f"SELECT {local} AS {local}, {derive.removeprefix('SELECT ')}"
     schema = pl.Schema({**p.schema, "local": pl.Datetime("us")})
-    # the derive is read once, into the flags: as a view it is not written out first
-    # (DuckDB, PostgreSQL; about 1 s of 3M contacts); Spark's temporary table is a view
-    kind = "VIEW" if dialect in ("duckdb", "postgres") else "TABLE"
+    # duckdb and postgres match as bit words (pushdown_check_words), reading the derive
+    # once per column's distinct values: written out once (about 1 s of 3M contacts).
+    # Else the derive is read once, into the flags, as a view; Spark's table is a view.
+    words = usable(ws, schema, dialect)
+    kind = "VIEW" if dialect in ("duckdb", "postgres") and not words else "TABLE"
+    made: list[str] = []
     try:
         con.execute(f"CREATE TEMP {kind} {TABLE} AS {derive}")
-        con.execute(f"CREATE TEMP TABLE {FLAGS} AS {_flags(ws, schema, prims, TABLE)}")
-        rules, span = _activity(ws, con, prims.dialect, FLAGS)
-        groups = _groups(ws, con, prims.dialect)
-        picked = _picked(ws, con, prims.dialect, p.dialect)
-        daily = _daily(ws, con, prims.dialect)
+        if words:
+            names = (TABLE, FLAGS)
+            rules, span = word_flags(con, ws, schema, prims, names, made, every=True)
+        else:
+            con.execute(f"CREATE TEMP TABLE {FLAGS} AS {_flags(ws, schema, prims, TABLE)}")
+            rules, span = _activity(ws, con, prims.dialect, FLAGS)
+        groups = _groups(ws, con, prims.dialect, words)
+        picked = _picked(ws, con, prims.dialect, p.dialect, words)
+        daily = _daily(ws, con, prims.dialect, words)
     except NotImplementedError:  # a match this engine cannot compile: read out
         return None
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {FLAGS}")
+        for name in (FLAGS, *made):
+            con.execute(f"DROP TABLE IF EXISTS {name}")
         con.execute(f"DROP {kind} IF EXISTS {TABLE}")
     return EngineEvidence(groups, picked, daily, span.first, span.last, rules, span)
 
 
-def _groups(ws: Workspace, con: Connection, dialect: str) -> list[tuple[Any, ...]]:
+def _groups(ws: Workspace, con: Connection, dialect: str, words: bool) -> list[tuple[Any, ...]]:
     """(period, channel, reason, *windowed masks[, control cell], n, hs): evidence's
-    splits, every month (polars_engine.decode_group reads the masks and the cell)."""
-    keys: list[Node] = [col("period"), col("channel"), col("reason"), *mask_columns(ws)]
+    splits, every month (polars_engine.decode_group reads the masks and the cell). As
+    words, a rule's bit is where mask_columns puts it: rule i, word i // 62, bit i % 62."""
+    masks: list[Node]
+    if words:
+        masks = [col(f"cb_in{k}") for k in range(-(-len(ws.rules) // MASK_BITS))]
+    else:
+        masks = mask_columns(ws)
+    keys: list[Node] = [col("period"), col("channel"), col("reason"), *masks]
     indexes = control_indexes(ws)
     if indexes:  # as sql_aggregate's control cell
-        keys.append(bit_sum([col(f"r{i}") for i in indexes]))
+        keys.append(bit_sum([_rule(i, words) for i in indexes]))
     hs = exp.Sum(this=exp.cast(col("hs_us"), "DECIMAL(38, 0)"))
     query = exp.select(
         *keys,
@@ -120,18 +137,36 @@ def _groups(ws: Workspace, con: Connection, dialect: str) -> list[tuple[Any, ...
     return [(*r[:3], *(int(v) for v in r[3:-2]), int(r[-2]), int(r[-1] or 0)) for r in rows]
 
 
-def _mine(ws: Workspace, decision_id: str, windowed: bool) -> Node | None:
-    """A contact one of the decision's rules matches (inside its window or not)."""
-    own = [
-        _windowed(ws, i) if windowed else col(f"r{i}")
-        for i, rule in enumerate(ws.rules)
-        if rule.decision == decision_id
-    ]
-    return reduce(lambda a, b: exp.or_(a, b), own) if own else None
+def _rule(i: int, words: bool) -> Node:
+    """Rule i matches (window ignored): its column, or its bit of the raw word."""
+    if not words:
+        return col(f"r{i}")
+    return _holds(col(f"cb_w{i // MASK_BITS}"), 1 << (i % MASK_BITS))
+
+
+def _holds(word: Node, bits: int) -> Node:
+    """Some of `bits` is set in `word`."""
+    anded = exp.BitwiseAnd(this=word, expression=exp.cast(exp.Literal.number(bits), "BIGINT"))
+    return exp.NEQ(this=exp.paren(anded), expression=exp.Literal.number(0))
+
+
+def _mine(ws: Workspace, decision_id: str, windowed: bool, words: bool = False) -> Node | None:
+    """A contact one of the decision's rules matches (inside its window or not); as words,
+    one test per word of the decision's rules' bits."""
+    mine = [i for i, rule in enumerate(ws.rules) if rule.decision == decision_id]
+    if not words:
+        own = [_windowed(ws, i) if windowed else col(f"r{i}") for i in mine]
+        return reduce(lambda a, b: exp.or_(a, b), own) if own else None
+    per_word: dict[int, int] = {}
+    for i in mine:
+        per_word[i // MASK_BITS] = per_word.get(i // MASK_BITS, 0) | 1 << (i % MASK_BITS)
+    name = "cb_in" if windowed else "cb_w"
+    tests = [_holds(col(f"{name}{k}"), b) for k, b in sorted(per_word.items())]
+    return reduce(lambda a, b: exp.or_(a, b), tests) if tests else None
 
 
 def _picked(
-    ws: Workspace, con: Connection, dialect: str, d: Dialect
+    ws: Workspace, con: Connection, dialect: str, d: Dialect, words: bool = False
 ) -> dict[tuple[str, str], tuple[int, pl.DataFrame]]:
     """Per (month, decision): the contacts its rules matched and the EXAMPLES picked among
     them in (local, contact_id) order, at round(i * (n - 1) / 3): the row number r such
@@ -142,7 +177,7 @@ def _picked(
     compare by their bytes, as polars sorts them: the derive's text is already so
     (Dialect.text), and PostgreSQL is told again. Spark gives the local time as
     microseconds: its timestamps come back through the Python process's zone."""
-    own = [(dec.id, _mine(ws, dec.id, windowed=True)) for dec in ws.decisions]
+    own = [(dec.id, _mine(ws, dec.id, windowed=True, words=words)) for dec in ws.decisions]
     mine = [(decision_id, m) for decision_id, m in own if m is not None]
     if not mine:
         return {}
@@ -195,9 +230,11 @@ def _pairs(conditions: list[str], names: list[str], dialect: str) -> str:
     return f"SELECT unnest({found}) AS cb_k, {cols} FROM {FLAGS}"
 
 
-def _daily(ws: Workspace, con: Connection, dialect: str) -> dict[str, dict[date, int]]:
+def _daily(
+    ws: Workspace, con: Connection, dialect: str, words: bool = False
+) -> dict[str, dict[date, int]]:
     """Per decision with rules: contacts per local day its rules match, window ignored."""
-    named = [(d.id, _mine(ws, d.id, windowed=False)) for d in ws.decisions]
+    named = [(d.id, _mine(ws, d.id, windowed=False, words=words)) for d in ws.decisions]
     own = [(decision_id, mine) for decision_id, mine in named if mine is not None]
     if not own:
         return {}
