@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 import pytest
 from conftest import write_workspace
+from pg_fixture import pg, pg_server  # noqa: F401  (fixtures)
 from typer.testing import CliRunner
 
 from chargeback import run
@@ -163,3 +164,56 @@ def test_statements_with_rules_as_words_are_the_read_out_statements(tmp_path: Pa
     assert any("departments" in name for name in runs["polars"])
     for name, body in runs["polars"].items():
         assert runs["duckdb"][name] == body, name
+
+
+def test_check_and_statements_with_rules_as_words_on_postgres(
+    tmp_path: Path,
+    pg: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two words of rules on a real PostgreSQL (bits up to 2**61 as BIGINT literals, the
+    value tables joined by `=` with the NULL row's word for NULLs): check and the HTML
+    statements are what the same engine gives with the contacts read out."""
+    import psycopg
+
+    from chargeback.engine import in_engine, pushdown_evidence
+
+    ws = _workspace(tmp_path, random.Random(5), 70)
+    columns = "contact_id, started_at, channel, reason, tags, text, segment, handle_seconds"
+    with psycopg.connect(pg, autocommit=True) as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS support")
+        con.execute("DROP TABLE IF EXISTS support.worded")
+        con.execute(
+            "CREATE TABLE support.worded (contact_id text, started_at timestamptz, "
+            "channel text, reason text, tags text, text text, segment text, "
+            "handle_seconds numeric(12,3))"
+        )
+        with con.cursor().copy(
+            f"COPY support.worded ({columns}) FROM STDIN (FORMAT csv, HEADER true)"
+        ) as copy:
+            copy.write(
+                pl.read_csv(ws / "contacts.csv").select(columns.split(", ")).write_csv().encode()
+            )
+    (ws / "chargeback.yaml").write_text(
+        f'contacts: {{uri: "{pg}", table: support.worded}}\ntimezone: America/New_York\n'
+    )
+    for fmt in ("text", "json"):
+        with monkeypatch.context() as patch:
+            patch.setattr(in_engine, "in_engine", lambda *args, **kwargs: None)
+            want = check(ws, "--engine", "postgres", "--format", fmt)
+        got = check(ws, "--engine", "postgres", "--format", fmt, "--show-sql")
+        assert want.exit_code in (0, 1) and got.exit_code == want.exit_code, got.output
+        assert got.stdout == want.stdout, fmt
+        assert "cb_review_flags_d" in got.stderr and "IS NOT DISTINCT FROM t" not in got.stderr
+    runs = {}
+    for name, off in (("want", True), ("got", False)):
+        out = tmp_path / name
+        with monkeypatch.context() as patch:
+            if off:
+                patch.setattr(pushdown_evidence, "engine_evidence", lambda *args: None)
+            html = ["--format=html", f"--out={out}", "--engine=postgres", "--show-sql"]
+            result = CliRunner().invoke(app, ["report", f"--workspace={ws}", *html])
+        assert result.exit_code == 0, result.output
+        assert ("cb_evidence_flags_d" in result.stderr) is not off  # the words, when on
+        runs[name] = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*.html")}
+    assert runs["got"] == runs["want"] and any("departments" in n for n in runs["got"])
