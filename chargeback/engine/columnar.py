@@ -140,8 +140,7 @@ def _keys(t: GroupTable, cost: np.ndarray, pool: dict[int, tuple[int, int]]) -> 
     kept = np.flatnonzero(sizes[t.matched] > 0)
     n_sets, n_cells = len(t.sets), max(len(t.cells), 1)
     code = (t.period[kept] * n_sets + t.matched[kept]) * n_cells + t.cell[kept]
-    order, starts = runs(code)
-    walk = np.argsort(order[starts], kind="stable")  # keys as the groups first show them
+    order, starts, walk = first_seen(code)  # keys as the groups first show them
     code = code[order[starts[walk]]]
     # no partial sum overflows (summed checked the whole run's); reduceat wants a start
     sums = [
@@ -174,6 +173,13 @@ def runs(code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     sorted_code = code[order]
     np.not_equal(sorted_code[1:], sorted_code[:-1], out=change[1:])
     return order, np.flatnonzero(change)
+
+
+def first_seen(code: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """runs(code), and the runs in the order their codes first show in `code` (a walk):
+    run walk[j] is the j-th distinct code met, `code[order[starts[walk]]]` those codes."""
+    order, starts = runs(code)
+    return order, starts, np.argsort(order[starts], kind="stable")
 
 
 def _matched(keys: Keys, n_rules: int) -> dict[tuple[int, str], int]:
@@ -240,9 +246,8 @@ def _decisions(
     keys in order, a key's decisions in the order of their lowest rule."""
     assert pair_rank.size == 0 or int(pair_rank.min()) >= 0, "a matched rule without a weight"
     code = pair_key * n_decisions + pair_dec
-    order, starts = runs(code)
+    order, starts, walk = first_seen(code)
     picked = np.maximum.reduceat(pair_rank[order], starts) if len(starts) else pair_rank
-    walk = np.argsort(order[starts], kind="stable")
     code = code[order[starts[walk]]]
     return code // n_decisions, code % n_decisions, picked[walk]
 
@@ -305,8 +310,7 @@ def _lines(
     """The lines (month code, decision code) in the order the walk first weighs them, and
     per (key, decision) its line's index."""
     code = dp_period * n_decisions + dp_dec
-    order, starts = runs(code)
-    walk = np.argsort(order[starts], kind="stable")
+    order, starts, walk = first_seen(code)
     index = np.empty(len(starts), dtype=np.int64)
     index[walk] = np.arange(len(starts), dtype=np.int64)
     run = np.zeros(len(code), dtype=np.int64)  # per sorted position: its run
@@ -361,7 +365,7 @@ def _buckets(
     first = np.ones(len(at), dtype=bool)
     first[1:] = p_line[1:] != p_line[:-1]
     line_start = np.flatnonzero(first)
-    positive = np.logical_or.reduceat(np.logical_or.reduceat(v > 0, at), line_start)
+    positive = np.logical_or.reduceat(v > 0, at[line_start])  # a line's first part onwards
     return terms, [*line_start.tolist(), len(at)], positive.tolist()
 
 

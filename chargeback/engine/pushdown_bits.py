@@ -12,6 +12,7 @@ conditions are sql_compile's own (`Compiler.any_of`, `tags_any_of`,
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -48,11 +49,16 @@ class Bits:
 
     def users(self, blocks: list[int]) -> list[int]:
         """The blocks as one mask per word."""
-        out = [0] * self.words
-        for b in blocks:
-            w, bit = word_of(b)
-            out[w] |= bit
-        return out
+        return word_masks(blocks, self.words)
+
+
+def word_masks(blocks: Iterable[int], words: int) -> list[int]:
+    """Blocks as one mask per word (word_of's packing, polars_engine's masks')."""
+    out = [0] * words
+    for b in blocks:
+        w, bit = word_of(b)
+        out[w] |= bit
+    return out
 
 
 def blocks_of(ws: Workspace, controls: bool) -> list[tuple[str, Match]]:

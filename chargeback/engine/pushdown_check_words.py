@@ -57,7 +57,7 @@ def word_flags(
     table, flags = names
     d = Dialect(prims.dialect)
     q = d.ident
-    bits = bits_for(ws, prims, set(schema), controls=False)
+    bits = bits_for(ws, prims, set(schema), controls=False)  # block i is rule i
     if bits.regex:  # a text table to fold the regexes into, whether or not text is tested
         bits.tests.setdefault("text", {})
     joins: list[str] = []
@@ -129,7 +129,7 @@ def _days(con: Any, ws: Workspace, bits: Bits, d: Dialect, table: str) -> str:
     win = {x: [0] * bits.words for x in known}
     bef = {x: [0] * bits.words for x in known}
     for i, rule in enumerate(ws.rules):
-        w, bit = word_of(bits.names.index(f"r{i}"))
+        w, bit = word_of(i)
         decision = ws.decision(rule.decision)
         first, last = window_bounds(rule, decision)
         before_first, before_last = before_range(decision.effective)
@@ -173,10 +173,8 @@ def _activity(
                 for b in range(min(len(bits.names) - w * MASK_BITS, MASK_BITS)):
                     # a bit at a time: memory follows the groups, not groups x 62 bits
                     out[w * MASK_BITS + b] = n[(words >> b) & 1 == 1].sum()
-    at = {name: k for k, name in enumerate(bits.names)}
     activity = {
-        rule.id: RuleActivity(int(inside[at[f"r{i}"]]), int(before[at[f"r{i}"]]))
-        for i, rule in enumerate(ws.rules)
+        rule.id: RuleActivity(int(inside[i]), int(before[i])) for i, rule in enumerate(ws.rules)
     }
     return activity, DataSpan(as_date(first), as_date(last))
 

@@ -35,6 +35,7 @@ from chargeback.engine.control_series import control_indexes
 from chargeback.engine.evidence_counts import EXAMPLE_SCHEMA, EXAMPLES, EvidenceCounts
 from chargeback.engine.polars_engine import MASK_BITS
 from chargeback.engine.pushdown import Logged, plan
+from chargeback.engine.pushdown_bits import word_masks, word_of
 from chargeback.engine.pushdown_check import _activity, _flags, _windowed
 from chargeback.engine.pushdown_check_words import as_date as _date
 from chargeback.engine.pushdown_check_words import usable, word_flags
@@ -141,7 +142,8 @@ def _rule(i: int, words: bool) -> Node:
     """Rule i matches (window ignored): its column, or its bit of the raw word."""
     if not words:
         return col(f"r{i}")
-    return _holds(col(f"cb_w{i // MASK_BITS}"), 1 << (i % MASK_BITS))
+    w, bit = word_of(i)
+    return _holds(col(f"cb_w{w}"), bit)
 
 
 def _holds(word: Node, bits: int) -> Node:
@@ -157,11 +159,9 @@ def _mine(ws: Workspace, decision_id: str, windowed: bool, words: bool = False) 
     if not words:
         own = [_windowed(ws, i) if windowed else col(f"r{i}") for i in mine]
         return reduce(lambda a, b: exp.or_(a, b), own) if own else None
-    per_word: dict[int, int] = {}
-    for i in mine:
-        per_word[i // MASK_BITS] = per_word.get(i // MASK_BITS, 0) | 1 << (i % MASK_BITS)
     name = "cb_in" if windowed else "cb_w"
-    tests = [_holds(col(f"{name}{k}"), b) for k, b in sorted(per_word.items())]
+    per_word = word_masks(mine, -(-len(ws.rules) // MASK_BITS))
+    tests = [_holds(col(f"{name}{k}"), b) for k, b in enumerate(per_word) if b]
     return reduce(lambda a, b: exp.or_(a, b), tests) if tests else None
 
 
