@@ -25,7 +25,7 @@ from chargeback.engine.control import (
     simulate_excess,
     wide_range,
 )
-from chargeback.engine.control_range import _end_spread, calibrate_walk, count_noise
+from chargeback.engine.control_range import _end_spread, calibrate_walk, count_noise, draw_normal
 
 START = date(2025, 1, 6)  # a Monday
 
@@ -306,3 +306,24 @@ def test_a_drifting_ratio_widens_the_range_with_distance_from_the_fit() -> None:
 
     # each day's own count noise is in both; the walk adds its spread only far out
     assert width(list(range(n - 14, n))) > 1.3 * width(list(range(first, first + 14)))
+
+
+def test_the_draws_do_not_follow_lapacks_eigenvector_signs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LAPACK builds (OpenBLAS's kernels for one CPU) returned some eigenvectors negated:
+    the same seed must still draw the same numbers, or a range moves between machines."""
+    rng = np.random.default_rng(4)
+    weekday = rng.normal(size=(7, 7))
+    block = weekday @ weekday.T
+    centre = np.eye(7) - 1.0 / 7  # a sum-to-zero block: rank 6 of 7, as the fit's
+    cov = np.zeros((8, 8))
+    cov[0, 0], cov[1:, 1:] = 0.5, centre @ block @ centre
+    mean = rng.normal(size=8)
+    plain = draw_normal(np.random.default_rng(9), mean, cov, 64)
+    real = np.linalg.eigh
+
+    def negated(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        values, vectors = real(a)
+        return values, vectors * np.array([1.0, -1.0] * 4)
+
+    monkeypatch.setattr(np.linalg, "eigh", negated)
+    assert np.array_equal(draw_normal(np.random.default_rng(9), mean, cov, 64), plain)
