@@ -9,6 +9,7 @@ digit on paper. Whole steps (duplicates, priority) stay whole numbers.
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from chargeback.engine.ledger import half_up_units, largest_remainder, units_decimal
@@ -26,6 +27,7 @@ from chargeback.engine.reconcile import (
 MINUS = "\u2212"
 
 
+@lru_cache(maxsize=4096)  # a month's steps name the same few sets of decisions again and again
 def _names(others: tuple[str, ...]) -> str:
     if len(others) <= 1:
         return "".join(others)

@@ -53,7 +53,7 @@ from chargeback.engine.ledger import (
     flags_net,
     half_up,
 )
-from chargeback.engine.reconcile import Reconciliation, reconcile
+from chargeback.engine.reconcile import Reconciliation, Sums, month_sums, reconcile
 from chargeback.workspace.model import Decision, Rule, Workspace
 
 TOP_LINES = 40  # decision rows on a statement before "other decisions" (flagged ones always show)
@@ -163,18 +163,29 @@ class Builder:
         self.generated_on = generated_on
         self.seed = meta["fingerprint"]
         self._reconciled: dict[str, dict[str, Reconciliation]] = {}
+        self._month_sums: dict[str, Sums] | None = None
+        self._worded: dict[tuple[str, str], dict[str, Any] | None] = {}
 
     def reconciled(self, period: str, line: LedgerLine) -> dict[str, Any] | None:
-        """The line's matched-to-charged steps (reconcile_doc.py), worked out once a month."""
+        """The line's matched-to-charged steps (reconcile_doc.py), worked out once a month
+        and worded once a line (the summary and the department's statement both show it)."""
+        if (period, line.decision_id) in self._worded:
+            return self._worded[period, line.decision_id]
         if period not in self._reconciled:
-            self._reconciled[period] = reconcile(self.ws, self.attribution, period)
+            if self._month_sums is None:  # every month's, in one pass over the groups
+                self._month_sums = month_sums(self.attribution.groups)
+            sums = self._month_sums.get(period, {})
+            self._reconciled[period] = reconcile(self.ws, self.attribution, period, sums)
         matches = [
             stats.matched.get(period, 0)
             for r in self.ws.rules
             if r.decision == line.decision_id and (stats := self.attribution.rules.get(r.id))
         ]
         found = self._reconciled[period].get(line.decision_id)
-        return reconciliation(found, line.contacts, matches)
+        worded = self._worded[period, line.decision_id] = reconciliation(
+            found, line.contacts, matches
+        )
+        return worded
 
     def common(self, period: str) -> dict[str, Any]:
         ws = self.ws

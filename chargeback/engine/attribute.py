@@ -106,16 +106,24 @@ class Attribution:
     cell_factors: dict[CellKey, Fraction] = field(default_factory=dict)
     # the groups it was computed from, so documents can reconcile matches to charges
     groups: Sequence[Group] = ()
+    # rule_factors' answer for the workspace it was asked with, kept with its weights' memo
+    factors_memo: tuple[Workspace, Factors] | None = field(default=None, compare=False, repr=False)
 
 
 def rule_factors(ws: Workspace, attribution: Attribution) -> Factors:
-    """The factors attribute() used, for re-deriving weights (evidence, explain, drill-down)."""
+    """The factors attribute() used, for re-deriving weights (evidence, explain, drill-down):
+    made once per attribution, so the documents' many callers share one memo of weights."""
+    memo = attribution.factors_memo
+    if memo is not None and memo[0] is ws:
+        return memo[1]
     flat = {
         (i, period): f
         for i, rule in enumerate(ws.rules)
         for period, f in attribution.rules[rule.id].factor.items()
     }
-    return Factors(flat, attribution.cell_factors)
+    factors = Factors(flat, attribution.cell_factors)
+    attribution.factors_memo = (ws, factors)
+    return factors
 
 
 def attribute(ws: Workspace, aggregates: Aggregates) -> Attribution:

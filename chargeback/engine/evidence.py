@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
+from math import lcm
 
 import polars as pl
 
+from chargeback.engine.amounts import over, sum_of
 from chargeback.engine.attribute import Attribution, decision_weights, rule_factors
 from chargeback.engine.costing import GroupCoster
 from chargeback.engine.evidence_counts import EvidenceCounts, pick_indexes
@@ -97,34 +99,7 @@ def gather(
     )
     wanted = set(periods)
 
-    # Splits by reason and channel, with exact weights and costs per group.
-    coster = GroupCoster(ws.costs)
-    factor = rule_factors(ws, attribution)
-    weights_cache: dict[tuple[str, frozenset[int], frozenset[int]], dict[str, Fraction]] = {}
-    by_reason: dict[tuple[str, str], dict[str, list[Fraction]]] = defaultdict(dict)
-    by_channel: dict[tuple[str, str], dict[str, list[Fraction]]] = defaultdict(dict)
-    for row in counts.groups:
-        period, channel, reason, *mask_values, n, hs = row
-        if period not in wanted:
-            continue
-        reason = NO_REASON if reason is None else reason
-        matched, cell = decode_group(ws, [int(v) for v in mask_values])
-        cost = coster.group_cost(period, channel, int(n), int(hs), attribution.periods[period])
-        weights: dict[str, Fraction] = {}
-        if matched:
-            cache_key = (period, matched, cell)
-            if cache_key not in weights_cache:
-                weights_cache[cache_key] = decision_weights(ws, matched, period, factor, cell)
-            weights = weights_cache[cache_key]
-        rest = 1 - sum(weights.values(), Fraction(0))
-        for decision_id, w in [*weights.items(), (UNATTRIBUTED, rest)]:
-            if w == 0:
-                continue
-            for table, label in ((by_reason, reason), (by_channel, channel)):
-                acc = table[period, decision_id].setdefault(label, [Fraction(0), Fraction(0)])
-                acc[0] += w * n
-                acc[1] += w * cost
-
+    by_reason, by_channel = line_splits(ws, counts, attribution, wanted)
     lines: dict[tuple[str, str], LineEvidence] = {}
     for line in ledger.lines:
         if line.period not in wanted:
@@ -132,8 +107,8 @@ def gather(
         key = (line.period, line.decision_id)
         cents = int(line.cost * 100)
         ev = LineEvidence()
-        reasons = {k: (v[0], v[1]) for k, v in by_reason.get(key, {}).items()}
-        channels = {k: (v[0], v[1]) for k, v in by_channel.get(key, {}).items()}
+        reasons = by_reason.get(key, {})
+        channels = by_channel.get(key, {})
         if reasons:
             ev.reasons = _parts(reasons, cents)
             ev.channels = _parts(channels, cents)
@@ -149,6 +124,80 @@ def gather(
     return Evidence(
         lines=lines, daily=daily, first_date=counts.first_date, last_date=counts.last_date
     )
+
+
+Splits = dict[tuple[str, str], dict[str, tuple[Fraction, Fraction]]]
+# (period, decision id) -> reason or channel -> (contacts, cost), exactly
+_Key = tuple[str, frozenset[int], frozenset[int], str]  # period, matched, cell, label
+
+
+def line_splits(
+    ws: Workspace, counts: EvidenceCounts, attribution: Attribution, wanted: set[str]
+) -> tuple[Splits, Splits]:
+    """Each line's contacts and cost by reason and by channel, with the attribution's
+    weights (decision_weights).
+
+    Integers first: each row's cost as a numerator over its month's denominator
+    (GroupCoster.linear), summed per reason (channel) and weighing key. Each
+    decision's weight then multiplies those sums once, and sum_of adds the products
+    over one denominator: a Fraction product and sum per row, decision and split took
+    most of a 300-rule report.
+    """
+    coster = GroupCoster(ws.costs)
+    factor = rule_factors(ws, attribution)
+    rates_den = coster.rates_denominator() if ws.costs.method == "rates" else 0
+    prices: dict[tuple[str, str], tuple[int, int]] = {}
+    dens: dict[str, int] = {}
+    decoded: dict[tuple[int, ...], tuple[frozenset[int], frozenset[int]]] = {}
+    sums: tuple[dict[_Key, list[int]], dict[_Key, list[int]]] = ({}, {})
+    for row in counts.groups:
+        period, channel, reason, *mask_values, n, hs = row
+        if period not in wanted:
+            continue
+        price = prices.get((period, channel))
+        if price is None:
+            a, b = coster.linear(period, channel, attribution.periods[period])
+            den = dens.setdefault(period, rates_den or lcm(a.denominator, b.denominator))
+            price = prices[period, channel] = over(den, (a, b))
+        cost = price[0] * int(n) + price[1] * int(hs)
+        masks = tuple(int(v) for v in mask_values)
+        got = decoded.get(masks)
+        if got is None:
+            got = decoded[masks] = decode_group(ws, masks)
+        matched, cell = got
+        for table, label in (
+            (sums[0], NO_REASON if reason is None else reason),
+            (sums[1], channel),
+        ):
+            acc = table.get((period, matched, cell, label))
+            if acc is None:
+                table[period, matched, cell, label] = [int(n), cost]
+            else:
+                acc[0] += int(n)
+                acc[1] += cost
+    weights_of: dict[tuple[str, frozenset[int], frozenset[int]], list[tuple[str, Fraction]]] = {}
+    out: tuple[Splits, Splits] = ({}, {})
+    for table, split in zip(sums, out, strict=True):
+        terms: dict[tuple[str, str], dict[str, list[tuple[int, int, int, int]]]] = defaultdict(dict)
+        for (period, matched, cell, label), (n, cost) in table.items():
+            weights = weights_of.get((period, matched, cell))
+            if weights is None:
+                got_w = decision_weights(ws, matched, period, factor, cell) if matched else {}
+                rest = 1 - sum(got_w.values(), Fraction(0))
+                weights = weights_of[period, matched, cell] = [
+                    (d, w) for d, w in [*got_w.items(), (UNATTRIBUTED, rest)] if w != 0
+                ]
+            for decision_id, w in weights:
+                terms[period, decision_id].setdefault(label, []).append(
+                    (w.denominator, w.numerator * n, w.numerator * cost, 0)
+                )
+        for (period, decision_id), labels in terms.items():
+            split[period, decision_id] = {
+                label: (Fraction(n, den), Fraction(cost, den * dens[period]))
+                for label, parts in labels.items()
+                for n, cost, _, den in [sum_of(parts)]
+            }
+    return out
 
 
 def _examples(rows: pl.DataFrame) -> list[Example]:

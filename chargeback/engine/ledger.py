@@ -101,6 +101,9 @@ class Ledger:
         return [line for line in self.lines if line.period == period]
 
 
+_RANK_BITS = 64  # a remainder's leading bits, enough to rank nearly all of them
+
+
 def half_up_units(value: Fraction, places: int) -> int:
     """An exact value in units of 10**-places, rounded half-up (away from zero on .5)."""
     scaled = abs(value) * 10**places
@@ -125,19 +128,33 @@ def largest_remainder(
     """Cents per key: floors, then one cent each to the largest remainders.
 
     Keys are (department_id, decision_id) and also break ties, ascending.
+    Remainders are ranked by their first 64 bits, and exactly only where those
+    tie: sorting Fractions of hundreds of bits compared them by cross products,
+    seconds at 300 rules.
     """
     floors: dict[tuple[str, str], int] = {}
-    remainders: list[tuple[Fraction, tuple[str, str]]] = []
+    ranked: list[tuple[int, tuple[str, str], int, int]] = []
     for key, amount in amounts:
-        cents = amount * 100
-        floor = cents.numerator // cents.denominator
+        num, den = amount.numerator * 100, amount.denominator
+        floor = num // den
         floors[key] = floor
-        remainders.append((cents - floor, key))
+        rest = num - floor * den  # 0 <= rest < den
+        ranked.append((-((rest << _RANK_BITS) // den), key, rest, den))
     missing = total_cents - sum(floors.values())
-    remainders.sort(key=lambda item: (-item[0], item[1]))
-    if not 0 <= missing <= len(remainders):
+    if not 0 <= missing <= len(ranked):
         raise ArithmeticError(f"largest remainder cannot place {missing} cents")  # not reachable
-    for _, key in remainders[:missing]:
+    ranked.sort()
+    start = 0
+    while start < len(ranked):  # runs of equal leading bits: ranked exactly, then by key
+        end = start + 1
+        while end < len(ranked) and ranked[end][0] == ranked[start][0]:
+            end += 1
+        if end - start > 1:
+            ranked[start:end] = sorted(
+                ranked[start:end], key=lambda r: (Fraction(-r[2], r[3]), r[1])
+            )
+        start = end
+    for _, key, _, _ in ranked[:missing]:
         floors[key] += 1
     return floors
 

@@ -25,9 +25,13 @@ the steps add up exactly to the line's contacts in the ledger.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from chargeback.engine.aggregates import Group
+from chargeback.engine.amounts import sum_of
 from chargeback.engine.attribute import (
     Attribution,
     Factors,
@@ -35,6 +39,7 @@ from chargeback.engine.attribute import (
     decision_weights,
     rule_factors,
 )
+from chargeback.engine.weights import fraction
 from chargeback.workspace.model import Workspace
 
 DUPLICATE = "duplicate"  # matched by two or more rules of the decision
@@ -77,53 +82,108 @@ class Reconciliation:
         return sorted(self.steps.values(), key=lambda s: (ORDER.index(s.kind), s.others))
 
 
-def reconcile(ws: Workspace, attribution: Attribution, period: str) -> dict[str, Reconciliation]:
-    """Each decision with a matched contact in `period`, reconciled from the run's groups."""
+Sums = dict[tuple[frozenset[int], frozenset[int]], int]  # (matched, cell) -> contacts
+
+
+def month_sums(groups: Iterable[Group]) -> dict[str, Sums]:
+    """Each month's matched contacts per matched set and cell: the steps depend on
+    nothing else, so the channels' groups are added up before any Fraction is made."""
+    out: dict[str, Sums] = defaultdict(dict)
+    for g in groups:
+        if g.matched:
+            month = out[g.period]
+            month[g.matched, g.cell] = month.get((g.matched, g.cell), 0) + g.contacts
+    return out
+
+
+def reconcile(
+    ws: Workspace, attribution: Attribution, period: str, sums: Sums | None = None
+) -> dict[str, Reconciliation]:
+    """Each decision with a matched contact in `period`, reconciled from the run's groups
+    (`sums`: the month's, from month_sums, when the caller reconciles many months)."""
+    if sums is None:
+        sums = month_sums(g for g in attribution.groups if g.period == period).get(period, {})
     factors = rule_factors(ws, attribution)
     rules = ws.rules
     out: dict[str, Reconciliation] = {}
-    for g in attribution.groups:
-        if g.period != period or not g.matched:
-            continue
-        n = g.contacts
-        kept = sorted(g.matched)
+    # each step's amounts as (coefficient, contacts), summed once at the end by sum_of
+    terms: dict[tuple[str, str, tuple[str, ...]], list[tuple[Fraction | int, int]]] = {}
+    charged: dict[str, list[tuple[Fraction | int, int]]] = defaultdict(list)
+    # a rule without a control baseline: (share x f, 1 - f, f x (1 - share)) in the month
+    flat: dict[int, tuple[Fraction, Fraction, Fraction]] = {}
+
+    def take(
+        decision: str, kind: str, coefficient: Fraction | int, n: int, others: tuple[str, ...] = ()
+    ) -> None:
+        if coefficient == 0:
+            return
+        got = terms.get((decision, kind, others))
+        if got is None:
+            got = terms[decision, kind, others] = []
+            out[decision].steps[kind, others] = Step(kind, others=others)
+        got.append((coefficient, n))
+        out[decision].steps[kind, others].shared += n
+
+    for (matched, cell), n in sums.items():
+        kept = sorted(matched)
         if ws.settings.overlap == "priority":
             top = max(rules[i].priority for i in kept)
             kept = [i for i in kept if rules[i].priority == top]
         counting = counted(ws, kept)
-        weights = decision_weights(ws, g.matched, period, factors, g.cell)
-        for decision in sorted({rules[i].decision for i in g.matched}):
+        weights = decision_weights(ws, matched, period, factors, cell)
+        positive = {d for d, x in weights.items() if x.numerator > 0}
+        for decision in sorted({rules[i].decision for i in matched}):
             rec = out.setdefault(decision, Reconciliation())
-            mine = [i for i in g.matched if rules[i].decision == decision]
+            mine = [i for i in matched if rules[i].decision == decision]
             rec.matches += n * len(mine)
             rec.contacts += n
-            rec.take(DUPLICATE, Fraction(n * (len(mine) - 1)), n)
+            take(decision, DUPLICATE, len(mine) - 1, n)
             own = [i for i in counting if rules[i].decision == decision]
             if not own:
-                winners = tuple(sorted({rules[i].decision for i in kept}))
-                rec.take(PRIORITY, Fraction(n), n, winners)
+                take(decision, PRIORITY, 1, n, tuple(sorted({rules[i].decision for i in kept})))
                 continue
-            f = {i: factors.of(ws, i, period, g.matched, g.cell) for i in own}
             # the rule that sets the weight: the largest share x f (first on a tie)
-            w = max(own, key=lambda i: (Fraction(rules[i].share) * f[i], -i))
-            raw = Fraction(rules[w].share) * f[w]
+            w = (
+                own[0]
+                if len(own) == 1
+                else max(own, key=lambda i: (factors.weight(ws, i, period, matched, cell), -i))
+            )
             final = weights.get(decision, Fraction(0))
-            others = {d for d, x in weights.items() if d != decision and x > 0}
-            split = raw - final
-            if rules[w].control is not None:
+            others = positive - {decision}
+            if rules[w].control is None:  # the same steps for every group of the month
+                got = flat.get(w)
+                if got is None:
+                    f_w, share = factors.of(ws, w, period, matched, cell), fraction(rules[w].share)
+                    got = flat[w] = (share * f_w, 1 - f_w, f_w * (1 - share))
+                raw, baseline, shares = got
+                split = raw - final
+                take(decision, BASELINE, baseline, n)
+                take(decision, SHARE, shares, n)
+            else:
                 # the cell's excess is one, split by evidence between its decisions:
                 # what is not excess is expected anyway, the others' part a split
-                cell = _cell_factor(ws, factors, period, g.matched, g.cell)
-                rec.take(CONTROL, n * (1 - cell), n)
-                split += cell - f[w]
-                if cell > f[w]:
-                    others |= _cell_decisions(ws, g.matched) - {decision}
-            else:
-                rec.take(BASELINE, n * (1 - f[w]), n)
-            rec.take(SHARE, n * f[w] * (1 - Fraction(rules[w].share)), n)
-            rec.take(SPLIT, n * split, n, tuple(sorted(others)))
-            rec.charged += n * final
+                f_w, share = factors.of(ws, w, period, matched, cell), fraction(rules[w].share)
+                whole = _cell_factor(ws, factors, period, matched, cell)
+                take(decision, CONTROL, 1 - whole, n)
+                split = share * f_w - final + whole - f_w
+                if whole > f_w:
+                    others |= _cell_decisions(ws, matched) - {decision}
+                take(decision, SHARE, f_w * (1 - share), n)
+            take(decision, SPLIT, split, n, tuple(sorted(others)))
+            if final:
+                charged[decision].append((final, n))
+    for (decision, kind, names), amounts in terms.items():
+        out[decision].steps[kind, names].contacts = _total(amounts)
+    for decision, amounts in charged.items():
+        out[decision].charged = _total(amounts)
     return out
+
+
+def _total(amounts: list[tuple[Fraction | int, int]]) -> Fraction:
+    """Σ coefficient x contacts, exactly: by sum_of, unreduced until the end, where a
+    running Fraction sum reduced at every one of a month's many thousand groups."""
+    total, _, _, den = sum_of([(c.denominator, c.numerator * n, 0, 0) for c, n in amounts])
+    return Fraction(total, den)
 
 
 def _cell_decisions(ws: Workspace, matched: frozenset[int]) -> set[str]:

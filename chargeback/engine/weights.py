@@ -41,6 +41,11 @@ class Factors:
     cells: dict[CellKey, Fraction] = field(default_factory=dict)
     # share x f of a rule without a control baseline, per month: the same for every group
     weighted: dict[tuple[int, str], Fraction] = field(default_factory=dict, compare=False)
+    # decision_weights per (month, matched rules, cell): evidence and the reconciliations
+    # weigh the same groups (read only, like every caller's use of them)
+    decisions: dict[tuple[str, frozenset[int], frozenset[int]], dict[str, Fraction]] = field(
+        default_factory=dict, compare=False
+    )
 
     def of(
         self, ws: Workspace, i: int, period: str, matched: frozenset[int], cell: frozenset[int]
@@ -95,7 +100,11 @@ def decision_weights(
     factors: Factors,
     cell: frozenset[int] = frozenset(),
 ) -> dict[str, Fraction]:
-    """Steps 4-6 for one contact (or a group of identical ones)."""
+    """Steps 4-6 for one contact (or a group of identical ones), worked out once per
+    `factors` (the returned dict is shared: read it, do not change it)."""
+    got = factors.decisions.get((period, matched, cell))
+    if got is not None:
+        return got
     rules = ws.rules
     weights: dict[str, Fraction] = {}
     for i in counted(ws, kept_rules(ws, matched)):
@@ -106,4 +115,5 @@ def decision_weights(
     total = sum(weights.values(), Fraction(0))
     if total > 1:
         weights = {d: w / total for d, w in weights.items()}
+    factors.decisions[period, matched, cell] = weights
     return weights
