@@ -326,4 +326,26 @@ def test_the_draws_do_not_follow_lapacks_eigenvector_signs(monkeypatch: pytest.M
         return values, vectors * np.array([1.0, -1.0] * 4)
 
     monkeypatch.setattr(np.linalg, "eigh", negated)
-    assert np.array_equal(draw_normal(np.random.default_rng(9), mean, cov, 64), plain)
+    assert np.allclose(draw_normal(np.random.default_rng(9), mean, cov, 64), plain, atol=1e-12)
+
+
+def test_the_draws_do_not_follow_lapacks_basis_of_a_repeated_eigenvalue(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A perfectly balanced fit repeats an eigenvalue: any basis of its space is LAPACK's
+    to return, and the draws must not depend on which."""
+    cov = np.diag([0.5, 2.0, 2.0, 2.0, 1.0, 1.0, 1.0, 0.0])
+    mean = np.zeros(8)
+    plain = draw_normal(np.random.default_rng(9), mean, cov, 64)
+    real = np.linalg.eigh
+
+    def rotated(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        values, vectors = real(a)
+        i, j = np.flatnonzero(values == 2.0)[:2]
+        c, s = np.cos(0.7), np.sin(0.7)
+        turn = np.eye(8)  # another orthonormal basis of eigenvalue 2's space
+        turn[[i, i, j, j], [i, j, i, j]] = [c, -s, s, c]
+        return values, vectors @ turn
+
+    monkeypatch.setattr(np.linalg, "eigh", rotated)
+    assert np.allclose(draw_normal(np.random.default_rng(9), mean, cov, 64), plain, atol=1e-12)

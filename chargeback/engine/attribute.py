@@ -107,7 +107,10 @@ class Attribution:
     # the groups it was computed from, so documents can reconcile matches to charges
     groups: Sequence[Group] = ()
     # rule_factors' answer for the workspace it was asked with, kept with its weights' memo
-    factors_memo: tuple[Workspace, Factors] | None = field(default=None, compare=False, repr=False)
+    # (not an init field: dataclasses.replace makes a copy without it)
+    factors_memo: tuple[Workspace, Factors] | None = field(
+        default=None, init=False, compare=False, repr=False
+    )
 
 
 def rule_factors(ws: Workspace, attribution: Attribution) -> Factors:

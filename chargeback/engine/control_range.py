@@ -26,7 +26,6 @@ FloatArray = NDArray[np.float64]
 
 # Candidate ratios q = walk variance / count-noise dispersion (per day). 0 is "no
 # walk"; the rest span steps far too small to matter up to ~10% a day.
-_CLEAR = 1e-6  # an eigenvector component this small next to its largest may be noise
 _Q_GRID = np.concatenate(([0.0], np.logspace(-8.0, -2.0, 49)))
 
 
@@ -146,25 +145,16 @@ def draw_normal(
 ) -> FloatArray:
     """Draws from N(mean, cov) for a positive semi-definite (maybe singular) cov.
 
-    Through an eigen-decomposition, so a sum-to-zero weekday block (rank 6 of 7)
-    draws cleanly and the same seed always gives the same numbers. LAPACK may give
-    any eigenvector or its negative (OpenBLAS's kernels for one CPU disagreed), so
-    each is turned to make its first clearly nonzero component positive: else the
-    same workspace drew another range on another machine.
+    Through the symmetric square root V sqrt(L) V' of the eigen-decomposition, so a
+    sum-to-zero weekday block (rank 6 of 7) draws cleanly, and the same seed gives
+    the same numbers on every machine: LAPACK builds may return an eigenvector or
+    its negative (OpenBLAS's kernels for one CPU disagreed), or any basis of a
+    repeated eigenvalue's space, and V sqrt(L) V' is the same whichever they return.
     """
     values, vectors = np.linalg.eigh(cov)
-    vectors = vectors * _signs(vectors)
-    root = vectors * np.sqrt(np.clip(values, 0.0, None))
+    root = (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
     noise = rng.standard_normal(size=(draws, len(mean)))
     return np.asarray(mean[None, :] + noise @ root.T, dtype=np.float64)
-
-
-def _signs(vectors: FloatArray) -> FloatArray:
-    """+1 or -1 per column: the sign of its first component clearly above rounding noise."""
-    clear = np.abs(vectors) > _CLEAR * np.abs(vectors).max(axis=0, initial=0.0)
-    first = np.argmax(clear, axis=0)  # the column's first clear component
-    picked = vectors[first, np.arange(vectors.shape[1])]
-    return np.where(picked < 0, -1.0, 1.0)
 
 
 def percentile_pair(samples: FloatArray, level: float) -> tuple[FloatArray, FloatArray]:
