@@ -13,8 +13,12 @@ import csv
 import io
 import json
 import math
+import os
+import platform
 import random
 import shutil
+import subprocess
+import sys
 import textwrap
 from datetime import date, timedelta
 from decimal import Decimal
@@ -136,6 +140,22 @@ def test_same_inputs_same_figures(
     root, _, doc = run
     again = report(root / "ws", tmp_path / "again")
     assert again["lines"] == doc["lines"]
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="OpenBLAS x86 kernels")
+def test_same_figures_on_another_blas_kernel(
+    run: tuple[Path, dict[str, int], dict[str, Any]], tmp_path: Path
+) -> None:
+    """The range is drawn from a seed, so it must not depend on the machine's BLAS kernel:
+    OpenBLAS's Zen kernel once returned eigenvectors that Prescott's (plain SSE3, on every
+    x86-64 CPU) negated, and the same workspace printed another range."""
+    root, _, doc = run
+    out = tmp_path / "prescott"
+    env = {**os.environ, "OPENBLAS_CORETYPE": "Prescott"}
+    command = [sys.executable, "-m", "chargeback", "report", "--workspace", str(root / "ws")]
+    command += ["--out", str(out), "--format", "json"]
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    assert json.loads((out / "ledger.json").read_text())["lines"] == doc["lines"]
 
 
 def test_explain_shows_the_fit_and_agrees_with_the_ledger(
