@@ -260,6 +260,29 @@ def test_rounding_lands_on_the_printed_charge() -> None:
     assert reconciliation(rec, Fraction(1)) is None  # not the line's contacts: not printed
 
 
+def test_many_small_splits_are_added_up_into_one_and_the_line_still_adds_up() -> None:
+    """A decision sharing contacts with others in seven combinations: the four largest are
+    worded one by one, the other three as one step naming how many, and the printed
+    numbers still take the matches to the charge to the last digit."""
+    rec = Reconciliation(matches=40, contacts=40)
+    others = [("b",), ("c",), ("b", "c"), ("d",), ("b", "d"), ("c", "d"), ("e",)]
+    amounts = [Fraction(7, 3), Fraction(5, 2), Fraction(1, 7), Fraction(3), Fraction(2, 9)]
+    amounts += [Fraction(1, 11), Fraction(4)]
+    for k, (names, amount) in enumerate(zip(others, amounts, strict=True)):
+        rec.steps["split", names] = Step("split", amount, names, shared=k + 1)
+    rec.charged = 40 - sum(amounts, Fraction(0))
+    shown = reconciliation(rec, rec.charged)
+    assert shown is not None
+    rows = shown["steps"]
+    assert [r["others"] for r in rows[:4]] == [["b"], ["c"], ["d"], ["e"]]  # in their order
+    assert rows[4]["others"] == ["b", "c", "d"] and rows[4]["shared"] == 3 + 5 + 6
+    assert "split with 3 other decisions in 3 combinations (14 contacts shared)" in shown["text"]
+    assert "split with 3 others" in shown["short"]
+    assert 40_000 - sum(r["units"] for r in rows) == int(shown["charged"].replace(".", ""))
+    assert shown["text"].endswith(f"= {shown['charged']} charged")
+    assert len(rows) == 5
+
+
 def test_a_chart_draws_its_effective_label_above_the_plot() -> None:
     from datetime import date, timedelta
 

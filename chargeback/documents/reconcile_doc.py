@@ -34,8 +34,43 @@ def _names(others: tuple[str, ...]) -> str:
     return ", ".join(others[:-1]) + " and " + others[-1]
 
 
+NAMED = 4  # priority or split steps worded one by one; smaller ones are added up into one
+
+
+def folded(steps: list[Step]) -> list[Step]:
+    """The steps, with each kind's priority or split steps beyond its NAMED largest added
+    up into one: a decision whose contacts meet many others' in many combinations took a
+    line per combination (hundreds on one summary line), which nobody reads. The sums
+    are exact, so the line still adds up as printed."""
+    out: list[Step] = []
+    for kind in dict.fromkeys(s.kind for s in steps):
+        mine = [s for s in steps if s.kind == kind]
+        if kind not in (PRIORITY, SPLIT) or len(mine) <= NAMED + 1:
+            out += mine
+            continue
+        largest = sorted(mine, key=lambda s: (-s.contacts, s.others))[:NAMED]
+        rest = [s for s in mine if s not in largest]
+        out += [s for s in mine if s in largest]
+        out.append(
+            Step(
+                kind,
+                sum((s.contacts for s in rest), Fraction(0)),
+                tuple(sorted({d for s in rest for d in s.others})),
+                sum(s.shared for s in rest),
+                sum(s.ways for s in rest),
+            )
+        )
+    return out
+
+
 def step_words(step: Step) -> str:
     """What a step takes away, in a few words (after its number)."""
+    if step.ways > 1:
+        return _ways(step) + (
+            f" ({step.shared} contact{'' if step.shared == 1 else 's'} shared)"
+            if step.kind == SPLIT
+            else ""
+        )
     if step.kind == DUPLICATE:
         return "matched by two or more of its rules, counted once"
     if step.kind == PRIORITY:
@@ -62,6 +97,15 @@ SHORT = {
 }
 
 
+def _ways(step: Step) -> str:
+    """A folded step: how many decisions, in how many combinations."""
+    n = len(step.others)
+    which = f"{n} other decision{'' if n == 1 else 's'} in {step.ways} combinations"
+    if step.kind == PRIORITY:
+        return f"taken by higher-priority rules of {which}"
+    return f"split with {which}"
+
+
 def _number(units: int, whole: bool) -> str:
     if whole and units % 1000 == 0:
         return str(units // 1000)
@@ -75,7 +119,7 @@ def reconciliation(
     run's groups do not give exactly that (a document built without them)."""
     if rec is None or rec.charged != charged:
         return None
-    steps = rec.ordered()
+    steps = folded(rec.ordered())
     target = rec.matches * 1000 - half_up_units(charged, 3)
     placed = (
         largest_remainder([((str(k), ""), s.contacts * 10) for k, s in enumerate(steps)], target)
@@ -107,7 +151,9 @@ def reconciliation(
     for k, (row, step) in enumerate(zip(rows, steps, strict=True)):
         text += f" {MINUS} {row['contacts']} {row['words']}"
         short += f" {MINUS} {row['contacts']} {row['short']}"
-        if step.kind in (PRIORITY, SPLIT):
+        if step.ways > 1:
+            short += f" {len(step.others)} others"
+        elif step.kind in (PRIORITY, SPLIT):
             short += " " + _names(step.others)
         if row["kind"] == DUPLICATE and k < len(rows) - 1:
             text += f" = {rec.contacts} contacts matched"

@@ -59,6 +59,7 @@ class Step:
     contacts: Fraction = Fraction(0)
     others: tuple[str, ...] = ()  # the decisions that took or shared them
     shared: int = 0  # contacts in the groups where that happened
+    ways: int = 1  # steps of this kind added up into this one (reconcile_doc folds the small)
 
 
 @dataclass
