@@ -21,7 +21,7 @@ The amounts are the very Fractions a decision_weights per group gives
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from math import gcd, lcm
 
@@ -101,6 +101,28 @@ def sum_groups(
     for period, t in totals.items():
         t.cost = Fraction(cost_num[period], dens[period])
     return dict(totals), keys, dens
+
+
+class MonthPrices:
+    """Each month and channel's cost per contact and per handle microsecond as integers
+    over the month's denominator (GroupCoster.linear), so a group's cost is an integer
+    numerator: with `rates` one denominator serves every channel, with `pool` each
+    month has its own (its channels share its coefficients)."""
+
+    def __init__(self, coster: GroupCoster, totals: Mapping[str, PeriodTotals]) -> None:
+        self.coster, self.totals = coster, totals
+        self.rates_den = coster.rates_denominator() if coster.costs.method == "rates" else 0
+        self.dens: dict[str, int] = {}  # month -> its denominator, once a price was asked
+        self._prices: dict[tuple[str, str], tuple[int, int]] = {}
+
+    def of(self, period: str, channel: str) -> tuple[int, int]:
+        """(per contact, per microsecond) as numerators over dens[period]."""
+        got = self._prices.get((period, channel))
+        if got is None:
+            a, b = self.coster.linear(period, channel, self.totals[period])
+            den = self.dens.setdefault(period, self.rates_den or lcm(a.denominator, b.denominator))
+            got = self._prices[period, channel] = over(den, (a, b))
+        return got
 
 
 def over(den: int, coefficients: tuple[Fraction, Fraction]) -> tuple[int, int]:

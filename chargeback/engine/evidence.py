@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
-from math import lcm
 
 import polars as pl
 
-from chargeback.engine.amounts import over, sum_of
+from chargeback.engine.amounts import MonthPrices, sum_of
 from chargeback.engine.attribute import Attribution, decision_weights, rule_factors
 from chargeback.engine.costing import GroupCoster
 from chargeback.engine.evidence_counts import EvidenceCounts, pick_indexes
@@ -143,23 +142,16 @@ def line_splits(
     over one denominator: a Fraction product and sum per row, decision and split took
     most of a 300-rule report.
     """
-    coster = GroupCoster(ws.costs)
+    prices = MonthPrices(GroupCoster(ws.costs), attribution.periods)
     factor = rule_factors(ws, attribution)
-    rates_den = coster.rates_denominator() if ws.costs.method == "rates" else 0
-    prices: dict[tuple[str, str], tuple[int, int]] = {}
-    dens: dict[str, int] = {}
     decoded: dict[tuple[int, ...], tuple[frozenset[int], frozenset[int]]] = {}
     sums: tuple[dict[_Key, list[int]], dict[_Key, list[int]]] = ({}, {})
     for row in counts.groups:
         period, channel, reason, *mask_values, n, hs = row
         if period not in wanted:
             continue
-        price = prices.get((period, channel))
-        if price is None:
-            a, b = coster.linear(period, channel, attribution.periods[period])
-            den = dens.setdefault(period, rates_den or lcm(a.denominator, b.denominator))
-            price = prices[period, channel] = over(den, (a, b))
-        cost = price[0] * int(n) + price[1] * int(hs)
+        per_contact, per_us = prices.of(period, channel)
+        cost = per_contact * int(n) + per_us * int(hs)
         masks = tuple(int(v) for v in mask_values)
         got = decoded.get(masks)
         if got is None:
@@ -193,7 +185,7 @@ def line_splits(
                 )
         for (period, decision_id), labels in terms.items():
             split[period, decision_id] = {
-                label: (Fraction(n, den), Fraction(cost, den * dens[period]))
+                label: (Fraction(n, den), Fraction(cost, den * prices.dens[period]))
                 for label, parts in labels.items()
                 for n, cost, _, den in [sum_of(parts)]
             }

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from itertools import groupby
+from operator import itemgetter
 
 from chargeback.engine.amounts import fraction_sum
 from chargeback.engine.attribute import Attribution
@@ -144,17 +146,13 @@ def largest_remainder(
     if not 0 <= missing <= len(ranked):
         raise ArithmeticError(f"largest remainder cannot place {missing} cents")  # not reachable
     ranked.sort()
-    start = 0
-    while start < len(ranked):  # runs of equal leading bits: ranked exactly, then by key
-        end = start + 1
-        while end < len(ranked) and ranked[end][0] == ranked[start][0]:
-            end += 1
-        if end - start > 1:
-            ranked[start:end] = sorted(
-                ranked[start:end], key=lambda r: (Fraction(-r[2], r[3]), r[1])
-            )
-        start = end
-    for _, key, _, _ in ranked[:missing]:
+    placed: list[tuple[int, tuple[str, str], int, int]] = []
+    for _, run in groupby(ranked, key=itemgetter(0)):  # equal leading bits: exactly, then key
+        tied = list(run)
+        if len(tied) > 1:
+            tied.sort(key=lambda r: (Fraction(-r[2], r[3]), r[1]))
+        placed += tied
+    for _, key, _, _ in placed[:missing]:
         floors[key] += 1
     return floors
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from chargeback.engine.aggregates import Aggregates
-from chargeback.engine.amounts import over
+from chargeback.engine.amounts import MonthPrices
 from chargeback.engine.attribute import Attribution, attribute
 from chargeback.engine.costing import GroupCoster, unpriced_channels
 from chargeback.engine.dates import window_bounds
@@ -257,7 +257,6 @@ def overlaps(
     decisions, month and channel, priced over one denominator, and only then
     added to each pair: a Fraction per group and pair took seconds at 300 rules.
     """
-    coster = GroupCoster(ws.costs)
     decisions_of: dict[frozenset[int], tuple[str, ...]] = {}
     sums: dict[tuple[tuple[str, ...], str, str], list[int]] = {}
     for g in aggregates.groups:
@@ -274,19 +273,17 @@ def overlaps(
         else:
             got[0] += g.contacts
             got[1] += g.handle_us
-    # each month and channel's price per contact and per microsecond, over one denominator
-    linear = {
-        (period, channel): coster.linear(period, channel, attribution.periods[period])
-        for period, channel in {(period, channel) for _, period, channel in sums}
-    }
-    den = lcm(1, *(x.denominator for pair in linear.values() for x in pair))
-    coefficients = {pc: over(den, ab) for pc, ab in linear.items()}
+    # each month and channel's prices as integers, then over one denominator for all months
+    prices = MonthPrices(GroupCoster(ws.costs), attribution.periods)
+    for _, period, channel in sums:
+        prices.of(period, channel)
+    den = lcm(1, *prices.dens.values())
     by_set: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0])
     for (decisions, period, channel), (n, hs) in sums.items():
-        per_contact, per_us = coefficients[period, channel]
+        per_contact, per_us = prices.of(period, channel)
         acc = by_set[decisions]
         acc[0] += n
-        acc[1] += per_contact * n + per_us * hs
+        acc[1] += (per_contact * n + per_us * hs) * (den // prices.dens[period])
     shared: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     for decisions, (n, cost) in by_set.items():
         for pair in combinations(decisions, 2):
