@@ -124,9 +124,21 @@ def _rows(con: Connection, query: Node, dialect: str) -> list[Row]:
     return [tuple(_int(v) for v in row) for row in con.execute(query.sql(dialect))]
 
 
-def _count(condition: Node, name: str) -> Node:
-    """How many rows the condition holds on, as BIGINT in every dialect."""
-    return exp.cast(exp.Sum(this=bit_sum([condition])), "BIGINT").as_(name, quoted=True)
+def _count(condition: Node, name: str, weight: str | None = None) -> Node:
+    """How many rows the condition holds on, as BIGINT in every dialect; with `weight`,
+    how many contacts (each row then stands for `weight` contacts)."""
+    held: Node = bit_sum([condition])
+    if weight is not None:
+        held = exp.Mul(this=exp.paren(held), expression=col(weight))
+    return exp.cast(exp.Sum(this=held), "BIGINT").as_(name, quoted=True)
+
+
+def _contacts(weight: str | None) -> Node:
+    """COUNT(*), or the rows' weights summed: the contacts a group holds."""
+    if weight is None:
+        return exp.cast(exp.Count(this=exp.Star()), "BIGINT")
+    total = exp.Coalesce(this=exp.Sum(this=col(weight)), expressions=[exp.Literal.number(0)])
+    return exp.cast(total, "BIGINT")
 
 
 def mask_columns(ws: Workspace) -> list[Node]:
@@ -148,8 +160,11 @@ def aggregate_flags(
     dialect: str,
     periods: set[str] | None = None,
     flags: str = "flags",
+    weight: str | None = None,
 ) -> Aggregates:
-    """polars_engine.aggregate's contract from the `flags` relation: same groups, same order."""
+    """polars_engine.aggregate's contract from the `flags` relation: same groups, same order.
+    `weight`: a column saying how many contacts each row of `flags` stands for (rows
+    grouped already, `hs_us` then their handle time summed); else one row per contact."""
     masks = mask_columns(ws)
     indexes = control_indexes(ws)
     keys: list[Node] = [col("period"), col("channel"), *masks]
@@ -158,7 +173,7 @@ def aggregate_flags(
     hs = exp.Sum(this=exp.cast(col("hs_us"), "DECIMAL(38, 0)"))
     query = exp.select(
         *keys,
-        exp.cast(exp.Count(this=exp.Star()), "BIGINT").as_("n"),
+        _contacts(weight).as_("n"),
         exp.Coalesce(this=hs, expressions=[exp.Literal.number(0)]).as_("hs"),
     ).from_(exp.to_table(flags))
     if periods is not None:
@@ -182,24 +197,24 @@ def aggregate_flags(
         )
         for period, channel, *values, n, hs in rows
     )
-    cells, sharing = control_counts(ws, con, dialect, flags) if indexes else ({}, {})
+    cells, sharing = control_counts(ws, con, dialect, flags, weight) if indexes else ({}, {})
     return Aggregates(
         groups=groups,
-        baseline_counts=baseline_counts(ws, con, dialect, flags),
+        baseline_counts=baseline_counts(ws, con, dialect, flags, weight),
         cells=cells,
         sharing=sharing,
     )
 
 
 def baseline_counts(
-    ws: Workspace, con: Connection, dialect: str, flags: str = "flags"
+    ws: Workspace, con: Connection, dialect: str, flags: str = "flags", weight: str | None = None
 ) -> dict[str, int]:
     """SPEC 4's B per flat-baseline rule: its matches in the lookback before `effective`."""
     baseline = [(i, r) for i, r in enumerate(ws.rules) if r.baseline_lookback_days is not None]
     if not baseline:
         return {}
     sums = [
-        _count(exp.and_(col(f"r{i}"), lookback(r, ws.decision(r.decision))), f"_b{i}")
+        _count(exp.and_(col(f"r{i}"), lookback(r, ws.decision(r.decision))), f"_b{i}", weight)
         for i, r in baseline
     ]
     (row,) = _rows(con, exp.select(*sums).from_(exp.to_table(flags)), dialect)
@@ -207,7 +222,7 @@ def baseline_counts(
 
 
 def control_counts(
-    ws: Workspace, con: Connection, dialect: str, flags: str = "flags"
+    ws: Workspace, con: Connection, dialect: str, flags: str = "flags", weight: str | None = None
 ) -> tuple[dict[frozenset[int], Cell], dict[str, frozenset[str]]]:
     """SPEC 4b's cells (daily series) and sharing, as control_series.control_inputs gives."""
     indexes = control_indexes(ws)
@@ -215,7 +230,7 @@ def control_counts(
     span = exp.select(
         exp.Min(this=col("date")),
         exp.Max(this=col("date")),
-        exp.cast(exp.Count(this=exp.Star()), "BIGINT"),
+        _contacts(weight),
     ).from_(table)
     ((first, last, total),) = _rows(con, span, dialect)
     if not indexes or total == 0:
@@ -227,7 +242,7 @@ def control_counts(
     touched = [col(f"r{i}") for i in rules] + [col(f"e{i}") for i in evidence]
     untouched = exp.not_(exp.paren(exp.or_(*touched))) if touched else exp.true()
     cell = bit_sum([col(f"r{i}") for i in indexes])
-    n_rows = exp.cast(exp.Count(this=exp.Star()), "BIGINT")
+    n_rows = _contacts(weight)
 
     def run(query: exp.Select) -> list[Row]:
         return _rows(con, query, dialect)
@@ -235,8 +250,8 @@ def control_counts(
     per_day = run(
         exp.select(
             col("date"),
-            *[_count(col(f"c{i}"), f"c{i}") for i in controls],
-            _count(untouched, "_untouched"),
+            *[_count(col(f"c{i}"), f"c{i}", weight) for i in controls],
+            _count(untouched, "_untouched", weight),
         )
         .from_(table)
         .group_by(col("date"))
@@ -246,7 +261,7 @@ def control_counts(
             cell.as_("_cell"),
             col("date"),
             n_rows,
-            *[_count(col(f"e{i}"), f"e{i}") for i in evidence],
+            *[_count(col(f"e{i}"), f"e{i}", weight) for i in evidence],
         )
         .from_(table)
         .where(exp.NEQ(this=cell.copy(), expression=exp.Literal.number(0)))
