@@ -24,6 +24,7 @@ from chargeback.engine.attribute import attribute
 from chargeback.engine.dates import month_range
 from chargeback.engine.in_engine import fingerprint_file
 from chargeback.engine.ledger import build_ledger
+from chargeback.engine.polars_engine import ledger_columns
 from chargeback.errors import (
     ChargebackError,
     DataError,
@@ -257,6 +258,9 @@ def run_report(opts: ReportOptions, steps: Steps | None = None) -> RunResult:
     ws, loaded, pushed = prepare_ledger(
         opts, steps, in_engine_ok=needs <= IN_ENGINE, ws=ws, then=then
     )
+    if pushed is None and not needs:  # the ledger alone: the rest is let go before matching
+        keep = ledger_columns(ws)
+        loaded.frame = loaded.frame.select(c for c in loaded.frame.columns if c in keep)
     periods = select_periods(opts, loaded)
     contacts = loaded.frame if pushed is None else None  # what evidence and value read
     extras = None if pushed is None else pushed.extra

@@ -80,6 +80,18 @@ def count_bits(rules: tuple[Rule, ...], rows: list[tuple[int, list[int]]]) -> di
     return counts
 
 
+def ledger_columns(ws: Workspace) -> set[str]:
+    """The contacts' columns `aggregate` reads (MatchBits' and match_slices' own, every
+    rule's and control block's): what a run that writes the ledger alone keeps."""
+    wanted = {"date", "period", "channel", "hs_us", "reason", "text"}
+    for r in ws.rules:
+        wanted |= r.match.columns()
+        if r.control is not None:
+            for block in (r.control.evidence, r.control.control):
+                wanted |= block.columns() if block is not None else set()
+    return wanted
+
+
 def decode_masks(values: list[int] | tuple[int, ...]) -> frozenset[int]:
     """The rule indexes whose bits are set in a row's `_m*` mask values."""
     return frozenset(

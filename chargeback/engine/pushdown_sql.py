@@ -317,7 +317,9 @@ def handle_column(d: Dialect, source: str, family: str) -> Column:
         out.clear = f"({in_range})"
     else:  # integer, decimal
         out.first["x_hs"] = raw
-        exact = d.decimal(x)
+        # an integer in range scales as a BIGINT (2.6e12 at most): through DECIMAL(20, 6),
+        # a 128-bit multiply, it was half of DuckDB's grouped scan at 3M contacts
+        exact = f"CAST({x} AS BIGINT)" if family == "integer" else d.decimal(x)
         out.second["hs_us"] = f"CASE WHEN {in_range} THEN CAST({exact} * 1000000 AS BIGINT) END"
         if family == "decimal":
             if d.pg:
