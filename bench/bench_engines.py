@@ -238,7 +238,12 @@ def make_workspace(n: int, n_rules: int, seed: int) -> tuple[Path, Path, dict[st
     data = ROOT / f"data-{n}-s{seed}"
     if not (data / "done").exists():
         start = time.perf_counter()
-        write_contacts(data, n, seed)
+        # in a child: a child's peak memory (ru_maxrss) starts at its parent's peak, so
+        # writing 3M contacts here would inflate every command's peak after it
+        here = str(Path(__file__).resolve().parent)
+        code = "import sys; sys.path.insert(0, sys.argv[1]); from bench_engines import *; "
+        code += "write_contacts(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))"
+        subprocess.run([sys.executable, "-c", code, here, str(data), str(n), str(seed)], check=True)
         (data / "done").write_text("ok\n")
         print(f"generated {n:,} contacts in {time.perf_counter() - start:.1f} s at {data}")
     ws = ROOT / f"ws-{n}-r{n_rules}-s{seed}"
