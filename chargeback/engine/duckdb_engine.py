@@ -253,7 +253,11 @@ def aggregate(
         con.register("contacts", _Stream(contacts))
         logged = _Con(con, sql_log)
         flags = flags_select(ws, contacts.schema, DuckDBPrimitives())
-        logged.execute(f"CREATE TEMP TABLE flags AS {flags}")
-        return aggregate_flags(ws, logged, "duckdb", periods)
+        # grouped as it is made: each later query reads groups, not contacts (weight=)
+        logged.execute(
+            "CREATE TEMP TABLE flags AS SELECT * EXCLUDE (hs_us), CAST(COUNT(*) AS BIGINT) "
+            f"AS cb_n, SUM(hs_us) AS hs_us FROM ({flags}) AS f GROUP BY ALL"
+        )
+        return aggregate_flags(ws, logged, "duckdb", periods, weight="cb_n")
     finally:
         con.close()
