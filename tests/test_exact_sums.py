@@ -77,6 +77,17 @@ def plain_overlaps(
     return {pair: (n, cost) for pair, (n, cost) in shared.items()}
 
 
+def _take(
+    rec: Reconciliation, kind: str, amount: Fraction, n: int, others: tuple[str, ...] = ()
+) -> None:
+    """A step's contacts added one group at a time, as reconcile used to."""
+    if amount == 0:
+        return
+    step = rec.steps.setdefault((kind, others), Step(kind, others=others))
+    step.contacts += amount
+    step.shared += n
+
+
 def plain_reconcile(ws: Workspace, attribution: Attribution, period: str) -> dict[str, Any]:
     factors = rule_factors(ws, attribution)
     rules = ws.rules
@@ -96,11 +107,15 @@ def plain_reconcile(ws: Workspace, attribution: Attribution, period: str) -> dic
             mine = [i for i in g.matched if rules[i].decision == decision]
             rec.matches += n * len(mine)
             rec.contacts += n
-            rec.take("duplicate", Fraction(n * (len(mine) - 1)), n)
+            _take(rec, "duplicate", Fraction(n * (len(mine) - 1)), n)
             own = [i for i in counting if rules[i].decision == decision]
             if not own:
-                rec.take(
-                    "priority", Fraction(n), n, tuple(sorted({rules[i].decision for i in kept}))
+                _take(
+                    rec,
+                    "priority",
+                    Fraction(n),
+                    n,
+                    tuple(sorted({rules[i].decision for i in kept})),
                 )
                 continue
             f = {i: factors.of(ws, i, period, g.matched, g.cell) for i in own}
@@ -115,14 +130,14 @@ def plain_reconcile(ws: Workspace, attribution: Attribution, period: str) -> dic
                         x = factors.of(ws, i, period, g.matched, g.cell)
                         parts[rules[i].decision] = max(parts.get(rules[i].decision, Fraction(0)), x)
                 cell = min(Fraction(1), sum(parts.values(), Fraction(0)))
-                rec.take("control", n * (1 - cell), n)
+                _take(rec, "control", n * (1 - cell), n)
                 split += cell - f[w]
                 if cell > f[w]:
                     others |= set(parts) - {decision}
             else:
-                rec.take("baseline", n * (1 - f[w]), n)
-            rec.take("share", n * f[w] * (1 - Fraction(rules[w].share)), n)
-            rec.take("split", n * split, n, tuple(sorted(others)))
+                _take(rec, "baseline", n * (1 - f[w]), n)
+            _take(rec, "share", n * f[w] * (1 - Fraction(rules[w].share)), n)
+            _take(rec, "split", n * split, n, tuple(sorted(others)))
             rec.charged += n * final
     return {d: _shown(r) for d, r in out.items()}
 

@@ -71,13 +71,6 @@ class Reconciliation:
     charged: Fraction = Fraction(0)  # the ledger line's contacts, exactly
     steps: dict[tuple[str, tuple[str, ...]], Step] = field(default_factory=dict)
 
-    def take(self, kind: str, amount: Fraction, n: int, others: tuple[str, ...] = ()) -> None:
-        if amount == 0:
-            return
-        step = self.steps.setdefault((kind, others), Step(kind, others=others))
-        step.contacts += amount
-        step.shared += n
-
     def ordered(self) -> list[Step]:
         """The steps in the order attribution takes them, then by the decisions named."""
         return sorted(self.steps.values(), key=lambda s: (ORDER.index(s.kind), s.others))
