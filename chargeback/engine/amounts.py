@@ -362,5 +362,11 @@ def fraction_sum(values: Iterable[Fraction]) -> Fraction:
     """Σ values, exactly, by sum_of (pairs unreduced), reduced once at the end. A running
     Fraction sum reduces at every step (two gcds of numbers of thousands of bits: a
     month's costs at 300 rules); this takes half the time."""
-    total, _, _, den = sum_of([(v.denominator, v.numerator, 0, 0) for v in values])
+    return weighted_sum((v, 1) for v in values)
+
+
+def weighted_sum(terms: Iterable[tuple[Fraction | int, int]]) -> Fraction:
+    """Σ value x times, exactly, as fraction_sum adds (a reconciliation step's
+    coefficient per group, times the group's contacts)."""
+    total, _, _, den = sum_of([(v.denominator, v.numerator * k, 0, 0) for v, k in terms])
     return Fraction(total, den)

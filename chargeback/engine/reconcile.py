@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from chargeback.engine.aggregates import Group
-from chargeback.engine.amounts import sum_of
+from chargeback.engine.amounts import weighted_sum
 from chargeback.engine.attribute import (
     Attribution,
     Factors,
@@ -100,7 +100,7 @@ def reconcile(
     factors = rule_factors(ws, attribution)
     rules = ws.rules
     out: dict[str, Reconciliation] = {}
-    # each step's amounts as (coefficient, contacts), summed once at the end by sum_of
+    # each step's amounts as (coefficient, contacts), summed once at the end (weighted_sum)
     terms: dict[tuple[str, str, tuple[str, ...]], list[tuple[Fraction | int, int]]] = {}
     charged: dict[str, list[tuple[Fraction | int, int]]] = defaultdict(list)
     # a rule without a control baseline: (share x f, 1 - f, f x (1 - share)) in the month
@@ -167,17 +167,10 @@ def reconcile(
             if final:
                 charged[decision].append((final, n))
     for (decision, kind, names), amounts in terms.items():
-        out[decision].steps[kind, names].contacts = _total(amounts)
+        out[decision].steps[kind, names].contacts = weighted_sum(amounts)
     for decision, amounts in charged.items():
-        out[decision].charged = _total(amounts)
+        out[decision].charged = weighted_sum(amounts)
     return out
-
-
-def _total(amounts: list[tuple[Fraction | int, int]]) -> Fraction:
-    """Σ coefficient x contacts, exactly: by sum_of, unreduced until the end, where a
-    running Fraction sum reduced at every one of a month's many thousand groups."""
-    total, _, _, den = sum_of([(c.denominator, c.numerator * n, 0, 0) for c, n in amounts])
-    return Fraction(total, den)
 
 
 def _cell_decisions(ws: Workspace, matched: frozenset[int]) -> set[str]:
