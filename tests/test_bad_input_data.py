@@ -21,6 +21,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 from hostile import GOOD_CONTACTS, assert_refused, run, snapshot, workspace
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chargeback.data import diagnose
 
 H = "contact_id,started_at,channel,reason,handle_seconds\n"
 G1 = "c1,2026-03-02T09:00:00,phone,billing.late_fee,300\n"
@@ -546,3 +550,28 @@ def test_a_header_that_is_not_utf8_is_named_even_when_every_row_is(tmp_path: Pat
     result = run(["report", "--workspace", root, "--out", root / "out", "--format", "csv"])
     assert_refused(result, "contacts.csv:1")
     assert "not UTF-8" in result.output
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(alphabet='ab,"\n\r é', max_size=60),
+    picks=st.lists(st.integers(0, 30), max_size=8),
+    block=st.integers(1, 9),
+    zipped=st.booleans(),
+)
+def test_lines_at_finds_the_lines_a_plain_split_finds(
+    tmp_path_factory: pytest.TempPathFactory, text: str, picks: list[int], block: int, zipped: bool
+) -> None:
+    """Read a few bytes at a time (lines across blocks, characters cut in two), the lines
+    asked for and the count agree with splitting the whole text on its line breaks."""
+    data = text.encode()
+    path = tmp_path_factory.mktemp("lines") / ("t.csv.gz" if zipped else "t.csv")
+    path.write_bytes(gzip.compress(data) if zipped else data)
+    lines = text.split("\n")
+    if lines[-1] == "":  # a final line break ends the last line; it starts none
+        lines.pop()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(diagnose, "BLOCK", block)
+        found, count = diagnose.lines_at(path, picks)
+    assert count == len(lines)
+    assert found == {i: lines[i] for i in set(picks) if i < len(lines)}

@@ -29,6 +29,14 @@ from chargeback.data.limits import (
     shown,
 )
 from chargeback.data.local_time import local_from_utc
+from chargeback.data.stamps import (
+    all_aware,
+    aware_utc,
+    iso_text,
+    local_time,
+    parse_iso,
+    utc_instants,
+)
 from chargeback.data.threads import side_by_side
 from chargeback.errors import display_path
 
@@ -72,6 +80,7 @@ def _clean_str(name: str) -> pl.Expr:
     return pl.col(name).cast(pl.String).str.strip_chars().replace("", None)
 
 
+AWARE_TEST = "_aware_stamps"  # a test of the timestamp text (stamps.AWARE_STAMP)
 MANY_VALUES = ("contact_id", "customer_id", "text")  # about one value per row: no shortcut
 DECIDE_ROWS = 500_000
 
@@ -184,7 +193,10 @@ def typed_columns(
     values = values or {}
     ts = spec.timestamp
     distinct = distinct or {}
-    clean = _decide(frames, _clean_tests(raw, ts, tags_separator, values, distinct))
+    tests = _clean_tests(raw, ts, tags_separator, values, distinct)
+    if raw.schema[ts] == pl.String and fmt is None:
+        tests[AWARE_TEST] = all_aware(ts)
+    clean = _decide(frames, tests)
     clean |= {n: is_clean(v) for n, v in distinct.items() if not values.get(n)}
     first: list[pl.Expr] = []
     for name in raw.columns:
@@ -215,29 +227,23 @@ def typed_columns(
         else:
             first.append(_clean_str(name).alias(name))
     dtype = raw.schema[ts]
-    if dtype == pl.String and fmt is None:
-        first.append(_iso_text(pl.col(ts)).alias("_ts_text"))
-        local = _parse_iso(pl.col("_ts_text"), tz)
+    if clean.get(AWARE_TEST, False):  # one form throughout: one parse, the zone's offsets
+        first.append(aware_utc(ts).alias("_utc"))  # a column: an expression is run per use
+        local = local_from_utc(pl.col("_utc"), span[0], span[1], tz)
+    elif dtype == pl.String and fmt is None:
+        first.append(iso_text(pl.col(ts)).alias("_ts_text"))
+        local = parse_iso(pl.col("_ts_text"), tz)
     elif (utc := utc_instants(dtype, ts)) is not None:
-        local = local_from_utc(utc, span[0], span[1], tz)
+        first.append(utc.alias("_utc"))
+        local = local_from_utc(pl.col("_utc"), span[0], span[1], tz)
     else:
-        local = _local_time(dtype, ts, tz, fmt)
+        local = local_time(dtype, ts, tz, fmt)
     second = [local.alias("local")]
     for name in raw.columns:
         if (name in MONEY or name == "handle_seconds") and raw.schema[name] == pl.String:
             second += _numbers(name, pl.String())
     # `period` follows from `date`, once per distinct date (local_time.with_periods)
     return [first, second, [pl.col("local").dt.date().alias("date")]]
-
-
-def utc_instants(dtype: pl.DataType, name: str) -> pl.Expr | None:
-    """Instants (Parquet, a database) as naive UTC microseconds, when local time may come
-    from the zone's transitions rather than per row. Nanoseconds stay per row: truncating
-    to microseconds before or after adding an offset could differ."""
-    if not isinstance(dtype, pl.Datetime) or dtype.time_zone is None or dtype.time_unit == "ns":
-        return None
-    utc = pl.col(name).dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-    return utc.dt.cast_time_unit("us")
 
 
 def _numbers(name: str, dtype: pl.DataType) -> list[pl.Expr]:
@@ -261,84 +267,6 @@ def _numbers(name: str, dtype: pl.DataType) -> list[pl.Expr]:
     else:
         exact = col.cast(MONEY_TYPE, strict=False)
     return [number.alias(f"_num_{name}"), exact.alias(name)]
-
-
-def _local_time(dtype: pl.DataType, name: str, tz: str, fmt: str | None) -> pl.Expr:
-    """Wall-clock time in `tz` for typed columns or a user-given format."""
-    col = pl.col(name)
-    if isinstance(dtype, pl.Datetime):
-        if dtype.time_zone is not None:
-            return col.dt.convert_time_zone(tz).dt.replace_time_zone(None).dt.cast_time_unit("us")
-        return col.dt.cast_time_unit("us")
-    if dtype == pl.Date:
-        return col.cast(pl.Datetime("us"))
-    text = col.cast(pl.String).str.strip_chars()
-    if fmt is None:
-        return _parse_iso(_iso_text(text), tz)
-    if not any(code in fmt for code in ("%H", "%I", "%T", "%R", "%c", "%s")):
-        return text.str.to_date(fmt, strict=False).cast(pl.Datetime("us"))
-    parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
-    if "%z" in fmt or "%#z" in fmt or "%:z" in fmt:
-        parsed = parsed.dt.convert_time_zone(tz).dt.replace_time_zone(None)
-    return parsed
-
-
-def reads_as_timestamps(texts: list[str], fmt: str | None) -> int:
-    """How many of these texts the loader reads as timestamps in layout `fmt` (None: ISO).
-
-    The very expression the rows go through, so `init --from-export` suggests
-    only a layout the run will read.
-    """
-    frame = pl.DataFrame({"t": texts}, schema={"t": pl.String})
-    try:
-        parsed = frame.select(_local_time(pl.String(), "t", "UTC", fmt).alias("t"))
-        # in the years the rows are held to: %Y reads "26" as the year 26, a bad row
-        good = parsed.filter(pl.col("t").dt.year().is_between(MIN_YEAR, MAX_YEAR))
-    except (pl.exceptions.PolarsError, pl.exceptions.PanicException, ValueError):
-        return 0
-    return good.height
-
-
-def probe_format(ts: str, tz: str, fmt: str | None) -> str | None:
-    """Why the timestamp parsing cannot run at all (a format polars refuses), or None.
-
-    The very expression the rows go through is tried on one made-up value, so a
-    `timestamp_format` that polars rejects stops the run with a message instead
-    of failing half-way through typing the rows.
-    """
-    if fmt is None:
-        return None
-    sample = pl.DataFrame({ts: ["2026-03-01 09:30:00"]})
-    try:
-        sample.select(_local_time(pl.String(), ts, tz, fmt))
-    except (pl.exceptions.PolarsError, pl.exceptions.PanicException, ValueError) as exc:
-        lines = str(exc).strip().splitlines()
-        why = shown(lines[0], 200) if lines else type(exc).__name__
-        return f"timestamp_format '{shown(fmt)}' (chargeback.yaml) cannot be used: {why}"
-    return None
-
-
-def _iso_text(text: pl.Expr) -> pl.Expr:
-    """ISO 8601 variants brought to one shape: `T` separator, seconds, `+00:00` for Z."""
-    return (
-        text.cast(pl.String)
-        .str.strip_chars()
-        .str.replace(r"^(\d{4}-\d{2}-\d{2})[ T]", "${1}T")
-        .str.replace(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2})([^:\d]|$)", "${1}:00${2}")
-        .str.replace(r"[zZ]$", "+00:00")
-    )
-
-
-def _parse_iso(iso: pl.Expr, tz: str) -> pl.Expr:
-    """Aware stamps are converted to `tz`; naive ones and bare dates are already local."""
-    aware = (
-        iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%#z", strict=False, time_unit="us")
-        .dt.convert_time_zone(tz)
-        .dt.replace_time_zone(None)
-    )
-    naive = iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
-    day = iso.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us"))
-    return pl.coalesce(aware, naive, day)
 
 
 def row_checks(spec: TableSpec, raw: pl.DataFrame) -> list[tuple[pl.Expr, str, str]]:

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import polars as pl
 
-from chargeback.data.checks import reads_as_timestamps
 from chargeback.data.diagnose import text_problems
 from chargeback.data.limits import shown
 from chargeback.data.sources import READ_ERRORS, format_of, scan, short_error
+from chargeback.data.stamps import reads_as_timestamps
 from chargeback.errors import DataError, Problem
 from chargeback.workspace.model import CONTACT_COLUMNS, REQUIRED_CONTACT_COLUMNS
 from chargeback.workspace.presets import Preset, recognise

@@ -29,6 +29,7 @@ from chargeback.data.diagnose import (
     csv_records,
     decoded,
     encoding_problem,
+    lines_at,
     ragged_message,
     record_lines,
     text_problems,
@@ -198,20 +199,19 @@ def _look_closer(
     a record Python's csv module cannot split is named, by line).
     """
     sep = separator(path)
-    lines = pl.scan_lines(path).collect()
-    if lines.height == height + 1:
+    found, count = lines_at(path, rows)
+    if count == height + 1:
         line = pl.col("line")
-        judged = (
-            lines.with_row_index("_row")
-            .filter(pl.col("_row").is_in(rows))
-            .select(
-                "_row",
-                (line.str.count_matches('"', literal=True) % 2 == 1).alias("odd"),
-                line.str.replace_all(r'"[^"]*"', "x")
-                .str.count_matches(sep, literal=True)
-                .alias("seps"),
-                line.str.replace_all(rf'[\s"{sep}]', "").str.len_bytes().eq(0).alias("blank"),
-            )
+        judged = pl.DataFrame(
+            {"_row": list(found), "line": list(found.values())},
+            schema={"_row": pl.Int64, "line": pl.String},
+        ).select(
+            "_row",
+            (line.str.count_matches('"', literal=True) % 2 == 1).alias("odd"),
+            line.str.replace_all(r'"[^"]*"', "x")
+            .str.count_matches(sep, literal=True)
+            .alias("seps"),
+            line.str.replace_all(rf'[\s"{sep}]', "").str.len_bytes().eq(0).alias("blank"),
         )
         if not judged.get_column("odd").any():
             short = {

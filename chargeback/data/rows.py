@@ -30,9 +30,9 @@ from chargeback.data.checks import (
     TableSpec,
     row_checks,
     typed_columns,
-    utc_instants,
 )
 from chargeback.data.local_time import WINDOW, with_periods
+from chargeback.data.stamps import aware_span, utc_instants
 from chargeback.data.threads import side_by_side
 
 BATCH_ROWS = 250_000  # a batch's set-up (a few ms) does not count; two keep both cores busy
@@ -149,8 +149,16 @@ def slices(frame: pl.DataFrame) -> list[pl.DataFrame]:
 def span_of(spec: TableSpec, parts: list[pl.DataFrame]) -> tuple[int | None, int | None]:
     """The first and last instant of the whole table that local_time.WINDOW holds, in
     microseconds (None, None: not instants, or none there). As integers: an instant
-    past year 9999 has no Python datetime."""
-    utc = utc_instants(parts[0].schema[spec.timestamp], spec.timestamp)
+    past year 9999 has no Python datetime. Text: a span holding every instant, should
+    all of it be stamps of one form (stamps.aware_span), from the least and greatest text."""
+    dtype = parts[0].schema[spec.timestamp]
+    if dtype == pl.String:
+        text = pl.col(spec.timestamp)
+        texts = side_by_side(lambda p: p.select(text.min(), text.max().alias("b")).row(0), parts)
+        lows = [a for a, _ in texts if a is not None]
+        highs = [b for _, b in texts if b is not None]
+        return aware_span(min(lows, default=None), max(highs, default=None))
+    utc = utc_instants(dtype, spec.timestamp)
     if utc is None:
         return None, None
     micros = utc.cast(pl.Int64)

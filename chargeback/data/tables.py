@@ -35,13 +35,13 @@ from chargeback.data.checks import (
     MONEY,
     TableSpec,
     describe_bad,
-    probe_format,
     rejected_frame,
 )
 from chargeback.data.limits import MAX_MONEY_TOTAL, shown
 from chargeback.data.reading import FileRead, LineFinder, read_file
 from chargeback.data.rows import plan, reasons, type_all, with_duplicates, with_raw
 from chargeback.data.sources import READ_ERRORS, format_of, resolve_files, short_error
+from chargeback.data.stamps import probe_format
 from chargeback.errors import DataError, Problem, WorkspaceError, display_path, problem_at
 from chargeback.workspace.model import CONTACT_COLUMNS, ValueMap
 
@@ -65,7 +65,7 @@ TIMESTAMP_HINT = (
     "+01:00 or Z) or as a date (2026-03-01); for another layout set timestamp_format in "
     'chargeback.yaml, e.g. timestamp_format: "%d-%b-%y" for 22-Apr-15'
 )
-INTERNAL = ("_bad", "_ts_text", "_shape")
+INTERNAL = ("_bad", "_ts_text", "_utc", "_shape")
 UNPARSABLE = "unparsable timestamp: '"
 
 
