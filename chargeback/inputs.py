@@ -32,7 +32,13 @@ if TYPE_CHECKING:  # imported where used: SQLGlot and the pushdown cost ~0.1 s t
     from chargeback.engine.in_engine import InEngine, Then
     from chargeback.engine.pushdown_review import OneContact
 
-RESERVED_COLUMNS = ("local", "date", "period", "hs_us", "text_lower", "_file", "_row")
+# the loader's own columns (chargeback.data): a `fields` column of one of these names
+# would collide with it as the contacts are typed
+RESERVED_COLUMNS = (
+    *("local", "date", "period", "hs_us", "text_lower", "_file", "_row", "_shape", "_last"),
+    *("_utc", "_ts_text", "_is_bad", "_bad", "_check_dup"),
+)
+RESERVED_PREFIXES = ("_raw_", "_txt_", "_num_")
 
 
 def check_period_options(opts: ReportOptions) -> None:
@@ -161,6 +167,7 @@ def prepare_ledger(
         with steps.step("Reading rules"):
             ws = load_workspace(find_workspace(opts.workspace))
     choice = engine_of(opts, ws)  # an unknown engine or a missing driver stops the run here
+    refuse_field_names(ws)
     wanted = wanted_columns(ws)
     spec, where = contacts_source(opts, ws)
     if in_engine_ok and spec and not review and choice.name in ("duckdb", "postgres", "spark"):
@@ -217,6 +224,7 @@ def _review_source(
     with steps.step("Reading rules"):
         ws = load_workspace(find_workspace(opts.workspace))
     choice = engine_of(opts, ws)
+    refuse_field_names(ws)
     spec, where = contacts_source(opts, ws)
     where = ws.root if isinstance(spec, DbSource) else where
     if not spec or choice.name not in ("duckdb", "postgres", "spark"):
@@ -278,6 +286,7 @@ def contacts_for(opts: ReportOptions, ws: Workspace, wanted: set[str], steps: St
                 root,
             )
         )
+    refuse_field_names(ws)
     settings = ws.settings
     with steps.step("Loading contacts"):
         read: Callable[..., Loaded] = (
@@ -317,13 +326,22 @@ def refuse_unpriced(ws: Workspace, contacts_by_channel: dict[str, int]) -> None:
         raise WorkspaceError(unpriced)
 
 
-def field_problems(ws: Workspace, loaded: Loaded) -> list[Problem]:
-    """Why a rule's `fields` column cannot be matched (SPEC 4: a workspace error)."""
+def refuse_field_names(ws: Workspace) -> None:
+    """Before any engine reads: a `fields` name the loader uses itself would collide with
+    its column as the contacts are typed (and every engine must refuse alike)."""
+    named = field_problems(ws, None)
+    if named:
+        raise WorkspaceError(named)
+
+
+def field_problems(ws: Workspace, loaded: Loaded | None) -> list[Problem]:
+    """Why a rule's `fields` column cannot be matched (SPEC 4: a workspace error); with
+    no `loaded` contacts, only what its name alone says."""
     problems: list[Problem] = []
     for rule, match in ((r, m) for r in ws.rules for m in matches_of(r)):
         for name, _ in match.fields:
             reasons = []
-            if name in loaded.missing:
+            if loaded is not None and name in loaded.missing:
                 files = ", ".join(p.name for p in loaded.missing[name])
                 reasons.append(f"is not a column of the contacts ({files})")
             if name in ("started_at", "handle_seconds"):
@@ -331,7 +349,7 @@ def field_problems(ws: Workspace, loaded: Loaded) -> list[Problem]:
                     "use the rule's window for dates" if name == "started_at" else "it is a number"
                 )
                 reasons.append(f"cannot be matched as text; {why}")
-            if name in RESERVED_COLUMNS:
+            if name in RESERVED_COLUMNS or name.startswith(RESERVED_PREFIXES):
                 reasons.append(
                     "is a name chargeback uses internally; "
                     "rename that column with columns: in chargeback.yaml"

@@ -365,6 +365,30 @@ CASES: dict[str, Case] = {
     "journal-date-format-nul": Case(
         file=SETTINGS, settings='journal: {date_format: "%Y\\x00%m"}\n', at="journal", says="U+0000"
     ),
+    # a `fields` name the loader uses itself: refused by name before any engine reads
+    "fields-reserved-date": Case(
+        rules=rules_with(
+            '["billing.late_fee*"]\n', '["billing.late_fee*"]\n      fields: {date: [x]}\n'
+        ),
+        at="fields:",
+        says="uses internally",
+    ),
+    "fields-reserved-prefix-duckdb": Case(
+        rules=rules_with(
+            '["billing.late_fee*"]\n', '["billing.late_fee*"]\n      fields: {_raw_x: [x]}\n'
+        ),
+        at="fields:",
+        says="uses internally",
+        command=("report", "--engine", "duckdb"),
+    ),
+    "fields-reserved-check": Case(
+        rules=rules_with(
+            '["billing.late_fee*"]\n', '["billing.late_fee*"]\n      fields: {_utc: [x]}\n'
+        ),
+        at="fields:",
+        says="uses internally",
+        command=("check",),
+    ),
     "settings-deep": Case(
         file=SETTINGS,
         settings="columns: " + "{a: " * 200 + "1" + "}" * 200 + "\n",
