@@ -309,6 +309,11 @@ CASES: dict[str, Case] = {
     "corrupt-gzip": Case(
         "contacts.csv.gz", source="contacts.csv.gz", setup=write("contacts.csv.gz", b"\x1f\x8bnot")
     ),
+    "plain-text-named-csv-gz-too-few-fields": Case(
+        "contacts.csv.gz:3, row 2",
+        source="contacts.csv.gz",
+        setup=write("contacts.csv.gz", H + G1 + "c2,2026-03-03T10:00:00,chat\n" + G3),
+    ),
     "gzip-latin-1": Case(
         "contacts.csv.gz:2",
         source="contacts.csv.gz",
@@ -558,14 +563,21 @@ def test_a_header_that_is_not_utf8_is_named_even_when_every_row_is(tmp_path: Pat
     picks=st.lists(st.integers(0, 30), max_size=8),
     block=st.integers(1, 9),
     zipped=st.booleans(),
+    name=st.sampled_from(["t.csv", "t.csv.gz", "t.tsv.GZ"]),
 )
 def test_lines_at_finds_the_lines_a_plain_split_finds(
-    tmp_path_factory: pytest.TempPathFactory, text: str, picks: list[int], block: int, zipped: bool
+    tmp_path_factory: pytest.TempPathFactory,
+    text: str,
+    picks: list[int],
+    block: int,
+    zipped: bool,
+    name: str,
 ) -> None:
     """Read a few bytes at a time (lines across blocks, characters cut in two), the lines
-    asked for and the count agree with splitting the whole text on its line breaks."""
+    asked for and the count agree with splitting the whole text on its line breaks. gzip
+    is told by its bytes, as polars tells it, whatever the file is named."""
     data = text.encode()
-    path = tmp_path_factory.mktemp("lines") / ("t.csv.gz" if zipped else "t.csv")
+    path = tmp_path_factory.mktemp("lines") / name
     path.write_bytes(gzip.compress(data) if zipped else data)
     lines = text.split("\n")
     if lines[-1] == "":  # a final line break ends the last line; it starts none

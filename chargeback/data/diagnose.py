@@ -30,6 +30,7 @@ from chargeback.errors import Problem
 MAX_PROBLEMS = 20
 BLOCK = 1 << 23  # bytes read at a time when looking for lines
 NEWLINE = ord("\n")
+GZIP = b"\x1f\x8b"
 csv.field_size_limit(1 << 30)  # a 1 MB cell is a bad value to name, not a reader crash
 
 
@@ -48,10 +49,18 @@ class Records:
         return [(i, self.lines[i], self.widths[i]) for i in range(1, len(self.lines))]
 
 
+def _gzipped(path: Path) -> bool:
+    """Whether the file is gzip by its first bytes, as polars decides: a plain file
+    named .csv.gz reads as plain text there, so it must here too."""
+    with path.open("rb") as handle:
+        return handle.read(2) == GZIP
+
+
 def read_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when it is .gz (OSError when it cannot be read)."""
+    """The file's bytes, gunzipped when it is named .gz and is gzip (OSError when it cannot
+    be read). A gzip file under a plain name stays as it is, to be named as binary."""
     data = path.read_bytes()
-    if path.name.lower().endswith(".gz"):
+    if path.name.lower().endswith(".gz") and data.startswith(GZIP):
         try:
             return gzip.decompress(data)
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
@@ -60,10 +69,10 @@ def read_bytes(path: Path) -> bytes:
 
 
 def _blocks(path: Path) -> Iterator[bytes]:
-    """The file's bytes a block at a time, gunzipped when it is .gz. A plain file is
+    """The file's bytes a block at a time, gunzipped when they are gzip. A plain file is
     mapped, and each block's pages given back once it is read, so resident memory stays
     a block's however large the file."""
-    if path.name.lower().endswith(".gz"):
+    if _gzipped(path):
         with gzip.open(path, "rb") as unzipped:
             yield from iter(lambda: unzipped.read(BLOCK), b"")
         return
@@ -115,7 +124,7 @@ MAGIC = (
     (b"PK\x03\x04", "an Excel workbook (or another zip file)"),
     (b"\xd0\xcf\x11\xe0", "an old Excel or Office file"),
     (b"PAR1", "a Parquet file"),
-    (b"\x1f\x8b", "gzip-compressed"),
+    (GZIP, "gzip-compressed"),
     (b"%PDF", "a PDF"),
 )
 
@@ -134,7 +143,7 @@ def kind_problem(path: Path, data: bytes | None = None) -> Problem | None:
                 "name it .parquet"
                 if magic == b"PAR1"
                 else "name it .csv.gz (or .ndjson.gz)"
-                if magic == b"\x1f\x8b"
+                if magic == GZIP
                 else "export the data as CSV (UTF-8) instead"
             )
             return Problem(f"this is {what}, not text: {fix}", path, 1)

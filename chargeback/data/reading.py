@@ -16,6 +16,7 @@ What polars cannot tell on its own is settled here, cheaply on the clean path:
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,7 +200,10 @@ def _look_closer(
     a record Python's csv module cannot split is named, by line).
     """
     sep = separator(path)
-    found, count = lines_at(path, rows)
+    try:
+        found, count = lines_at(path, rows)
+    except (OSError, EOFError, zlib.error) as exc:  # gzip that breaks past where polars read
+        return {}, set(), Problem(f"cannot read: {short_error(exc)}", path)
     if count == height + 1:
         line = pl.col("line")
         judged = pl.DataFrame(
@@ -221,7 +225,10 @@ def _look_closer(
             }
             blank = {int(r) for r, b in judged.select("_row", "blank").iter_rows() if b}
             return short, blank, None
-    _, text = decoded(path)
+    try:
+        _, text = decoded(path)
+    except OSError as exc:
+        return {}, set(), Problem(f"cannot read: {short_error(exc)}", path)
     records = csv_records(path, text)
     if records.error is not None:
         return {}, set(), records.error
