@@ -12,6 +12,7 @@ same ledger, so a fast wrong answer cannot pass.
     python bench/bench_engines.py                          # 300k contacts, 30 rules: < 1 min
     python bench/bench_engines.py --sizes 3M --rules 30,300
     python bench/bench_engines.py --sizes 3M,10M --rules 30,300 --repeat 3
+    python bench/bench_engines.py --sizes 100M --rules 30 --engines duckdb --files 10 --repeat 1
 
 Data goes under /tmp/bench-engines (kept between runs; same size and seed are
 reused).
@@ -112,8 +113,9 @@ def unless(condition: pl.Expr, column: str) -> pl.Expr:
     return pl.when(condition).then(None).otherwise(pl.col(column)).alias(column)
 
 
-def write_contacts(folder: Path, n: int, seed: int) -> None:
-    """One Parquet file per month, timestamps as UTC instants, tags as lists."""
+def write_contacts(folder: Path, n: int, seed: int, files: int | None = None) -> None:
+    """One Parquet file per month, timestamps as UTC instants, tags as lists; with `files`,
+    that many files instead, each a run of whole months (the same rows)."""
     rng, np_rng = random.Random(seed), np.random.default_rng(seed)
     pool = pl.Series(subjects(rng))
     combos = pl.Series(
@@ -123,6 +125,8 @@ def write_contacts(folder: Path, n: int, seed: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     per_month = np.full(MONTHS, n // MONTHS)
     per_month[: n % MONTHS] += 1
+    groups = [list(g) for g in np.array_split(range(MONTHS), files or MONTHS)]
+    held: list[pl.DataFrame] = []
     offset = 0
     for m in range(MONTHS):
         k = int(per_month[m])
@@ -156,8 +160,15 @@ def write_contacts(folder: Path, n: int, seed: int) -> None:
             ),
             unless(pl.lit(pl.Series(np_rng.random(k) < 0.6)), "tags"),
         )
-        frame.write_parquet(folder / f"contacts-{month_start(m):%Y-%m}.parquet")
         offset += k
+        group = next(g for g in groups if m in g)
+        held.append(frame)
+        if m != group[-1]:
+            continue
+        name = f"{month_start(group[0]):%Y-%m}"
+        name += f"-to-{month_start(m):%Y-%m}" if len(group) > 1 else ""
+        pl.concat(held).write_parquet(folder / f"contacts-{name}.parquet")
+        held.clear()
 
 
 # ----------------------------------------------------------------------------- rules
@@ -233,20 +244,26 @@ def workspace_yaml(n_rules: int, seed: int) -> dict[str, Any]:
     return {"departments": departments, "decisions": decisions, "costs": costs, "rules": rules}
 
 
-def make_workspace(n: int, n_rules: int, seed: int) -> tuple[Path, Path, dict[str, Any]]:
-    """(workspace, contacts folder, rules): data shared between rule counts, reused if there."""
-    data = ROOT / f"data-{n}-s{seed}"
+def make_workspace(
+    n: int, n_rules: int, seed: int, files: int | None = None
+) -> tuple[Path, Path, dict[str, Any]]:
+    """(workspace, contacts folder, rules): data shared between rule counts, reused if there.
+    `files`: the contacts in that many Parquet files (default: one per month)."""
+    tail = f"-f{files}" if files else ""
+    data = ROOT / f"data-{n}-s{seed}{tail}"
     if not (data / "done").exists():
         start = time.perf_counter()
         # in a child: a child's peak memory (ru_maxrss) starts at its parent's peak, so
         # writing 3M contacts here would inflate every command's peak after it
         here = str(Path(__file__).resolve().parent)
         code = "import sys; sys.path.insert(0, sys.argv[1]); from bench_engines import *; "
-        code += "write_contacts(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))"
-        subprocess.run([sys.executable, "-c", code, here, str(data), str(n), str(seed)], check=True)
+        code += "write_contacts(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), "
+        code += "int(sys.argv[5]) or None)"
+        argv = [here, str(data), str(n), str(seed), str(files or 0)]
+        subprocess.run([sys.executable, "-c", code, *argv], check=True)
         (data / "done").write_text("ok\n")
         print(f"generated {n:,} contacts in {time.perf_counter() - start:.1f} s at {data}")
-    ws = ROOT / f"ws-{n}-r{n_rules}-s{seed}"
+    ws = ROOT / f"ws-{n}-r{n_rules}-s{seed}{tail}"
     (ws / "rules").mkdir(parents=True, exist_ok=True)
     spec = workspace_yaml(n_rules, seed)
     (ws / "rules" / "workspace.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -453,7 +470,7 @@ def agree(name: str, a: list[dict[str, str]], b: list[dict[str, str]]) -> bool:
 def bench(n: int, rule_counts: list[int], args: argparse.Namespace) -> bool:
     """One size: every rule count's commands timed in the same rounds (with one floor),
     so the growth from the fewest rules to the most is measured under the same load."""
-    made = {r: make_workspace(n, r, args.seed) for r in rule_counts}
+    made = {r: make_workspace(n, r, args.seed, args.files) for r in rule_counts}
     data = made[rule_counts[0]][1]
     cols = ", ".join(repr(c) for c in COLUMNS)
     read = f"pl.scan_parquet(sys.argv[1] + '/*.parquet').select({cols}).collect()"
@@ -548,6 +565,13 @@ def main() -> None:
     parser.add_argument("--engines", default="polars,duckdb")
     parser.add_argument("--repeat", type=int, default=None, help="runs per command (median)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--files",
+        type=int,
+        default=None,
+        help="the contacts in this many Parquet files, each a run of whole months "
+        "(default: one file per month, 24)",
+    )
     parser.add_argument(
         "--baseline-tree",
         type=Path,
