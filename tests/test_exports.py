@@ -536,6 +536,21 @@ def test_the_timestamp_layout_is_one_the_loader_reads_every_sample_with(
     assert (note in notes) if note else not notes
 
 
+def test_a_layout_not_told_is_left_to_set_not_called_iso(tmp_path: Path) -> None:
+    """The Comcast FCC export's '22-04-15' reads as no known layout: the written settings
+    say to set timestamp_format, as the run's notes do, and never that it is not needed."""
+    export = tmp_path / "tickets.csv"
+    export.write_text("Ticket #,Date,Received Via\n1,22-04-15,Internet\n2,04-08-15,Internet\n")
+    result = CliRunner().invoke(app, ["init", "--from-export", str(export), str(tmp_path / "w")])
+    assert result.exit_code == 0, result.output
+    assert "could not tell the timestamps' layout" in result.output
+    written = (tmp_path / "w" / "chargeback.yaml").read_text()
+    assert "not needed" not in written and "ISO 8601" not in written
+    line = next(x for x in written.splitlines() if "timestamp_format" in x)
+    assert line.startswith('# timestamp_format: "???"') and '"22-04-15"' in line
+    assert yaml.safe_load(written).get("timestamp_format") is None  # a comment: nothing set
+
+
 def test_an_offset_on_every_timestamp_needs_no_timezone_warning(tmp_path: Path) -> None:
     from chargeback.data.inference import inspect_export
 

@@ -121,6 +121,10 @@ def _formats(found: Inference) -> list[str]:
         out.append(_line(f"timestamp_format: {_q(found.timestamp_format)}", f"as in {_q(seen)}"))
     elif found.iso_over_preset:
         out.append(_line("timestamp_format: null", f"ISO 8601 ({_q(seen)}), not the preset's"))
+    elif found.layout_unknown:
+        out.append(
+            _line('# timestamp_format: "???"', f"could not tell the layout of {_q(seen)}: set it")
+        )
     elif seen is not None:
         how = "are ISO 8601" if found.preset is None else "are read by the preset"
         out.append(f"# timestamp_format is not needed: timestamps such as {_q(seen)} {how}")

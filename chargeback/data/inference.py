@@ -72,6 +72,8 @@ NAMES: dict[str, tuple[str, ...]] = {
         "contact channel",
         "ticket channel",
         "channel type",
+        "received via",  # the FCC's Comcast complaints (shared/realdata)
+        "submitted via",
     ),
     "reason": (
         "contact reason",
@@ -86,7 +88,7 @@ NAMES: dict[str, tuple[str, ...]] = {
         "issue type",
     ),
     "tags": ("tag", "labels", "ticket tags", "conversation tags"),
-    "text": ("subject", "summary", "title", "description"),
+    "text": ("subject", "summary", "title", "description", "customer complaint", "complaint"),
     "handle_seconds": (
         "handle time seconds",
         "handle time s",
@@ -156,6 +158,7 @@ class Inference:
     timestamp_format: str | None = None  # to write (None: ISO 8601 or the preset's)
     iso_over_preset: bool = False  # ISO 8601 where the preset has a layout: write null
     timestamp_seen: str | None = None  # one sample, for the comment
+    layout_unknown: bool = False  # no layout read the samples: timestamp_format is the user's
     naive: bool = False  # timestamps without an offset: `timezone` matters
     tags_separator: str | None = None  # to write (None: the default or the preset's)
     tags_seen: str | None = None
@@ -267,6 +270,7 @@ def _timestamps(found: Inference, frame: pl.DataFrame) -> None:
     best, _, fmt = max(scores)
     found.naive = True
     if best == 0:
+        found.layout_unknown = True
         found.notes.append(
             f"could not tell the timestamps' layout (such as '{shown(texts[0])}'): set "
             'timestamp_format in chargeback.yaml, e.g. "%d/%m/%Y %H:%M"'
