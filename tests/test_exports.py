@@ -536,6 +536,53 @@ def test_the_timestamp_layout_is_one_the_loader_reads_every_sample_with(
     assert (note in notes) if note else not notes
 
 
+@pytest.mark.parametrize(
+    ("header", "mapped"),
+    [
+        # NYC Open Data's Council constituent services (shared/realdata) and 311
+        (
+            "unique_key,account,opendate,closedate,complaint_type,descriptor,zip,borough",
+            {
+                "contact_id": "unique_key",
+                "started_at": "opendate",
+                "reason": "complaint_type",
+                "text": "descriptor",
+                "region": "borough",
+            },
+        ),
+        (
+            "Unique Key,Created Date,Complaint Type,Descriptor,Borough,Open Data Channel Type",
+            {
+                "contact_id": "Unique Key",
+                "started_at": "Created Date",
+                "channel": "Open Data Channel Type",
+                "reason": "Complaint Type",
+                "text": "Descriptor",
+                "region": "Borough",
+            },
+        ),
+        # the FCC's Comcast complaints (shared/realdata)
+        (
+            "Ticket #,Customer Complaint,Date,Received Via,City,State,Status",
+            {
+                "contact_id": "Ticket #",
+                "started_at": "Date",
+                "channel": "Received Via",
+                "text": "Customer Complaint",
+            },
+        ),
+    ],
+)
+def test_public_complaint_exports_headers_map(
+    tmp_path: Path, header: str, mapped: dict[str, str]
+) -> None:
+    from chargeback.data.inference import inspect_export
+
+    export = tmp_path / "x.csv"
+    export.write_text(header + "\n" + ",".join(["x"] * (header.count(",") + 1)) + "\n")
+    assert inspect_export(export).columns == mapped
+
+
 def test_a_layout_not_told_is_left_to_set_not_called_iso(tmp_path: Path) -> None:
     """The Comcast FCC export's '22-04-15' reads as no known layout: the written settings
     say to set timestamp_format, as the run's notes do, and never that it is not needed."""

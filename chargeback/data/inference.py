@@ -42,6 +42,7 @@ NAMES: dict[str, tuple[str, ...]] = {
         "contact id",
         "ticket number",
         "ticket",
+        "unique key",  # NYC Open Data: 311 and the Council's constituent services
         "id",
     ),
     "started_at": (
@@ -54,6 +55,8 @@ NAMES: dict[str, tuple[str, ...]] = {
         "creation date",
         "date time opened",
         "date opened",
+        "open date",
+        "opendate",
         "opened at",
         "conversation started at",
         "start time",
@@ -72,6 +75,7 @@ NAMES: dict[str, tuple[str, ...]] = {
         "contact channel",
         "ticket channel",
         "channel type",
+        "open data channel type",
         "received via",  # the FCC's Comcast complaints (shared/realdata)
         "submitted via",
     ),
@@ -86,9 +90,13 @@ NAMES: dict[str, tuple[str, ...]] = {
         "wrap up code",
         "disposition",
         "issue type",
+        "complaint type",
     ),
     "tags": ("tag", "labels", "ticket tags", "conversation tags"),
-    "text": ("subject", "summary", "title", "description", "customer complaint", "complaint"),
+    "text": (
+        *("subject", "summary", "title", "description"),
+        *("customer complaint", "complaint", "descriptor"),
+    ),
     "handle_seconds": (
         "handle time seconds",
         "handle time s",
@@ -102,7 +110,7 @@ NAMES: dict[str, tuple[str, ...]] = {
     ),
     "customer_id": ("customer", "requester id", "account id", "user id", "client id"),
     "product": ("product name",),
-    "region": ("country", "market"),
+    "region": ("country", "market", "borough"),
     "outcome": ("resolution", "result"),
     "revenue": ("revenue amount", "sale amount"),
 }
