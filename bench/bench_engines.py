@@ -579,6 +579,8 @@ def main() -> None:
         "before a change): `python -m chargeback` imports the package found there",
     )
     args = parser.parse_args()
+    if args.files is not None and not 1 <= args.files <= MONTHS:
+        parser.error(f"--files: from 1 to {MONTHS}, a file holding whole months")
     args.engines = args.engines.split(",")
     sizes = [size(s) for s in args.sizes.split(",")]
     if args.repeat is None:

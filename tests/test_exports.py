@@ -598,6 +598,43 @@ def test_a_layout_not_told_is_left_to_set_not_called_iso(tmp_path: Path) -> None
     assert yaml.safe_load(written).get("timestamp_format") is None  # a comment: nothing set
 
 
+def test_a_layout_read_as_iso_in_the_wrong_century_names_timestamp_format(
+    tmp_path: Path,
+) -> None:
+    """'22-04-15' parses as ISO 8601 in the year 22: each row is outside the years, and
+    the run says why (timestamp_format) and that every row failing means the settings."""
+    export = tmp_path / "tickets.csv"
+    rows = [f"{i},{(i % 28) + 1:02d}-04-15,Internet" for i in range(25)]
+    export.write_text("Ticket #,Date,Received Via\n" + "\n".join(rows) + "\n")
+    result = runner.invoke(app, ["init", "--from-export", str(export), str(tmp_path / "w")])
+    assert result.exit_code == 0, result.output
+    ws = tmp_path / "w"
+    (ws / "chargeback.yaml").write_text(
+        (ws / "chargeback.yaml").read_text() + 'values:\n  channel:\n    "Internet": email\n'
+    )
+    result = runner.invoke(app, ["check", "--workspace", str(ws)])
+    assert result.exit_code == 1
+    assert "outside the years 1900-2199: '01-04-15'" in result.output
+    assert "set timestamp_format in chargeback.yaml" in result.output
+    assert "every row is bad: check the settings" in result.output
+    assert "--on-bad-rows quarantine" not in result.output  # it would set every row aside
+    with_layout = (ws / "chargeback.yaml").read_text() + 'timestamp_format: "%d-%m-%y"\n'
+    (ws / "chargeback.yaml").write_text(with_layout)
+    result = runner.invoke(app, ["check", "--workspace", str(ws)])
+    assert result.exit_code == 0, result.output
+    assert "25 contacts" in result.output and "2015-04" in result.output
+
+
+def test_a_new_name_does_not_take_a_header_an_older_one_had(tmp_path: Path) -> None:
+    from chargeback.data.inference import inspect_export
+
+    export = tmp_path / "x.csv"
+    export.write_text("ID,Unique Key,Open Date,Start Time,Channel\nx,x,x,x,x\n")
+    found = inspect_export(export).columns
+    assert found["started_at"] == "Start Time"
+    assert found["contact_id"] == "ID"
+
+
 def test_an_offset_on_every_timestamp_needs_no_timezone_warning(tmp_path: Path) -> None:
     from chargeback.data.inference import inspect_export
 

@@ -42,8 +42,8 @@ NAMES: dict[str, tuple[str, ...]] = {
         "contact id",
         "ticket number",
         "ticket",
-        "unique key",  # NYC Open Data: 311 and the Council's constituent services
         "id",
+        "unique key",  # NYC Open Data: 311 and the Council's constituent services
     ),
     "started_at": (
         "created at",
@@ -55,13 +55,13 @@ NAMES: dict[str, tuple[str, ...]] = {
         "creation date",
         "date time opened",
         "date opened",
-        "open date",
-        "opendate",
         "opened at",
         "conversation started at",
         "start time",
         "started",
         "start",
+        "open date",  # after the others: a day, where they may name a time
+        "opendate",
         "date",
         "timestamp",
     ),

@@ -64,9 +64,9 @@ def plan(
     tags_separator: str,
     values: Mapping[str, Mapping[str, str]],
 ) -> Typing:
-    """The typing expressions and the row checks, decided on the whole table (its parts
-    looked at one by one, so scratch memory stays a part's): which columns need
-    trimming, which value checks no distinct value can fail, the first and last instant."""
+    """The typing expressions and the row checks, decided on the whole table: which
+    columns need trimming, which value checks no distinct value can fail, the first and
+    last instant."""
     frames = [with_raw(p, keep_raw) for p in parts]
     distinct = distinct_values(frames, few_valued(spec, frames[0]))
     stages = typed_columns(

@@ -67,6 +67,7 @@ TIMESTAMP_HINT = (
 )
 INTERNAL = ("_bad", "_ts_text", "_utc", "_shape")
 UNPARSABLE = "unparsable timestamp: '"
+OUTSIDE_YEARS = "outside the years "
 
 
 def timestamp_hint(stamps: list[str]) -> str:
@@ -323,16 +324,20 @@ def _check_rows(
             for f, r, c, msg in details
         ]
         stamps = [m[len(UNPARSABLE) : -1] for _, _, _, m in details if m.startswith(UNPARSABLE)]
+        if columns[spec.timestamp] == pl.String:  # text read in the wrong layout lands in
+            # another century ('22-04-15' as the year 22): the same hint
+            stamps += [m.split(": '", 1)[1][:-1] for _, _, _, m in details if far_off(m)]
         if stamps:
             problems.append(Problem(timestamp_hint(stamps), severity="hint"))
         if bad.height > MAX_LISTED:
-            problems.append(
-                Problem(
-                    severity="note",
-                    message=f"... and {bad.height - MAX_LISTED} more bad rows; fix them, "
-                    "or run with --on-bad-rows quarantine to set them aside in rejected.csv",
-                )
+            advice = (
+                "every row is bad: check the settings (columns:, timestamp_format) first"
+                if good.height == 0
+                else "fix them, or run with --on-bad-rows quarantine to set them aside in "
+                "rejected.csv"
             )
+            more = f"... and {bad.height - MAX_LISTED} more bad rows; {advice}"
+            problems.append(Problem(severity="note", message=more))
         raise DataError(problems)
     details = [
         (f, r, columns_mapping.get(c, c), m)
@@ -347,6 +352,11 @@ def _check_rows(
         }
     )
     return loaded
+
+
+def far_off(message: str) -> bool:
+    """A row's problem that is a timestamp outside the years, with its value quoted."""
+    return message.startswith(OUTSIDE_YEARS) and ": '" in message and message.endswith("'")
 
 
 def _check_totals(spec: TableSpec, good: pl.DataFrame, files: list[Path]) -> None:
