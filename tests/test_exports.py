@@ -561,6 +561,20 @@ def test_the_timestamp_layout_is_one_the_loader_reads_every_sample_with(
                 "region": "Borough",
             },
         ),
+        # the CFPB's consumer complaint database
+        (
+            "Date received,Product,Sub-product,Issue,Sub-issue,Consumer complaint narrative,"
+            "Company,State,ZIP code,Tags,Submitted via,Complaint ID",
+            {
+                "contact_id": "Complaint ID",
+                "started_at": "Date received",
+                "channel": "Submitted via",
+                "reason": "Issue",
+                "tags": "Tags",
+                "text": "Consumer complaint narrative",
+                "product": "Product",
+            },
+        ),
         # the FCC's Comcast complaints (shared/realdata)
         (
             "Ticket #,Customer Complaint,Date,Received Via,City,State,Status",

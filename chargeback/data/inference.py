@@ -44,6 +44,7 @@ NAMES: dict[str, tuple[str, ...]] = {
         "ticket",
         "id",
         "unique key",  # NYC Open Data: 311 and the Council's constituent services
+        "complaint id",  # the CFPB's consumer complaints
     ),
     "started_at": (
         "created at",
@@ -62,6 +63,7 @@ NAMES: dict[str, tuple[str, ...]] = {
         "start",
         "open date",  # after the others: a day, where they may name a time
         "opendate",
+        "date received",
         "date",
         "timestamp",
     ),
@@ -91,11 +93,12 @@ NAMES: dict[str, tuple[str, ...]] = {
         "disposition",
         "issue type",
         "complaint type",
+        "issue",
     ),
     "tags": ("tag", "labels", "ticket tags", "conversation tags"),
     "text": (
         *("subject", "summary", "title", "description"),
-        *("customer complaint", "complaint", "descriptor"),
+        *("customer complaint", "complaint", "descriptor", "consumer complaint narrative"),
     ),
     "handle_seconds": (
         "handle time seconds",
