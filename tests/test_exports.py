@@ -597,6 +597,21 @@ def test_public_complaint_exports_headers_map(
     assert inspect_export(export).columns == mapped
 
 
+@pytest.mark.parametrize(
+    ("sample", "example"),
+    [
+        ("22-04-15", '"%d-%m-%y" or "%m-%d-%y", whichever the export writes'),
+        ("04.08.2015 10:22", '"%d.%m.%Y %H:%M" or "%m.%d.%Y %H:%M", whichever the export writes'),
+        ("2015/04/22 10:22:56", '"%Y/%m/%d %H:%M:%S"'),
+        ("soon", '"%d/%m/%Y %H:%M"'),  # no shape to follow: the usual example
+    ],
+)
+def test_the_layout_note_s_example_has_the_sample_s_shape(sample: str, example: str) -> None:
+    from chargeback.data.inference import example_layout
+
+    assert example_layout(sample) == example
+
+
 def test_a_layout_not_told_is_left_to_set_not_called_iso(tmp_path: Path) -> None:
     """The Comcast FCC export's '22-04-15' reads as no known layout: the written settings
     say to set timestamp_format, as the run's notes do, and never that it is not needed."""
@@ -605,6 +620,7 @@ def test_a_layout_not_told_is_left_to_set_not_called_iso(tmp_path: Path) -> None
     result = CliRunner().invoke(app, ["init", "--from-export", str(export), str(tmp_path / "w")])
     assert result.exit_code == 0, result.output
     assert "could not tell the timestamps' layout" in result.output
+    assert '"%d-%m-%y" or "%m-%d-%y"' in " ".join(result.output.split())
     written = (tmp_path / "w" / "chargeback.yaml").read_text()
     assert "not needed" not in written and "ISO 8601" not in written
     line = next(x for x in written.splitlines() if "timestamp_format" in x)

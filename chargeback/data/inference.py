@@ -284,7 +284,7 @@ def _timestamps(found: Inference, frame: pl.DataFrame) -> None:
         found.layout_unknown = True
         found.notes.append(
             f"could not tell the timestamps' layout (such as '{shown(texts[0])}'): set "
-            'timestamp_format in chargeback.yaml, e.g. "%d/%m/%Y %H:%M"'
+            f"timestamp_format in chargeback.yaml, e.g. {example_layout(texts[0])}"
         )
         return
     found.timestamp_format = fmt
@@ -299,6 +299,24 @@ def _timestamps(found: Inference, frame: pl.DataFrame) -> None:
             f"the timestamps (such as '{shown(texts[0])}') read as month/day and as day/month "
             f'alike: check timestamp_format ("{fmt}", or "{swapped}")'
         )
+
+
+NUMERIC_DATE = re.compile(r"(\d{1,4})([-/.])\d{1,2}\2(\d{1,4})(?:[ T](\d{1,2}:\d{2}(:\d{2})?))?")
+
+
+def example_layout(sample: str) -> str:
+    """A timestamp_format of the sample's own shape (separator, year's digits, clock), for
+    a note: which of day and month comes first only the export's owner knows."""
+    found = NUMERIC_DATE.fullmatch(sample.strip())
+    if found is None:
+        return '"%d/%m/%Y %H:%M"'
+    first, sep, last, clock, seconds = found.groups()
+    time = "" if clock is None else " %H:%M:%S" if seconds else " %H:%M"
+    if len(first) == 4:
+        return f'"%Y{sep}%m{sep}%d{time}"'
+    year = "%Y" if len(last) == 4 else "%y"
+    day_first, month_first = f"%d{sep}%m{sep}{year}{time}", f"%m{sep}%d{sep}{year}{time}"
+    return f'"{day_first}" or "{month_first}", whichever the export writes'
 
 
 def layout_for(texts: list[str]) -> str | None:
