@@ -479,6 +479,11 @@ def test_quarantine_sets_ragged_and_out_of_range_rows_aside_with_their_reason(
     with (out / "rejected.csv").open(newline="", encoding="utf-8") as handle:
         rejected = list(csv.DictReader(handle))
     assert [r["source_row"] for r in rejected] == ["2", "3", "4", "5", "6"]
+    # the export's columns the run read, as written; none the export does not have
+    assert list(rejected[0]) == [
+        *("source_file", "source_row", "bad_column", "problem"),
+        *("channel", "contact_id", "handle_seconds", "reason", "started_at"),
+    ]
     problems = [r["problem"] for r in rejected]
     assert "more" in problems[0] and "fewer" in problems[1]
     assert "1900-2199" in problems[2] and "2,592,000" in problems[3]

@@ -343,7 +343,8 @@ def _check_rows(
         (f, r, columns_mapping.get(c, c), m)
         for f, r, c, m in describe_bad(bad, whole, files, line_for)
     ]
-    rejected = rejected_frame(bad, raw, files, details)
+    # the rows as written: not the columns no file has (null here only as read)
+    rejected = rejected_frame(bad, raw, files, details).drop(loaded.missing, strict=False)
     loaded.rejected = rejected.rename(
         {
             k: v
