@@ -323,10 +323,11 @@ def _check_rows(
             Problem(msg, files[f], line=line_for(f, r), row=r, column=c or None)
             for f, r, c, msg in details
         ]
-        stamps = [m[len(UNPARSABLE) : -1] for _, _, _, m in details if m.startswith(UNPARSABLE)]
-        if columns[spec.timestamp] == pl.String:  # text read in the wrong layout lands in
-            # another century ('22-04-15' as the year 22): the same hint
-            stamps += [m.split(": '", 1)[1][:-1] for _, _, _, m in details if far_off(m)]
+        # a stamp no layout read, or text read in the wrong one that lands in another
+        # century ('22-04-15' as the year 22): the same hint
+        text = columns[spec.timestamp] == pl.String
+        about = (UNPARSABLE, OUTSIDE_YEARS) if text else (UNPARSABLE,)
+        stamps = [s for *_, m in details if (s := quoted_stamp(m, about)) is not None]
         if stamps:
             problems.append(Problem(timestamp_hint(stamps), severity="hint"))
         if bad.height > MAX_LISTED:
@@ -355,9 +356,12 @@ def _check_rows(
     return loaded
 
 
-def far_off(message: str) -> bool:
-    """A row's problem that is a timestamp outside the years, with its value quoted."""
-    return message.startswith(OUTSIDE_YEARS) and ": '" in message and message.endswith("'")
+def quoted_stamp(message: str, problems: tuple[str, ...]) -> str | None:
+    """The timestamp a row's problem quotes (checks.describe_bad ends it `: '<value>'`),
+    when the problem begins with one of `problems`."""
+    if not message.startswith(problems) or ": '" not in message or not message.endswith("'"):
+        return None
+    return message.split(": '", 1)[1][:-1]
 
 
 def _check_totals(spec: TableSpec, good: pl.DataFrame, files: list[Path]) -> None:
